@@ -1,0 +1,114 @@
+"""The hand-off contract between the extract and load stages.
+
+A batch is the Parquet parts of one table from one run plus a manifest written
+last. Everything the loader needs (schema with MySQL types, merge key, cursor
+range, files) is in the manifest, so the load stage never talks to MySQL.
+This module holds data only: no I/O, no imports of source/lake/load."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+FORMAT = "lakeshift-batch/1"
+Mode = Literal["merge", "replace", "append"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One source column as read from information_schema, and how the lake holds it."""
+
+    name: str
+    mysql_type: str  # COLUMN_TYPE, lower case: "decimal(12,2)", "bigint(20) unsigned", "tinyint(1)"
+    data_type: str  # DATA_TYPE: "decimal", "bigint", "varchar", ...
+    nullable: bool
+    arrow_type: str  # str() of the Arrow type in the Parquet parts, e.g. "decimal128(12, 2)"
+    char_max_length: int | None = None  # characters (VARCHAR/CHAR) or bytes (BINARY/BLOB)
+    numeric_precision: int | None = None
+    numeric_scale: int | None = None
+    datetime_precision: int | None = None
+    unsigned: bool = False
+    # How a value is written when no Arrow type holds it exactly:
+    # None (native), "text" (TIME, DECIMAL p>38, ... as their exact MySQL text)
+    lake_encoding: str | None = None
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A position in a table's CDC order. `timestamp` is ISO-8601 at full
+    precision (UTC with +00:00 for TIMESTAMP columns, naive for DATETIME);
+    `id` is an int (or a str for non-integer keys)."""
+
+    timestamp: str | None = None
+    id: int | str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"timestamp": self.timestamp, "id": self.id}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Cursor | None:
+        if not data:
+            return None
+        return cls(timestamp=data.get("timestamp"), id=data.get("id"))
+
+
+@dataclass(frozen=True)
+class BatchFile:
+    path: str  # relative to the table's lake folder
+    rows: int
+    bytes: int
+
+
+@dataclass
+class Manifest:
+    batch_id: str
+    pipeline: str
+    table: str  # the pipeline's table key
+    source_table: str  # schema.table in MySQL
+    strategy: str  # cdc_strategy
+    mode: Mode  # merge by key, replace the whole table (full_sync), or append (no key)
+    columns: list[Column]
+    primary_key: list[str]  # merge key; empty for append
+    cursor_timestamp_column: str | None = None
+    cursor_id_column: str | None = None
+    watermark_low: Cursor | None = None  # exclusive lower bound used by this run (None: from the start)
+    watermark_high: Cursor | None = None  # last position read; the next run starts after it
+    files: list[BatchFile] = field(default_factory=list)
+    rows: int = 0
+    bytes: int = 0
+    null_counts: dict[str, int] = field(default_factory=dict)
+    created_at: str = ""
+    format: str = FORMAT
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["watermark_low"] = self.watermark_low.to_dict() if self.watermark_low else None
+        data["watermark_high"] = self.watermark_high.to_dict() if self.watermark_high else None
+        return json.dumps(data, indent=1, sort_keys=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Manifest:
+        data = json.loads(text)
+        if data.get("format") != FORMAT:
+            raise ValueError(f"unsupported manifest format {data.get('format')!r}")
+        data["columns"] = [Column(**c) for c in data["columns"]]
+        data["files"] = [BatchFile(**f) for f in data["files"]]
+        data["watermark_low"] = Cursor.from_dict(data.get("watermark_low"))
+        data["watermark_high"] = Cursor.from_dict(data.get("watermark_high"))
+        return cls(**data)
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+def new_batch_id(now: datetime | None = None) -> str:
+    """Sortable by creation time: 20261126T101530123456Z-a1b2c3."""
+    now = now or datetime.now(timezone.utc)
+    return now.strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(3)
+
+
+def utc_now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat()

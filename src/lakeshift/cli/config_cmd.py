@@ -1,0 +1,112 @@
+"""`lakeshift config ...`: list, show, validate and initialise configuration."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from lakeshift.config.legacy import write_config
+from lakeshift.config.validate import check_pipeline, pipeline_errors
+from lakeshift.errors import ConfigError
+
+console = Console(highlight=False, soft_wrap=True)
+
+
+@click.group()
+def config() -> None:
+    """Configuration management commands."""
+
+
+@config.command("list-pipelines")
+@click.pass_obj
+def list_pipelines(app) -> None:
+    """List available pipelines."""
+    table = Table("pipeline", "name", "source -> target", "tables", "description")
+    for key, p in sorted(app.config.pipelines.items()):
+        table.add_row(key, p.name, f"{p.pipeline.source} -> {p.pipeline.target}", str(len(p.tables)), p.pipeline.description)
+    console.print(table)
+
+
+@config.command("show-pipeline")
+@click.argument("pipeline")
+@click.pass_obj
+def show_pipeline(app, pipeline: str) -> None:
+    """Show a pipeline's settings and tables."""
+    p = app.config.pipeline(pipeline)
+    s = p.pipeline
+    console.print(f"Pipeline: {p.name} ({p.key})  version {s.version}")
+    if s.description:
+        console.print(f"Description: {s.description}")
+    console.print(f"Source: {s.source}   Target: {s.target}   Storage: {s.s3.storage}")
+    console.print(
+        f"Processing: {s.processing.strategy}, batch_size {s.processing.batch_size}, "
+        f"max_parallel_tables {s.processing.max_parallel_tables}"
+    )
+    console.print(
+        f"Lake: prefix '{p.isolation_prefix}', partitions {s.s3.partition_strategy}, compression {s.s3.compression}"
+    )
+    table = Table("table", "source", "target", "type", "cdc", "cursor", "depends on")
+    for name, t in p.tables.items():
+        cursor = ", ".join(c for c in (t.cdc_timestamp_column, t.cdc_id_column) if c)
+        table.add_row(name, t.full_name or name, t.target_name or name, t.table_type, t.cdc_strategy, cursor,
+                      ", ".join(t.depends_on))
+    console.print(table)
+
+
+@config.command("validate-pipeline")
+@click.argument("pipeline")
+@click.pass_obj
+def validate_pipeline(app, pipeline: str) -> None:
+    """Validate one pipeline (exit 1 with every problem listed if invalid)."""
+    p = app.config.pipeline(pipeline)
+    errors = pipeline_errors(app.config, p)
+    if errors:
+        for e in errors[1:]:
+            click.secho(f"  {e}", fg="red", err=True)
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{errors[0]} (and {len(errors) - 1} more above)")
+    console.print(f"Pipeline {p.key} is valid: {len(p.tables)} table(s)")
+
+
+@config.command("validate")
+@click.pass_obj
+def validate_all(app) -> None:
+    """Validate the whole config folder: files, connections and every pipeline."""
+    cfg = app.config
+    problems: list[str] = []
+    for p in cfg.pipelines.values():
+        problems.extend(pipeline_errors(cfg, p))
+    if problems:
+        for e in problems[1:]:
+            click.secho(f"  {e}", fg="red", err=True)
+        raise ConfigError(problems[0] if len(problems) == 1 else f"{problems[0]} (and {len(problems) - 1} more above)")
+    unusable = [f"{c.kind}.{c.name} (needs {', '.join(sorted(set(c.unresolved.values())))})"
+                for kind in ("sources", "targets", "storage") for c in getattr(cfg, kind).values() if c.unresolved]
+    console.print(
+        f"Config {cfg.root} is valid: {len(cfg.pipelines)} pipeline(s), {len(cfg.sources)} source(s), "
+        f"{len(cfg.targets)} target(s), {len(cfg.storage)} storage(s)"
+        + (f"; environment {cfg.env_name}" if cfg.env_name else "")
+    )
+    for u in unusable:
+        console.print(f"  not usable until its variables are set: {u}")
+
+
+@config.command("init")
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+@click.pass_obj
+def init(app, force: bool) -> None:
+    """Write a config folder from the v1.0 environment (.env); secrets stay ${VAR} references."""
+    from lakeshift.config.loader import load_dotenv_file
+
+    load_dotenv_file()
+    root = Path(app.config_dir or "config")
+    written = write_config(root, os.environ, force=force)
+    for path in written:
+        console.print(f"wrote {path}")
+    console.print("Secrets are written as ${VAR} references; keep their values in the environment or .env.")
+
+
+__all__ = ["config", "check_pipeline"]

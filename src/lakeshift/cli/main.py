@@ -1,0 +1,113 @@
+"""The `lakeshift` command: a thin layer over the library with ONE error handler.
+
+Expected errors (LakeshiftError) print one red line on stderr and exit 1;
+anything else is a bug: one line plus a hint, or the traceback under --debug.
+Every message passes through `redact` first."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lakeshift import __version__, redact
+from lakeshift.errors import LakeshiftError
+
+
+@dataclass
+class App:
+    config_dir: str | None
+    env_name: str | None
+    debug: bool
+    _config: Any = field(default=None, repr=False)
+
+    @property
+    def config(self) -> Any:
+        if self._config is None:
+            from lakeshift.config.loader import load_config, load_dotenv_file
+
+            load_dotenv_file()
+            self._config = load_config(self.config_dir, self.env_name)
+        return self._config
+
+
+def echo_error(message: str) -> None:
+    click.secho(f"Error: {redact.redact(message)}", fg="red", err=True)
+
+
+class LakeshiftGroup(click.Group):
+    """Root group: the one place errors become messages and exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LakeshiftError as exc:
+            if ctx.find_object(App) and ctx.find_object(App).debug:  # type: ignore[union-attr]
+                click.echo(redact.redact(traceback.format_exc()), err=True)
+            echo_error(exc.message)
+            ctx.exit(exc.exit_code)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # a bug, or a driver error we did not classify
+            app = ctx.find_object(App)
+            if app and app.debug:
+                click.echo(redact.redact(traceback.format_exc()), err=True)
+            echo_error(f"{type(exc).__name__}: {exc}" + ("" if app and app.debug else " (run with --debug for the traceback)"))
+            ctx.exit(1)
+
+
+def _setup_logging(debug: bool, quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(redact.RedactingFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("lakeshift")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO)
+    root.propagate = False
+
+
+@click.group(cls=LakeshiftGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="lakeshift")
+@click.option("--config-dir", type=click.Path(file_okay=False), envvar="LAKESHIFT_CONFIG_DIR",
+              help="Config folder (default ./config, or $LAKESHIFT_CONFIG_DIR).")
+@click.option("--env", "env_name", envvar="LAKESHIFT_ENV",
+              help="Environment whose environments/ENV.yml overrides the config (or $LAKESHIFT_ENV).")
+@click.option("--debug", is_flag=True, help="Verbose logs and tracebacks (secrets stay redacted).")
+@click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors in the log.")
+@click.pass_context
+def cli(ctx: click.Context, config_dir: str | None, env_name: str | None, debug: bool, quiet: bool) -> None:
+    """lakeshift: MySQL/MariaDB -> Parquet lake (S3 or local) -> Redshift, PostgreSQL or DuckDB."""
+    _setup_logging(debug, quiet)
+    ctx.obj = App(config_dir=config_dir, env_name=env_name, debug=debug)
+
+
+def _register_commands() -> None:
+    from lakeshift.cli import config_cmd
+
+    cli.add_command(config_cmd.config)
+    for module_name in ("connections_cmd", "sync_cmd", "watermark_cmd", "s3clean_cmd", "demo_cmd"):
+        try:
+            module = __import__(f"lakeshift.cli.{module_name}", fromlist=["commands"])
+        except ModuleNotFoundError as exc:
+            if exc.name != f"lakeshift.cli.{module_name}":
+                raise
+            continue
+        for command in module.commands:
+            cli.add_command(command)
+
+
+_register_commands()
+
+
+def main() -> None:
+    cli.main(prog_name="lakeshift", windows_expand_args=False)
+
+
+if __name__ == "__main__":
+    main()

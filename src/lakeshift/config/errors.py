@@ -1,0 +1,98 @@
+"""Turn pydantic validation errors into one-line messages:
+`<file>: <key.path>: <what is wrong>` with the allowed values or a near spelling."""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from lakeshift.errors import ConfigError
+
+
+def _allowed_keys(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
+    """Field names (or aliases) of the model that owns the key at `loc`."""
+    current: Any = model
+    skip_key = False  # inside dict[str, Model] the next part is a user's name
+    for part in loc[:-1]:
+        if skip_key:
+            skip_key = False
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+        field = current.model_fields.get(str(part)) or next(
+            (f for f in current.model_fields.values() if f.alias == part), None
+        )
+        if field is None:
+            return []
+        skip_key = typing.get_origin(field.annotation) is dict
+        current = _inner_model(field.annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f.alias or n for n, f in current.model_fields.items()]
+    return []
+
+
+def _inner_model(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in reversed(typing.get_args(annotation)):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def format_validation_error(
+    exc: ValidationError,
+    display: str,
+    base: str = "",
+    model: type[BaseModel] | None = None,
+    tagged: dict[str, type[BaseModel]] | None = None,
+) -> str:
+    """One line per problem, the first problem first. `tagged` maps the
+    discriminator values of a tagged union to their models: pydantic puts the
+    tag first in `loc`, and users never typed it."""
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        if tagged and loc and loc[0] in tagged:
+            model = tagged[str(loc[0])]
+            loc = loc[1:]
+        loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
+        key = ".".join(str(p) for p in ((base,) if base else ()) + loc)
+        etype = err["type"]
+        if etype == "extra_forbidden":
+            allowed = _allowed_keys(model, loc)
+            near = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            hint = f"; did you mean '{near[0]}'?" if near else (
+                f"; allowed keys: {', '.join(sorted(allowed))}" if allowed else ""
+            )
+            lines.append(f"{display}: {key}: unknown key{hint}")
+            continue
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        given = err.get("input")
+        if etype in ("literal_error", "enum") and given is not None:
+            msg = f"{msg} (got {given!r})"
+        elif etype == "missing":
+            msg = "required key is missing"
+        elif etype == "union_tag_invalid":
+            expected = err.get("ctx", {}).get("expected_tags", "")
+            msg = f"type {given_tag(err)!r} is not supported; use one of {expected}"
+        elif etype == "union_tag_not_found":
+            msg = "a 'type' key is required"
+        lines.append(f"{display}: {key}: {msg}" if key else f"{display}: {msg}")
+    return lines[0] + (f" (and {len(lines) - 1} more problem(s))" if len(lines) > 1 else "")
+
+
+def given_tag(err: dict[str, Any]) -> str:
+    return str(err.get("ctx", {}).get("tag", err.get("input")))
+
+
+def raise_config_error(
+    exc: ValidationError, display: str, base: str = "", model: Any = None, tagged: Any = None
+) -> None:
+    raise ConfigError(format_validation_error(exc, display, base, model, tagged)) from None

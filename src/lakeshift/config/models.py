@@ -1,0 +1,287 @@
+"""Typed configuration models. Unknown keys are rejected (see errors.py for
+how pydantic errors become one-line messages with file and key path)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+from lakeshift.errors import IdentifierError
+from lakeshift.identifiers import check_identifier, split_table_name
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False, validate_default=True)
+
+
+def _identifier(value: Any) -> Any:
+    if value is None:
+        return value
+    try:
+        return check_identifier(value, "name")
+    except IdentifierError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _table_name(value: Any) -> Any:
+    if value is None:
+        return value
+    try:
+        split_table_name(value)
+    except IdentifierError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+Identifier = Annotated[str, BeforeValidator(_identifier)]
+TableName = Annotated[str, BeforeValidator(_table_name)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """'10m', '2h', '7d', '30s', '500ms' or a number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m:
+            return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    raise ValueError(f"{value!r} is not a duration; use e.g. 30s, 10m, 2h or 7d")
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+# ---------------------------------------------------------------- connections
+
+
+class PoolSettings(Model):
+    min_connections: int = Field(1, ge=0, le=100)
+    max_connections: int = Field(5, ge=1, le=100)
+    retry_attempts: int = Field(3, ge=0, le=20)
+
+    @model_validator(mode="after")
+    def _min_le_max(self) -> PoolSettings:
+        if self.min_connections > self.max_connections:
+            raise ValueError(
+                f"min_connections ({self.min_connections}) is larger than max_connections ({self.max_connections})"
+            )
+        return self
+
+
+class SSHTunnel(Model):
+    enabled: bool = False
+    host: str | None = None
+    port: Port = 22
+    username: str | None = None
+    private_key_path: str | None = None
+    private_key_passphrase: SecretStr | None = None
+    password: SecretStr | None = None
+    known_hosts: str | None = Field(
+        None, description="known_hosts file; default ~/.ssh/known_hosts. Unknown host keys are refused."
+    )
+    strict_host_key_checking: bool = True
+
+
+class TLSSettings(Model):
+    mode: Literal["disable", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+
+
+class _Database(Model):
+    """Fields shared by networked databases. Values that come from an unset
+    variable are None here and listed in `unresolved` (key -> variable)."""
+
+    host: str | None = None
+    port: Port
+    database: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    ssh_tunnel: SSHTunnel | None = None
+    ssl: TLSSettings | None = None
+    description: str | None = None
+    connect_timeout: int | None = Field(None, ge=1, le=3600)
+
+
+class MySQLSource(_Database):
+    type: Literal["mysql", "mariadb"] = "mysql"
+    port: Port = 3306
+    connection_pool: PoolSettings = Field(default_factory=PoolSettings)
+
+
+class PostgresTarget(_Database):
+    type: Literal["postgres", "postgresql"]
+    port: Port = 5432
+    schema_: Identifier = Field("public", alias="schema")
+    connection_pool: PoolSettings = Field(default_factory=PoolSettings)
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class RedshiftTarget(PostgresTarget):
+    type: Literal["redshift"]  # type: ignore[assignment]
+    port: Port = 5439
+    iam_role: str | None = Field(None, description="IAM role ARN used by COPY; preferred over keys")
+
+
+class DuckDBTarget(Model):
+    type: Literal["duckdb"]
+    path: str = Field(..., description="DuckDB database file")
+    schema_: Identifier = Field("main", alias="schema")
+    description: str | None = None
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+Target = Annotated[Union[PostgresTarget, RedshiftTarget, DuckDBTarget], Field(discriminator="type")]
+
+
+class S3Storage(Model):
+    type: Literal["s3"]
+    bucket: str
+    prefix: str = ""
+    region: str | None = None
+    endpoint_url: str | None = None
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+    session_token: SecretStr | None = None
+    server_side_encryption: Literal["AES256", "aws:kms"] | None = None
+    kms_key_id: str | None = None
+    description: str | None = None
+
+    @field_validator("prefix")
+    @classmethod
+    def _strip(cls, v: str) -> str:
+        return v.strip("/")
+
+    @model_validator(mode="after")
+    def _keys_in_pairs(self) -> S3Storage:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ValueError("access_key_id and secret_access_key must be given together")
+        return self
+
+
+class LocalStorage(Model):
+    type: Literal["local"]
+    path: str
+    description: str | None = None
+
+
+Storage = Annotated[Union[S3Storage, LocalStorage], Field(discriminator="type")]
+
+
+class ConnectionSettings(Model):
+    default_timeout: int = Field(30, ge=1, le=3600)
+    connection_retry_delay: float = Field(5, ge=0, le=600)
+    pool_recycle_time: int = Field(3600, ge=1)
+    health_check_interval: int = Field(300, ge=1)
+
+
+# ---------------------------------------------------------------- pipelines
+
+CDC_STRATEGIES = ("hybrid", "timestamp_only", "id_only", "full_sync")
+CdcStrategy = Literal["hybrid", "timestamp_only", "id_only", "full_sync"]
+
+
+class TableProcessing(Model):
+    batch_size: int | None = Field(None, ge=1, le=10_000_000)
+    priority: Literal["high", "medium", "low"] = "medium"
+
+
+class ValidationRules(Model):
+    required_columns: list[Identifier] = Field(default_factory=list)
+    max_null_percentage: float | None = Field(None, ge=0, le=100)
+
+
+class TableConfig(Model):
+    full_name: TableName | None = Field(None, description="source table, 'table' or 'schema.table'")
+    target_name: Identifier | None = None
+    cdc_strategy: CdcStrategy = "hybrid"
+    cdc_timestamp_column: Identifier | None = None
+    cdc_id_column: Identifier | None = None
+    primary_key: list[Identifier] | None = Field(
+        None, description="merge key; default: cdc_id_column, else the source primary key"
+    )
+    table_type: Literal["fact", "dimension"] = "fact"
+    lookback: Duration | None = None
+    tinyint1_as_boolean: bool = True
+    zero_dates: Literal["null", "error"] = "null"
+    processing: TableProcessing = Field(default_factory=TableProcessing)
+    validation: ValidationRules = Field(default_factory=ValidationRules)
+    depends_on: list[str] = Field(default_factory=list)
+    backup_strategy: Literal["sequential", "parallel"] = "sequential"
+    watermark_strategy: Literal["automatic", "manual"] = "automatic"
+    data_validation: bool = True
+    description: str | None = None
+
+
+class PipelineProcessing(Model):
+    strategy: Literal["sequential", "parallel"] = "sequential"
+    batch_size: int = Field(10_000, ge=1, le=10_000_000)
+    max_parallel_tables: int = Field(3, ge=1, le=64)
+
+
+class LakeSettings(Model):
+    storage: str = "default"
+    isolation_prefix: str | None = Field(None, description="default: the pipeline name; '' = v1.0 layout")
+    partition_strategy: Literal["datetime", "hybrid"] = "hybrid"
+    compression: Literal["snappy", "zstd", "gzip", "none"] = "snappy"
+    max_file_rows: int = Field(1_000_000, ge=1)
+    row_group_rows: int = Field(128 * 1024, ge=1)
+
+    @field_validator("isolation_prefix")
+    @classmethod
+    def _prefix(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        v = v.strip("/")
+        for part in v.split("/") if v else []:
+            if part in ("", ".", "..") or not re.fullmatch(r"[A-Za-z0-9_.=-]+", part):
+                raise ValueError(f"isolation_prefix {v!r} may use letters, digits, '_', '-', '.', '=' and '/'")
+        return v
+
+
+class PipelineSection(Model):
+    name: str | None = None
+    version: str = "1.1.0"
+    description: str = ""
+    source: str = "default"
+    target: str = "default"
+    processing: PipelineProcessing = Field(default_factory=PipelineProcessing)
+    s3: LakeSettings = Field(default_factory=LakeSettings)
+    default_table_config: dict[str, Any] = Field(default_factory=dict)
+
+
+class PipelineConfig(Model):
+    """One pipelines/*.yml file after merging table overrides and defaults."""
+
+    key: str  # file stem: the name users type after -p
+    pipeline: PipelineSection
+    tables: dict[str, TableConfig] = Field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.pipeline.name or self.key
+
+    @property
+    def isolation_prefix(self) -> str:
+        prefix = self.pipeline.s3.isolation_prefix
+        return self.key if prefix is None else prefix

@@ -1,0 +1,61 @@
+"""Expected errors. The CLI prints each as one line and exits non-zero; anything
+else is a bug and keeps its traceback (under --debug)."""
+
+from __future__ import annotations
+
+
+class LakeshiftError(Exception):
+    """lakeshift failed."""
+
+    exit_code = 1
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class ConfigError(LakeshiftError):
+    """The configuration is invalid."""
+
+
+class MissingVariableError(ConfigError):
+    """A connection uses an environment variable that is not set."""
+
+
+class IdentifierError(ConfigError):
+    """A table, column or schema name is not allowed."""
+
+
+class SourceError(LakeshiftError):
+    """Reading the source database failed."""
+
+
+class TransientSourceError(SourceError):
+    """A transient source error (connection lost, lock wait): worth a retry."""
+
+
+class LakeError(LakeshiftError):
+    """Reading or writing the lake failed."""
+
+
+class LoadError(LakeshiftError):
+    """Loading into the target failed."""
+
+
+class SchemaChangeError(LoadError):
+    """The source schema changed in a way the target cannot follow."""
+
+
+class ValidationFailed(LoadError):
+    """A batch failed its validation rules and was not loaded."""
+
+
+class LockBusyError(LakeshiftError):
+    """Another lakeshift run holds the lock for this table."""
+
+
+class ConnectionFailed(LakeshiftError):
+    """A connection could not be opened."""
