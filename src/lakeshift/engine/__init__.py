@@ -1,0 +1,1 @@
+"""The engine: the one place where source, lake, load and state meet."""

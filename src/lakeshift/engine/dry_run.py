@@ -1,0 +1,63 @@
+"""`--dry-run`: what a sync would do, reading but never writing anything."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from lakeshift.engine.plan import Plan
+from lakeshift.engine.runner import RunContext
+from lakeshift.engine.table_task import merge_key
+from lakeshift.errors import LakeshiftError
+
+
+@dataclass
+class TablePreview:
+    name: str
+    strategy: str
+    source: str
+    window: str
+    lake: str
+    target: str
+    merge: str
+    pending: list[str]
+    depends_on: tuple[str, ...]
+
+
+def preview(plan: Plan) -> list[TablePreview]:
+    ctx = RunContext(plan)
+    rows: list[TablePreview] = []
+    loader = ctx.loader() if plan.stages.load else None
+    try:
+        for t in plan.tables:
+            table_lake = ctx.table_lake(t.name)
+            window, merge = "(not extracted: load only)", "-"
+            if plan.stages.extract:
+                reader = ctx.reader()
+                desc = reader.describe(t.source_table)
+                low = None if t.config.cdc_strategy == "full_sync" else table_lake.effective_watermark()[0]
+                win = reader.plan_window(t.config, desc, low)
+                window = win.describe() + (f", at most {plan.limit} rows" if plan.limit else "")
+                key = merge_key(t, desc.primary_key)
+                merge = ("replace whole table" if t.config.cdc_strategy == "full_sync"
+                         else f"merge on {', '.join(key)}" if key else "append")
+            pending: list[str] = []
+            target = "(not loaded: backup only)"
+            if loader is not None:
+                target = f"{plan.config.target(plan.pipeline.pipeline.target).schema_}.{t.target_table}"
+                loaded = _loaded(loader, plan.pipeline.name, t.name)
+                pending = [m.batch_id for m in table_lake.manifests() if m.batch_id not in loaded]
+            rows.append(TablePreview(t.name, t.config.cdc_strategy, t.source_table, window,
+                                     table_lake.uri(""), target, merge, pending, t.depends_on))
+    finally:
+        if loader is not None:
+            loader.close()
+        ctx.close()
+    return rows
+
+
+def _loaded(loader: Any, pipeline: str, table: str) -> set[str]:
+    try:
+        return set(loader.loaded_batches(pipeline, table))
+    except LakeshiftError:
+        return set()

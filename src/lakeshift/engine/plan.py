@@ -1,0 +1,83 @@
+"""What a sync will do: the tables in dependency order and, per table, the
+resolved settings. Pure data; building it touches no database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lakeshift.config.loader import Config
+from lakeshift.config.models import PipelineConfig, TableConfig
+from lakeshift.config.validate import check_pipeline, dependency_levels
+from lakeshift.errors import ConfigError
+from lakeshift.identifiers import split_table_name
+
+
+@dataclass(frozen=True)
+class Stages:
+    extract: bool = True
+    load: bool = True
+
+    @classmethod
+    def from_flags(cls, backup_only: bool, load_only: bool) -> Stages:
+        if backup_only and load_only:
+            raise ConfigError("--backup-only and --redshift-only/--load-only exclude each other; pass one")
+        return cls(extract=not load_only, load=not backup_only)
+
+
+@dataclass(frozen=True)
+class TablePlan:
+    name: str  # the pipeline's table key; also the lake folder
+    config: TableConfig
+    source_table: str  # as configured: 'table' or 'schema.table'
+    target_table: str
+    batch_size: int
+    depends_on: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    config: Config
+    pipeline: PipelineConfig
+    tables: list[TablePlan]  # dependency order
+    stages: Stages
+    limit: int | None = None
+
+    @property
+    def parallel(self) -> bool:
+        return self.pipeline.pipeline.processing.strategy == "parallel" and len(self.tables) > 1
+
+
+def build_plan(
+    config: Config,
+    pipeline: PipelineConfig,
+    table_names: list[str],
+    stages: Stages,
+    limit: int | None = None,
+    legacy_tables: bool = False,
+) -> Plan:
+    """Resolve the tables to run. `legacy_tables`: v1.0 `sync -t db.table` on the
+    default pipeline, where undeclared tables get the v1.0 behaviour."""
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be a positive number of rows (got {limit})")
+    if not table_names:
+        raise ConfigError(f"no tables selected; pass -t TABLE (tables of {pipeline.key}: "
+                          f"{', '.join(pipeline.tables) or '(none)'}) or --all")
+    tables = {n: config.table(pipeline, n, legacy_ok=legacy_tables) for n in dict.fromkeys(table_names)}
+    if legacy_tables:
+        pipeline = pipeline.model_copy(update={"tables": {**pipeline.tables, **tables}})
+    check_pipeline(config, pipeline)
+    default_batch = pipeline.pipeline.processing.batch_size
+    plans = []
+    for name in dependency_levels(pipeline, list(tables)):
+        t = tables[name]
+        source_table = t.full_name or name
+        _, bare = split_table_name(source_table)
+        plans.append(TablePlan(
+            name=name,
+            config=t,
+            source_table=source_table,
+            target_table=t.target_name or bare,
+            batch_size=t.processing.batch_size or default_batch,
+            depends_on=tuple(d for d in t.depends_on if d in tables),
+        ))
+    return Plan(config=config, pipeline=pipeline, tables=plans, stages=stages, limit=limit)

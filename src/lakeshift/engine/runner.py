@@ -1,0 +1,150 @@
+"""Run a plan: build the collaborators, run tables through the DAG executor,
+report progress, and return one outcome per table."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from lakeshift.engine.dag import Outcome, run_dag
+from lakeshift.engine.plan import Plan
+from lakeshift.engine.table_task import TableResult, TableTask
+
+log = logging.getLogger("lakeshift.engine")
+
+
+class RunContext:
+    """Factories for one run's source reader, lake and loaders. Connections
+    are opened per table task, so parallel tables never share one."""
+
+    def __init__(self, plan: Plan) -> None:
+        from lakeshift.lake import Lake
+
+        cfg, p = plan.config, plan.pipeline.pipeline
+        self.plan = plan
+        self.settings = cfg.settings
+        self.source = cfg.source(p.source) if plan.stages.extract else None
+        self.target = cfg.target(p.target) if plan.stages.load else None
+        self.storage = cfg.storage_for(p.s3.storage)
+        self.lake = Lake.from_config(self.storage)
+        self._pool: Any = None
+        self._lock = threading.Lock()
+
+    def reader(self) -> Any:
+        from lakeshift.source import MySQLPool, MySQLReader
+
+        with self._lock:
+            if self._pool is None:
+                self._pool = MySQLPool(self.source, self.settings)
+        return MySQLReader(self.source, self.settings, self._pool)
+
+    def loader(self) -> Any:
+        from lakeshift.load import open_target
+
+        return open_target(self.target, self.settings, lake_credentials=self.storage)
+
+    def table_lake(self, name: str) -> Any:
+        from lakeshift.lake import TableLake
+
+        return TableLake(self.lake, self.plan.pipeline.isolation_prefix, name)
+
+    def batch_writer(self, table_lake: Any, batch_id: str, started: datetime, schema: Any,
+                     on_part: Callable[..., None] | None) -> Any:
+        from lakeshift.lake import BatchWriter
+
+        return BatchWriter(table_lake, batch_id, started, schema, self.plan.pipeline.pipeline.s3, on_part=on_part)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+
+
+@dataclass
+class RunReport:
+    plan: Plan
+    outcomes: list[Outcome[TableResult]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(o.status == "ok" for o in self.outcomes)
+
+
+class Progress:
+    """Rows per table: a live bar on a terminal, plain log lines otherwise."""
+
+    def __init__(self, names: list[str], live: bool | None = None) -> None:
+        self.live = sys.stderr.isatty() if live is None else live
+        self.rows: dict[str, int] = {n: 0 for n in names}
+        self.started: dict[str, float] = {}
+        self._bar: Any = None
+        self._ids: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        if self.live:
+            from rich.console import Console
+            from rich.progress import Progress as Bar, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self._bar = Bar(SpinnerColumn(), TextColumn("{task.description}"),
+                            TextColumn("{task.completed:,} rows"), TextColumn("{task.fields[rate]}"),
+                            TimeElapsedColumn(), console=Console(stderr=True), transient=False)
+            for n in names:
+                self._ids[n] = self._bar.add_task(n, total=None, rate="", start=False)
+
+    def __enter__(self) -> Progress:
+        if self._bar:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar:
+            self._bar.stop()
+
+    def add(self, name: str, rows: int) -> None:
+        with self._lock:
+            now = time.monotonic()
+            first = name not in self.started
+            self.started.setdefault(name, now)
+            self.rows[name] += rows
+            if self._bar:
+                if first:
+                    self._bar.start_task(self._ids[name])
+                elapsed = max(now - self.started[name], 1e-6)
+                self._bar.update(self._ids[name], completed=self.rows[name],
+                                 rate=f"{self.rows[name] / elapsed:,.0f} rows/s")
+
+    def done(self, outcome: Outcome[TableResult]) -> None:
+        r = outcome.result
+        if outcome.status == "ok" and r:
+            msg = (f"{outcome.name}: ok, {r.rows_extracted:,} rows extracted, {r.rows_loaded:,} loaded "
+                   f"in {r.batches_loaded} batch(es), {r.seconds:.2f}s")
+        elif outcome.status == "skipped":
+            msg = f"{outcome.name}: skipped because {outcome.blocked_by} did not succeed"
+        else:
+            msg = f"{outcome.name}: FAILED: {outcome.error}"
+        if self._bar:
+            self._bar.update(self._ids[outcome.name], description=f"{outcome.name} [{outcome.status}]")
+        (log.error if outcome.status == "failed" else log.info)(msg)
+
+
+def run_plan(plan: Plan, live_progress: bool | None = None) -> RunReport:
+    started = time.monotonic()
+    ctx = RunContext(plan)
+    by_name = {t.name: t for t in plan.tables}
+    progress = Progress(list(by_name), live_progress)
+    try:
+        with progress:
+            outcomes = run_dag(
+                [(t.name, t.depends_on) for t in plan.tables],
+                lambda name: TableTask(plan, by_name[name], ctx, progress.add).run(),
+                workers=plan.pipeline.pipeline.processing.max_parallel_tables if plan.parallel else 1,
+                on_done=progress.done,
+            )
+    finally:
+        ctx.close()
+    return RunReport(plan=plan, outcomes=outcomes, seconds=time.monotonic() - started)

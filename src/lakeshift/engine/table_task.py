@@ -1,0 +1,229 @@
+"""One table of one run: extract a batch into the lake, then load every
+pending batch into the target. Extraction and loading overlap: each Parquet
+part is handed to the loader's staging as soon as it is closed, and the batch
+is committed (merge + load record, one transaction) once its manifest is
+durable."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from lakeshift import faults
+from lakeshift.batch import BatchFile, Manifest, new_batch_id, utc_now_iso
+from lakeshift.engine.plan import Plan, TablePlan
+from lakeshift.errors import LakeshiftError, ValidationFailed
+
+log = logging.getLogger("lakeshift.engine")
+
+
+@dataclass
+class TableResult:
+    table: str
+    rows_extracted: int = 0
+    rows_loaded: int = 0
+    batches_written: int = 0
+    batches_loaded: int = 0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def merge_key(table: TablePlan, source_pk: list[str]) -> list[str]:
+    """Configured primary_key > the source primary key > cdc_id_column."""
+    cfg = table.config
+    if cfg.primary_key:
+        return list(cfg.primary_key)
+    if source_pk:
+        return list(source_pk)
+    return [cfg.cdc_id_column] if cfg.cdc_id_column else []
+
+
+class _PartFeeder:
+    """Hands closed Parquet parts to a staged load on its own thread, so the
+    database COPY of part n overlaps the extraction of part n+1."""
+
+    def __init__(self, staged: Any, lake: Any, table_lake: Any) -> None:
+        self.staged, self.lake, self.table_lake = staged, lake, table_lake
+        self.parts: queue.Queue[BatchFile | None] = queue.Queue(maxsize=4)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="lakeshift-stage", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (part := self.parts.get()) is not None:
+            if self.error is None:
+                try:
+                    rel = self.table_lake.rel(part.path)
+                    self.staged.add_part(self.lake.full_path(rel), self.lake.filesystem, self.lake.uri(rel), part)
+                except BaseException as exc:  # noqa: BLE001 - re-raised on the main thread
+                    self.error = exc
+
+    def put(self, part: BatchFile) -> None:
+        if self.error is None:
+            self.parts.put(part)
+
+    def close(self) -> None:
+        self.parts.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
+class TableTask:
+    """Runs one table. Collaborators are built by the caller (see runner.py)."""
+
+    def __init__(self, plan: Plan, table: TablePlan, ctx: Any, progress: Callable[[str, int], None]) -> None:
+        self.plan, self.table, self.ctx, self.progress = plan, table, ctx, progress
+        self.pipeline = plan.pipeline
+        self.result = TableResult(table.name)
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> TableResult:
+        started = time.monotonic()
+        started_at = utc_now_iso()
+        status, error = "ok", None
+        loader = self.ctx.loader() if self.plan.stages.load else None
+        try:
+            if loader:
+                loader.ensure_state_tables()
+            staged_batch = self.extract(loader) if self.plan.stages.extract else None
+            if loader:
+                self.load_pending(loader, staged_batch)
+            return self.result
+        except BaseException as exc:
+            status, error = "failed", exc
+            raise
+        finally:
+            self.result.seconds = time.monotonic() - started
+            if loader:
+                self._record_run(loader, started_at, status, error)
+                loader.close()
+
+    def _record_run(self, loader: Any, started_at: str, status: str, error: BaseException | None) -> None:
+        from lakeshift.load import RunRecord
+
+        try:
+            loader.record_run(RunRecord(
+                pipeline=self.pipeline.name, table=self.table.name, started_at=started_at,
+                finished_at=utc_now_iso(), status=status, rows_extracted=self.result.rows_extracted,
+                rows_loaded=self.result.rows_loaded, batches=self.result.batches_loaded,
+                error=str(error) if error else None,
+            ))
+        except Exception as exc:  # noqa: BLE001 - history must never hide the real outcome
+            log.warning("%s: could not record the run history: %s", self.table.name, exc)
+
+    # -------------------------------------------------------------- extract
+    def extract(self, loader: Any) -> tuple[Manifest, Any] | None:
+        """Write one batch to the lake. Returns (manifest, staged load) when the
+        batch was staged in the target while it was extracted."""
+        t, cfg = self.table, self.table.config
+        reader, table_lake = self.ctx.reader(), self.ctx.table_lake(t.name)
+        with reader.table_lock(self.pipeline.name, t.name):
+            desc = reader.describe(t.source_table)
+            low = None if cfg.cdc_strategy == "full_sync" else table_lake.effective_watermark()[0]
+            window = reader.plan_window(cfg, desc, low)
+            key = merge_key(t, desc.primary_key)
+            mode = "replace" if cfg.cdc_strategy == "full_sync" else ("merge" if key else "append")
+            started = datetime.now(timezone.utc)
+            head = Manifest(
+                batch_id=new_batch_id(started), pipeline=self.pipeline.name, table=t.name,
+                source_table=f"{desc.schema}.{desc.table}", strategy=cfg.cdc_strategy, mode=mode,
+                columns=desc.columns, primary_key=key, cursor_timestamp_column=cfg.cdc_timestamp_column,
+                cursor_id_column=cfg.cdc_id_column, watermark_low=window.low, created_at=started.isoformat(),
+            )
+            staged = feeder = None
+            # Stage while extracting only when no older batch waits: batches commit in order.
+            if loader is not None and not self._pending(loader, table_lake):
+                staged = loader.begin(head, t.target_table, cfg)
+                feeder = _PartFeeder(staged, self.ctx.lake, table_lake)
+            writer = self.ctx.batch_writer(table_lake, head.batch_id, started, reader.lake_schema(desc, cfg),
+                                           on_part=feeder.put if feeder else None)
+            try:
+                for batch in reader.read(cfg, desc, window, t.batch_size, self.plan.limit):
+                    writer.write(batch)
+                    self.progress(t.name, batch.num_rows)
+                files, rows, nbytes, nulls = writer.close()
+                if feeder:
+                    feeder.close()
+            except BaseException:
+                writer.abort()
+                if feeder:
+                    try:
+                        feeder.close()
+                    except BaseException:  # noqa: BLE001 - the extract error is the one to report
+                        pass
+                if staged:
+                    staged.abort()
+                raise
+            faults.checkpoint("after_parts")
+            self.result.rows_extracted = rows
+            if rows == 0 and mode != "replace":
+                # Nothing new: no batch, the watermark stays where it is.
+                if staged:
+                    staged.abort()
+                self.result.notes.append("no new rows")
+                return None
+            manifest = Manifest(**{**head.__dict__, "files": files, "rows": rows, "bytes": nbytes,
+                                   "null_counts": nulls, "watermark_high": window.last or window.low})
+            table_lake.write_manifest(manifest)
+            table_lake.write_watermark(manifest.watermark_high, manifest.batch_id)
+            self.result.batches_written = 1
+            faults.checkpoint("after_manifest")
+            return (manifest, staged) if staged else None
+
+    # ----------------------------------------------------------------- load
+    def _pending(self, loader: Any, table_lake: Any) -> list[Manifest]:
+        loaded = loader.loaded_batches(self.pipeline.name, self.table.name)
+        manifests = [m for m in table_lake.manifests() if m.batch_id not in loaded]
+        if self.table.config.cdc_strategy == "full_sync" and manifests:
+            # Only the newest snapshot matters; older unloaded ones are superseded.
+            newest_loaded = max(loaded, default="")
+            manifests = [m for m in manifests if m.batch_id > newest_loaded][-1:]
+        return manifests
+
+    def load_pending(self, loader: Any, staged_batch: tuple[Manifest, Any] | None) -> None:
+        from lakeshift.load import validate_batch
+
+        t = self.table
+        table_lake = self.ctx.table_lake(t.name)
+        with loader.lock(self.pipeline.name, t.name):
+            pending = self._pending(loader, table_lake)
+            staged_id = staged_batch[0].batch_id if staged_batch else None
+            for manifest in pending:
+                problems = validate_batch(manifest, t.config) if t.config.data_validation else []
+                if problems:
+                    if staged_batch and manifest.batch_id == staged_id:
+                        staged_batch[1].abort()
+                    raise ValidationFailed(
+                        f"{self.pipeline.key}.{t.name}: batch {manifest.batch_id} not loaded (kept in the lake): "
+                        + "; ".join(problems)
+                    )
+                if staged_batch and manifest.batch_id == staged_id:
+                    staged = staged_batch[1]
+                else:
+                    staged = loader.begin(manifest, t.target_table, t.config)
+                    try:
+                        for part in manifest.files:
+                            rel = table_lake.rel(part.path)
+                            staged.add_part(self.ctx.lake.full_path(rel), self.ctx.lake.filesystem,
+                                            self.ctx.lake.uri(rel), part)
+                    except BaseException:
+                        staged.abort()
+                        raise
+                outcome = staged.commit(manifest)
+                faults.checkpoint("after_load_commit")
+                if getattr(outcome, "skipped", False):
+                    continue
+                self.result.rows_loaded += getattr(outcome, "rows", manifest.rows)
+                self.result.batches_loaded += 1
+            if staged_batch and staged_id not in {m.batch_id for m in pending}:
+                staged_batch[1].abort()  # superseded or loaded by another run meanwhile
+
+
+__all__ = ["TableTask", "TableResult", "merge_key", "LakeshiftError"]

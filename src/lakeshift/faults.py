@@ -1,0 +1,17 @@
+"""Named crash points for the fault-injection tests.
+
+`LAKESHIFT_FAULT=<point>` makes the process SIGKILL itself when it reaches that
+point, exactly like a crash (no cleanup, no except/finally). Unset in normal
+use: then `checkpoint` is a dictionary lookup and nothing else."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+POINTS = ("after_parts", "after_manifest", "in_load_transaction", "after_load_commit")
+
+
+def checkpoint(point: str) -> None:
+    if os.environ.get("LAKESHIFT_FAULT") == point:
+        os.kill(os.getpid(), signal.SIGKILL)
