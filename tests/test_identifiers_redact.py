@@ -1,0 +1,39 @@
+"""Identifier safety and secret redaction."""
+
+from __future__ import annotations
+
+import pytest
+
+from lakeshift import redact
+from lakeshift.errors import IdentifierError
+from lakeshift.identifiers import check_identifier, quote_ansi, quote_mysql, split_table_name
+
+
+@pytest.mark.parametrize("name", ["orders", "Order Items", "select", "MixedCase", "çà_日本", "a-b", "x$1"])
+def test_names_needing_quotes_are_accepted_and_quoted(name: str) -> None:
+    assert check_identifier(name) == name
+    assert quote_ansi(name) == f'"{name}"'
+    assert quote_mysql(name) == f"`{name}`"
+
+
+@pytest.mark.parametrize("name", ["x; DROP TABLE y; --", "a`b", 'a"b', "a'b", "a\\b", "a\x00b", "a\nb",
+                                  "x -- y", "a/*b", " lead", "trail ", "", "x" * 65])
+def test_injection_shaped_names_are_rejected(name: str) -> None:
+    with pytest.raises(IdentifierError):
+        check_identifier(name)
+
+
+def test_split_table_name() -> None:
+    assert split_table_name("settlement.table_name") == ("settlement", "table_name")
+    assert split_table_name("orders") == (None, "orders")
+    with pytest.raises(IdentifierError, match="more than one"):
+        split_table_name("a.b.c")
+
+
+def test_redact_registered_secrets_and_dsn_shapes() -> None:
+    redact.register("s3cr3t-Pa55word")
+    text = "failed: mysql://root:s3cr3t-Pa55word@db:3306/x password=hunter22 and s3cr3t-Pa55word again"
+    out = redact.redact(text)
+    assert "s3cr3t-Pa55word" not in out
+    assert "hunter22" not in out
+    assert "mysql://root:***@db:3306/x" in out
