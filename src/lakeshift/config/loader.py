@@ -48,6 +48,7 @@ class Connection:
     model: Any
     origin: str  # file the connection was declared in, or "built-in (v1.0 .env)"
     unresolved: dict[str, str] = field(default_factory=dict)  # key path -> variable
+    declared_type: str | None = None  # the `type:` as written, for listing when model is None
 
     @property
     def usable(self) -> bool:
@@ -61,10 +62,24 @@ class Connection:
                 f"{self.origin}: connections.{self.kind}.{self.name}.{key} uses ${{{var}}}, "
                 f"which is not set; set {var} in the environment or in .env"
             )
+        if self.model is None:  # only when validation failed for a reason already reported
+            raise ConfigError(f"{self.origin}: connections.{self.kind}.{self.name}: not usable")
         for key in ("host", "database", "username"):
             if hasattr(self.model, key) and getattr(self.model, key) in (None, ""):
                 raise ConfigError(f"{self.origin}: connections.{self.kind}.{self.name}.{key}: required key is missing")
+        tunnel = getattr(self.model, "ssh_tunnel", None)
+        if tunnel is not None and tunnel.enabled:
+            for key in ("host", "username"):
+                if not getattr(tunnel, key):
+                    raise ConfigError(
+                        f"{self.origin}: connections.{self.kind}.{self.name}.ssh_tunnel.{key}: "
+                        "required key is missing (needed when ssh_tunnel.enabled is true)"
+                    )
         return self.model
+
+    @property
+    def type(self) -> str:
+        return str(getattr(self.model, "type", None) or self.declared_type or "?")
 
 
 @dataclass
@@ -251,15 +266,43 @@ def _build_connection(kind: str, name: str, body: Any, display: str, env: Mappin
             model = _STORAGE_ADAPTER.validate_python(data)
     except ValidationError as exc:
         # A field that failed only because its variable is unset is not a config error.
-        bad = [e for e in exc.errors() if ".".join(str(p) for p in e["loc"][-1:]) not in unresolved
-               and ".".join(str(p) for p in e["loc"]) not in unresolved]
+        tagged = {"sources": None, "targets": _TARGETS, "storage": _STORAGES}[kind]
+        bad = [e for e in exc.errors() if _user_path(e["loc"], tagged) not in unresolved]
         if bad:
-            tagged = {"sources": None, "targets": _TARGETS, "storage": _STORAGES}[kind]
             msg = format_validation_error(exc, display, base, MySQLSource if kind == "sources" else None, tagged)
             raise ConfigError(msg) from None
-        model = None
+        # Keep a model without the unresolved keys so listing can still describe
+        # the connection; require() refuses it while `unresolved` is not empty.
+        model = _validate_without(kind, data, missing)
     redact.register_model(model)
-    return Connection(kind, name, model, display, unresolved)
+    declared = body.get("type") if isinstance(body.get("type"), str) else None
+    return Connection(kind, name, model, display, unresolved, declared)
+
+
+def _user_path(loc: tuple[Any, ...], tagged: dict[str, Any] | None) -> str:
+    """A pydantic error location as the key path the user wrote (no union tag)."""
+    parts = list(loc)
+    if tagged and parts and parts[0] in tagged:
+        parts = parts[1:]
+    return ".".join(str(p) for p in parts if not (isinstance(p, str) and p.startswith("function-")))
+
+
+def _validate_without(kind: str, data: dict[str, Any], missing: dict[tuple[str, ...], str]) -> Any:
+    import copy
+
+    trimmed = copy.deepcopy(data)
+    for path in missing:
+        node: Any = trimmed
+        for part in path[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
+    try:
+        if kind == "sources":
+            return MySQLSource.model_validate(trimmed)
+        return (_TARGET_ADAPTER if kind == "targets" else _STORAGE_ADAPTER).validate_python(trimmed)
+    except ValidationError:
+        return None
 
 
 def _load_table_overrides(root: Path, env: Mapping[str, str]) -> dict[str, dict[str, Any]]:

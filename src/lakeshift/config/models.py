@@ -96,6 +96,9 @@ class SSHTunnel(Model):
     known_hosts: str | None = Field(
         None, description="known_hosts file; default ~/.ssh/known_hosts. Unknown host keys are refused."
     )
+    host_key: str | None = Field(
+        None, description="pinned server public key ('ssh-ed25519 AAAA...'); used instead of known_hosts"
+    )
     strict_host_key_checking: bool = True
 
 

@@ -1,0 +1,1 @@
+"""Connections: SSH tunnels and the registry behind `lakeshift connections`."""
