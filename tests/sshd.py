@@ -13,6 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
+import pytest
+
+PASSPHRASE = "correct horse battery staple"
+PASSWORD = "tunnel-pass-9f3a"
 
 
 @dataclass
@@ -97,3 +101,27 @@ class SSHServer:
 
 def known_hosts_line(port: int, pub: str) -> str:
     return f"[127.0.0.1]:{port} {pub}\n"
+
+
+# Fixtures: import them into a test module (`from sshd import ssh_keys, sshd`).
+
+
+@pytest.fixture(scope="session")
+def ssh_keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
+    """Host and client keys; the client key is encrypted with PASSPHRASE."""
+    return make_keys(tmp_path_factory.mktemp("sshkeys"), passphrase=PASSPHRASE)
+
+
+@pytest.fixture(scope="session")
+def sshd(ssh_keys: Keys) -> Any:
+    """Port of a loopback SSH server accepting ssh_keys.client_key or PASSWORD."""
+    with SSHServer(ssh_keys.host_key, Path(str(ssh_keys.client_key) + ".pub"), password=PASSWORD) as port:
+        yield port
+
+
+@pytest.fixture
+def known_hosts(tmp_path: Path, sshd: int, ssh_keys: Keys) -> Path:
+    """A known_hosts file that trusts the sshd server."""
+    path = tmp_path / "known_hosts"
+    path.write_text(known_hosts_line(sshd, ssh_keys.host_pub))
+    return path

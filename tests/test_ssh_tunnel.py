@@ -4,39 +4,23 @@ real PostgreSQL and MariaDB."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pymysql
 import pytest
-from sshd import Keys, SSHServer, known_hosts_line, make_keys
+from sshd import PASSPHRASE, PASSWORD, Keys, known_hosts, known_hosts_line, ssh_keys, sshd  # noqa: F401
 
 from lakeshift.config.models import SSHTunnel
 from lakeshift.connections import ssh
 from lakeshift.errors import ConfigError, ConnectionFailed
 
-PASSPHRASE = "correct horse battery staple"
-PASSWORD = "tunnel-pass-9f3a"
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
-    return make_keys(tmp_path_factory.mktemp("sshkeys"), passphrase=PASSPHRASE)
-
-
-@pytest.fixture(scope="module")
-def sshd(keys: Keys) -> Iterator[int]:
-    with SSHServer(keys.host_key, Path(str(keys.client_key) + ".pub"), password=PASSWORD) as port:
-        yield port
 
 
 @pytest.fixture
-def known_hosts(tmp_path: Path, sshd: int, keys: Keys) -> Path:
-    path = tmp_path / "known_hosts"
-    path.write_text(known_hosts_line(sshd, keys.host_pub))
-    return path
+def keys(ssh_keys: Keys) -> Keys:
+    return ssh_keys
 
 
 def cfg(port: int, **extra: Any) -> SSHTunnel:

@@ -1,0 +1,254 @@
+"""Really connect to one configured connection and do the least that proves it
+works: `SELECT 1` on databases, open a DuckDB file, list an S3 prefix, write
+and remove a probe file in a local lake. Returns an optional note; raises
+ConnectionFailed with one line (never a secret) when it fails.
+
+Drivers are imported lazily. MySQL and PostgreSQL connect through the source
+and load packages' own connect functions when they exist, so a test uses the
+same session settings as a sync."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from lakeshift.config.models import (
+    ConnectionSettings,
+    DuckDBTarget,
+    LocalStorage,
+    MySQLSource,
+    PostgresTarget,
+    S3Storage,
+)
+from lakeshift.connections import ssh
+from lakeshift.errors import ConnectionFailed, LakeshiftError
+
+
+def run(kind: str, model: Any, settings: ConnectionSettings) -> str:
+    if isinstance(model, MySQLSource):
+        return _mysql(model, settings)
+    if isinstance(model, PostgresTarget):  # RedshiftTarget is a PostgresTarget
+        return _postgres(model, settings)
+    if isinstance(model, DuckDBTarget):
+        return _duckdb(model)
+    if isinstance(model, S3Storage):
+        return _s3(model, settings)
+    if isinstance(model, LocalStorage):
+        return _local(model)
+    raise ConnectionFailed(f"cannot test a {type(model).__name__}")
+
+
+def reason(exc: BaseException) -> str:
+    """A driver error as one line."""
+    args = getattr(exc, "args", ())
+    if len(args) == 2 and isinstance(args[0], int) and isinstance(args[1], str):  # pymysql (code, message)
+        return f"{args[1]} (MySQL error {args[0]})"
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return text or type(exc).__name__
+
+
+def _timeout(model: Any, settings: ConnectionSettings) -> int:
+    return getattr(model, "connect_timeout", None) or settings.default_timeout
+
+
+def _via(model: Any) -> str:
+    t = getattr(model, "ssh_tunnel", None)
+    return f" via SSH {t.host}:{t.port}" if t is not None and t.enabled else ""
+
+
+# ---------------------------------------------------------------- MySQL
+
+
+def _mysql(src: MySQLSource, settings: ConnectionSettings) -> str:
+    timeout = _timeout(src, settings)
+    assert src.host is not None
+    with ssh.endpoint(src.ssh_tunnel, src.host, src.port, timeout) as (host, port):
+        direct = src.model_copy(update={"host": host, "port": port, "ssh_tunnel": None})
+        try:
+            conn = _mysql_connect(direct, settings)
+        except LakeshiftError:
+            raise
+        except Exception as exc:
+            raise ConnectionFailed(f"cannot connect to {src.host}:{src.port}{_via(src)}: {reason(exc)}") from None
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1")
+                cur.fetchone()
+        except Exception as exc:
+            raise ConnectionFailed(f"connected to {src.host}:{src.port} but SELECT 1 failed: {reason(exc)}") from None
+        finally:
+            conn.close()
+    return ""
+
+
+def _mysql_connect(src: MySQLSource, settings: ConnectionSettings) -> Any:
+    try:
+        from lakeshift.source.client import connect  # the source package's own session set-up
+    except ImportError:
+        return _pymysql_connect(src, settings)
+    return connect(src, settings)
+
+
+def _pymysql_connect(src: MySQLSource, settings: ConnectionSettings) -> Any:
+    """Fallback while the source package has no connect(): same session basics."""
+    import ssl as ssl_lib
+
+    import pymysql
+
+    ssl: dict[str, Any] | None = None
+    if src.ssl is not None and src.ssl.mode in ("require", "verify-ca", "verify-full"):
+        ssl = {"ca": src.ssl.ca, "cert": src.ssl.cert, "key": src.ssl.key,
+               "check_hostname": src.ssl.mode == "verify-full",
+               "verify_mode": ssl_lib.CERT_NONE if src.ssl.mode == "require" else ssl_lib.CERT_REQUIRED}
+    return pymysql.connect(
+        host=src.host, port=src.port, user=src.username or "",
+        password=src.password.get_secret_value() if src.password else "",
+        database=src.database, charset="utf8mb4", connect_timeout=_timeout(src, settings),
+        init_command="SET time_zone = '+00:00'", ssl=ssl,
+    )
+
+
+# ---------------------------------------------------------------- PostgreSQL / Redshift
+
+
+def _postgres(tgt: PostgresTarget, settings: ConnectionSettings) -> str:
+    timeout = _timeout(tgt, settings)
+    assert tgt.host is not None
+    with ssh.endpoint(tgt.ssh_tunnel, tgt.host, tgt.port, timeout) as (host, port):
+        try:
+            conn = _pg_connect(tgt, host, port, settings)
+        except LakeshiftError:
+            raise
+        except Exception as exc:
+            raise ConnectionFailed(f"cannot connect to {tgt.host}:{tgt.port}{_via(tgt)}: {reason(exc)}") from None
+        try:
+            conn.execute("SELECT 1").fetchone()
+            exists = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (tgt.schema_,)).fetchone()
+        except Exception as exc:
+            raise ConnectionFailed(f"connected to {tgt.host}:{tgt.port} but SELECT 1 failed: {reason(exc)}") from None
+        finally:
+            conn.close()
+    return "" if exists else f"schema {tgt.schema_} does not exist yet (created on first load)"
+
+
+def _pg_connect(tgt: PostgresTarget, host: str, port: int, settings: ConnectionSettings) -> Any:
+    try:
+        from lakeshift.load import pg_connect  # the load package's own session set-up
+    except ImportError:
+        pg_connect = None
+    if pg_connect is not None:
+        return pg_connect(tgt.model_copy(update={"host": host, "port": port, "ssh_tunnel": None}), settings)
+    import psycopg
+
+    params: dict[str, Any] = {
+        "host": tgt.host, "port": port, "dbname": tgt.database, "user": tgt.username,
+        "password": tgt.password.get_secret_value() if tgt.password else None,
+        "connect_timeout": _timeout(tgt, settings), "application_name": "lakeshift",
+    }
+    if host != tgt.host:  # through a tunnel: connect to the local end, verify TLS against the real name
+        params["hostaddr"] = host
+    if tgt.ssl is not None:
+        params.update(sslmode=tgt.ssl.mode, sslrootcert=tgt.ssl.ca, sslcert=tgt.ssl.cert, sslkey=tgt.ssl.key)
+    return psycopg.connect(**{k: v for k, v in params.items() if v is not None}, autocommit=True)
+
+
+# ---------------------------------------------------------------- DuckDB
+
+
+def _duckdb(tgt: DuckDBTarget) -> str:
+    """Open an existing file read-only; a missing file is not created by a test,
+    only its folder is checked, since the first load creates it."""
+    if tgt.path == ":memory:":
+        return "in-memory database"
+    path = Path(tgt.path).expanduser()
+    if not path.exists():
+        folder = _existing_parent(path)
+        problem = _not_writable(folder)
+        if problem:
+            raise ConnectionFailed(f"DuckDB file {path} does not exist and cannot be created: {problem}")
+        return f"{tgt.path} does not exist yet (created on first load)"
+    import duckdb
+
+    try:
+        conn = duckdb.connect(str(path), read_only=True)
+    except Exception as exc:
+        raise ConnectionFailed(f"cannot open DuckDB file {path}: {reason(exc)}") from None
+    try:
+        conn.execute("SELECT 1").fetchone()
+    finally:
+        conn.close()
+    return ""
+
+
+# ---------------------------------------------------------------- storage
+
+
+def _local(st: LocalStorage) -> str:
+    path = Path(st.path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ConnectionFailed(f"lake folder {path} is a file, not a folder")
+    if not path.exists():
+        problem = _not_writable(_existing_parent(path))
+        if problem:
+            raise ConnectionFailed(f"lake folder {path} does not exist and cannot be created: {problem}")
+        return f"{st.path} does not exist yet (created on first write)"
+    problem = _not_writable(path)
+    if problem:
+        raise ConnectionFailed(f"lake folder {problem}")
+    return ""
+
+
+def _not_writable(folder: Path) -> str | None:
+    """Why no file can be created in `folder`, or None. Really writes one:
+    os.access says yes to root on read-only mounts and pseudo file systems."""
+    if not folder.is_dir():
+        return f"{folder} is not a folder"
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".lakeshift-probe-"):
+            pass
+    except OSError as exc:
+        return f"{folder} is not writable ({exc.strerror})"
+    return None
+
+
+def _existing_parent(path: Path) -> Path:
+    folder = path.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def s3_filesystem(st: S3Storage, settings: ConnectionSettings) -> Any:
+    from pyarrow import fs
+
+    options: dict[str, Any] = {"region": st.region, "connect_timeout": settings.default_timeout,
+                               "request_timeout": settings.default_timeout}
+    if st.access_key_id is not None and st.secret_access_key is not None:
+        options.update(access_key=st.access_key_id.get_secret_value(),
+                       secret_key=st.secret_access_key.get_secret_value())
+        if st.session_token is not None:
+            options["session_token"] = st.session_token.get_secret_value()
+    if st.endpoint_url:
+        scheme, _, rest = st.endpoint_url.partition("://")
+        options.update(scheme=scheme, endpoint_override=rest.rstrip("/")) if rest else options.update(
+            endpoint_override=scheme)
+    return fs.S3FileSystem(**{k: v for k, v in options.items() if v is not None})
+
+
+def _s3(st: S3Storage, settings: ConnectionSettings) -> str:
+    from pyarrow import fs
+
+    location = f"s3://{st.bucket}/{st.prefix}".rstrip("/")
+    try:
+        filesystem = s3_filesystem(st, settings)
+        bucket = filesystem.get_file_info(st.bucket)
+        if bucket.type == fs.FileType.NotFound:
+            raise ConnectionFailed(f"bucket {st.bucket} does not exist (or is not visible to these credentials)")
+        base = f"{st.bucket}/{st.prefix}" if st.prefix else st.bucket
+        entries = filesystem.get_file_info(fs.FileSelector(base, allow_not_found=True))
+    except LakeshiftError:
+        raise
+    except Exception as exc:
+        raise ConnectionFailed(f"cannot list {location}: {reason(exc)}") from None
+    return f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'} under {location}"
