@@ -13,7 +13,18 @@ from lakeshift.config.legacy import write_config
 from lakeshift.config.validate import check_pipeline, pipeline_errors
 from lakeshift.errors import ConfigError
 
-console = Console(highlight=False, soft_wrap=True)
+class _Console:
+    """Rich output sized at print time: a terminal's own width, or wide enough
+    when piped (rich's 80-column default cut table cells to 'custom…')."""
+
+    def print(self, *args: object) -> None:
+        import sys
+
+        width = None if sys.stdout.isatty() else 200
+        Console(highlight=False, soft_wrap=True, width=width).print(*args)
+
+
+console = _Console()
 
 
 @click.group()
@@ -49,12 +60,22 @@ def show_pipeline(app, pipeline: str) -> None:
     console.print(
         f"Lake: prefix '{p.isolation_prefix}', partitions {s.s3.partition_strategy}, compression {s.s3.compression}"
     )
-    table = Table("table", "source", "target", "type", "cdc", "cursor", "depends on")
+    table = Table("table", "source", "target", "type", "cdc", "cursor", "lookback", "batch", "depends on")
     for name, t in p.tables.items():
         cursor = ", ".join(c for c in (t.cdc_timestamp_column, t.cdc_id_column) if c)
+        lookback = _duration(t.lookback) if t.lookback else ""
+        batch = str(t.processing.batch_size or s.processing.batch_size)
         table.add_row(name, t.full_name or name, t.target_name or name, t.table_type, t.cdc_strategy, cursor,
-                      ", ".join(t.depends_on))
+                      lookback, batch, ", ".join(t.depends_on))
     console.print(table)
+
+
+def _duration(value: object) -> str:
+    seconds = int(value.total_seconds())  # type: ignore[attr-defined]
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 @config.command("validate-pipeline")

@@ -181,6 +181,26 @@ class Config:
         )
 
 
+def _unknown_key(display: str, key: Any, allowed: list[str] | tuple[str, ...], base: str = "") -> ConfigError:
+    import difflib
+
+    near = difflib.get_close_matches(str(key), list(allowed), n=1)
+    hint = f"did you mean '{near[0]}'?" if near else f"allowed keys: {', '.join(sorted(allowed))}"
+    return ConfigError(f"{display}: {base}{key}: unknown key; {hint}")
+
+
+def _substitute_strict(data: Any, env: Mapping[str, str], display: str, base: tuple[str, ...] = ()) -> Any:
+    """Substitute variables where an unset one is an error at once (pipelines,
+    tables, settings): only connections may be left unusable."""
+    result, missing = substitute(data, env, base)
+    if missing:
+        path, var = next(iter(missing.items()))
+        raise MissingVariableError(
+            f"{display}: {'.'.join(path)} uses ${{{var}}}, which is not set; set {var} in the environment or in .env"
+        )
+    return result
+
+
 def _display(root: Path, path: Path) -> str:
     try:
         return str(path.relative_to(root))
@@ -202,14 +222,36 @@ def _env_overrides(root: Path, env_name: str | None) -> dict[str, Any]:
                 f"known environments: {', '.join(known) or '(none)'}"
             )
         path = alt
-    data = read_yaml(path, _display(root, path))
-    allowed = {"connections", "connection_settings", "pipelines", "pipeline", "tables"}
+    display = _display(root, path)
+    data = read_yaml(path, display)
+    allowed = ("connections", "connection_settings", "pipelines", "pipeline", "tables")
     for key in data:
         if key not in allowed:
-            raise ConfigError(
-                f"{_display(root, path)}: {key}: unknown key; allowed keys: {', '.join(sorted(allowed))}"
-            )
+            raise _unknown_key(display, key, allowed)
+    for key in ("pipelines", "pipeline", "tables"):
+        if key in data and not isinstance(data[key], dict):
+            raise ConfigError(f"{display}: {key}: must be a mapping")
+    for name, body in (data.get("pipelines") or {}).items():
+        if not isinstance(body, dict):
+            raise ConfigError(f"{display}: pipelines.{name}: must be a mapping with pipeline and/or tables")
+        for key in body:
+            if key not in ("pipeline", "tables"):
+                raise _unknown_key(display, key, ("pipeline", "tables"), f"pipelines.{name}.")
+    for name, body in (data.get("tables") or {}).items():
+        _check_table_override(body, display, f"tables.{name}")
+    data["_display"] = display
     return data
+
+
+def _check_table_override(body: Any, display: str, base: str) -> None:
+    """Validate a partial table override alone, so its errors name its own file."""
+    if not isinstance(body, dict):
+        raise ConfigError(f"{display}: {base}: must be a mapping of settings" if base else
+                          f"{display}: must be a mapping of table settings")
+    try:
+        TableConfig.model_validate(body)
+    except ValidationError as exc:
+        raise_config_error(exc, display, base, TableConfig)
 
 
 def _load_connections(
@@ -220,14 +262,14 @@ def _load_connections(
     raw: dict[str, Any] = read_yaml(path, display) if path.exists() else {}
     for key in raw:
         if key not in ("connections", "connection_settings"):
-            raise ConfigError(f"{display}: {key}: unknown key; allowed keys: connection_settings, connections")
+            raise _unknown_key(display, key, ("connections", "connection_settings"))
     raw = deep_merge(raw, {k: v for k, v in overrides.items() if k in ("connections", "connection_settings")})
     conns = raw.get("connections") or {}
     if not isinstance(conns, dict):
         raise ConfigError(f"{display}: connections: must be a mapping with sources, targets and storage")
     for key in conns:
         if key not in _CONNECTION_KINDS:
-            raise ConfigError(f"{display}: connections.{key}: unknown key; allowed keys: sources, storage, targets")
+            raise _unknown_key(display, key, _CONNECTION_KINDS, "connections.")
 
     result: dict[str, dict[str, Connection]] = {k: {} for k in _CONNECTION_KINDS}
     for kind in _CONNECTION_KINDS:
@@ -243,7 +285,8 @@ def _load_connections(
 
     settings_raw = raw.get("connection_settings") or {}
     try:
-        settings = ConnectionSettings.model_validate(substitute(settings_raw, env)[0])
+        settings = ConnectionSettings.model_validate(
+            _substitute_strict(settings_raw, env, display, ("connection_settings",)))
     except ValidationError as exc:
         raise_config_error(exc, display, "connection_settings", ConnectionSettings)
     return result, settings
@@ -312,23 +355,27 @@ def _load_table_overrides(root: Path, env: Mapping[str, str]) -> dict[str, dict[
         return overrides
     for path in sorted(folder.glob("*.y*ml")):
         display = _display(root, path)
-        data = read_yaml(path, display)
-        data = substitute(data, env)[0]
-        try:  # validate alone so errors name this file
-            TableConfig.model_validate(data)
-        except ValidationError as exc:
-            raise_config_error(exc, display, "", TableConfig)
+        data = _substitute_strict(read_yaml(path, display), env, display)
+        _check_table_override(data, display, "")  # validated alone so errors name this file
         overrides[path.stem] = data
     return overrides
 
 
 def _load_pipeline(
-    key: str, raw: dict[str, Any], display: str, table_overrides: dict[str, dict[str, Any]], env: Mapping[str, str]
+    key: str,
+    raw: dict[str, Any],
+    display: str,
+    table_overrides: dict[str, dict[str, Any]],
+    env: Mapping[str, str],
+    env_tables: dict[str, Any] | None = None,
 ) -> PipelineConfig:
+    """Merge order per table: default_table_config < the pipeline's table <
+    tables/<name>.yml < environment `tables` < environment `pipelines.<key>.tables`."""
     for k in raw:
         if k not in ("pipeline", "tables"):
-            raise ConfigError(f"{display}: {k}: unknown key; allowed keys: pipeline, tables")
-    raw = substitute(raw, env)[0]
+            raise _unknown_key(display, k, ("pipeline", "tables"))
+    raw = _substitute_strict(raw, env, display)
+    env_tables = _substitute_strict(env_tables or {}, env, display, ("tables",))
     section = raw.get("pipeline") or {}
     tables_raw = raw.get("tables") or {}
     if not isinstance(section, dict):
@@ -348,8 +395,15 @@ def _load_pipeline(
         if not isinstance(body, dict):
             raise ConfigError(f"{display}: tables.{name}: must be a mapping of settings")
         merged = deep_merge(deep_merge(defaults, body), table_overrides.get(str(name), {}))
+        merged = deep_merge(merged, env_tables.get(str(name)) or {})
         merged.setdefault("full_name", str(name))
         tables[str(name)] = merged
+    for name in env_tables:
+        if str(name) not in tables:
+            raise ConfigError(
+                f"{display}: the environment overrides table '{name}', which this pipeline does not declare "
+                f"(tables: {', '.join(tables) or '(none)'})"
+            )
     try:
         return PipelineConfig.model_validate({"key": key, "pipeline": section, "tables": tables})
     except ValidationError as exc:
@@ -376,22 +430,30 @@ def load_config(
     overrides = _env_overrides(root, env_name)
     connections, settings = _load_connections(root, environ, overrides)
     table_overrides = _load_table_overrides(root, environ)
-    if isinstance(overrides.get("tables"), dict):
-        table_overrides = deep_merge(table_overrides, overrides["tables"])
+    if overrides.get("tables"):
+        env_tables = _substitute_strict(overrides["tables"], environ, overrides["_display"], ("tables",))
+        table_overrides = deep_merge(table_overrides, env_tables)
 
     pipelines: dict[str, PipelineConfig] = {}
     folder = root / "pipelines"
     files = sorted(folder.glob("*.y*ml")) if folder.is_dir() else []
+    sources = [(path.stem, _display(root, path), path) for path in files]
+    if not any(stem == "default" for stem, _, _ in sources):
+        sources.append(("default", legacy.ORIGIN, None))
     per_pipeline = overrides.get("pipelines") or {}
-    for path in files:
-        display = _display(root, path)
-        raw = read_yaml(path, display)
-        if "pipeline" in overrides:
+    for name in per_pipeline:
+        if name not in {stem for stem, _, _ in sources}:
+            raise ConfigError(
+                f"{overrides['_display']}: pipelines.{name}: no such pipeline (no pipelines/{name}.yml); "
+                f"pipelines: {', '.join(sorted(stem for stem, _, _ in sources))}"
+            )
+    for stem, display, path in sources:
+        raw = read_yaml(path, display) if path is not None else legacy.DEFAULT_PIPELINE
+        if "pipeline" in overrides:  # the environment's `pipeline:` applies to every pipeline
             raw = deep_merge(raw, {"pipeline": overrides["pipeline"]})
-        raw = deep_merge(raw, per_pipeline.get(path.stem, {}))
-        pipelines[path.stem] = _load_pipeline(path.stem, raw, display, table_overrides, environ)
-    if "default" not in pipelines:
-        pipelines["default"] = _load_pipeline("default", legacy.DEFAULT_PIPELINE, legacy.ORIGIN, table_overrides, environ)
+        mine = per_pipeline.get(stem) or {}
+        raw = deep_merge(raw, {k: v for k, v in mine.items() if k != "tables"})
+        pipelines[stem] = _load_pipeline(stem, raw, display, table_overrides, environ, mine.get("tables"))
     return Config(
         root=root,
         env_name=env_name,

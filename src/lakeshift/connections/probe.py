@@ -236,12 +236,21 @@ def s3_filesystem(st: S3Storage, settings: ConnectionSettings) -> Any:
     return fs.S3FileSystem(**{k: v for k, v in options.items() if v is not None})
 
 
+def _lake_filesystem(st: S3Storage, settings: ConnectionSettings) -> Any:
+    """The lake package's own S3 client when present, so a test sees what a sync sees."""
+    try:
+        from lakeshift.lake.storage import Lake
+    except ImportError:
+        return s3_filesystem(st, settings)
+    return Lake(st).filesystem
+
+
 def _s3(st: S3Storage, settings: ConnectionSettings) -> str:
     from pyarrow import fs
 
     location = f"s3://{st.bucket}/{st.prefix}".rstrip("/")
     try:
-        filesystem = s3_filesystem(st, settings)
+        filesystem = _lake_filesystem(st, settings)
         bucket = filesystem.get_file_info(st.bucket)
         if bucket.type == fs.FileType.NotFound:
             raise ConnectionFailed(f"bucket {st.bucket} does not exist (or is not visible to these credentials)")
