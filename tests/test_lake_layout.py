@@ -272,3 +272,8 @@ def test_clean_settles_a_crash_watermark_before_deleting_its_manifest(tl: TableL
     assert tl.manifest_ids() == []
     cursor, info = tl.effective_watermark()
     assert cursor == c("t", 2) and info.source == "state" and info.batch_id == m2.batch_id
+
+
+def test_many_manifests_read_in_order(tl: TableLake) -> None:
+    made = [write_batch(tl, T0 + timedelta(minutes=i), 1, c("t", i)) for i in range(9)]
+    assert tl.manifests() == made

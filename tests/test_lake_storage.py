@@ -209,3 +209,20 @@ def test_sse_aborted_multipart_leaves_nothing(s3_storage: dict[str, Any], s3_end
     client = s3_client(s3_endpoint)
     assert "Contents" not in client.list_objects_v2(Bucket=s3_storage["bucket"])
     assert not client.list_multipart_uploads(Bucket=s3_storage["bucket"]).get("Uploads")
+
+
+def test_errors_that_echo_a_secret_are_redacted() -> None:
+    storage = S3Storage(type="s3", bucket="b-1", endpoint_url="http://127.0.0.1:1",
+                        access_key_id=SECRET_KEY_ID, secret_access_key=SECRET_KEY)
+    lake = Lake.from_config(storage)
+    err = lake._error("write", "t/x", OSError(f"signing with {SECRET_KEY} for {SECRET_KEY_ID} failed"))
+    assert SECRET_KEY not in str(err) and SECRET_KEY_ID not in str(err)
+    assert str(err).startswith("cannot write s3://b-1/t/x: ")
+
+
+def test_s3_without_prefix_uses_the_bucket_root(s3_storage: dict[str, Any], s3_endpoint: str) -> None:
+    lake = Lake.from_config(S3Storage(**{**s3_storage, "prefix": "/"}))
+    assert lake.uri("t/x.json") == f"s3://{s3_storage['bucket']}/t/x.json"
+    lake.write_bytes("t/x.json", b"1")
+    assert [f.path for f in lake.list("")] == ["t/x.json"]
+    assert s3_client(s3_endpoint).get_object(Bucket=s3_storage["bucket"], Key="t/x.json")["Body"].read() == b"1"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Literal
@@ -148,7 +149,11 @@ class TableLake:
     def manifests(self) -> list[Manifest]:
         """Every batch of the table, oldest first. A damaged manifest is an
         error naming the file: skipping it could hide data or move a watermark."""
-        return [self.read_manifest(b) for b in self.manifest_ids()]
+        ids = self.manifest_ids()
+        if len(ids) <= 4:
+            return [self.read_manifest(b) for b in ids]
+        with ThreadPoolExecutor(max_workers=min(16, len(ids)), thread_name_prefix="lakeshift-manifest") as pool:
+            return list(pool.map(self.read_manifest, ids))  # one GET each: overlap them on S3
 
     def newest_manifest(self) -> Manifest | None:
         ids = self.manifest_ids()

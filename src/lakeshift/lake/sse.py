@@ -16,14 +16,18 @@ from __future__ import annotations
 from typing import Any
 
 from lakeshift.config.models import S3Storage
+from lakeshift.errors import LakeError
 
 PART_SIZE = 8 * 1024 * 1024  # S3's minimum is 5 MiB for every part but the last
 
 
 class SseWriter:
     def __init__(self, storage: S3Storage, part_size: int = PART_SIZE) -> None:
-        import boto3
-        from botocore.config import Config
+        try:
+            import boto3
+            from botocore.config import Config
+        except ImportError:
+            raise LakeError("server_side_encryption needs boto3: pip install boto3") from None
 
         self.part_size = part_size
         self.extra: dict[str, str] = {"ServerSideEncryption": storage.server_side_encryption or "AES256"}
