@@ -226,3 +226,28 @@ def test_s3_without_prefix_uses_the_bucket_root(s3_storage: dict[str, Any], s3_e
     lake.write_bytes("t/x.json", b"1")
     assert [f.path for f in lake.list("")] == ["t/x.json"]
     assert s3_client(s3_endpoint).get_object(Bucket=s3_storage["bucket"], Key="t/x.json")["Body"].read() == b"1"
+
+
+def test_sse_failures_are_clear_lake_errors(s3_storage: dict[str, Any]) -> None:
+    missing = Lake.from_config(S3Storage(**{**s3_storage, "bucket": "ls-no-such-bucket"},
+                                         server_side_encryption="AES256"))
+    with pytest.raises(LakeError, match="bucket 'ls-no-such-bucket' does not exist"):
+        missing.write_bytes("t/x.json", b"{}")
+    endpoint = f"http://127.0.0.1:{closed_port()}"
+    down = Lake.from_config(S3Storage(**{**s3_storage, "endpoint_url": endpoint, "secret_access_key": SECRET_KEY},
+                                      server_side_encryption="aws:kms"))
+    with pytest.raises(LakeError) as err:
+        with down.open_output_stream("t/part.parquet") as out:
+            out.write(b"x")
+    assert "cannot reach the S3 endpoint" in str(err.value) and SECRET_KEY not in str(err.value)
+
+
+@pytest.mark.parametrize("sse", [None, "AES256"])
+def test_batch_writer_on_a_missing_bucket_raises_lake_error(s3_storage: dict[str, Any], sse: str | None) -> None:
+    lake = Lake.from_config(S3Storage(**{**s3_storage, "bucket": "ls-no-such-bucket"}, server_side_encryption=sse))
+    schema = pa.schema([("id", pa.int64())])
+    writer = BatchWriter(TableLake(lake, "p", "t"), new_batch_id(), datetime.now(timezone.utc), schema, LakeSettings())
+    with pytest.raises(LakeError, match=r"cannot write s3://ls-no-such-bucket/lake/p/t/year=.*part-00000\.parquet: bucket 'ls-no-such-bucket' does not exist"):
+        writer.write(pa.table({"id": [1, 2, 3]}, schema=schema))
+        writer.close()
+    writer.abort()  # best effort, must not raise

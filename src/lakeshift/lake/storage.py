@@ -163,17 +163,20 @@ class Lake:
                 folder = folder.rsplit("/", 1)[0]
 
     def open_output_stream(self, rel: str) -> pa.NativeFile:
-        """A stream that creates the file when closed (S3: on completion of the upload)."""
+        """A stream that creates the file when closed (S3: on completion of the
+        upload). Failures while writing or closing are LakeErrors naming the URI."""
         path = self.full_path(check_rel(rel))
         try:
             if not self.is_s3:
                 self.filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
-                return self.filesystem.open_output_stream(path)
-            if self._sse:
-                return pa.PythonFile(self._sse_writer().open(path), mode="w")
-            return self.filesystem.open_output_stream(path)
+                raw: Any = self.filesystem.open_output_stream(path)
+            elif self._sse:
+                raw = self._sse_writer().open(path)
+            else:
+                raw = self.filesystem.open_output_stream(path)
         except Exception as exc:
             raise self._error("write", rel, exc) from None
+        return pa.PythonFile(_GuardedStream(self, rel, raw), mode="w")
 
     def sync(self, rel: str) -> None:
         """Make a closed file durable before a manifest names it (local: fsync;
@@ -223,6 +226,46 @@ class Lake:
         if isinstance(exc, FileNotFoundError) or _is_not_found(exc):
             return LakeFileNotFound(redact.redact(f"cannot {action} {uri}: not found"))
         return LakeError(redact.redact(f"cannot {action} {uri}: {describe_error(exc, self.storage)}"))
+
+
+class _GuardedStream:
+    """Write-only file over a lake stream (pyarrow's or the SSE upload) whose
+    errors become LakeErrors: with S3 they may surface on any write or close."""
+
+    def __init__(self, lake: Lake, rel: str, raw: Any) -> None:
+        self.lake, self.rel, self.raw = lake, rel, raw
+
+    @property
+    def closed(self) -> bool:
+        return bool(self.raw.closed)
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+    def seekable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+    def flush(self) -> None:
+        pass  # S3 streams upload when a part is full; close() finishes the file
+
+    def write(self, data: Any) -> int:
+        try:
+            self.raw.write(data)
+        except Exception as exc:
+            raise self.lake._error("write", self.rel, exc) from None
+        return memoryview(data).nbytes
+
+    def close(self) -> None:
+        try:
+            self.raw.close()
+        except Exception as exc:
+            raise self.lake._error("write", self.rel, exc) from None
 
 
 def describe_error(exc: BaseException, storage: Any) -> str:
