@@ -251,3 +251,11 @@ def test_batch_writer_on_a_missing_bucket_raises_lake_error(s3_storage: dict[str
         writer.write(pa.table({"id": [1, 2, 3]}, schema=schema))
         writer.close()
     writer.abort()  # best effort, must not raise
+
+
+def test_s3_without_configured_keys_uses_the_default_chain(s3_storage: dict[str, Any]) -> None:
+    # conftest puts test keys in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; no instance metadata is tried.
+    storage = {k: v for k, v in s3_storage.items() if k not in ("access_key_id", "secret_access_key")}
+    lake = Lake.from_config(S3Storage(**storage))
+    lake.write_bytes("t/x.json", b"{}")
+    assert lake.exists("t/x.json")

@@ -35,7 +35,6 @@ class BatchWriter:
                  settings: LakeSettings, on_part: Callable[[BatchFile], None] | None = None) -> None:
         self.table_lake, self.batch_id, self.started_at = table_lake, batch_id, started_at
         self.schema, self.settings, self.on_part = schema, settings, on_part
-        self.compression = None if settings.compression == "none" else settings.compression
         self.files: list[BatchFile] = []
         self.rows = 0
         self.null_counts = {name: 0 for name in schema.names}
@@ -106,7 +105,7 @@ class BatchWriter:
         self._started.append(self._part_path)
         self._stream = tl.lake.open_output_stream(tl.rel(self._part_path))
         self._writer = pq.ParquetWriter(
-            self._stream, self.schema, compression=self.compression or "none",
+            self._stream, self.schema, compression=self.settings.compression,
             write_statistics=True, store_schema=True,  # ARROW:schema keeps field metadata (mysql_type)
         )
 
