@@ -1,0 +1,73 @@
+"""`lakeshift s3clean list|clean`: batches and orphans in the lake."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from lakeshift.config.models import parse_duration
+from lakeshift.engine.tables import resolve_table
+from lakeshift.errors import ConfigError
+
+console = Console(highlight=False, soft_wrap=True)
+table_option = click.option("--table", "-t", required=True, help="Table (as named in the pipeline, or db.table).")
+pipeline_option = click.option("--pipeline", "-p", default="default", show_default=True, help="Pipeline name.")
+
+
+@click.group()
+def s3clean() -> None:
+    """List and clean a table's batches in the lake (S3 or local)."""
+
+
+@s3clean.command("list")
+@table_option
+@pipeline_option
+@click.pass_obj
+def list_(app: Any, table: str, pipeline: str) -> None:
+    """List batches (loaded or pending), their files and sizes, and orphaned parts."""
+    from lakeshift.lake import list_batches
+
+    h = resolve_table(app.config, pipeline, table)
+    listing = list_batches(h.table_lake, set(h.loaded()))
+    out = Table("batch", "created", "files", "rows", "bytes", "status", title=f"{h.table_lake.uri()}")
+    for b in listing.batches:
+        out.add_row(b.batch_id, b.created.strftime("%Y-%m-%d %H:%M:%S"), str(b.files), f"{b.rows:,}",
+                    f"{b.bytes:,}", b.status)
+    console.print(out)
+    console.print(f"{len(listing.orphans)} orphaned file(s), {listing.orphan_bytes:,} bytes (parts without a manifest)")
+    for f in listing.orphans:
+        console.print(f"  orphan {f.path}  {f.size:,} bytes")
+
+
+@s3clean.command("clean")
+@table_option
+@pipeline_option
+@click.option("--older-than", default=None, help="Only batches/orphans older than this, e.g. 7d, 12h.")
+@click.option("--dry-run", is_flag=True, help="Show what would be deleted; delete nothing.")
+@click.option("--force", is_flag=True, help="Also delete batches not yet loaded and young orphans.")
+@click.pass_obj
+def clean_(app: Any, table: str, pipeline: str, older_than: str | None, dry_run: bool, force: bool) -> None:
+    """Delete loaded batches and orphaned parts. Pending batches are kept unless --force."""
+    from lakeshift.lake import clean
+
+    try:
+        age = parse_duration(older_than) if older_than else None
+    except ValueError as exc:
+        raise ConfigError(f"--older-than: {exc}") from None
+    h = resolve_table(app.config, pipeline, table)
+    report = clean(h.table_lake, set(h.loaded()), age, dry_run=dry_run, force=force)
+    verb = "would delete" if dry_run else "deleted"
+    console.print(f"{verb} {len(report.deleted_batches)} batch(es) and {len(report.deleted_orphans)} orphan(s): "
+                  f"{report.files_deleted} file(s), {report.bytes_deleted:,} bytes")
+    if report.kept_pending:
+        console.print(f"kept {len(report.kept_pending)} pending batch(es) not yet loaded (use --force to delete them)")
+    if report.kept_recent:
+        console.print(f"kept {len(report.kept_recent)} batch(es) younger than {older_than}")
+    if report.kept_orphans:
+        console.print(f"kept {len(report.kept_orphans)} recent orphan(s) (may belong to a running extract)")
+
+
+commands = [s3clean]
