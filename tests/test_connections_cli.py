@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pytest
+from clihelp import one_error_line
 from sshd import PASSPHRASE, PASSWORD, Keys, known_hosts, ssh_keys, sshd  # noqa: F401
 
 SECRET = "Sup3r-s3cret-pw!"
@@ -27,14 +27,6 @@ def pg_target(**extra: Any) -> dict[str, Any]:
 def conns(sources: dict | None = None, targets: dict | None = None, storage: dict | None = None) -> dict:
     return {"connections.yml": {"connections": {"sources": sources or {}, "targets": targets or {},
                                                 "storage": storage or {}}}}
-
-
-def one_error_line(result: Any) -> str:
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: ")
-    return lines[0][len("Error: "):]
 
 
 # ---------------------------------------------------------------- list

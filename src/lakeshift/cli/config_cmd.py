@@ -84,12 +84,20 @@ def _duration(value: object) -> str:
 def validate_pipeline(app, pipeline: str) -> None:
     """Validate one pipeline (exit 1 with every problem listed if invalid)."""
     p = app.config.pipeline(pipeline)
-    errors = pipeline_errors(app.config, p)
-    if errors:
-        for e in errors[1:]:
-            click.secho(f"  {e}", fg="red", err=True)
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{errors[0]} (and {len(errors) - 1} more above)")
+    _raise_problems(pipeline_errors(app.config, p))
     console.print(f"Pipeline {p.key} is valid: {len(p.tables)} table(s)")
+
+
+def _raise_problems(problems: list[str]) -> None:
+    """Every problem on stdout (the report), then the one error line on stderr."""
+    if not problems:
+        return
+    if len(problems) > 1:
+        click.echo(f"{len(problems)} problems:")
+        for e in problems:
+            click.echo(f"  - {e}")
+        raise ConfigError(f"{problems[0]} (and {len(problems) - 1} more problem(s), listed above)")
+    raise ConfigError(problems[0])
 
 
 @config.command("validate")
@@ -98,12 +106,16 @@ def validate_all(app) -> None:
     """Validate the whole config folder: files, connections and every pipeline."""
     cfg = app.config
     problems: list[str] = []
+    for kind in ("sources", "targets", "storage"):
+        for c in getattr(cfg, kind).values():
+            if c.usable:  # a connection with unset variables is reported below, not failed
+                try:
+                    c.require()
+                except ConfigError as exc:
+                    problems.append(exc.message)
     for p in cfg.pipelines.values():
         problems.extend(pipeline_errors(cfg, p))
-    if problems:
-        for e in problems[1:]:
-            click.secho(f"  {e}", fg="red", err=True)
-        raise ConfigError(problems[0] if len(problems) == 1 else f"{problems[0]} (and {len(problems) - 1} more above)")
+    _raise_problems(problems)
     unusable = [f"{c.kind}.{c.name} (needs {', '.join(sorted(set(c.unresolved.values())))})"
                 for kind in ("sources", "targets", "storage") for c in getattr(cfg, kind).values() if c.unresolved]
     console.print(

@@ -71,13 +71,8 @@ def format_validation_error(
             )
             lines.append(f"{display}: {key}: unknown key{hint}")
             continue
-        msg = err["msg"]
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
-        given = err.get("input")
-        if etype in ("literal_error", "enum") and given is not None:
-            msg = f"{msg} (got {given!r})"
-        elif etype == "missing":
+        msg = _plain_message(err)
+        if etype == "missing":
             msg = "required key is missing"
         elif etype == "union_tag_invalid":
             expected = err.get("ctx", {}).get("expected_tags", "")
@@ -86,6 +81,43 @@ def format_validation_error(
             msg = "a 'type' key is required"
         lines.append(f"{display}: {key}: {msg}" if key else f"{display}: {msg}")
     return lines[0] + (f" (and {len(lines) - 1} more problem(s))" if len(lines) > 1 else "")
+
+
+# Our own wording for the common pydantic errors: stable across pydantic
+# versions, and says what is allowed and what was given.
+_KIND = {
+    "int_parsing": "an integer", "int_type": "an integer", "int_from_float": "a whole number",
+    "float_parsing": "a number", "float_type": "a number", "bool_parsing": "true or false",
+    "bool_type": "true or false", "string_type": "a string", "list_type": "a list",
+    "dict_type": "a mapping (key: value)", "model_type": "a mapping (key: value)",
+    "model_attributes_type": "a mapping (key: value)",
+}
+_BOUND = {"greater_than_equal": ("ge", "at least"), "less_than_equal": ("le", "at most"),
+          "greater_than": ("gt", "more than"), "less_than": ("lt", "less than")}
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, (dict, list)):
+        return "a mapping" if isinstance(value, dict) else "a list"
+    return repr(value)
+
+
+def _plain_message(err: dict[str, Any]) -> str:
+    etype, ctx, given = err["type"], err.get("ctx") or {}, err.get("input")
+    if etype in _KIND:
+        return f"must be {_KIND[etype]} (got {_shown(given)})"
+    if etype in _BOUND:
+        key, words = _BOUND[etype]
+        bound = ctx.get(key)
+        if isinstance(bound, float) and bound.is_integer():
+            bound = int(bound)
+        return f"must be {words} {bound} (got {_shown(given)})"
+    if etype in ("literal_error", "enum"):
+        return f"must be one of {ctx.get('expected', '')} (got {_shown(given)})"
+    msg = str(err["msg"])
+    return msg[len("Value error, "):] if msg.startswith("Value error, ") else msg
 
 
 def given_tag(err: dict[str, Any]) -> str:

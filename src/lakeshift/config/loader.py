@@ -100,15 +100,14 @@ class Config:
             return table[name]
         other = next((k for k in _CONNECTION_KINDS if k != kind and name in getattr(self, k)), None)
         singular = {"sources": "source", "targets": "target", "storage": "storage"}
+        declared = f"{kind} in connections.yml: {', '.join(sorted(table)) or '(none)'}"
         if other:
-            raise ConfigError(
-                f"connections.yml: '{name}' is a {singular[other]}, not a {singular[kind]}; "
-                f"{singular[kind]}s: {', '.join(sorted(table)) or '(none)'}"
-            )
-        raise ConfigError(
-            f"connections.yml: unknown {singular[kind]} '{name}'; "
-            f"declared {singular[kind]}s: {', '.join(sorted(table)) or '(none)'}"
-        )
+            raise ConfigError(f"'{name}' is a {singular[other]}, not a {singular[kind]} ({declared})")
+        import difflib
+
+        near = difflib.get_close_matches(name, list(table), n=1)
+        hint = f"; did you mean '{near[0]}'?" if near else ""
+        raise ConfigError(f"unknown {singular[kind]} '{name}'{hint} ({declared})")
 
     def source(self, name: str) -> MySQLSource:
         return self.connection("sources", name).require()

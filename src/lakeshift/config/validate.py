@@ -54,10 +54,17 @@ def find_cycle(pipeline: PipelineConfig) -> list[str] | None:
     return None
 
 
+def pipeline_display(config: Config, pipeline: PipelineConfig) -> str:
+    """The file a pipeline came from, as error messages name it."""
+    for ext in ("yml", "yaml"):
+        if (config.root / "pipelines" / f"{pipeline.key}.{ext}").exists():
+            return f"pipelines/{pipeline.key}.{ext}"
+    return "built-in default pipeline" if pipeline.key == "default" else f"pipelines/{pipeline.key}.yml"
+
+
 def pipeline_errors(config: Config, pipeline: PipelineConfig) -> list[str]:
     """Every problem found, each one line. Empty means valid."""
-    display = f"pipelines/{pipeline.key}.yml" if pipeline.key != "default" or (
-        config.root / "pipelines" / "default.yml").exists() else "built-in default pipeline"
+    display = pipeline_display(config, pipeline)
     errors: list[str] = []
     for kind, name, key in (
         ("sources", pipeline.pipeline.source, "source"),

@@ -22,6 +22,11 @@ def read_yaml(path: Path, display: str) -> dict[str, Any]:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
         problem = exc.problem or exc.context or "syntax error"
+        # The error is found where parsing fails; the cause is often where the
+        # enclosing block started (an unclosed '{', '[' or quote), so name both.
+        ctx = exc.context_mark
+        if exc.problem and exc.context and ctx is not None and mark is not None and ctx.line != mark.line:
+            problem += f" ({exc.context} at line {ctx.line + 1}, column {ctx.column + 1})"
         raise ConfigError(f"{display}: YAML syntax error at {where}: {problem}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{display}: YAML error: {exc}") from None

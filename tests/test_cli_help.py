@@ -1,0 +1,43 @@
+"""Every CLI command and option has help text, and `--help` works everywhere."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import click
+import pytest
+
+from lakeshift.cli.main import cli as root
+
+
+def walk(command: click.Command, path: tuple[str, ...] = ("lakeshift",)) -> Iterator[tuple[str, click.Command]]:
+    yield " ".join(path), command
+    if isinstance(command, click.Group):
+        for name, sub in sorted(command.commands.items()):
+            yield from walk(sub, path + (name,))
+
+
+COMMANDS = list(walk(root))
+
+
+def test_the_tree_has_the_spec_commands() -> None:
+    names = {name for name, _ in COMMANDS}
+    for expected in ("lakeshift connections list", "lakeshift connections test", "lakeshift connections info",
+                     "lakeshift config list-pipelines", "lakeshift config show-pipeline",
+                     "lakeshift config validate-pipeline", "lakeshift config validate", "lakeshift config init"):
+        assert expected in names
+
+
+@pytest.mark.parametrize(("name", "command"), COMMANDS, ids=[n for n, _ in COMMANDS])
+def test_command_and_options_have_help(name: str, command: click.Command) -> None:
+    assert (command.help or "").strip(), f"`{name}` has no help text (give it a docstring)"
+    for param in command.params:
+        if isinstance(param, click.Option) and not param.hidden:
+            assert (param.help or "").strip(), f"`{name}` option {'/'.join(param.opts)} has no help text"
+
+
+@pytest.mark.parametrize(("name", "command"), COMMANDS, ids=[n for n, _ in COMMANDS])
+def test_help_runs(cli, name: str, command: click.Command) -> None:
+    r = cli(*name.split()[1:], "--help")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("Usage: ")
