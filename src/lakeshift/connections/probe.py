@@ -133,24 +133,29 @@ def _postgres(tgt: PostgresTarget, settings: ConnectionSettings) -> str:
 
 
 def _pg_connect(tgt: PostgresTarget, host: str, port: int, settings: ConnectionSettings) -> Any:
-    try:
-        from lakeshift.load import pg_connect  # the load package's own session set-up
-    except ImportError:
-        pg_connect = None
-    if pg_connect is not None:
-        return pg_connect(tgt.model_copy(update={"host": host, "port": port, "ssh_tunnel": None}), settings)
     import psycopg
 
+    endpoint = (host, port) if (host, port) != (tgt.host, tgt.port) else None
+    try:  # the load package's libpq parameters: same TLS rules as a load
+        from lakeshift.load.postgres import connection_params
+    except ImportError:
+        connection_params = _pg_params
+    return psycopg.connect(**connection_params(tgt, settings, endpoint), autocommit=True)
+
+
+def _pg_params(tgt: PostgresTarget, settings: ConnectionSettings,
+               endpoint: tuple[str, int] | None = None) -> dict[str, Any]:
+    """Fallback while the load package is absent."""
     params: dict[str, Any] = {
-        "host": tgt.host, "port": port, "dbname": tgt.database, "user": tgt.username,
+        "host": tgt.host, "port": tgt.port, "dbname": tgt.database, "user": tgt.username,
         "password": tgt.password.get_secret_value() if tgt.password else None,
         "connect_timeout": _timeout(tgt, settings), "application_name": "lakeshift",
     }
-    if host != tgt.host:  # through a tunnel: connect to the local end, verify TLS against the real name
-        params["hostaddr"] = host
+    if endpoint is not None:  # through a tunnel: connect to the local end, verify TLS against the real name
+        params["hostaddr"], params["port"] = endpoint
     if tgt.ssl is not None:
         params.update(sslmode=tgt.ssl.mode, sslrootcert=tgt.ssl.ca, sslcert=tgt.ssl.cert, sslkey=tgt.ssl.key)
-    return psycopg.connect(**{k: v for k, v in params.items() if v is not None}, autocommit=True)
+    return {k: v for k, v in params.items() if v is not None}
 
 
 # ---------------------------------------------------------------- DuckDB
