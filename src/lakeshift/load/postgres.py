@@ -1,0 +1,332 @@
+"""PostgreSQL target: each part is bulk-loaded into an UNLOGGED staging table
+with binary COPY through ADBC while the batch is still being extracted; the
+merge, schema changes and load record run through psycopg in one transaction.
+
+Staging tables are named `_ls_stage_<hash of pipeline/table/batch>` and are
+guarded by a session advisory lock held by the loading session; a staging
+table whose lock is free belongs to a run that died and is dropped by the next
+`ensure_state_tables`."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+
+from lakeshift.batch import BatchFile, Manifest
+from lakeshift.config.models import ConnectionSettings, PostgresTarget, TableConfig
+from lakeshift.errors import ConnectionFailed, LakeshiftError, LoadError, LockBusyError
+from lakeshift.identifiers import qualified_ansi
+from lakeshift.load import arrowio, sql
+from lakeshift.load.base import LoaderBase, Session, StagedLoadBase, translate_errors
+from lakeshift.load.types import PostgresTypes, postgres_staging_type
+from lakeshift.redact import redact, register_model
+
+log = logging.getLogger("lakeshift.load")
+
+STAGE_PREFIX = "_ls_stage_"
+_LOCK_CLASS_TABLE = 0x4C530001  # advisory lock namespaces ("LS" + n): loads of a pipeline table
+_LOCK_CLASS_STAGE = 0x4C530002  # a live staging table
+
+
+def _key32(*parts: str) -> int:
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()
+    return int.from_bytes(digest[:4], "big", signed=True)
+
+
+def _signed32(n: int) -> int:
+    return n - (1 << 32) if n >= (1 << 31) else n
+
+
+def stage_name(manifest: Manifest) -> str:
+    digest = hashlib.sha256(f"{manifest.pipeline}\x1f{manifest.table}\x1f{manifest.batch_id}".encode()).hexdigest()
+    return STAGE_PREFIX + digest[:24]
+
+
+def _secret(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
+
+
+def connection_params(target: PostgresTarget, settings: ConnectionSettings,
+                      endpoint: tuple[str, int] | None = None) -> dict[str, Any]:
+    """libpq keywords for psycopg and ADBC alike. Through an SSH tunnel libpq
+    connects to the local end (`hostaddr`) but still checks the server
+    certificate against the real `host`."""
+    if not target.host:
+        raise ConnectionFailed(f"{target.type} target: host is not set")
+    params: dict[str, Any] = {
+        "host": target.host,
+        "port": target.port,
+        "dbname": target.database or "",
+        "user": target.username or "",
+        "connect_timeout": target.connect_timeout or settings.default_timeout,
+        "application_name": "lakeshift",
+    }
+    if endpoint is not None:
+        params["hostaddr"], params["port"] = endpoint
+    password = _secret(target.password)
+    if password:
+        params["password"] = password
+    tls = target.ssl
+    if tls is not None:
+        mode = tls.mode
+        if tls.ca and mode in ("prefer", "require"):
+            mode = "verify-full"  # a configured CA means: verify the server, never fall back to plain text
+        params["sslmode"] = mode
+        for key, value in (("sslrootcert", tls.ca), ("sslcert", tls.cert), ("sslkey", tls.key)):
+            if value:
+                params[key] = os.path.expanduser(value)
+    return {k: v for k, v in params.items() if v != ""}
+
+
+def describe_target(target: PostgresTarget) -> str:
+    kind = "Redshift" if target.type == "redshift" else "PostgreSQL"
+    return f"{kind} target {target.host}:{target.port}/{target.database}"
+
+
+class PgProtocolLoader(LoaderBase):
+    """Connection handling shared by PostgreSQL and Redshift (same wire protocol)."""
+
+    def __init__(self, target: PostgresTarget, settings: ConnectionSettings, *,
+                 connection_factory: Callable[[], Any] | None = None, lock_timeout: float | None = None) -> None:
+        super().__init__()
+        register_model(target)
+        self.target = target
+        self.settings = settings
+        self.schema = target.schema_
+        self.describe = describe_target(target)
+        self.lock_timeout = float(settings.default_timeout if lock_timeout is None else lock_timeout)
+        self._factory = connection_factory
+        self._stack = ExitStack()
+        self._endpoint: tuple[str, int] | None = None
+        self._main_session: Session | None = None
+        self._closed = False
+        if connection_factory is None and target.ssh_tunnel is not None and target.ssh_tunnel.enabled:
+            from lakeshift.connections.ssh import tunnel  # imported only when a tunnel is configured
+
+            self._endpoint = self._stack.enter_context(tunnel(target.ssh_tunnel, target.host, target.port))
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return connection_params(self.target, self.settings, self._endpoint)
+
+    def _raw_connect(self) -> Any:
+        import psycopg
+
+        return psycopg.connect(**self.params, autocommit=True, prepare_threshold=None)
+
+    def connect(self) -> Session:
+        if self._closed:
+            raise LoadError(f"{self.describe}: the loader is closed")
+        try:
+            conn = self._factory() if self._factory else self._raw_connect()
+        except LakeshiftError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any driver error: report it without secrets
+            raise ConnectionFailed(redact(f"cannot connect to {self.describe}: {str(exc).strip()}")) from None
+        return Session(conn, self.describe)
+
+    def _main(self) -> Session:
+        if self._main_session is None:
+            self._main_session = self.connect()
+        return self._main_session
+
+    def close(self) -> None:
+        with self._mutex:
+            if self._main_session is not None:
+                self._main_session.close()
+                self._main_session = None
+            self._closed = True
+            self._stack.close()
+
+
+class PostgresLoader(PgProtocolLoader):
+    dialect = PostgresTypes()
+    create_primary_key = True  # an index for the merge's DELETE ... USING, and a guard against duplicates
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._live_stages: set[str] = set()
+
+    def adbc_connect(self) -> Any:
+        import adbc_driver_postgresql.dbapi as adbc
+        from psycopg.conninfo import make_conninfo
+
+        try:
+            return adbc.connect(make_conninfo("", **{k: str(v) for k, v in self.params.items()}))
+        except Exception as exc:  # noqa: BLE001
+            raise ConnectionFailed(redact(f"cannot open the ADBC connection to {self.describe}: {exc}")) from None
+
+    def ensure_state_tables(self) -> None:
+        super().ensure_state_tables()
+        self.drop_stale_staging()
+
+    def drop_stale_staging(self) -> list[str]:
+        """Drop staging tables left by runs that died (their advisory lock is free)."""
+        dropped = []
+        with self._mutex:
+            s = self._main()
+            rows = s.query(
+                "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relkind = 'r' AND c.relname LIKE %s",
+                (self.schema, STAGE_PREFIX.replace("_", "\\_") + "%"))
+            for (name,) in rows:
+                if name in self._live_stages:
+                    continue
+                key = (_signed32(_LOCK_CLASS_STAGE), _key32(self.schema, name))
+                if s.query("SELECT pg_try_advisory_lock(%s, %s)", key)[0][0]:
+                    try:
+                        s.execute(sql.drop_table(qualified_ansi(self.schema, name)))
+                        dropped.append(name)
+                    finally:
+                        s.query("SELECT pg_advisory_unlock(%s, %s)", key)
+        if dropped:
+            log.info("dropped %d staging table(s) left by interrupted runs in %s", len(dropped), self.schema)
+        return dropped
+
+    @contextmanager
+    def lock(self, pipeline: str, table: str) -> Iterator[None]:
+        """A session advisory lock on a dedicated connection: released when the
+        block ends or when the process dies (the server ends the session)."""
+        s = self.connect()
+        key = (_signed32(_LOCK_CLASS_TABLE), _key32(self.schema, pipeline, table))
+        try:
+            if self.lock_timeout <= 0:
+                got = s.query("SELECT pg_try_advisory_lock(%s, %s)", key)[0][0]
+            else:
+                s.execute(f"SET lock_timeout = {max(1, int(self.lock_timeout * 1000))}")
+                try:
+                    s.query("SELECT pg_advisory_lock(%s, %s)", key)
+                    got = True
+                except LoadError as exc:
+                    if getattr(exc, "sqlstate", None) != "55P03":
+                        raise
+                    got = False
+            if not got:
+                raise LockBusyError(busy_message(pipeline, table, self.describe, self.schema, self.lock_timeout))
+            try:
+                yield
+            finally:
+                try:
+                    s.query("SELECT pg_advisory_unlock(%s, %s)", key)
+                except LoadError:
+                    pass  # closing the session releases it anyway
+        finally:
+            s.close()
+
+    def begin(self, manifest_head: Manifest, target_table: str, table_cfg: TableConfig) -> PostgresStagedLoad:
+        return PostgresStagedLoad(self, manifest_head, target_table, table_cfg)
+
+
+def busy_message(pipeline: str, table: str, describe: str, schema: str, waited: float) -> str:
+    return (f"{pipeline}.{table}: another lakeshift run is loading this table into {describe} (schema {schema}); "
+            f"waited {waited:g}s for it to finish. Try again when it is done.")
+
+
+class PostgresStagedLoad(StagedLoadBase):
+    loader: PostgresLoader
+
+    def __init__(self, loader: PostgresLoader, head: Manifest, target_table: str, table_cfg: TableConfig) -> None:
+        super().__init__(loader, head, target_table, table_cfg)
+        self.name = stage_name(head)
+        self._stage_key = (_signed32(_LOCK_CLASS_STAGE), _key32(loader.schema, self.name))
+        self._sess: Session | None = None
+        self._adbc: Any = None
+        self._created = False
+        self._rows = 0
+        self._ingest_lock = threading.Lock()
+
+    @property
+    def stage_sql(self) -> str:
+        return qualified_ansi(self.loader.schema, self.name)
+
+    def _session(self) -> Session:
+        if self._sess is None:
+            self._sess = self.loader.connect()
+        return self._sess
+
+    def _create_stage(self) -> None:
+        s = self._session()
+        # The lock first: a staging table is never visible without its owner's lock.
+        s.query("SELECT pg_advisory_lock(%s, %s)", self._stage_key)
+        self.loader._live_stages.add(self.name)
+        s.execute(sql.create_schema(self.loader.schema))
+        schema = arrowio.postgres_schema(self.head.columns)
+        cols = [(f.name, postgres_staging_type(f.type)) for f in schema]
+        s.execute(sql.drop_table(self.stage_sql))  # a leftover of this very batch from a killed run
+        s.execute(sql.create_table(self.loader.schema, self.name, cols, unlogged=True))
+        self._created = True
+
+    def add_part(self, path: str, filesystem: pafs.FileSystem, uri: str, file: BatchFile) -> None:
+        """Binary COPY of the part into staging right away (no Python per row)."""
+        super().add_part(path, filesystem, uri, file)
+        with self._ingest_lock:
+            if not self._created:
+                self._create_stage()
+            if self._adbc is None:
+                self._adbc = self.loader.adbc_connect()
+            columns, table = self.head.columns, self.target_table
+            schema = arrowio.postgres_schema(columns)
+            failure: list[BaseException] = []
+            start = self._rows
+
+            def batches() -> Iterator[pa.RecordBatch]:
+                n = start
+                try:
+                    for b in arrowio.read_part(path, filesystem, columns):
+                        out = arrowio.conform(arrowio.add_ordinal(arrowio.for_postgres(b, columns, table), n), schema)
+                        n += b.num_rows
+                        yield out
+                except BaseException as exc:  # ADBC would replace it with a generic error
+                    failure.append(exc)
+                    raise
+
+            reader = pa.RecordBatchReader.from_batches(schema, batches())
+            try:
+                with translate_errors(f"{self.loader.describe}: COPY of {path} into staging"):
+                    cur = self._adbc.cursor()
+                    try:
+                        rows = cur.adbc_ingest(self.name, reader, mode="append", db_schema_name=self.loader.schema)
+                    finally:
+                        cur.close()
+                    self._adbc.commit()
+            except BaseException:
+                try:
+                    self._adbc.rollback()
+                except Exception:  # noqa: BLE001
+                    pass
+                if failure:
+                    raise failure[0] from None
+                raise
+            if rows is not None and rows >= 0 and rows != file.rows:
+                raise LoadError(f"part {path}: {rows} rows copied but the batch says {file.rows}")
+            self._rows += file.rows
+
+    def _staged_rows(self, s: Session) -> int:
+        return self._rows
+
+    def _cleanup(self) -> None:
+        if self._adbc is not None:
+            try:
+                self._adbc.close()
+            except Exception:  # noqa: BLE001
+                pass
+            self._adbc = None
+        if self._sess is not None:
+            try:
+                if self._created:
+                    self._sess.execute(sql.drop_table(self.stage_sql))
+                    self._sess.query("SELECT pg_advisory_unlock(%s, %s)", self._stage_key)
+            finally:
+                self._sess.close()
+                self._sess = None
+                self.loader._live_stages.discard(self.name)

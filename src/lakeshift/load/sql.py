@@ -1,0 +1,167 @@
+"""SQL text for every target. Pure functions: identifiers in, statements out.
+
+The statements for PostgreSQL and Redshift are the same text (DELETE ... USING
++ INSERT ... SELECT with ROW_NUMBER, no MERGE, no QUALIFY, no TRUNCATE), so
+the merge and state SQL Redshift runs is exercised for real on PostgreSQL in
+the tests. DuckDB accepts the same text with `?` placeholders.
+
+Values always travel as driver parameters (`P` below is replaced by the
+dialect's placeholder); identifiers are always quoted by `quote_ansi`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from lakeshift.identifiers import qualified_ansi, quote_ansi
+from lakeshift.load.state import LOADS_TABLE, LOCKS_TABLE, RUNS_TABLE
+
+BATCH_ID_COLUMN = "_lakeshift_batch_id"
+ORDINAL_COLUMN = "_lakeshift_ord"  # row order inside a batch: part order, then row order
+ROW_NUMBER_COLUMN = "_lakeshift_rn"
+RESERVED_COLUMNS = (BATCH_ID_COLUMN, ORDINAL_COLUMN, ROW_NUMBER_COLUMN)
+
+LOAD_COLUMNS = ("pipeline", "table_name", "batch_id", "target_table", "mode", "rows", "files", "bytes",
+                "watermark_low", "watermark_high", "loaded_at")
+RUN_COLUMNS = ("pipeline", "table_name", "started_at", "finished_at", "status", "rows_extracted",
+               "rows_loaded", "batches", "error")
+
+
+def _p(placeholder: str, n: int) -> str:
+    return ", ".join([placeholder] * n)
+
+
+def _cols(names: Sequence[str], prefix: str = "") -> str:
+    return ", ".join(prefix + quote_ansi(n) for n in names)
+
+
+# ---------------------------------------------------------------- state tables
+
+
+def create_schema(schema: str) -> str:
+    return f"CREATE SCHEMA IF NOT EXISTS {quote_ansi(schema)}"
+
+
+def state_tables(schema: str, *, with_locks: bool = False) -> list[str]:
+    """DDL valid on PostgreSQL, Redshift and DuckDB alike."""
+    loads = (
+        f"CREATE TABLE IF NOT EXISTS {qualified_ansi(schema, LOADS_TABLE)} ("
+        '"pipeline" VARCHAR(256) NOT NULL, "table_name" VARCHAR(256) NOT NULL, "batch_id" VARCHAR(128) NOT NULL, '
+        '"target_table" VARCHAR(256), "mode" VARCHAR(16), "rows" BIGINT, "files" INTEGER, "bytes" BIGINT, '
+        '"watermark_low" VARCHAR(1024), "watermark_high" VARCHAR(1024), "loaded_at" TIMESTAMPTZ, '
+        'PRIMARY KEY ("pipeline", "table_name", "batch_id"))'
+    )
+    runs = (
+        f"CREATE TABLE IF NOT EXISTS {qualified_ansi(schema, RUNS_TABLE)} ("
+        '"pipeline" VARCHAR(256) NOT NULL, "table_name" VARCHAR(256) NOT NULL, "started_at" TIMESTAMPTZ, '
+        '"finished_at" TIMESTAMPTZ, "status" VARCHAR(32), "rows_extracted" BIGINT, "rows_loaded" BIGINT, '
+        '"batches" INTEGER, "error" VARCHAR(16000))'
+    )
+    out = [loads, runs]
+    if with_locks:
+        out.append(
+            f"CREATE TABLE IF NOT EXISTS {qualified_ansi(schema, LOCKS_TABLE)} ("
+            '"pipeline" VARCHAR(256) NOT NULL, "table_name" VARCHAR(256) NOT NULL, "pid" INTEGER NOT NULL, '
+            '"acquired_at" TIMESTAMPTZ)'
+        )
+    return out
+
+
+def select_loads(schema: str, ph: str, *, batch: bool = False) -> str:
+    where = f'"pipeline" = {ph} AND "table_name" = {ph}' + (f' AND "batch_id" = {ph}' if batch else "")
+    return f"SELECT {_cols(LOAD_COLUMNS)} FROM {qualified_ansi(schema, LOADS_TABLE)} WHERE {where} ORDER BY \"batch_id\""
+
+
+def insert_load(schema: str, ph: str) -> str:
+    return (f"INSERT INTO {qualified_ansi(schema, LOADS_TABLE)} ({_cols(LOAD_COLUMNS)}) "
+            f"VALUES ({_p(ph, len(LOAD_COLUMNS))})")
+
+
+def insert_run(schema: str, ph: str) -> str:
+    return (f"INSERT INTO {qualified_ansi(schema, RUNS_TABLE)} ({_cols(RUN_COLUMNS)}) "
+            f"VALUES ({_p(ph, len(RUN_COLUMNS))})")
+
+
+def select_runs(schema: str, ph: str, limit: int) -> str:
+    return (f"SELECT {_cols(RUN_COLUMNS)} FROM {qualified_ansi(schema, RUNS_TABLE)} "
+            f'WHERE "pipeline" = {ph} AND "table_name" = {ph} ORDER BY "started_at" DESC LIMIT {int(limit)}')
+
+
+def table_columns(ph: str) -> str:
+    """Existing columns of one table (information_schema exists on all three targets)."""
+    return ("SELECT column_name, data_type, character_maximum_length, numeric_precision, numeric_scale "
+            f"FROM information_schema.columns WHERE table_schema = {ph} AND table_name = {ph} "
+            "ORDER BY ordinal_position")
+
+
+# ---------------------------------------------------------------- target DDL
+
+
+def create_table(schema: str, table: str, columns: Sequence[tuple[str, str]], primary_key: Sequence[str] = (),
+                 *, temporary: bool = False, unlogged: bool = False, if_not_exists: bool = False) -> str:
+    """Columns are never NOT NULL (a column dropped in MySQL gets NULLs for new
+    rows), except the primary key."""
+    body = ", ".join(f"{quote_ansi(n)} {t}" for n, t in columns)
+    if primary_key:
+        body += f", PRIMARY KEY ({_cols(primary_key)})"
+    kind = "TEMP TABLE" if temporary else ("UNLOGGED TABLE" if unlogged else "TABLE")
+    name = quote_ansi(table) if temporary else qualified_ansi(schema, table)
+    return f"CREATE {kind} {'IF NOT EXISTS ' if if_not_exists else ''}{name} ({body})"
+
+
+def add_column(schema: str, table: str, column: str, type_sql: str) -> str:
+    return f"ALTER TABLE {qualified_ansi(schema, table)} ADD COLUMN {quote_ansi(column)} {type_sql}"
+
+
+def alter_column_type(schema: str, table: str, column: str, type_sql: str) -> str:
+    return f"ALTER TABLE {qualified_ansi(schema, table)} ALTER COLUMN {quote_ansi(column)} TYPE {type_sql}"
+
+
+def drop_table(name_sql: str) -> str:
+    return f"DROP TABLE IF EXISTS {name_sql}"
+
+
+def count_rows(name_sql: str) -> str:
+    return f"SELECT COUNT(*) FROM {name_sql}"
+
+
+# ---------------------------------------------------------------- moving the batch
+
+
+def _order_by(order: Sequence[str], ordinal: bool, key: Sequence[str]) -> str:
+    """Newest first: the cursor columns descending (NULLs last), then the row's
+    position in the batch (later wins), else the key itself for determinism."""
+    parts = [f"{quote_ansi(c)} DESC NULLS LAST" for c in order]
+    if ordinal:
+        parts.append(f"{quote_ansi(ORDINAL_COLUMN)} DESC")
+    if not parts:
+        parts = [quote_ansi(c) for c in key]
+    return ", ".join(parts)
+
+
+def insert_rows(target_sql: str, stage_sql: str, columns: Sequence[str], exprs: Sequence[str],
+                key: Sequence[str] = (), order: Sequence[str] = (), *, ordinal: bool = False,
+                extra: Sequence[tuple[str, str]] = ()) -> str:
+    """INSERT INTO target (columns) SELECT exprs FROM staging, keeping only the
+    newest row of each key when a key is given. `exprs` refer to "s"."col";
+    `extra` adds (column, expression) pairs such as the batch id."""
+    names = list(columns) + [n for n, _ in extra]
+    values = list(exprs) + [e for _, e in extra]
+    head = f"INSERT INTO {target_sql} ({_cols(names)}) SELECT {', '.join(values)} FROM "
+    if not key:
+        return head + f'{stage_sql} AS "s"'
+    inner = (f"SELECT {_cols(columns)}, ROW_NUMBER() OVER (PARTITION BY {_cols(key)} "
+             f"ORDER BY {_order_by(order, ordinal, key)}) AS {quote_ansi(ROW_NUMBER_COLUMN)} FROM {stage_sql}")
+    return head + f'({inner}) AS "s" WHERE "s".{quote_ansi(ROW_NUMBER_COLUMN)} = 1'
+
+
+def delete_matching(target_sql: str, stage_sql: str, key: Sequence[str]) -> str:
+    """Delete the target rows whose key is in the batch. The target is named in
+    full (Redshift's DELETE takes no alias for it)."""
+    cond = " AND ".join(f'{target_sql}.{quote_ansi(k)} = "s".{quote_ansi(k)}' for k in key)
+    return f'DELETE FROM {target_sql} USING {stage_sql} AS "s" WHERE {cond}'
+
+
+def delete_all(target_sql: str) -> str:
+    """Replace mode: DELETE, never TRUNCATE (TRUNCATE commits implicitly on
+    Redshift and takes an ACCESS EXCLUSIVE lock that blocks readers on PostgreSQL)."""
+    return f"DELETE FROM {target_sql}"

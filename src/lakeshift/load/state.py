@@ -1,0 +1,108 @@
+"""What the load stage records in the target: one row per loaded batch
+(`_lakeshift_loads`) and one per table run (`_lakeshift_runs`)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from lakeshift.batch import Cursor
+
+LOADS_TABLE = "_lakeshift_loads"
+RUNS_TABLE = "_lakeshift_runs"
+LOCKS_TABLE = "_lakeshift_locks"  # Redshift only: it has no advisory locks
+ERROR_MAX_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class LoadRecord:
+    pipeline: str
+    table: str
+    batch_id: str
+    target_table: str
+    mode: str
+    rows: int
+    files: int
+    bytes: int
+    watermark_low: Cursor | None
+    watermark_high: Cursor | None
+    loaded_at: datetime | None
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What `StagedLoad.commit` did. `rows` is the number of rows written to
+    the target (after de-duplication), 0 when skipped."""
+
+    batch_id: str
+    status: Literal["loaded", "skipped"]
+    rows: int = 0
+    rows_deleted: int = 0
+    seconds: float = 0.0
+
+    @property
+    def skipped(self) -> bool:
+        return self.status == "skipped"
+
+    def __eq__(self, other: object) -> bool:  # `commit(...) == "skipped"` reads naturally
+        if isinstance(other, str):
+            return self.status == other
+        if isinstance(other, LoadResult):
+            return (self.batch_id, self.status, self.rows, self.rows_deleted) == (
+                other.batch_id, other.status, other.rows, other.rows_deleted)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.batch_id, self.status, self.rows))
+
+
+@dataclass
+class RunRecord:
+    pipeline: str
+    table: str
+    started_at: datetime | str
+    finished_at: datetime | str | None
+    status: str
+    rows_extracted: int = 0
+    rows_loaded: int = 0
+    batches: int = 0
+    error: str | None = None
+
+
+def cursor_to_text(cursor: Cursor | None) -> str | None:
+    return json.dumps(cursor.to_dict(), sort_keys=True) if cursor else None
+
+
+def cursor_from_text(text: str | None) -> Cursor | None:
+    return Cursor.from_dict(json.loads(text)) if text else None
+
+
+def as_utc(value: datetime | str | None) -> datetime | None:
+    """ISO text or datetime -> aware UTC datetime (naive values are taken as UTC)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def load_record_from_row(row: tuple[Any, ...]) -> LoadRecord:
+    (pipeline, table, batch_id, target_table, mode, rows, files, nbytes, low, high, loaded_at) = row
+    return LoadRecord(
+        pipeline=pipeline, table=table, batch_id=batch_id, target_table=target_table, mode=mode,
+        rows=int(rows or 0), files=int(files or 0), bytes=int(nbytes or 0),
+        watermark_low=cursor_from_text(low), watermark_high=cursor_from_text(high), loaded_at=as_utc(loaded_at),
+    )
+
+
+def run_record_from_row(row: tuple[Any, ...]) -> RunRecord:
+    (pipeline, table, started, finished, status, extracted, loaded, batches, error) = row
+    return RunRecord(
+        pipeline=pipeline, table=table, started_at=as_utc(started), finished_at=as_utc(finished),  # type: ignore[arg-type]
+        status=status, rows_extracted=int(extracted or 0), rows_loaded=int(loaded or 0),
+        batches=int(batches or 0), error=error,
+    )
