@@ -19,16 +19,31 @@ PASSPHRASE = "correct horse battery staple"
 PASSWORD = "tunnel-pass-9f3a"
 
 
+def _bcrypt() -> bool:
+    """Encrypted OpenSSH keys need bcrypt (asyncssh's `bcrypt` extra)."""
+    try:
+        import bcrypt  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+HAVE_BCRYPT = _bcrypt()
+needs_bcrypt = pytest.mark.skipif(not HAVE_BCRYPT, reason="encrypted OpenSSH keys need the bcrypt package")
+
+
 @dataclass
 class Keys:
     host_key: Path  # server private host key
     host_pub: str  # "ssh-ed25519 AAAA..."
-    client_key: Path  # authorized client private key
+    client_key: Path  # authorized client private key (not encrypted)
+    encrypted_key: Path | None  # authorized, encrypted with PASSPHRASE (None without bcrypt)
     other_host_key: Path  # a second host key, to simulate a re-keyed server
     other_client_key: Path  # a key the server does not know
+    authorized: Path  # authorized_keys for the server
 
 
-def make_keys(folder: Path, passphrase: str | None = None) -> Keys:
+def make_keys(folder: Path, passphrase: str = PASSPHRASE) -> Keys:
     folder.mkdir(parents=True, exist_ok=True)
 
     def write(name: str, secret: str | None = None) -> Path:
@@ -39,12 +54,18 @@ def make_keys(folder: Path, passphrase: str | None = None) -> Keys:
         return path
 
     host = write("host_key")
+    client = write("client_key")
+    encrypted = write("encrypted_key", passphrase) if HAVE_BCRYPT else None
+    authorized = folder / "authorized_keys"
+    authorized.write_text("".join(Path(f"{k}.pub").read_text() for k in (client, encrypted) if k))
     return Keys(
         host_key=host,
         host_pub=(folder / "host_key.pub").read_text().strip(),
-        client_key=write("client_key", passphrase),
+        client_key=client,
+        encrypted_key=encrypted,
         other_host_key=write("other_host_key"),
         other_client_key=write("other_client_key"),
+        authorized=authorized,
     )
 
 
@@ -108,14 +129,14 @@ def known_hosts_line(port: int, pub: str) -> str:
 
 @pytest.fixture(scope="session")
 def ssh_keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
-    """Host and client keys; the client key is encrypted with PASSPHRASE."""
-    return make_keys(tmp_path_factory.mktemp("sshkeys"), passphrase=PASSPHRASE)
+    """Host and client keys (plus one encrypted with PASSPHRASE when bcrypt is there)."""
+    return make_keys(tmp_path_factory.mktemp("sshkeys"))
 
 
 @pytest.fixture(scope="session")
 def sshd(ssh_keys: Keys) -> Any:
-    """Port of a loopback SSH server accepting ssh_keys.client_key or PASSWORD."""
-    with SSHServer(ssh_keys.host_key, Path(str(ssh_keys.client_key) + ".pub"), password=PASSWORD) as port:
+    """Port of a loopback SSH server accepting the client keys or PASSWORD."""
+    with SSHServer(ssh_keys.host_key, ssh_keys.authorized, password=PASSWORD) as port:
         yield port
 
 

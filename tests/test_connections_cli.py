@@ -232,8 +232,9 @@ def test_default_name_tests_every_kind(cli, make_config, mysql_db: str, tmp_path
 
 
 def test_through_ssh_tunnel(cli, make_config, mysql_db: str, sshd: int, ssh_keys: Keys, known_hosts: Path) -> None:
+    key = ssh_keys.encrypted_key or ssh_keys.client_key  # the encrypted one needs bcrypt
     tunnel = {"enabled": True, "host": "127.0.0.1", "port": sshd, "username": "tester",
-              "private_key_path": str(ssh_keys.client_key), "private_key_passphrase": "${KEY_PASS}",
+              "private_key_path": str(key), "private_key_passphrase": "${KEY_PASS}",
               "known_hosts": str(known_hosts)}
     root = make_config(conns(sources={"m": mysql(mysql_db, ssh_tunnel=tunnel)},
                              targets={"p": pg_target(ssh_tunnel={**tunnel, "private_key_path": None,

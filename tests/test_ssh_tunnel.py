@@ -10,7 +10,9 @@ from typing import Any
 import psycopg
 import pymysql
 import pytest
-from sshd import PASSPHRASE, PASSWORD, Keys, known_hosts, known_hosts_line, ssh_keys, sshd  # noqa: F401
+from sshd import (  # noqa: F401
+    PASSPHRASE, PASSWORD, Keys, known_hosts, known_hosts_line, needs_bcrypt, ssh_keys, sshd,
+)
 
 from lakeshift.config.models import SSHTunnel
 from lakeshift.connections import ssh
@@ -34,16 +36,16 @@ def pg_select_one(host: str, port: int) -> int:
 
 
 def test_key_auth_tunnel_reaches_postgres(sshd: int, keys: Keys, known_hosts: Path) -> None:
-    c = cfg(sshd, private_key_path=str(keys.client_key), private_key_passphrase=PASSPHRASE,
-            known_hosts=str(known_hosts))
+    c = cfg(sshd, private_key_path=str(keys.client_key), known_hosts=str(known_hosts))
     with ssh.tunnel(c, "127.0.0.1", 5432) as (host, port):
         assert host == "127.0.0.1" and port not in (5432, sshd)
         assert pg_select_one(host, port) == 1
         assert pg_select_one(host, port) == 1  # a second connection through the same tunnel
 
 
-def test_tunnel_reaches_mariadb(sshd: int, keys: Keys, known_hosts: Path) -> None:
-    c = cfg(sshd, private_key_path=str(keys.client_key), private_key_passphrase=PASSPHRASE,
+@needs_bcrypt
+def test_encrypted_key_tunnel_reaches_mariadb(sshd: int, keys: Keys, known_hosts: Path) -> None:
+    c = cfg(sshd, private_key_path=str(keys.encrypted_key), private_key_passphrase=PASSPHRASE,
             known_hosts=str(known_hosts))
     with ssh.tunnel(c, "127.0.0.1", 3306) as (host, port):
         conn = pymysql.connect(host=host, port=port, user="root", password="", connect_timeout=5)
@@ -121,8 +123,9 @@ def test_wrong_client_key_refused(sshd: int, keys: Keys, known_hosts: Path) -> N
     )
 
 
+@needs_bcrypt
 def test_wrong_passphrase_is_a_config_error(sshd: int, keys: Keys, known_hosts: Path) -> None:
-    c = cfg(sshd, private_key_path=str(keys.client_key), private_key_passphrase="wrong-passphrase",
+    c = cfg(sshd, private_key_path=str(keys.encrypted_key), private_key_passphrase="wrong-passphrase",
             known_hosts=str(known_hosts))
     with pytest.raises(ConfigError, match=r"ssh_tunnel.private_key_path: cannot load key .*passphrase"):
         with ssh.tunnel(c, "127.0.0.1", 5432):
