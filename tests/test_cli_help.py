@@ -28,12 +28,27 @@ def test_the_tree_has_the_spec_commands() -> None:
         assert expected in names
 
 
+def missing_help(name: str, command: click.Command) -> list[str]:
+    problems = [] if (command.help or "").strip() else [f"`{name}` has no help text (give it a docstring)"]
+    for param in command.params:
+        if isinstance(param, click.Option) and not param.hidden and not (param.help or "").strip():
+            problems.append(f"`{name}` option {'/'.join(param.opts)} has no help text")
+    return problems
+
+
 @pytest.mark.parametrize(("name", "command"), COMMANDS, ids=[n for n, _ in COMMANDS])
 def test_command_and_options_have_help(name: str, command: click.Command) -> None:
-    assert (command.help or "").strip(), f"`{name}` has no help text (give it a docstring)"
-    for param in command.params:
-        if isinstance(param, click.Option) and not param.hidden:
-            assert (param.help or "").strip(), f"`{name}` option {'/'.join(param.opts)} has no help text"
+    assert missing_help(name, command) == []
+
+
+def test_the_check_catches_missing_help() -> None:
+    @click.command()
+    @click.option("--flag", is_flag=True)
+    def bare(flag: bool) -> None:
+        pass
+
+    assert missing_help("bare", bare) == ["`bare` has no help text (give it a docstring)",
+                                          "`bare` option --flag has no help text"]
 
 
 @pytest.mark.parametrize(("name", "command"), COMMANDS, ids=[n for n, _ in COMMANDS])
