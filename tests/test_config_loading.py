@@ -356,3 +356,9 @@ def test_load_config_raises_config_error_type(make_config) -> None:
     root = make_config({"connections.yml": {"connections": {"sources": {"s": {"port": "x"}}}}})
     with pytest.raises(ConfigError):
         load_config(root, environ={})
+
+
+def test_unquoted_null_zero_dates_means_null(make_config) -> None:
+    text = "pipeline: {source: s, target: t}\ntables:\n  orders:\n    cdc_strategy: full_sync\n    zero_dates: null\n"
+    root = make_config({"connections.yml": connections(), "pipelines/p.yml": text})
+    assert load_config(root, environ={}).pipeline("p").tables["orders"].zero_dates == "null"

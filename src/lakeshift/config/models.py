@@ -235,6 +235,11 @@ class TableConfig(Model):
     data_validation: bool = True
     description: str | None = None
 
+    @field_validator("zero_dates", mode="before")
+    @classmethod
+    def _yaml_null(cls, v: Any) -> Any:
+        return "null" if v is None else v  # unquoted `zero_dates: null` parses as None
+
 
 class PipelineProcessing(Model):
     strategy: Literal["sequential", "parallel"] = "sequential"
