@@ -175,12 +175,18 @@ class DuckDBStagedLoad(StagedLoadBase):
         created = False
         offset = 0
         for part in sorted(self.parts, key=lambda p: _file_index(manifest, p.file.path)):
+            failure: list[BaseException] = []
 
-            def batches(part: Any = part, start: int = offset) -> Iterator[pa.RecordBatch]:
+            def batches(part: Any = part, start: int = offset, failure: list[BaseException] = failure
+                        ) -> Iterator[pa.RecordBatch]:
                 n = start
-                for b in arrowio.read_part(part.path, part.filesystem, columns):
-                    yield arrowio.add_ordinal(arrowio.conform(b, base), n)
-                    n += b.num_rows
+                try:
+                    for b in arrowio.read_part(part.path, part.filesystem, columns):
+                        yield arrowio.add_ordinal(arrowio.conform(b, base), n)
+                        n += b.num_rows
+                except BaseException as exc:  # DuckDB would wrap it in its own error
+                    failure.append(exc)
+                    raise
 
             reader = pa.RecordBatchReader.from_batches(schema, batches())
             s.conn.register("_ls_part", reader)
@@ -188,8 +194,15 @@ class DuckDBStagedLoad(StagedLoadBase):
                 verb = "INSERT INTO {} SELECT * FROM _ls_part" if created else "CREATE TEMP TABLE {} AS SELECT * FROM _ls_part"
                 s.execute(verb.format(self.stage_sql))
                 created = True
+            except BaseException:
+                if failure:
+                    raise failure[0] from None
+                raise
             finally:
-                s.conn.unregister("_ls_part")
+                try:
+                    s.conn.unregister("_ls_part")
+                except Exception:  # noqa: BLE001 - an aborted transaction refuses it; the error above matters
+                    pass
             offset += part.file.rows
 
     def _staged_rows(self, s: Session) -> int:

@@ -454,7 +454,8 @@ class DuckDBTypes(TypeDialect):
                   "USMALLINT": TType("uint", 16), "UINTEGER": TType("uint", 32), "UBIGINT": TType("uint", 64),
                   "FLOAT": TType("float", 32), "DOUBLE": TType("float", 64), "BOOLEAN": TType("bool"),
                   "DATE": TType("date"), "TIMESTAMP": TType("timestamp"),
-                  "TIMESTAMP WITH TIME ZONE": TType("timestamptz"), "INTERVAL": TType("interval"),
+                  "TIMESTAMP WITH TIME ZONE": TType("timestamptz"), "TIMESTAMPTZ": TType("timestamptz"),
+                  "INTERVAL": TType("interval"),
                   "VARCHAR": TType("text"), "BLOB": TType("bytes"), "JSON": TType("json")}
         return simple.get(d, TType("other", name=data_type))
 
