@@ -136,7 +136,7 @@ def info(config: Config, conn: Connection) -> list[tuple[str, str]]:
                                  f"retry_attempts {pool.retry_attempts}"))
         s = config.settings
         timeout = getattr(m, "connect_timeout", None) or s.default_timeout
-        rows.append(("timeouts", f"connect {timeout}s, retry delay {s.connection_retry_delay}s, "
+        rows.append(("timeouts", f"connect {timeout}s, retry delay {s.connection_retry_delay:g}s, "
                                  f"recycle {s.pool_recycle_time}s, health check {s.health_check_interval}s"))
     rows.append(("declared in", conn.origin))
     rows.append(("status", "usable" if conn.usable else f"not usable: needs {needs(conn)}"))
