@@ -118,6 +118,7 @@ class SSHServer:
         asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
+        self.loop.close()
 
 
 def known_hosts_line(port: int, pub: str) -> str:

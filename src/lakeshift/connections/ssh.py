@@ -139,8 +139,8 @@ class Tunnel:
         self.remote = (remote_host, remote_port)
         self.timeout = timeout
         self.local: tuple[str, int] | None = None
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name=f"ssh-{cfg.host}", daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._conn: Any = None
         self._listener: Any = None
 
@@ -161,6 +161,8 @@ class Tunnel:
             options.update(client_keys=keys or [], agent_path=None)
         if password is not None:
             options["password"] = password
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name=f"ssh-{self.cfg.host}", daemon=True)
         self._thread.start()
         try:
             future = asyncio.run_coroutine_threadsafe(self._start(asyncssh, options), self._loop)
@@ -207,8 +209,12 @@ class Tunnel:
             self._conn.close()
             await self._conn.wait_closed()
 
+    @property
+    def is_open(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def close(self) -> None:
-        if not self._thread.is_alive():
+        if self._loop is None or self._thread is None or not self._thread.is_alive():
             return
         try:
             asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(5)
@@ -255,7 +261,7 @@ def shared_endpoint(cfg: SSHTunnel | None, host: str, port: int, timeout: float 
     key = (cfg.host, cfg.port, cfg.username, cfg.private_key_path, host, port)
     with _shared_lock:
         t = _shared.get(key)
-        if t is None or not t._thread.is_alive():
+        if t is None or not t.is_open:
             t = Tunnel(cfg, host, port, timeout)
             t.open()
             _shared[key] = t
