@@ -86,12 +86,13 @@ def manifest(columns: Sequence[Column], files: Sequence[BatchFile], *, mode: str
     )
 
 
-def batch(lake: Lake, columns: Sequence[Column], tables: Sequence[pa.Table], **kw: Any) -> tuple[Manifest, list[str]]:
+def batch(lake: Lake, columns: Sequence[Column], tables: Sequence[pa.Table | dict[str, list[Any]]], **kw: Any) -> tuple[Manifest, list[str]]:
     """Write `tables` as the parts of one batch; return its manifest and part paths."""
     bid = kw.pop("bid", None) or batch_id()
     schema = pa.schema([pa.field(c.name, pa.type_for_alias(c.arrow_type) if "(" not in c.arrow_type and "[" not in c.arrow_type
                                  else _arrow(c.arrow_type)) for c in columns])
-    written = [lake.part(bid, t.cast(schema), i, folder=kw.get("table", "t")) for i, t in enumerate(tables)]
+    tables = [pa.table(t, schema=schema) if isinstance(t, dict) else t.cast(schema) for t in tables]
+    written = [lake.part(bid, t, i, folder=kw.get("table", "t")) for i, t in enumerate(tables)]
     m = manifest(columns, [f for _, f in written], bid=bid, **kw)
     return m, [p for p, _ in written]
 
@@ -104,15 +105,21 @@ def _arrow(text: str) -> pa.DataType:
 
 def load(loader: Any, lake: Lake, m: Manifest, paths: Sequence[str], target_table: str = "t",
          cfg: TableConfig | None = None) -> LoadResult:
+    """Like the engine: begin, add every part (abort if that fails), commit."""
     staged = loader.begin(m, target_table, cfg or TableConfig())
-    for path, f in zip(paths, m.files):
-        staged.add_part(path, lake.fs, "file://" + path, f)
+    try:
+        for path, f in zip(paths, m.files):
+            staged.add_part(path, lake.fs, "file://" + path, f)
+    except BaseException:
+        staged.abort()
+        raise
     return staged.commit(m)
 
 
 def pg_target(schema: str, **kw: Any) -> PostgresTarget:
-    return PostgresTarget(type="postgres", host="127.0.0.1", port=5432, database="test", username="postgres",
-                          schema=schema, **kw)
+    base = {"type": "postgres", "host": "127.0.0.1", "port": 5432, "database": "test", "username": "postgres",
+            "schema": schema}
+    return PostgresTarget(**{**base, **kw})
 
 
 def duck_target(path: Path, schema: str = "main") -> DuckDBTarget:

@@ -387,6 +387,8 @@ class StagedLoadBase:
         in_txn = False
         try:
             self._check_manifest(m)
+            if not loader._state_ready:
+                loader.ensure_state_tables()
             s = self._session()
             if self._already_loaded(s, m):
                 log.info("%s: batch %s already loaded; skipped", m.table, m.batch_id)
