@@ -99,6 +99,10 @@ def translate_errors(what: str) -> Iterator[None]:
     except Exception as exc:
         err = LoadError(redact(f"{what}: {_first_lines(exc)}"))
         err.sqlstate = getattr(exc, "sqlstate", None)  # type: ignore[attr-defined]
+        try:  # the original stays reachable as __context__ (never printed: `from None`); scrub it anyway
+            exc.args = tuple(redact(str(a)) for a in exc.args)
+        except Exception:  # noqa: BLE001
+            pass
         raise err from None
 
 

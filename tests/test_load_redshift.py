@@ -1,0 +1,571 @@
+"""Redshift: no cluster is reachable here, so
+
+- a fake connection records every statement: the exact SQL is asserted and
+  every statement must parse with sqlglot's redshift dialect;
+- the same loader, pointed at the real PostgreSQL through a proxy that
+  emulates only COPY (from the COPY manifest the loader wrote), proves that the
+  DDL, merge, replace, append, state and lock SQL Redshift gets really runs;
+- `-m redshift` runs the whole path on a real cluster when REDSHIFT_* are set."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import secrets
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import sqlglot
+from conftest import PG_DSN
+from load_kit import SETTINGS, Lake, batch, col, manifest
+
+from lakeshift.batch import BatchFile
+from lakeshift.config.models import RedshiftTarget, S3Storage
+from lakeshift.errors import LoadError, LockBusyError, SchemaChangeError
+from lakeshift.load import open_target
+from lakeshift.load.redshift import copy_manifest, literal
+
+ROLE = "arn:aws:iam::123456789012:role/lakeshift-copy"
+BID = "20260101T000000000001Z-aaaaaa"
+STAGE = '"_ls_stage_5771aa7f165f8b1b8f85d446"'  # sha256 of pipe/t/BID
+S3_ROOT = "s3://bucket/lake"
+
+
+# ---------------------------------------------------------------- a recording fake connection
+
+
+class FakeCursor:
+    def __init__(self, conn: FakeConnection) -> None:
+        self.conn, self.rowcount, self.rows = conn, -1, []
+
+    def execute(self, statement: str, params: Any = None) -> None:
+        self.conn.db.log.append((statement, tuple(params) if params is not None else None))
+        self.rows, self.rowcount = self.conn.db.respond(statement, params)
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self.rows
+
+    def close(self) -> None:
+        pass
+
+
+class FakeConnection:
+    def __init__(self, db: FakeRedshift) -> None:
+        self.db = db
+
+    def cursor(self) -> FakeCursor:
+        return FakeCursor(self)
+
+    def close(self) -> None:
+        self.db.log.append(("<close>", None))
+
+
+class FakeRedshift:
+    """Scripted answers: the target table's columns, loaded batches, staging
+    row count, lock holders and live sessions; `fail_on` raises like a driver."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple[str, Any]] = []
+        self.columns: dict[str, list[tuple[Any, ...]]] = {"_lakeshift_loads": [("pipeline", "character varying", 256, None, None)]}
+        self.loaded: list[tuple[Any, ...]] = []
+        self.staged_rows = 0
+        self.holders: list[tuple[int]] = []
+        self.alive = 0
+        self.fail_on: tuple[str, str] | None = None
+
+    def respond(self, statement: str, params: Any) -> tuple[list[tuple[Any, ...]], int]:
+        if self.fail_on and self.fail_on[0] in statement:
+            raise psycopg.errors.InternalError_(self.fail_on[1])
+        if "information_schema.columns" in statement:
+            return self.columns.get(params[1], []), -1
+        if '"_lakeshift_loads" WHERE' in statement and statement.startswith("SELECT"):
+            return self.loaded, -1
+        if statement.startswith("SELECT COUNT(*) FROM stv_sessions"):
+            return [(self.alive,)], 1
+        if statement.startswith("SELECT COUNT(*)"):
+            return [(self.staged_rows,)], 1
+        if statement.startswith('SELECT "pid"'):
+            return self.holders, -1
+        return [], 5
+
+    def connect(self) -> FakeConnection:
+        return FakeConnection(self)
+
+    def statements(self) -> list[str]:
+        return [s for s, _ in self.log if s != "<close>"]
+
+
+def rs_target(**kw: Any) -> RedshiftTarget:
+    base = dict(type="redshift", host="rs.example", database="dev", username="loader", password="pw-Redshift-1",
+                schema="analytics", iam_role=ROLE)
+    return RedshiftTarget(**{**base, **kw})
+
+
+@pytest.fixture
+def fake() -> FakeRedshift:
+    return FakeRedshift()
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Lake:
+    return Lake(tmp_path / "lake")
+
+
+def s3_uri(lake: Lake, path: str) -> str:
+    return S3_ROOT + path[len(str(lake.root)):]
+
+
+def stage_batch(loader: Any, lake: Lake, m: Any, paths: list[str], target: str = "t") -> Any:
+    staged = loader.begin(m, target, None)
+    for p, f in zip(paths, m.files):
+        staged.add_part(p, lake.fs, s3_uri(lake, p), f)
+    return staged
+
+
+def parse_all(statements: list[str]) -> None:
+    """Every statement must parse as Redshift SQL; only LOCK falls back to a raw command."""
+    for stmt in statements:
+        tree = sqlglot.parse_one(stmt, read="redshift")
+        if isinstance(tree, sqlglot.exp.Command):
+            assert stmt.startswith("LOCK "), stmt
+
+
+COLS = [col("id", pa.int64()), col("name", pa.string(), "varchar(20)", "varchar"), col("ts", pa.timestamp("us")),
+        col("doc", pa.string(), "json", "json")]
+DATA = [{"id": [1, 2], "name": ["a", "b"], "ts": [None, None], "doc": ["{}", "[]"]},
+        {"id": [3], "name": ["c"], "ts": [None], "doc": ["1"]}]
+
+LOADS_SELECT = ('SELECT "pipeline", "table_name", "batch_id", "target_table", "mode", "rows", "files", "bytes", '
+                '"watermark_low", "watermark_high", "loaded_at" FROM "analytics"."_lakeshift_loads" '
+                'WHERE "pipeline" = %s AND "table_name" = %s AND "batch_id" = %s ORDER BY "batch_id"')
+COLUMNS_SELECT = ("SELECT column_name, data_type, character_maximum_length, numeric_precision, numeric_scale "
+                  "FROM information_schema.columns WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position")
+INSERT_LOAD = ('INSERT INTO "analytics"."_lakeshift_loads" ("pipeline", "table_name", "batch_id", "target_table", '
+               '"mode", "rows", "files", "bytes", "watermark_low", "watermark_high", "loaded_at") '
+               "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
+
+
+def test_merge_batch_exact_sql(fake, lake):
+    m, paths = batch(lake, COLS, DATA, bid=BID, ts="ts")
+    fake.staged_rows = 3
+    loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect)
+    loader._state_ready = True  # state DDL is asserted in its own test
+    result = stage_batch(loader, lake, m, paths).commit(m)
+    assert (result.status, result.rows) == ("loaded", 5)  # the fake reports 5 rows per DML
+    manifest_uri = f"{S3_ROOT}/t/{BID}/{BID}.copy-manifest"
+    assert fake.log[:-1] == [
+        (LOADS_SELECT, ("pipe", "t", BID)),
+        (COLUMNS_SELECT, ("analytics", "t")),
+        ("BEGIN", None),
+        (LOADS_SELECT, ("pipe", "t", BID)),
+        ('CREATE TABLE "analytics"."t" ("id" BIGINT, "name" VARCHAR(80), "ts" TIMESTAMP, "doc" SUPER)', None),
+        (f'CREATE TEMP TABLE {STAGE} ("id" BIGINT, "name" VARCHAR(65535), "ts" TIMESTAMP, "doc" VARCHAR(65535))',
+         None),
+        (f"COPY {STAGE} FROM '{manifest_uri}' IAM_ROLE '{ROLE}' FORMAT AS PARQUET MANIFEST", None),
+        (f"SELECT COUNT(*) FROM {STAGE}", None),
+        ('INSERT INTO "analytics"."t" ("id", "name", "ts", "doc") SELECT "s"."id", "s"."name", "s"."ts", '
+         'JSON_PARSE("s"."doc") FROM (SELECT "id", "name", "ts", "doc", ROW_NUMBER() OVER (PARTITION BY "id" '
+         f'ORDER BY "ts" DESC NULLS LAST) AS "_lakeshift_rn" FROM {STAGE}) AS "s" WHERE "s"."_lakeshift_rn" = 1', None),
+        (INSERT_LOAD, fake.log[9][1]),
+        (f"DROP TABLE IF EXISTS {STAGE}", None),
+        ("COMMIT", None),
+    ]
+    params = fake.log[9][1]
+    assert params[:10] == ("pipe", "t", BID, "t", "merge", 5, 2, m.bytes, None, None)
+    assert isinstance(params[10], datetime) and params[10].tzinfo is not None
+    assert fake.log[-1] == ("<close>", None)  # the TEMP staging goes with its session
+    parse_all(fake.statements())
+    # the COPY manifest: every part with its real size (Parquet COPY needs meta.content_length)
+    written = json.loads((lake.root / "t" / BID / f"{BID}.copy-manifest").read_text())
+    assert written == {"entries": [
+        {"url": s3_uri(lake, p), "mandatory": True, "meta": {"content_length": os.path.getsize(p)}} for p in paths]}
+
+
+def test_merge_into_an_existing_table_deletes_matching_keys_first(fake, lake):
+    m, paths = batch(lake, COLS[:2], [{"id": [1], "name": ["a"]}], bid=BID)
+    fake.columns["t"] = [("id", "bigint", None, 64, 0), ("name", "character varying", 80, None, None)]
+    fake.staged_rows = 1
+    loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect)
+    loader._state_ready = True
+    stage_batch(loader, lake, m, paths).commit(m)
+    stmts = fake.statements()
+    i = stmts.index(f"SELECT COUNT(*) FROM {STAGE}")
+    assert stmts[i + 1] == (f'DELETE FROM "analytics"."t" USING {STAGE} AS "s" '
+                            'WHERE "analytics"."t"."id" = "s"."id"')
+    assert stmts[i + 2].startswith('INSERT INTO "analytics"."t" ("id", "name") SELECT "s"."id", "s"."name" FROM (')
+    assert not any(s.startswith(("CREATE TABLE \"analytics\"", "ALTER")) for s in stmts)
+    parse_all(stmts)
+
+
+def test_replace_is_delete_plus_insert_in_one_transaction_never_truncate(fake, lake):
+    m, paths = batch(lake, COLS[:2], [{"id": [1], "name": ["a"]}], bid=BID, mode="replace", key=())
+    fake.columns["t"] = [("id", "bigint", None, 64, 0), ("name", "character varying", 80, None, None)]
+    fake.staged_rows = 1
+    loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect)
+    loader._state_ready = True
+    stage_batch(loader, lake, m, paths).commit(m)
+    stmts = fake.statements()
+    assert not any("TRUNCATE" in s.upper() for s in stmts)
+    begin, commit = stmts.index("BEGIN"), stmts.index("COMMIT")
+    delete = stmts.index('DELETE FROM "analytics"."t"')
+    insert = stmts.index(f'INSERT INTO "analytics"."t" ("id", "name") SELECT "s"."id", "s"."name" FROM {STAGE} AS "s"')
+    assert begin < delete < insert < stmts.index(INSERT_LOAD) < commit
+    parse_all(stmts)
+
+
+def test_append_tags_the_batch_id(fake, lake):
+    m, paths = batch(lake, COLS[:2], [{"id": [1], "name": ["a"]}], bid=BID, mode="append")
+    fake.staged_rows = 1
+    loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect)
+    loader._state_ready = True
+    stage_batch(loader, lake, m, paths).commit(m)
+    assert ('CREATE TABLE "analytics"."t" ("id" BIGINT, "name" VARCHAR(80), "_lakeshift_batch_id" VARCHAR(128))',
+            None) in fake.log
+    assert (f'INSERT INTO "analytics"."t" ("id", "name", "_lakeshift_batch_id") SELECT "s"."id", "s"."name", %s '
+            f'FROM {STAGE} AS "s"', (BID,)) in fake.log
+    parse_all(fake.statements())
+
+
+def test_state_tables_and_already_loaded_batches(fake):
+    loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect)
+    loader.ensure_state_tables()
+    assert fake.statements()[0] == 'CREATE SCHEMA IF NOT EXISTS "analytics"'
+    assert [s.split(" (")[0] for s in fake.statements()[1:]] == [
+        'CREATE TABLE IF NOT EXISTS "analytics"."_lakeshift_loads"',
+        'CREATE TABLE IF NOT EXISTS "analytics"."_lakeshift_runs"',
+        'CREATE TABLE IF NOT EXISTS "analytics"."_lakeshift_locks"']
+    parse_all(fake.statements())
+
+
+def test_a_loaded_batch_is_skipped_before_any_copy(fake, lake):
+    m, paths = batch(lake, COLS[:2], [{"id": [1], "name": ["a"]}], bid=BID)
+    fake.loaded = [("pipe", "t", BID, "t", "merge", 1, 1, 10, None, None, None)]
+    loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect)
+    loader._state_ready = True
+    assert stage_batch(loader, lake, m, paths).commit(m).skipped
+    assert fake.statements() == [LOADS_SELECT]
+
+
+def test_types_in_the_redshift_ddl(fake, lake):
+    cols = [col("u64", pa.uint64()), col("bits", pa.uint64(), "bit(8)", "bit"), col("u32", pa.uint32()),
+            col("flag", pa.bool_()), col("d", pa.decimal128(38, 10)),
+            col("d65", pa.string(), "decimal(65,30)", "decimal", numeric_precision=65, numeric_scale=30,
+                lake_encoding="text"),
+            col("tm", pa.string(), "time(6)", "time", lake_encoding="text"), col("v", pa.string(), "varchar(255)", "varchar"),
+            col("big", pa.string(), "varchar(30000)", "varchar"), col("txt", pa.string(), "text", "text"),
+            col("j", pa.string(), "json", "json"), col("b", pa.binary(), "blob", "blob"),
+            col("vb", pa.binary(), "varbinary(16)", "varbinary"), col("geo", pa.binary(), "geometry", "geometry"),
+            col("dt", pa.timestamp("us")), col("ts", pa.timestamp("us", tz="UTC")), col("day", pa.date32()),
+            col("yr", pa.int16(), "year(4)", "year"), col("f", pa.float32())]
+    m, paths = batch(lake, cols, [{c.name: [None] for c in cols}], bid=BID, key=("u64",))
+    fake.staged_rows = 1
+    loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect)
+    loader._state_ready = True
+    stage_batch(loader, lake, m, paths).commit(m)
+    stmts = fake.statements()
+    assert ('CREATE TABLE "analytics"."t" ("u64" DECIMAL(20,0), "bits" DECIMAL(20,0), "u32" BIGINT, "flag" BOOLEAN, '
+            '"d" DECIMAL(38,10), "d65" VARCHAR(67), "tm" VARCHAR(20), "v" VARCHAR(1020), "big" VARCHAR(65535), '
+            '"txt" VARCHAR(65535), "j" SUPER, "b" VARBYTE(65535), "vb" VARBYTE(16), "geo" VARBYTE(1024000), '
+            '"dt" TIMESTAMP, "ts" TIMESTAMPTZ, "day" DATE, "yr" SMALLINT, "f" REAL)') in stmts
+    # staging mirrors the Parquet columns (COPY maps them by position)
+    assert (f'CREATE TEMP TABLE {STAGE} ("u64" DECIMAL(20,0), "bits" DECIMAL(20,0), "u32" BIGINT, "flag" BOOLEAN, '
+            '"d" DECIMAL(38,10), "d65" VARCHAR(65535), "tm" VARCHAR(65535), "v" VARCHAR(65535), "big" VARCHAR(65535), '
+            '"txt" VARCHAR(65535), "j" VARCHAR(65535), "b" VARBYTE(1024000), "vb" VARBYTE(1024000), '
+            '"geo" VARBYTE(1024000), "dt" TIMESTAMP, "ts" TIMESTAMPTZ, "day" DATE, "yr" SMALLINT, "f" REAL)') in stmts
+    parse_all(stmts)
+
+
+def test_varchar_widening_runs_before_the_transaction_and_other_widenings_are_refused(fake, lake):
+    cols = [col("id", pa.int64()), col("name", pa.string(), "varchar(20)", "varchar"), col("extra", pa.int32())]
+    m, paths = batch(lake, cols, [{"id": [1], "name": ["a"], "extra": [1]}], bid=BID)
+    fake.columns["t"] = [("id", "bigint", None, 64, 0), ("name", "character varying", 40, None, None)]
+    fake.staged_rows = 1
+    loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect)
+    loader._state_ready = True
+    stage_batch(loader, lake, m, paths).commit(m)
+    stmts = fake.statements()
+    alter = stmts.index('ALTER TABLE "analytics"."t" ALTER COLUMN "name" TYPE VARCHAR(80)')
+    add = stmts.index('ALTER TABLE "analytics"."t" ADD COLUMN "extra" INTEGER')
+    assert alter < stmts.index("BEGIN") < add  # Redshift cannot ALTER COLUMN TYPE in a transaction block
+    parse_all(stmts)
+
+    fake2 = FakeRedshift()
+    fake2.columns["t"] = [("id", "integer", None, 32, 0)]
+    m2, p2 = batch(lake, cols[:1], [{"id": [1]}], bid=BID)
+    loader2 = open_target(rs_target(), SETTINGS, connection_factory=fake2.connect)
+    loader2._state_ready = True
+    with pytest.raises(SchemaChangeError, match=r"Redshift table analytics\.t: column 'id' is INTEGER but the source "
+                                                r"now needs BIGINT .*cannot apply in place.*full_sync"):
+        stage_batch(loader2, lake, m2, p2).commit(m2)
+    assert "BEGIN" not in fake2.statements()
+
+
+def test_static_keys_only_without_a_role_and_never_shown(fake, lake, caplog):
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCY" + secrets.token_hex(4)
+    token = "FwoGZXIvYXdzE" + secrets.token_hex(8)
+    storage = S3Storage(type="s3", bucket="bucket", access_key_id="AKIAEXAMPLE123", secret_access_key=secret,
+                        session_token=token)
+    m, paths = batch(lake, COLS[:2], [{"id": [1], "name": ["a"]}], bid=BID)
+    fake.staged_rows = 1
+    loader = open_target(rs_target(iam_role=None), SETTINGS, lake_credentials=storage, connection_factory=fake.connect)
+    loader._state_ready = True
+    stage_batch(loader, lake, m, paths).commit(m)
+    copy = next(s for s in fake.statements() if s.startswith("COPY"))
+    assert copy == (f"COPY {STAGE} FROM '{S3_ROOT}/t/{BID}/{BID}.copy-manifest' ACCESS_KEY_ID 'AKIAEXAMPLE123' "
+                    f"SECRET_ACCESS_KEY '{secret}' SESSION_TOKEN '{token}' FORMAT AS PARQUET MANIFEST")
+    parse_all([copy])
+    # a failing COPY whose driver error quotes the credentials: the error shown has none
+    caplog.set_level(logging.DEBUG)
+    fake2 = FakeRedshift()
+    fake2.staged_rows = 1
+    fake2.fail_on = ("COPY", f"S3ServiceException: denied for SECRET_ACCESS_KEY '{secret}' token {token}")
+    loader2 = open_target(rs_target(iam_role=None), SETTINGS, lake_credentials=storage, connection_factory=fake2.connect)
+    loader2._state_ready = True
+    with pytest.raises(LoadError) as err:
+        stage_batch(loader2, lake, m, paths).commit(m)
+    import traceback
+
+    shown = str(err.value) + repr(err.value) + caplog.text + "".join(traceback.format_exception(err.value))
+    shown += str(err.value.__context__)  # not printed (raised `from None`), but scrubbed too
+    assert secret not in shown and token not in shown and "S3ServiceException" in str(err.value)
+    assert "ROLLBACK" in fake2.statements()
+    # with a role, the keys are not used even when configured
+    fake3 = FakeRedshift()
+    fake3.staged_rows = 1
+    loader3 = open_target(rs_target(), SETTINGS, lake_credentials=storage, connection_factory=fake3.connect)
+    loader3._state_ready = True
+    stage_batch(loader3, lake, m, paths).commit(m)
+    assert not any(secret in s or "ACCESS_KEY_ID" in s for s in fake3.statements())
+
+
+def test_no_role_and_no_keys_is_a_clear_error(fake, lake):
+    m, paths = batch(lake, COLS[:2], [{"id": [1], "name": ["a"]}], bid=BID)
+    loader = open_target(rs_target(iam_role=None), SETTINGS, connection_factory=fake.connect)
+    loader._state_ready = True
+    with pytest.raises(LoadError, match="COPY needs `iam_role` on the Redshift target"):
+        stage_batch(loader, lake, m, paths).commit(m)
+
+
+def test_copy_literals_refuse_quotes():
+    assert literal("s3://b/k", "x") == "'s3://b/k'"
+    with pytest.raises(LoadError) as err:
+        literal("abc'; DROP TABLE x; --", "secret key")
+    assert "DROP" not in str(err.value)
+    assert json.loads(copy_manifest([("s3://b/a", 3)]))["entries"][0]["meta"] == {"content_length": 3}
+
+
+def test_parts_must_be_in_s3(fake, lake):
+    m, paths = batch(lake, COLS[:2], [{"id": [1], "name": ["a"]}], bid=BID)
+    staged = open_target(rs_target(), SETTINGS, connection_factory=fake.connect).begin(m, "t", None)
+    with pytest.raises(LoadError, match="S3 only"):
+        staged.add_part(paths[0], lake.fs, "file://" + paths[0], m.files[0])
+
+
+def test_lock_lease_sql(fake):
+    loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect, lock_timeout=0)
+    loader._state_ready = True
+    with loader.lock("pipe", "t"):
+        pass
+    L = '"analytics"."_lakeshift_locks"'
+    assert fake.statements() == [
+        "BEGIN", f"LOCK {L}",
+        f'SELECT "pid" FROM {L} WHERE "pipeline" = %s AND "table_name" = %s',
+        f'INSERT INTO {L} ("pipeline", "table_name", "pid", "acquired_at") VALUES (%s, %s, pg_backend_pid(), %s)',
+        "COMMIT",
+        f'DELETE FROM {L} WHERE "pipeline" = %s AND "table_name" = %s AND "pid" = pg_backend_pid()',
+    ]
+    parse_all(fake.statements())
+    fake.log.clear()
+    fake.holders, fake.alive = [(4242,)], 1  # held by a live session
+    with pytest.raises(LockBusyError, match="another lakeshift run is loading"):
+        with loader.lock("pipe", "t"):
+            pass
+    assert "ROLLBACK" in fake.statements() and not any(s.startswith("INSERT") for s in fake.statements())
+    fake.log.clear()
+    fake.alive = 0  # the holder died: its lease is taken over
+    with loader.lock("pipe", "t"):
+        pass
+    assert f'DELETE FROM {L} WHERE "pipeline" = %s AND "table_name" = %s' in fake.statements()
+    assert ("SELECT COUNT(*) FROM stv_sessions WHERE process IN (%s)", (4242,)) in fake.log
+
+
+# ---------------------------------------------------------------- the same SQL on a real PostgreSQL
+
+
+class PgProxy:
+    """A real PostgreSQL connection that runs everything the Redshift loader
+    sends, except COPY: that one is emulated by reading the COPY manifest the
+    loader wrote (checking every content_length) and inserting the Parquet rows."""
+
+    def __init__(self, lake: Lake, schema: str, log: list[str]) -> None:
+        self.conn = psycopg.connect(PG_DSN, autocommit=True)
+        self.conn.execute(f'SET search_path = "{schema}", public')
+        self.lake, self.log = lake, log
+
+    def cursor(self) -> Any:
+        proxy = self
+
+        class Cursor:
+            rowcount = -1
+
+            def __init__(self) -> None:
+                self.cur = proxy.conn.cursor()
+
+            def execute(self, statement: str, params: Any = None) -> None:
+                proxy.log.append(statement)
+                m = re.match(r"COPY (\"[^\"]+\") FROM '([^']+)' IAM_ROLE '[^']+' FORMAT AS PARQUET MANIFEST$", statement)
+                if m:
+                    self.rowcount = proxy.copy(m.group(1), m.group(2))
+                    return
+                self.cur.execute(statement, params)
+                self.rowcount = self.cur.rowcount
+
+            def fetchall(self) -> list[Any]:
+                return self.cur.fetchall()
+
+            def close(self) -> None:
+                self.cur.close()
+
+        return Cursor()
+
+    def local(self, uri: str) -> str:
+        assert uri.startswith(S3_ROOT)
+        return str(self.lake.root) + uri[len(S3_ROOT):]
+
+    def copy(self, stage: str, manifest_uri: str) -> int:
+        entries = json.loads(Path(self.local(manifest_uri)).read_text())["entries"]
+        n = 0
+        for e in entries:
+            path = self.local(e["url"])
+            assert e["mandatory"] and e["meta"]["content_length"] == os.path.getsize(path)
+            table = pq.read_table(path)
+            marks = ", ".join(["%s"] * table.num_columns)
+            with self.conn.cursor() as cur:
+                cur.executemany(f"INSERT INTO {stage} VALUES ({marks})", [tuple(r.values()) for r in table.to_pylist()])
+            n += table.num_rows
+        return n
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def test_redshift_sql_runs_for_real_on_postgresql(pg_schema, pg, lake):
+    pg.execute(f'CREATE SCHEMA "{pg_schema}"')
+    # Redshift's session list, for the lock lease
+    pg.execute(f'CREATE VIEW "{pg_schema}".stv_sessions AS SELECT pid AS process FROM pg_stat_activity')
+    log: list[str] = []
+    target = rs_target(schema=pg_schema)
+
+    def opener(timeout: float = 5) -> Any:
+        return open_target(target, SETTINGS, connection_factory=lambda: PgProxy(lake, pg_schema, log),
+                           lock_timeout=timeout)
+
+    loader = opener()
+    loader.ensure_state_tables()
+    v1 = [col("id", pa.int64()), col("name", pa.string(), "varchar(10)", "varchar"),
+          col("amount", pa.decimal128(12, 2)), col("u", pa.uint64()), col("u32", pa.uint32()), col("flag", pa.bool_()),
+          col("day", pa.date32()), col("at", pa.timestamp("us", tz="UTC")), col("x", pa.float64()),
+          col("tm", pa.string(), "time(6)", "time", lake_encoding="text")]
+    at = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+    row = {"amount": [Decimal("1.50")], "u": [2**64 - 1], "u32": [2**32 - 1], "flag": [True],
+           "day": [date(2026, 1, 1)], "at": [at], "x": [0.1], "tm": ["-838:59:59.000000"]}
+    m1, p1 = batch(lake, v1, [{"id": [1, 2], "name": ["a", "b"], **{k: v * 2 for k, v in row.items()}}], ts="at")
+    v2 = [col("id", pa.int64()), col("name", pa.string(), "varchar(30)", "varchar"), col("amount", pa.decimal128(12, 2)),
+          col("u", pa.uint64()), col("u32", pa.uint32()), col("flag", pa.bool_()), col("day", pa.date32()),
+          col("at", pa.timestamp("us", tz="UTC")), col("x", pa.float64()),
+          col("tm", pa.string(), "time(6)", "time", lake_encoding="text"), col("added", pa.int32())]
+    m2, p2 = batch(lake, v2, [{"id": [2, 3, 3], "name": ["b-updated-and-longer", "old", "new"],
+                               **{k: v * 3 for k, v in row.items()}, "added": [7, 8, 9]}], id_col="added")
+    with loader.lock("pipe", "t"):
+        with pytest.raises(LockBusyError):  # a second loader, its own session: refused while held
+            with opener(timeout=0).lock("pipe", "t"):
+                pass
+        for m, paths in ((m1, p1), (m2, p2)):
+            staged = loader.begin(m, "t", None)
+            for p, f in zip(paths, m.files):
+                staged.add_part(p, lake.fs, s3_uri(lake, p), f)
+            assert staged.commit(m).status == "loaded"
+    rows = pg.execute(f'SELECT id, name, amount, u, u32, flag, day, "at", x, tm, added FROM "{pg_schema}".t ORDER BY id').fetchall()
+    base = (Decimal("1.50"), Decimal(2**64 - 1), 2**32 - 1, True, date(2026, 1, 1), at, 0.1, "-838:59:59.000000")
+    assert rows == [(1, "a", *base, None), (2, "b-updated-and-longer", *base, 7), (3, "new", *base, 9)]
+    types = dict(pg.execute("SELECT column_name, data_type || coalesce('(' || character_maximum_length || ')', '') "
+                            "FROM information_schema.columns WHERE table_schema = %s AND table_name = 't'",
+                            (pg_schema,)).fetchall())
+    assert (types["name"], types["u"], types["tm"]) == ("character varying(120)", "numeric", "character varying(20)")
+    assert pg.execute(f'SELECT COUNT(*) FROM "{pg_schema}"._lakeshift_locks').fetchone() == (0,)
+    # a killed holder (its pid no longer in the session list) does not block
+    pg.execute(f'INSERT INTO "{pg_schema}"._lakeshift_locks VALUES (%s, %s, %s, now())', ("pipe", "t", 2**31 - 7))
+    with opener(timeout=0).lock("pipe", "t"):
+        pass
+    # replace and append on the same SQL
+    m3, p3 = batch(lake, v2, [{"id": [9], "name": ["only"], **row, "added": [1]}], mode="replace")
+    staged = loader.begin(m3, "t", None)
+    staged.add_part(p3[0], lake.fs, s3_uri(lake, p3[0]), m3.files[0])
+    staged.commit(m3)
+    assert pg.execute(f'SELECT id, name FROM "{pg_schema}".t').fetchall() == [(9, "only")]
+    ev = [col("e", pa.string())]
+    m4, p4 = batch(lake, ev, [{"e": ["x", "y"]}], mode="append", table="ev")
+    staged = loader.begin(m4, "events", None)
+    staged.add_part(p4[0], lake.fs, s3_uri(lake, p4[0]), m4.files[0])
+    assert staged.commit(m4).rows == 2
+    assert pg.execute(f'SELECT e, "_lakeshift_batch_id" FROM "{pg_schema}".events ORDER BY e').fetchall() == [
+        ("x", m4.batch_id), ("y", m4.batch_id)]
+    assert set(loader.loaded_batches("pipe", "t")) == {m1.batch_id, m2.batch_id, m3.batch_id}
+    loader.close()
+    assert any(s.startswith("COPY") for s in log) and not any("TRUNCATE" in s for s in log)
+    parse_all([s for s in log if not s.startswith("SET ")])
+
+
+# ---------------------------------------------------------------- opt-in: a real cluster
+
+REDSHIFT_VARS = ("REDSHIFT_HOST", "REDSHIFT_USER", "REDSHIFT_PASSWORD", "REDSHIFT_DATABASE", "REDSHIFT_IAM_ROLE",
+                 "REDSHIFT_S3_BUCKET")
+
+
+@pytest.mark.redshift
+@pytest.mark.skipif(not all(os.environ.get(v) for v in REDSHIFT_VARS),
+                    reason="needs " + ", ".join(REDSHIFT_VARS) + " (REDSHIFT_S3_ACCESS_KEY_ID/SECRET_ACCESS_KEY "
+                           "to write the parts; the test rig replaces AWS_* with fake keys)")
+def test_real_redshift_cluster(tmp_path):  # pragma: no cover - needs a cluster
+    import pyarrow.fs as pafs
+
+    env = os.environ
+    schema = "ls_test_" + secrets.token_hex(4)
+    fs = pafs.S3FileSystem(access_key=env.get("REDSHIFT_S3_ACCESS_KEY_ID"),
+                           secret_key=env.get("REDSHIFT_S3_SECRET_ACCESS_KEY"), region=env.get("REDSHIFT_S3_REGION"))
+    prefix = f"{env['REDSHIFT_S3_BUCKET']}/lakeshift-test/{schema}"
+    target = RedshiftTarget(type="redshift", host=env["REDSHIFT_HOST"], port=int(env.get("REDSHIFT_PORT", 5439)),
+                            database=env["REDSHIFT_DATABASE"], username=env["REDSHIFT_USER"],
+                            password=env["REDSHIFT_PASSWORD"], schema=schema, iam_role=env["REDSHIFT_IAM_ROLE"])
+    cols = [col("id", pa.int64()), col("name", pa.string(), "varchar(20)", "varchar"), col("u", pa.uint64()),
+            col("doc", pa.string(), "json", "json"), col("tm", pa.string(), "time(6)", "time", lake_encoding="text"),
+            col("b", pa.binary(), "blob", "blob")]
+    loader = open_target(target, SETTINGS)
+    try:
+        loader.ensure_state_tables()
+        for n, (ids, mode) in enumerate((([1, 2, 2], "merge"), ([2, 3], "merge"), ([7], "replace"))):
+            data = pa.table({"id": ids, "name": [f"v{n}"] * len(ids), "u": pa.array([2**64 - 1] * len(ids), pa.uint64()),
+                             "doc": ['{"a": 1}'] * len(ids), "tm": ["-838:59:59.000000"] * len(ids),
+                             "b": [bytes(range(256))] * len(ids)})
+            key = f"{prefix}/b{n}/part-0.parquet"
+            pq.write_table(data, key, filesystem=fs)
+            m = manifest(cols, [BatchFile(f"b{n}/part-0.parquet", len(ids), fs.get_file_info(key).size)], mode=mode)
+            with loader.lock(m.pipeline, m.table):
+                staged = loader.begin(m, "t", None)
+                staged.add_part(key, fs, f"s3://{key}", m.files[0])
+                assert staged.commit(m).status == "loaded"
+        with psycopg.connect(host=target.host, port=target.port, dbname=target.database, user=target.username,
+                             password=env["REDSHIFT_PASSWORD"], autocommit=True, prepare_threshold=None) as c:
+            assert c.execute(f'SELECT id, name, u FROM "{schema}".t').fetchall() == [(7, "v2", Decimal(2**64 - 1))]
+            c.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    finally:
+        loader.close()
+        fs.delete_dir_contents(prefix, missing_dir_ok=True)
