@@ -19,11 +19,12 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 from conftest import TEST_AWS_KEY, TEST_AWS_SECRET
-from load_kit import Lake, batch, col, load, manifest, open_duck
+from load_kit import SETTINGS, Lake, batch, col, duck_target, load, manifest, open_duck
 from test_load_postgres import ROUND_TRIP
 
 from lakeshift.batch import BatchFile
 from lakeshift.errors import LockBusyError
+from lakeshift.load import open_target
 
 DUCK_TYPES = {
     "u64": "UBIGINT", "i64": "BIGINT", "i8": "TINYINT", "u8": "UTINYINT", "u16": "USMALLINT", "u32": "UINTEGER",
@@ -169,3 +170,17 @@ def test_json_and_decimal_text_stay_exact(tmp_path):
         con.close()
     assert json.loads(j) == json.loads(doc) and Decimal(d) == Decimal(
         "-12345678901234567890123456789012345.123456789012345678901234567890")
+
+
+def test_an_in_memory_database_lives_as_long_as_the_loader(tmp_path):
+    lake = Lake(tmp_path / "lake")
+    cols = [col("id", pa.int64())]
+    m, paths = batch(lake, cols, [{"id": [1, 2]}])
+    loader = open_target(duck_target(Path(":memory:")), SETTINGS)
+    try:
+        loader.ensure_state_tables()
+        with loader.lock("pipe", "t"):
+            assert load(loader, lake, m, paths).rows == 2
+        assert list(loader.loaded_batches("pipe", "t")) == [m.batch_id]
+    finally:
+        loader.close()

@@ -339,3 +339,51 @@ def test_connection_errors_never_show_the_password(pg_schema):
     with pytest.raises(ConnectionFailed) as err:
         bad.ensure_state_tables()
     assert secret not in str(err.value) and "cannot connect to PostgreSQL target 127.0.0.1:1/test" in str(err.value)
+
+
+def test_the_loader_reconnects_after_the_server_dropped_its_session(pg_schema, pg, lake):
+    """PostgreSQL restarted (here: the session is terminated) between two calls."""
+    loader = open_pg(pg_schema)
+    try:
+        loader.ensure_state_tables()
+        pid = loader._main().conn.info.backend_pid
+        pg.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(LoadError):
+            loader.loaded_batches("pipe", "t")  # the call that finds the session gone fails cleanly
+        assert loader.loaded_batches("pipe", "t") == {}  # and the next one reconnects
+        m, paths = batch(lake, [col("id", pa.int64())], [{"id": [1]}])
+        assert load(loader, lake, m, paths).rows == 1
+    finally:
+        loader.close()
+
+
+def test_the_server_dropping_the_session_inside_the_load_transaction(pg_schema, pg, lake, monkeypatch):
+    """Like a PostgreSQL restart mid-load: no partial batch visible, the next run completes."""
+    from lakeshift import faults
+
+    cols = [col("id", pa.int64()), col("v", pa.string())]
+    m1, p1 = batch(lake, cols, [{"id": [1], "v": ["old"]}])
+    m2, p2 = batch(lake, cols, [{"id": [1, 2], "v": ["new", "new"]}])
+    loader = open_pg(pg_schema)
+    try:
+        load(loader, lake, m1, p1)
+        staged = loader.begin(m2, "t", None)
+        for p, f in zip(p2, m2.files):
+            staged.add_part(p, lake.fs, "x", f)
+
+        def drop_session(point: str) -> None:
+            if point == "in_load_transaction":
+                pg.execute("SELECT pg_terminate_backend(%s)", (staged._sess.conn.info.backend_pid,))
+
+        monkeypatch.setattr(faults, "checkpoint", drop_session)
+        with pytest.raises(LoadError):
+            staged.commit(m2)
+        monkeypatch.undo()
+        assert pg.execute(f'SELECT id, v FROM "{pg_schema}".t').fetchall() == [(1, "old")]
+        assert set(loader.loaded_batches("pipe", "t")) == {m1.batch_id}
+        loader.ensure_state_tables()  # the next run: the dead session's staging goes
+        assert _stages(pg, pg_schema) == []
+        assert load(loader, lake, m2, p2).rows == 2
+        assert pg.execute(f'SELECT id, v FROM "{pg_schema}".t ORDER BY id').fetchall() == [(1, "new"), (2, "new")]
+    finally:
+        loader.close()

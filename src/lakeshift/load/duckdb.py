@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -69,7 +70,13 @@ class DuckDBLoader(LoaderBase):
         self.describe = f"DuckDB target {self.path}"
         self.lock_timeout = float(settings.default_timeout if lock_timeout is None else lock_timeout)
         self._factory = connection_factory
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._memory: Any = None  # ":memory:" lives as long as the loader: one database, a cursor per use
+        if target.path == ":memory:":
+            import duckdb
+
+            self._memory = duckdb.connect(":memory:")
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def connect(self) -> DuckDBSession:
         """Open the file, waiting while another process has it open."""
@@ -77,6 +84,8 @@ class DuckDBLoader(LoaderBase):
 
         if self._factory:
             return DuckDBSession(self._factory(), self.describe)
+        if self._memory is not None:
+            return DuckDBSession(self._memory.cursor(), self.describe)
         holder: list[Any] = []
         last: list[BaseException] = []
 
@@ -107,7 +116,9 @@ class DuckDBLoader(LoaderBase):
         raise NotImplementedError
 
     def lock_path(self, pipeline: str, table: str) -> Path:
-        digest = hashlib.sha256(f"{self.schema}\x1f{pipeline}\x1f{table}".encode()).hexdigest()[:24]
+        digest = hashlib.sha256(f"{self.path.resolve()}\x1f{self.schema}\x1f{pipeline}\x1f{table}".encode()).hexdigest()[:24]
+        if self._memory is not None:  # a private database: only this process can load into it
+            return Path(tempfile.gettempdir()) / f"lakeshift-memory-{os.getpid()}-{id(self)}" / f"{digest}.lock"
         return self.path.with_name(self.path.name + ".locks") / f"{digest}.lock"
 
     @contextmanager
@@ -143,7 +154,9 @@ class DuckDBLoader(LoaderBase):
         return DuckDBStagedLoad(self, manifest_head, target_table, table_cfg)
 
     def close(self) -> None:
-        pass  # nothing is kept open
+        if self._memory is not None:  # files: nothing is kept open
+            self._memory.close()
+            self._memory = None
 
 
 class DuckDBStagedLoad(StagedLoadBase):

@@ -136,6 +136,10 @@ class PgProtocolLoader(LoaderBase):
         return Session(conn, self.describe)
 
     def _main(self) -> Session:
+        conn = self._main_session.conn if self._main_session is not None else None
+        if conn is not None and (getattr(conn, "closed", False) or getattr(conn, "broken", False)):
+            self._main_session.close()  # e.g. the server restarted: reconnect instead of failing every call
+            self._main_session = None
         if self._main_session is None:
             self._main_session = self.connect()
         return self._main_session
