@@ -319,6 +319,15 @@ def test_names_that_need_quoting(target, lake, loader):
     assert got == [(1, "s", 2, "値", True), (2, "upd", 3, "x", True)]
 
 
+def test_percent_signs_in_names_with_parameters(target, lake, loader):
+    """Append passes the batch id as a parameter next to a column called "rate %"."""
+    cols = [col("rate %", pa.int32()), col("100% sure?", pa.string())]
+    m, p = batch(lake, cols, [t([(5, "y")], cols)], mode="append")
+    load(loader, lake, m, p, target_table="t %s")
+    assert target.q(f'SELECT "rate %", "100% sure?", "_lakeshift_batch_id" FROM {target.name("t %s")}') == [
+        (5, "y", m.batch_id)]
+
+
 # ---------------------------------------------------------------- lock, history, dry-run safety
 
 

@@ -5,6 +5,7 @@ record). Target modules only say how rows reach staging and how to connect."""
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -35,6 +36,7 @@ from lakeshift.load.types import TType, TypeDialect, compare
 from lakeshift.redact import redact
 
 log = logging.getLogger("lakeshift.load")
+_QUOTED = re.compile(r'"[^"]*"')  # a quoted identifier (identifiers never contain '"')
 
 # ---------------------------------------------------------------- sessions
 
@@ -50,11 +52,25 @@ class Session:
         self.conn = conn
         self.describe = describe
 
+    @staticmethod
+    def _prepare(statement: str, params: Sequence[Any] | None) -> str:
+        """With parameters, psycopg reads every % as a placeholder: double the
+        ones inside quoted identifiers (a column may be called "rate %")."""
+        if params is None or "%" not in statement:
+            return statement
+        return _QUOTED.sub(lambda m: m.group(0).replace("%", "%%"), statement)
+
+    def _run(self, cur: Any, statement: str, params: Sequence[Any] | None) -> None:
+        if params is None:
+            cur.execute(statement)
+        else:
+            cur.execute(self._prepare(statement, params), params)
+
     def execute(self, statement: str, params: Sequence[Any] | None = None) -> int:
         with translate_errors(self.describe):
             cur = self.conn.cursor()
             try:
-                cur.execute(statement, params) if params is not None else cur.execute(statement)
+                self._run(cur, statement, params)
                 return getattr(cur, "rowcount", -1)
             finally:
                 cur.close()
@@ -63,7 +79,7 @@ class Session:
         with translate_errors(self.describe):
             cur = self.conn.cursor()
             try:
-                cur.execute(statement, params) if params is not None else cur.execute(statement)
+                self._run(cur, statement, params)
                 return [tuple(r) for r in cur.fetchall()]
             finally:
                 cur.close()
