@@ -79,16 +79,16 @@ def test_mysql_wrong_password_one_line_no_secret(cli, make_config, mysql_db: str
     root = make_config(conns(sources={"src": mysql(mysql_db, password=SECRET)}))
     r = cli("connections", "test", "src", config_dir=root)
     line = one_error_line(r)
-    assert line.startswith("source src: cannot connect to 127.0.0.1:3306: Access denied for user 'root'")
-    assert line.endswith("(MySQL error 1045)")
+    assert line.startswith("source src: cannot connect to ")
+    assert "127.0.0.1:3306" in line and "1045" in line and "Access denied for user 'root'" in line
     assert SECRET not in r.output
 
 
 def test_mysql_refused(cli, make_config) -> None:
     root = make_config(conns(sources={"src": mysql("x", port=1)}))
     line = one_error_line(cli("connections", "test", "src", config_dir=root))
-    assert line == ("source src: cannot connect to 127.0.0.1:1: Can't connect to MySQL server on '127.0.0.1' "
-                    "([Errno 111] Connection refused) (MySQL error 2003)")
+    assert line.startswith("source src: cannot connect to ")
+    assert "127.0.0.1:1" in line and "2003" in line and "Connection refused" in line
 
 
 def test_postgres_ok_and_schema_note(cli, make_config, pg_schema: str, pg) -> None:
@@ -213,7 +213,7 @@ def test_all(cli, make_config, mysql_db: str, tmp_path: Path) -> None:
     root = make_config(good)
     r = cli("connections", "test", "--all", config_dir=root, env=env)
     line = one_error_line(r)
-    assert line.startswith("1 of 8 connection(s) failed; first: source b: cannot connect to 127.0.0.1:1")
+    assert line.startswith("1 of 8 connection(s) failed; first: source b: cannot connect to ")
     assert "source b: FAILED: cannot connect" in r.stdout and "source a: OK" in r.stdout
 
 

@@ -64,9 +64,9 @@ def _mysql(src: MySQLSource, settings: ConnectionSettings) -> str:
     timeout = _timeout(src, settings)
     assert src.host is not None
     with ssh.endpoint(src.ssh_tunnel, src.host, src.port, timeout) as (host, port):
-        direct = src.model_copy(update={"host": host, "port": port, "ssh_tunnel": None})
+        endpoint = None if (host, port) == (src.host, src.port) else (host, port)
         try:
-            conn = _mysql_connect(direct, settings)
+            conn = _mysql_connect(src, settings, endpoint)
         except LakeshiftError:
             raise
         except Exception as exc:
@@ -82,12 +82,15 @@ def _mysql(src: MySQLSource, settings: ConnectionSettings) -> str:
     return ""
 
 
-def _mysql_connect(src: MySQLSource, settings: ConnectionSettings) -> Any:
+def _mysql_connect(src: MySQLSource, settings: ConnectionSettings, endpoint: tuple[str, int] | None) -> Any:
+    """`endpoint`: the local end of the probe's tunnel, or None to connect directly."""
     try:
         from lakeshift.source.client import connect  # the source package's own session set-up
     except ImportError:
+        if endpoint is not None:
+            src = src.model_copy(update={"host": endpoint[0], "port": endpoint[1], "ssh_tunnel": None})
         return _pymysql_connect(src, settings)
-    return connect(src, settings)
+    return connect(src, settings, endpoint)
 
 
 def _pymysql_connect(src: MySQLSource, settings: ConnectionSettings) -> Any:
