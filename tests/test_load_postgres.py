@@ -3,7 +3,6 @@ a kill inside the load transaction, views, connection settings."""
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -19,7 +18,6 @@ from typing import Any
 import psycopg
 import pyarrow as pa
 import pytest
-from conftest import PG_DSN
 from load_kit import SETTINGS, Lake, batch, col, load, open_pg, pg_target
 
 from lakeshift.config.models import SSHTunnel, TLSSettings

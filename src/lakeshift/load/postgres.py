@@ -315,6 +315,12 @@ class PostgresStagedLoad(StagedLoadBase):
                 raise LoadError(f"part {path}: {rows} rows copied but the batch says {file.rows}")
             self._rows += file.rows
 
+    def _stage_in_transaction(self, s: Session, manifest: Manifest) -> None:
+        # The rows arrived during add_part; statistics let the planner pick the
+        # join for DELETE ... USING on a large batch (staging is never analysed otherwise).
+        if self._created:
+            s.execute(f"ANALYZE {self.stage_sql}")
+
     def _staged_rows(self, s: Session) -> int:
         return self._rows
 
