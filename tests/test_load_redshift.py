@@ -397,6 +397,34 @@ def test_lock_lease_sql(fake):
     assert ("SELECT COUNT(*) FROM stv_sessions WHERE process IN (%s)", (4242,)) in fake.log
 
 
+def test_the_copy_manifest_in_an_s3_lake_honours_server_side_encryption(fake, s3_endpoint, s3_bucket, s3_storage):
+    import boto3
+    import pyarrow.fs as pafs
+
+    storage = S3Storage(**{**s3_storage, "server_side_encryption": "AES256"})
+    fs = pafs.S3FileSystem(access_key=storage.access_key_id.get_secret_value(),
+                           secret_key=storage.secret_access_key.get_secret_value(), region="us-east-1",
+                           endpoint_override=s3_endpoint, scheme="http")
+    key = f"{s3_bucket}/lake/pipe/t/{BID}/part-00000.parquet"
+    pq.write_table(pa.table({"id": [1, 2]}), key, filesystem=fs)
+    m = manifest([col("id", pa.int64())], [BatchFile(f"pipe/t/{BID}/part-00000.parquet", 2, 0)], bid=BID)
+    fake.staged_rows = 2
+    loader = open_target(rs_target(), SETTINGS, lake_credentials=storage, connection_factory=fake.connect)
+    loader._state_ready = True
+    staged = loader.begin(m, "t", None)
+    staged.add_part(key, fs, f"s3://{key}", m.files[0])
+    staged.commit(m)
+    url = f"s3://{s3_bucket}/lake/pipe/t/{BID}/{BID}.copy-manifest"
+    assert f"COPY {STAGE} FROM '{url}' IAM_ROLE '{ROLE}' FORMAT AS PARQUET MANIFEST" in fake.statements()
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
+                      aws_access_key_id=storage.access_key_id.get_secret_value(),
+                      aws_secret_access_key=storage.secret_access_key.get_secret_value())
+    obj = s3.get_object(Bucket=s3_bucket, Key=f"lake/pipe/t/{BID}/{BID}.copy-manifest")
+    assert obj["ServerSideEncryption"] == "AES256"
+    assert json.loads(obj["Body"].read()) == {"entries": [
+        {"url": f"s3://{key}", "mandatory": True, "meta": {"content_length": fs.get_file_info(key).size}}]}
+
+
 # ---------------------------------------------------------------- the same SQL on a real PostgreSQL
 
 

@@ -76,6 +76,24 @@ def copy_manifest(parts: list[tuple[str, int]]) -> str:
                                    for url, size in parts]}, indent=1)
 
 
+def put_with_sse(storage: Any, path: str, data: bytes) -> None:
+    """PUT one object with the storage's server-side-encryption headers
+    (pyarrow's S3FileSystem cannot send them; a bucket policy may require them)."""
+    import boto3
+
+    kwargs: dict[str, Any] = {"region_name": storage.region, "endpoint_url": storage.endpoint_url}
+    key_id, secret = _cred(storage, "access_key_id"), _cred(storage, "secret_access_key")
+    if key_id and secret:
+        kwargs.update(aws_access_key_id=key_id, aws_secret_access_key=secret,
+                      aws_session_token=_cred(storage, "session_token"))
+    extra = {"ServerSideEncryption": storage.server_side_encryption}
+    if storage.server_side_encryption == "aws:kms" and getattr(storage, "kms_key_id", None):
+        extra["SSEKMSKeyId"] = storage.kms_key_id
+    bucket, key = path.split("/", 1)
+    boto3.client("s3", **{k: v for k, v in kwargs.items() if v is not None}).put_object(
+        Bucket=bucket, Key=key, Body=data, **extra)
+
+
 def copy_statement(stage_sql: str, manifest_uri: str, credentials_sql: str) -> str:
     return (f"COPY {stage_sql} FROM {literal(manifest_uri, 'manifest URL')} {credentials_sql} "
             "FORMAT AS PARQUET MANIFEST")
@@ -203,10 +221,15 @@ class RedshiftStagedLoad(StagedLoadBase):
         if len(self.parts) == 1:
             dir_path, dir_uri = posixpath.dirname(first.path), posixpath.dirname(first.uri)
         name = self.head.batch_id + COPY_MANIFEST_SUFFIX
-        text = copy_manifest([(p.uri, self._sizes[p.uri]) for p in self.parts])
+        data = copy_manifest([(p.uri, self._sizes[p.uri]) for p in self.parts]).encode("utf-8")
+        path = posixpath.join(dir_path, name)
+        storage = self.loader.lake_credentials
         with translate_errors(f"writing the COPY manifest of batch {self.head.batch_id}"):
-            with first.filesystem.open_output_stream(posixpath.join(dir_path, name)) as out:
-                out.write(text.encode("utf-8"))
+            if getattr(storage, "server_side_encryption", None):
+                put_with_sse(storage, path, data)
+            else:
+                with first.filesystem.open_output_stream(path) as out:
+                    out.write(data)
         self.manifest_uri = posixpath.join(dir_uri, name)
         return self.manifest_uri
 
