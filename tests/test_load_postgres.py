@@ -263,6 +263,27 @@ def test_dependent_views_survive_replace_and_merge(pg_schema, pg, lake):
     assert pg.execute(f'SELECT * FROM "{pg_schema}"."v"').fetchall() == [(3, "C")]
 
 
+def test_a_widening_blocked_by_a_view_says_what_to_do(pg_schema, pg, lake):
+    from lakeshift.errors import SchemaChangeError
+
+    v1 = [col("id", pa.int64()), col("n", pa.int32())]
+    v2 = [col("id", pa.int64()), col("n", pa.int64())]
+    loader = open_pg(pg_schema)
+    try:
+        m1, p1 = batch(lake, v1, [{"id": [1], "n": [1]}])
+        load(loader, lake, m1, p1)
+        pg.execute(f'CREATE VIEW "{pg_schema}".v AS SELECT n FROM "{pg_schema}".t')
+        m2, p2 = batch(lake, v2, [{"id": [2], "n": [2**40]}])
+        with pytest.raises(SchemaChangeError, match="could not widen a column.*used by a view.*Way out"):
+            load(loader, lake, m2, p2)
+        assert pg.execute(f'SELECT id, n FROM "{pg_schema}".t').fetchall() == [(1, 1)]
+        pg.execute(f'DROP VIEW "{pg_schema}".v')
+        load(loader, lake, m2, p2)
+        assert pg.execute(f'SELECT id, n FROM "{pg_schema}".t ORDER BY id').fetchall() == [(1, 1), (2, 2**40)]
+    finally:
+        loader.close()
+
+
 def test_merge_tables_get_a_primary_key(pg_schema, pg, lake):
     cols = [col("a", pa.int64()), col("b", pa.string()), col("x", pa.int32())]
     m, p = batch(lake, cols, [pa.table({"a": [1], "b": ["k"], "x": [0]})], key=("a", "b"))

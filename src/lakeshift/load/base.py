@@ -418,7 +418,7 @@ class StagedLoadBase:
             plan = plan_table(dialect, loader.schema, self.target_table, m, existing,
                               primary_key=loader.create_primary_key)
             for stmt in plan.before_transaction:
-                s.execute(stmt)
+                self._ddl(s, stmt)
             s.begin()
             in_txn = True
             if self._already_loaded(s, m):  # a concurrent run got there first
@@ -428,7 +428,7 @@ class StagedLoadBase:
             if plan.create:
                 s.execute(plan.create)
             for stmt in plan.in_transaction:
-                s.execute(stmt)
+                self._ddl(s, stmt)
             staged = 0
             if m.files:
                 self._stage_in_transaction(s, m)
@@ -457,6 +457,19 @@ class StagedLoadBase:
                 self._cleanup()
             except Exception as exc:  # noqa: BLE001
                 log.warning("%s: could not drop staging: %s", m.table, redact(str(exc)))
+
+    def _ddl(self, s: Session, stmt: str) -> None:
+        """A schema change the target refuses (e.g. PostgreSQL: a view uses the
+        column) is a SchemaChangeError with the way out, not a bare driver error."""
+        try:
+            s.execute(stmt)
+        except LoadError as exc:
+            if " ALTER COLUMN " not in stmt:
+                raise
+            raise SchemaChangeError(
+                f"{self.loader.dialect.name} table {self.loader.schema}.{self.target_table}: could not widen a column "
+                f"for batch {self.head.batch_id} ({exc}). Way out: drop or change what depends on the column "
+                "(e.g. a view), let the load widen it, then recreate it.") from None
 
     def _catalog_name(self) -> str:
         return self.loader.dialect.catalog_name(self.target_table)
