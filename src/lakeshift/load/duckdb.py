@@ -13,7 +13,7 @@ import fcntl
 import hashlib
 import logging
 import os
-import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,6 +71,7 @@ class DuckDBLoader(LoaderBase):
         self.lock_timeout = float(settings.default_timeout if lock_timeout is None else lock_timeout)
         self._factory = connection_factory
         self._memory: Any = None  # ":memory:" lives as long as the loader: one database, a cursor per use
+        self._memory_locks: dict[tuple[str, str], threading.Lock] = {}
         if target.path == ":memory:":
             import duckdb
 
@@ -117,8 +118,6 @@ class DuckDBLoader(LoaderBase):
 
     def lock_path(self, pipeline: str, table: str) -> Path:
         digest = hashlib.sha256(f"{self.path.resolve()}\x1f{self.schema}\x1f{pipeline}\x1f{table}".encode()).hexdigest()[:24]
-        if self._memory is not None:  # a private database: only this process can load into it
-            return Path(tempfile.gettempdir()) / f"lakeshift-memory-{os.getpid()}-{id(self)}" / f"{digest}.lock"
         return self.path.with_name(self.path.name + ".locks") / f"{digest}.lock"
 
     @contextmanager
@@ -126,6 +125,10 @@ class DuckDBLoader(LoaderBase):
         """flock on a file next to the database: released when the block ends or
         the process dies. flock locks belong to the open file, so two loaders in
         one process exclude each other too."""
+        if self._memory is not None:  # a private database: only this loader's threads can load into it
+            with self._memory_lock(pipeline, table):
+                yield
+            return
         path = self.lock_path(pipeline, table)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -149,6 +152,18 @@ class DuckDBLoader(LoaderBase):
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+
+    @contextmanager
+    def _memory_lock(self, pipeline: str, table: str) -> Iterator[None]:
+        with self._mutex:
+            lock = self._memory_locks.setdefault((pipeline, table), threading.Lock())
+        if not lock.acquire(timeout=self.lock_timeout):
+            raise LockBusyError(f"{pipeline}.{table}: another load into {self.describe} holds this table; "
+                                f"waited {self.lock_timeout:g}s")
+        try:
+            yield
+        finally:
+            lock.release()
 
     def begin(self, manifest_head: Manifest, target_table: str, table_cfg: TableConfig) -> DuckDBStagedLoad:
         return DuckDBStagedLoad(self, manifest_head, target_table, table_cfg)
