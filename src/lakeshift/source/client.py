@@ -148,9 +148,8 @@ def tls_mode(src: MySQLSource) -> str:
 
 
 def pymysql_ssl(tls: TLSSettings | None) -> dict[str, Any] | None:
-    """PyMySQL's `ssl` dict. PyMySQL only uses TLS when the server offers it,
-    which is exactly 'prefer'; 'require' and stricter are enforced after the
-    handshake (see _check_tls). A configured CA is always verified."""
+    """PyMySQL's `ssl` dict (PyMySQL then insists on TLS; connect() falls back
+    to plain text for 'prefer'). A configured CA is always verified."""
     tls = tls or TLSSettings()
     if tls.mode == "disable":
         return None
@@ -223,15 +222,21 @@ def connect(
     try:
         host, port = endpoint or open_endpoint(src, stack)
         cls = _TunnelledConnection if own_tunnel else pymysql.connections.Connection
-        conn = cls(
+        kwargs: dict[str, Any] = dict(
             host=host, port=port, user=src.username or "",
             password=src.password.get_secret_value() if src.password else "",
             database=src.database, charset="utf8mb4", autocommit=True,
             init_command="SET time_zone = '+00:00'",
             connect_timeout=timeout, read_timeout=settings.default_timeout,
-            write_timeout=settings.default_timeout, ssl=pymysql_ssl(src.ssl),
-            program_name="lakeshift",
+            write_timeout=settings.default_timeout, program_name="lakeshift",
         )
+        try:
+            conn = cls(ssl=pymysql_ssl(src.ssl), **kwargs)
+        except pymysql.err.OperationalError as exc:
+            # 'prefer': PyMySQL refuses a server without TLS (2026); fall back to plain
+            if tls_mode(src) != "prefer" or error_code(exc) != 2026:
+                raise
+            conn = cls(ssl=None, **kwargs)
     except LakeshiftError:
         stack.close()
         raise
@@ -393,7 +398,8 @@ def _quiet_close(conn: Any) -> None:
 
 
 @contextmanager
-def named_lock(conn: pymysql.connections.Connection, name: str, timeout: float = 0) -> Iterator[None]:
+def named_lock(conn: pymysql.connections.Connection, name: str, timeout: float = 0,
+               what: str = "") -> Iterator[None]:
     """Hold MySQL's GET_LOCK(name) for the block. The server releases it if the
     connection dies, so a crashed run never leaves it behind."""
     if len(name) > 64:
@@ -407,7 +413,7 @@ def named_lock(conn: pymysql.connections.Connection, name: str, timeout: float =
             (holder,) = cur.fetchone()
         who = f" (held by MySQL connection {holder})" if holder else ""
         raise LockBusyError(
-            f"lock {name!r} is busy{who}: another lakeshift run is working on this table; "
+            f"{what or 'lock ' + repr(name)}: another lakeshift run holds the lock {name!r}{who}; "
             f"wait for it to finish (waited {timeout:g}s)")
     try:
         yield

@@ -1,0 +1,121 @@
+"""connectorx: the fast path from MySQL to Arrow.
+
+Each call opens its own connection (connectorx keeps no pool between calls),
+runs the session set-up (UTC, utf8mb4) and streams the result as Arrow record
+batches: memory is bounded by the batch, not the result. The URL holds the
+password, so it is registered with redact and never appears in an error."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import pyarrow as pa
+
+from lakeshift import redact
+from lakeshift.config.models import ConnectionSettings, MySQLSource
+from lakeshift.errors import SourceError
+from lakeshift.source.client import MySQLPool, error_code, source_error, timeout_of, tls_mode, uses_tls
+
+SESSION = ["SET time_zone = '+00:00'", "SET NAMES utf8mb4"]
+_STOP = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+# connectorx's pool logs every failed connection attempt at ERROR on stderr;
+# our own error (one line, redacted) says it once. Must be set before import.
+os.environ.setdefault("RUST_LOG", "off")
+
+
+def _read_sql(*args: Any, **kwargs: Any) -> Any:
+    import connectorx
+
+    return connectorx.read_sql(*args, **kwargs)
+
+
+class Connectorx:
+    """Runs SELECTs through connectorx against one source."""
+
+    def __init__(self, src: MySQLSource, settings: ConnectionSettings, pool: MySQLPool,
+                 read_sql: Callable[..., Any] | None = None) -> None:
+        self.src, self.settings, self.pool = src, settings, pool
+        self.read_sql = read_sql or _read_sql
+        self._url: str | None = None
+
+    def url(self) -> str:
+        if self._url is None:
+            self._url = self._build_url()
+        return self._url
+
+    def _build_url(self) -> str:
+        src = self.src
+        user = src.username or ""
+        password = src.password.get_secret_value() if src.password else ""
+        redact.register(password)
+        redact.register(quote(password, safe=""))
+        host, port = self.pool.endpoint()
+        params: dict[str, str] = {"tcp_connect_timeout_ms": str(timeout_of(src, self.settings) * 1000)}
+        params.update(self._tls_params())
+        db = quote(src.database, safe="") if src.database else ""
+        return (f"mysql://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/{db}?"
+                + urlencode(params))
+
+    def _tls_params(self) -> dict[str, str]:
+        """connectorx knows ssl-mode and ssl-ca only. 'prefer' follows what the
+        control connection negotiated, since connectorx cannot fall back."""
+        tls = self.src.ssl
+        mode = tls_mode(self.src)
+        if mode == "disable":
+            return {}
+        if mode == "prefer":
+            with self.pool.connection() as conn:
+                if not uses_tls(conn):
+                    return {}
+        if tls is not None and (tls.cert or tls.key):
+            raise SourceError(f"MySQL {self.pool.label}: ssl.cert/ssl.key (client certificates) are not supported "
+                              f"by the connectorx reader; use a user authenticated by password over TLS")
+        ca = tls.ca if tls else None
+        cx_mode = {"verify-ca": "VERIFY_CA", "verify-full": "VERIFY_IDENTITY"}.get(
+            mode, "VERIFY_CA" if ca else "REQUIRED")
+        return {"ssl-mode": cx_mode, **({"ssl-ca": ca} if ca else {})}
+
+    def stream(self, sql: str, batch_size: int, where: str) -> Iterator[pa.RecordBatch]:
+        """Record batches of one query; driver errors become SourceError /
+        TransientSourceError naming `where` (never the URL)."""
+        try:
+            reader = self.read_sql(self.url(), sql, return_type="arrow_stream", batch_size=batch_size,
+                                   pre_execution_query=list(SESSION))
+        except _STOP:
+            raise
+        except SourceError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - Rust panics are BaseException
+            raise self._wrap(exc, where) from None
+        try:
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+                except _STOP:
+                    raise
+                except BaseException as exc:  # noqa: BLE001
+                    raise self._wrap(exc, where) from None
+                yield batch
+        finally:
+            close = getattr(reader, "close", None)
+            if close is not None:
+                close()
+
+    def fetch(self, sql: str, batch_size: int, where: str) -> list[pa.RecordBatch]:
+        """All batches of a small or bounded result (one page)."""
+        return list(self.stream(sql, batch_size, where))
+
+    def _wrap(self, exc: BaseException, where: str) -> SourceError:
+        err = source_error(exc, where)
+        if error_code(exc) is None and "timed out waiting for connection" in str(exc):
+            # r2d2 gave up connecting: network trouble, worth a retry
+            from lakeshift.errors import TransientSourceError
+
+            err = TransientSourceError(str(err))
+        return err
