@@ -124,6 +124,13 @@ class TableTask:
         batch was staged in the target while it was extracted."""
         t, cfg = self.table, self.table.config
         reader, table_lake = self.ctx.reader(), self.ctx.table_lake(t.name)
+        try:
+            return self._extract(loader, reader, table_lake)
+        finally:
+            reader.close()
+
+    def _extract(self, loader: Any, reader: Any, table_lake: Any) -> tuple[Manifest, Any] | None:
+        t, cfg = self.table, self.table.config
         with reader.table_lock(self.pipeline.name, t.name):
             desc = reader.describe(t.source_table)
             low = None if cfg.cdc_strategy == "full_sync" else table_lake.effective_watermark()[0]
