@@ -98,7 +98,12 @@ def duckdb_rows(path: Path, schema: str, table: str, columns: list[str], order_b
     cols = ", ".join(f'"{c}"' for c in columns)
     con = duckdb.connect(str(path), read_only=True)
     try:
-        rows = con.execute(f'SELECT {cols} FROM "{schema}"."{table}" ORDER BY {order_by}').fetchall()
+        rows = con.execute(f"SELECT {cols} FROM {qualify(schema)}.\"{table}\" ORDER BY {order_by}").fetchall()
     finally:
         con.close()
     return [tuple(_norm(v) for v in row) for row in rows]
+
+
+def qualify(schema: str) -> str:
+    """'s' -> "s"; 'catalog.s' -> "catalog"."s"."""
+    return ".".join(f'"{part}"' for part in schema.split("."))

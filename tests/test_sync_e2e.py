@@ -86,3 +86,15 @@ def test_sync_equals_source_after_each_run(strategy: str, target_kind: str, stor
     third = cli("sync", "pipeline", "-p", "p1", "-t", "items", config_dir=config)
     assert third.exit_code == 0, third.output + third.stderr
     assert read() == source_rows(mysql_db, "items", COLUMNS, "id")
+
+
+def test_duckdb_schema_named_like_the_file(mysql: Any, mysql_db: str, tmp_path: Path, cli: Any) -> None:
+    """shop.duckdb with schema 'shop': DuckDB names the catalog after the file,
+    so unqualified "shop"."t" would be ambiguous; the loader must not care."""
+    create_items(mysql, 20)
+    db = tmp_path / "shop.duckdb"
+    config = build_config(tmp_path / "config", mysql_db, duckdb_target(db, "shop"),
+                          local_storage(tmp_path / "lake"), {"items": STRATEGIES["hybrid"]})
+    result = cli("sync", "pipeline", "-p", "p1", "-t", "items", config_dir=config)
+    assert result.exit_code == 0, result.output + result.stderr
+    assert duckdb_rows(db, "shop.shop", "items", COLUMNS, "id") == source_rows(mysql_db, "items", COLUMNS, "id")

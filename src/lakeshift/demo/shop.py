@@ -111,7 +111,7 @@ def write_config(s: DemoSettings) -> Path:
                     "password": "${LAKESHIFT_DEMO_MYSQL_PASSWORD:-}",
                     "description": "the sample shop database"}},
                 "targets": {"shop_duckdb": {"type": "duckdb", "path": str(s.workdir / "shop.duckdb"),
-                                            "schema": "shop", "description": "local DuckDB warehouse"}},
+                                            "schema": "warehouse", "description": "local DuckDB warehouse"}},
                 "storage": {"default": {"type": "local", "path": str(s.workdir / "lake")}},
             }
         },
@@ -150,6 +150,6 @@ def compare_counts(s: DemoSettings) -> list[tuple[str, int, int]]:
             source[table] = cur.fetchone()[0]
     con = duckdb.connect(str(s.workdir / "shop.duckdb"), read_only=True)
     try:
-        return [(t, source[t], con.execute(f'SELECT COUNT(*) FROM shop."{target}"').fetchone()[0]) for t, target in pairs]
+        return [(t, source[t], con.execute(f'SELECT COUNT(*) FROM warehouse."{target}"').fetchone()[0]) for t, target in pairs]
     finally:
         con.close()

@@ -92,7 +92,7 @@ class DuckDBLoader(LoaderBase):
 
         def attempt() -> bool:
             try:
-                holder.append(duckdb.connect(str(self.path)))
+                holder.append(_open_file(duckdb, self.path, self.schema))
                 return True
             except Exception as exc:  # noqa: BLE001
                 if not _is_lock_conflict(exc):
@@ -247,4 +247,20 @@ def _file_index(manifest: Manifest, path: str) -> int:
         if f.path == path:
             return i
     return len(manifest.files)
+
+
+def _open_file(duckdb: Any, path: Path, schema: str) -> Any:
+    """Attach the file under a fixed catalog name. Connecting to it directly
+    names the catalog after the file stem, and a target schema with the same
+    name (shop.duckdb + schema shop) makes every `"shop"."t"` ambiguous."""
+    catalog = "lakeshift_target" if schema != "lakeshift_target" else "lakeshift_target_db"
+    con = duckdb.connect(":memory:")
+    try:
+        literal = str(path).replace("'", "''")
+        con.execute(f"ATTACH '{literal}' AS \"{catalog}\"")
+        con.execute(f'USE "{catalog}"')
+    except BaseException:
+        con.close()
+        raise
+    return con
 
