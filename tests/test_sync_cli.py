@@ -1,0 +1,245 @@
+"""The sync commands beyond a single table: dependency order, parallel tables,
+a failing table skipping its dependents, validation, dry run, the stage flags,
+the ad-hoc and v1.0 forms, and the watermark / s3clean commands."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from conftest import mysql_exec
+from e2e_kit import build_config, duckdb_rows, duckdb_target, local_storage, pg_rows, pg_target, source_rows
+
+T0 = datetime(2026, 5, 1, 8, 0, 0, 1)
+
+
+def shop(mysql: Any, customers: int = 30, orders: int = 60) -> None:
+    mysql_exec(
+        mysql,
+        "CREATE TABLE customers (customer_id INT PRIMARY KEY, customer_name VARCHAR(50) NULL, updated_at DATETIME(6) NOT NULL)",
+        "CREATE TABLE orders (order_id INT PRIMARY KEY, customer_id INT NOT NULL, total DECIMAL(10,2), updated_at DATETIME(6) NOT NULL)",
+        "CREATE TABLE order_items (item_id INT PRIMARY KEY, order_id INT NOT NULL, sku VARCHAR(20), created_at DATETIME(6) NOT NULL)",
+    )
+    with mysql.cursor() as cur:
+        cur.executemany("INSERT INTO customers VALUES (%s, %s, %s)",
+                        [(i, f"c{i}", T0 + timedelta(seconds=i)) for i in range(1, customers + 1)])
+        cur.executemany("INSERT INTO orders VALUES (%s, %s, %s, %s)",
+                        [(i, 1 + i % customers, f"{i}.50", T0 + timedelta(seconds=i)) for i in range(1, orders + 1)])
+        cur.executemany("INSERT INTO order_items VALUES (%s, %s, %s, %s)",
+                        [(i, 1 + i % orders, f"SKU{i}", T0 + timedelta(seconds=i)) for i in range(1, 2 * orders + 1)])
+
+
+def hybrid(ts: str, ident: str, **extra: Any) -> dict[str, Any]:
+    return {"cdc_strategy": "hybrid", "cdc_timestamp_column": ts, "cdc_id_column": ident, **extra}
+
+
+SHOP_TABLES = {
+    "order_items": hybrid("created_at", "item_id", depends_on=["orders"]),
+    "orders": hybrid("updated_at", "order_id", depends_on=["customers"]),
+    "customers": hybrid("updated_at", "customer_id"),
+}
+
+
+@pytest.fixture
+def shop_config(mysql: Any, mysql_db: str, tmp_path: Path) -> tuple[Path, Path]:
+    shop(mysql)
+    db = tmp_path / "w.duckdb"
+    return build_config(tmp_path / "config", mysql_db, duckdb_target(db), local_storage(tmp_path / "lake"),
+                        SHOP_TABLES), db
+
+
+def order_of_loads(db: Path) -> list[str]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return [r[0] for r in con.execute('SELECT table_name FROM lake._lakeshift_loads ORDER BY loaded_at, batch_id').fetchall()]
+    finally:
+        con.close()
+
+
+def tree_digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")) if root.exists() else []:
+        if p.is_file():
+            h.update(str(p.relative_to(root)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize("strategy", ["sequential", "parallel"])
+def test_all_tables_in_dependency_order(strategy: str, mysql: Any, mysql_db: str, tmp_path: Path, cli: Any) -> None:
+    shop(mysql)
+    db = tmp_path / "w.duckdb"
+    config = build_config(tmp_path / "config", mysql_db, duckdb_target(db), local_storage(tmp_path / "lake"),
+                          SHOP_TABLES, processing={"strategy": strategy, "max_parallel_tables": 3})
+    result = cli("sync", "pipeline", "-p", "p1", "--all", config_dir=config)
+    assert result.exit_code == 0, result.output + result.stderr
+    assert order_of_loads(db) == ["customers", "orders", "order_items"]
+    for table, cols, key in (("customers", ["customer_id", "customer_name"], "customer_id"),
+                             ("order_items", ["item_id", "order_id", "sku"], "item_id")):
+        assert duckdb_rows(db, "lake", table, cols, key) == source_rows(mysql_db, table, cols, key)
+    assert "Summary" in result.output
+
+
+def test_parallel_independent_tables_all_load(mysql: Any, mysql_db: str, tmp_path: Path, cli: Any,
+                                              pg_schema: str) -> None:
+    shop(mysql)
+    tables = {n: {**t, "depends_on": []} for n, t in SHOP_TABLES.items()}
+    config = build_config(tmp_path / "config", mysql_db, pg_target(pg_schema), local_storage(tmp_path / "lake"),
+                          tables, processing={"strategy": "parallel", "max_parallel_tables": 3})
+    result = cli("sync", "pipeline", "-p", "p1", "--all", config_dir=config)
+    assert result.exit_code == 0, result.output + result.stderr
+    assert pg_rows(pg_schema, "orders", ["order_id", "total"], "order_id") == \
+        source_rows(mysql_db, "orders", ["order_id", "total"], "order_id")
+
+
+def test_failed_table_skips_dependents_others_go_on(mysql: Any, mysql_db: str, tmp_path: Path, cli: Any) -> None:
+    shop(mysql)
+    db = tmp_path / "w.duckdb"
+    tables = {**SHOP_TABLES, "orders": hybrid("no_such_column", "order_id", depends_on=["customers"]),
+              "independent": hybrid("updated_at", "customer_id", full_name="customers", target_name="cust2")}
+    config = build_config(tmp_path / "config", mysql_db, duckdb_target(db), local_storage(tmp_path / "lake"), tables)
+    result = cli("sync", "pipeline", "-p", "p1", "--all", config_dir=config)
+    assert result.exit_code == 1
+    assert "no_such_column" in result.stderr
+    err = result.stderr.strip().splitlines()[-1]
+    assert err.startswith("Error: 1 table(s) failed (orders), 1 skipped (order_items)")
+    summary = result.output
+    assert "skipped" in summary and "failed" in summary
+    assert set(order_of_loads(db)) == {"customers", "independent"}
+
+
+def test_validation_failure_keeps_batch_in_lake(mysql: Any, mysql_db: str, tmp_path: Path, cli: Any) -> None:
+    shop(mysql)
+    mysql_exec(mysql, "UPDATE customers SET customer_name = NULL WHERE customer_id <= 6")  # 6 of 30 = 20 %
+    db = tmp_path / "w.duckdb"
+    tables = {"customers": hybrid("updated_at", "customer_id", validation={
+        "required_columns": ["customer_id", "customer_name"], "max_null_percentage": 5.0})}
+    config = build_config(tmp_path / "config", mysql_db, duckdb_target(db), local_storage(tmp_path / "lake"), tables)
+    result = cli("sync", "pipeline", "-p", "p1", "-t", "customers", config_dir=config)
+    assert result.exit_code == 1
+    assert "customer_name" in result.stderr and "20" in result.stderr
+    listing = cli("s3clean", "list", "-p", "p1", "-t", "customers", config_dir=config)
+    assert listing.exit_code == 0, listing.stderr
+    assert "pending" in listing.output
+    # a missing required column fails the same way and names the column
+    tables["customers"]["validation"] = {"required_columns": ["customer_id", "vip_flag"]}
+    build_config(tmp_path / "config", mysql_db, duckdb_target(db), local_storage(tmp_path / "lake"), tables)
+    again = cli("sync", "pipeline", "-p", "p1", "-t", "customers", "--load-only", config_dir=config)
+    assert again.exit_code == 1 and "vip_flag" in again.stderr
+
+
+def test_dry_run_changes_nothing(shop_config: tuple[Path, Path], cli: Any, tmp_path: Path) -> None:
+    config, db = shop_config
+    assert cli("sync", "pipeline", "-p", "p1", "-t", "customers", config_dir=config).exit_code == 0
+    lake_before, db_before = tree_digest(tmp_path / "lake"), db.read_bytes()
+    result = cli("sync", "pipeline", "-p", "p1", "--all", "--dry-run", config_dir=config)
+    assert result.exit_code == 0, result.output + result.stderr
+    out = result.output
+    assert "DRY RUN" in out
+    assert out.index("1. customers") < out.index("2. orders") < out.index("3. order_items")
+    assert "updated_at,customer_id in (" in out  # the exact window from the watermark
+    assert "lake.orders" in out and "merge on order_id" in out
+    assert tree_digest(tmp_path / "lake") == lake_before
+    assert db.read_bytes() == db_before
+
+
+def test_backup_only_then_load_only(shop_config: tuple[Path, Path], cli: Any, mysql_db: str) -> None:
+    config, db = shop_config
+    first = cli("sync", "pipeline", "-p", "p1", "-t", "customers", "--backup-only", config_dir=config)
+    assert first.exit_code == 0, first.stderr
+    assert not db.exists() or "customers" not in order_of_loads(db)
+    dry = cli("sync", "pipeline", "-p", "p1", "-t", "customers", "--load-only", "--dry-run", config_dir=config)
+    assert "pending batches: 2026" in dry.output or "pending batches: 20" in dry.output
+    second = cli("sync", "pipeline", "-p", "p1", "-t", "customers", "--redshift-only", config_dir=config)
+    assert second.exit_code == 0, second.stderr
+    cols = ["customer_id", "customer_name"]
+    assert duckdb_rows(db, "lake", "customers", cols, "customer_id") == source_rows(mysql_db, "customers", cols, "customer_id")
+    both = cli("sync", "pipeline", "-p", "p1", "-t", "customers", "--backup-only", "--load-only", config_dir=config)
+    assert both.exit_code == 1 and "exclude each other" in both.stderr
+
+
+def test_sync_connections_adhoc(mysql: Any, mysql_db: str, tmp_path: Path, cli: Any) -> None:
+    mysql_exec(mysql, "CREATE TABLE things (id INT PRIMARY KEY, v VARCHAR(10), updated_at DATETIME(6) NOT NULL)",
+               "INSERT INTO things VALUES (1, 'a', NOW(6)), (2, 'b', NOW(6))")
+    db = tmp_path / "w.duckdb"
+    config = build_config(tmp_path / "config", mysql_db, duckdb_target(db), local_storage(tmp_path / "lake"), {})
+    result = cli("sync", "connections", "-s", "src", "-r", "dst", "-t", "things", config_dir=config)
+    assert result.exit_code == 0, result.output + result.stderr
+    assert duckdb_rows(db, "lake", "things", ["id", "v"], "id") == [(1, "a"), (2, "b")]
+    assert (tmp_path / "lake" / "adhoc_src_dst" / "things" / "_manifests").is_dir()
+    wrong = cli("sync", "connections", "-s", "dst", "-r", "dst", "-t", "things", config_dir=config)
+    assert wrong.exit_code == 1 and "'dst' is a target, not a source" in wrong.stderr
+
+
+def test_legacy_v1_syntax_on_default_pipeline(mysql: Any, mysql_db: str, tmp_path: Path, cli: Any) -> None:
+    """`lakeshift sync -t db.table` with the v1.0 variables; default target overridden to DuckDB."""
+    mysql_exec(mysql, "CREATE TABLE settlements (id INT PRIMARY KEY, amount DECIMAL(8,2), updated_at DATETIME(6) NOT NULL)",
+               "INSERT INTO settlements VALUES (1, 1.10, '2026-01-01 00:00:00.5'), (2, 2.20, '2026-01-02 00:00:00')")
+    db = tmp_path / "legacy.duckdb"
+    root = tmp_path / "config"
+    root.mkdir()
+    (root / "connections.yml").write_text(
+        f"connections:\n  targets:\n    default: {{type: duckdb, path: '{db}'}}\n"
+        f"  storage:\n    default: {{type: local, path: '{tmp_path / 'lake'}'}}\n")
+    env = {"MYSQL_HOST": "127.0.0.1", "MYSQL_PORT": "3306", "MYSQL_DATABASE": mysql_db, "MYSQL_USERNAME": "root"}
+    result = cli("sync", "-t", f"{mysql_db}.settlements", config_dir=root, env=env)
+    assert result.exit_code == 0, result.output + result.stderr
+    assert duckdb_rows(db, "main", "settlements", ["id", "amount"], "id") == \
+        source_rows(mysql_db, "settlements", ["id", "amount"], "id")
+    # v1.0 layout: no isolation prefix, table folder named as typed
+    assert (tmp_path / "lake" / f"{mysql_db}.settlements" / "_manifests").is_dir()
+    wm = cli("watermark", "get", "-t", f"{mysql_db}.settlements", config_dir=root, env=env)
+    assert wm.exit_code == 0, wm.stderr
+    assert "timestamp=2026-01-02T00:00:00" in wm.output.replace(" 00:00:00", "T00:00:00")
+
+
+def test_watermark_set_get_reset(shop_config: tuple[Path, Path], cli: Any, mysql: Any) -> None:
+    config, db = shop_config
+    assert cli("sync", "pipeline", "-p", "p1", "-t", "customers", config_dir=config).exit_code == 0
+    got = cli("watermark", "get", "-p", "p1", "-t", "customers", config_dir=config)
+    assert got.exit_code == 0, got.stderr
+    assert "timestamp=2026-05-01T08:00:30.000001, id=30" in got.output
+    assert "Last loaded batch: 2026" in got.output and "Pending batches:   0" in got.output
+    assert "Last run:          ok" in got.output
+
+    assert cli("watermark", "set", "-p", "p1", "-t", "customers", "--timestamp", "2026-05-01 08:00:20.000001",
+               "--id", "20", config_dir=config).exit_code == 0
+    mysql_exec(mysql, "UPDATE customers SET customer_name = 'changed' WHERE customer_id = 5")  # below the watermark
+    rerun = cli("sync", "pipeline", "-p", "p1", "-t", "customers", config_dir=config)
+    assert rerun.exit_code == 0
+    assert "10 rows extracted" in rerun.stderr or "│ 10 " in rerun.output  # ids 21..30 only
+
+    refused = cli("watermark", "reset", "-p", "p1", "-t", "customers", config_dir=config, input="n\n")
+    assert refused.exit_code == 1
+    assert cli("watermark", "reset", "-p", "p1", "-t", "customers", "--yes", config_dir=config).exit_code == 0
+    full = cli("sync", "pipeline", "-p", "p1", "-t", "customers", config_dir=config)
+    assert full.exit_code == 0
+    assert duckdb_rows(db, "lake", "customers", ["customer_name"], "customer_id")[4] == ("changed",)
+
+    bad = cli("watermark", "set", "-p", "p1", "-t", "customers", "--timestamp", "yesterday", config_dir=config)
+    assert bad.exit_code == 1 and "--timestamp 'yesterday' is not a timestamp" in bad.stderr
+
+
+def test_s3clean_list_and_clean(shop_config: tuple[Path, Path], cli: Any, tmp_path: Path) -> None:
+    config, _ = shop_config
+    assert cli("sync", "pipeline", "-p", "p1", "-t", "customers", "--backup-only", config_dir=config).exit_code == 0
+    kept = cli("s3clean", "clean", "-p", "p1", "-t", "customers", config_dir=config)
+    assert kept.exit_code == 0 and "kept 1 pending batch" in kept.output
+    assert cli("sync", "pipeline", "-p", "p1", "-t", "customers", "--load-only", config_dir=config).exit_code == 0
+    listing = cli("s3clean", "list", "-p", "p1", "-t", "customers", config_dir=config)
+    assert "loaded" in listing.output and "0 orphaned file(s)" in listing.output
+    dry = cli("s3clean", "clean", "-p", "p1", "-t", "customers", "--dry-run", config_dir=config)
+    assert "would delete 1 batch(es)" in dry.output
+    parts = list((tmp_path / "lake").rglob("*.parquet"))
+    assert parts
+    done = cli("s3clean", "clean", "-p", "p1", "-t", "customers", config_dir=config)
+    assert "deleted 1 batch(es)" in done.output
+    assert not list((tmp_path / "lake").rglob("*.parquet"))
+    # the watermark survives the cleaning: the next run takes nothing new
+    again = cli("sync", "pipeline", "-p", "p1", "-t", "customers", config_dir=config)
+    assert again.exit_code == 0 and "no new rows" in again.output
