@@ -6,25 +6,13 @@ import os
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from lakeshift.config.legacy import write_config
 from lakeshift.config.validate import check_pipeline, pipeline_errors
 from lakeshift.errors import ConfigError
 
-class _Console:
-    """Rich output sized at print time: a terminal's own width, or wide enough
-    when piped (rich's 80-column default cut table cells to 'custom…')."""
-
-    def print(self, *args: object) -> None:
-        import sys
-
-        width = None if sys.stdout.isatty() else 200
-        Console(highlight=False, soft_wrap=True, width=width).print(*args)
-
-
-console = _Console()
+from lakeshift.cli.output import console
 
 
 @click.group()

@@ -6,9 +6,8 @@ import shutil
 from pathlib import Path
 
 import click
-from rich.console import Console
 
-console = Console(highlight=False, soft_wrap=True)
+from lakeshift.cli.output import console
 
 
 @click.command()

@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from lakeshift.config.models import parse_duration
 from lakeshift.engine.tables import resolve_table
 from lakeshift.errors import ConfigError
 
-console = Console(highlight=False, soft_wrap=True)
+from lakeshift.cli.output import console
 table_option = click.option("--table", "-t", required=True, help="Table (as named in the pipeline, or db.table).")
 pipeline_option = click.option("--pipeline", "-p", default="default", show_default=True, help="Pipeline name.")
 

@@ -6,13 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from lakeshift.engine.plan import Plan, Stages, build_plan
 from lakeshift.errors import LakeshiftError
 
-console = Console(highlight=False, soft_wrap=True)
+from lakeshift.cli.output import console
 
 
 class SyncFailed(LakeshiftError):

@@ -7,13 +7,12 @@ from datetime import datetime
 from typing import Any
 
 import click
-from rich.console import Console
 
 from lakeshift.batch import Cursor
 from lakeshift.engine.tables import resolve_table
 from lakeshift.errors import ConfigError, LakeshiftError
 
-console = Console(highlight=False, soft_wrap=True)
+from lakeshift.cli.output import console
 
 table_option = click.option("--table", "-t", required=True, help="Table (as named in the pipeline, or db.table).")
 pipeline_option = click.option("--pipeline", "-p", default="default", show_default=True, help="Pipeline name.")
