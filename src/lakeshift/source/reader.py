@@ -130,12 +130,15 @@ class MySQLReader:
             w.low = w.watermark = None
             return w
         bkeys = [keys[c] for c in bound]
-        high = self._greatest(desc, bkeys)
+        # The upper bound is the greatest row by the whole paging key, so that
+        # even rows tying with it on the cursor wait for the next run.
+        w.high_columns = w.page_columns or list(bound)
+        high = self._greatest(desc, [self._key(desc, c) for c in w.high_columns])
         if high is None:
             w.empty = True
             return w
         w.high_values = high
-        w.high = self._cursor(strategy, bkeys, high)
+        w.high = self._cursor(strategy, bkeys, high[:len(bound)])
         if low is not None:
             self._set_low(w, desc, strategy, bkeys, low, lookback)
         return w
@@ -167,6 +170,13 @@ class MySQLReader:
             what = "cdc_timestamp_column" if role == "ts" else "cdc_id_column"
             raise SourceError(f"{desc.full_name}: {what} {name!r} is {info.column_type}, which cannot order a CDC "
                               f"read; use a DATETIME/TIMESTAMP/integer column")
+        return key
+
+    @staticmethod
+    def _key(desc: TableDescription, name: str) -> K.KeyCol:
+        key = K.KeyCol.of(desc.info(name))
+        if key is None:
+            raise SourceError(f"{desc.full_name}: column {name!r} cannot order a keyset read")
         return key
 
     @staticmethod
@@ -214,11 +224,12 @@ class MySQLReader:
         conv = Converter(desc.full_name, desc.columns, lake_schema(desc.columns), table.zero_dates)
         if window.empty or (limit is not None and limit <= 0):
             return
-        hidden = list(dict.fromkeys(window.page_columns + window.bound_columns))
+        hidden = list(dict.fromkeys(window.page_columns + window.bound_columns + window.high_columns))
         keys = [K.KeyCol.of(desc.info(c)) for c in hidden]
         by_name = {k.name: (i, k) for i, k in enumerate(keys) if k is not None}
         select = ", ".join(conv.select_list() + [k.select(i) for i, k in enumerate(keys) if k is not None])
-        conds = self._window_conds(window, [by_name[c][1] for c in window.bound_columns])
+        conds = self._window_conds(window, [by_name[c][1] for c in window.bound_columns],
+                                   [by_name[c][1] for c in window.high_columns])
         reading = _Progress(window, [by_name[c] for c in window.bound_columns])
         where = f"MySQL {self.label}: table {desc.full_name}"
         if window.page_columns:
@@ -281,7 +292,7 @@ class MySQLReader:
             batch = next(it, None)
 
     @staticmethod
-    def _window_conds(window: Window, bkeys: list[K.KeyCol]) -> list[str]:
+    def _window_conds(window: Window, bkeys: list[K.KeyCol], hkeys: list[K.KeyCol]) -> list[str]:
         conds = [f"{k.sql} IS NOT NULL" for k in bkeys]
         if window.low_values is not None:
             if window.low_inclusive:
@@ -289,7 +300,7 @@ class MySQLReader:
             else:
                 conds.append(K.after(bkeys, window.low_values))
         if window.high_values is not None:
-            conds.append(K.upto(bkeys, window.high_values))
+            conds.append(K.upto(hkeys, window.high_values))
         return conds
 
     @staticmethod

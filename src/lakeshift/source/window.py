@@ -5,7 +5,10 @@ Rules (proofs in short):
   high_id), high being the greatest (ts, id) when the run starts. Rows written
   during the run are above high (or were read), so the next run, which starts
   after the last (ts, id) read, takes them.
-- timestamp_only: a run reads low_ts <= ts <= high_ts, INCLUSIVE at the low end:
+- The upper bound is the greatest row by the paging key (cursor + primary key)
+  when the run starts, so a row added during the run that ties with it on
+  the cursor also waits for the next run.
+- timestamp_only: a run reads low_ts <= ts <= high, INCLUSIVE at the low end:
   the next run starts at the greatest ts read, re-reading the rows that share it
   (the load merges them by key). A row committed later with that same ts is thus
   never lost, which an exclusive bound could not promise. Cost: the tie rows at
@@ -43,6 +46,7 @@ class Window:
     lookback: timedelta | None = None
     bound_columns: list[str] = field(default_factory=list)  # columns low/high apply to
     page_columns: list[str] = field(default_factory=list)  # keyset order; [] = one streamed query
+    high_columns: list[str] = field(default_factory=list)  # what high_values are for: the page key (or bound)
     empty: bool = False  # nothing to read: no row had a cursor value when the run started
     last: Cursor | None = None  # the last position read: the next watermark
     rows: int = 0
@@ -60,7 +64,7 @@ class Window:
         if self.empty:
             return f"{cols}: nothing to read (no row with a value in {cols})"
         lo = "(start" if self.low_values is None else ("[" if self.low_inclusive else "(") + _show(self.low_values)
-        text = f"{cols} in {lo}, {_show(self.high_values or [])}]"
+        text = f"{cols} in {lo}, {_show((self.high_values or [])[:len(self.bound_columns)])}]"
         if self.lookback and self.watermark is not None:
             text += f" (lookback {_span(self.lookback)} before watermark {self.watermark.timestamp})"
         return text
