@@ -131,7 +131,7 @@ class TableTask:
 
     def _extract(self, loader: Any, reader: Any, table_lake: Any) -> tuple[Manifest, Any] | None:
         t, cfg = self.table, self.table.config
-        with reader.table_lock(self.pipeline.name, t.name):
+        with reader.table_lock(self.pipeline.name, t.name, scope=table_lake.uri()):
             desc = reader.describe(t.source_table)
             low = None if cfg.cdc_strategy == "full_sync" else table_lake.effective_watermark()[0]
             window = reader.plan_window(cfg, desc, low)

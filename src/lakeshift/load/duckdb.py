@@ -249,18 +249,64 @@ def _file_index(manifest: Manifest, path: str) -> int:
     return len(manifest.files)
 
 
+_shared_lock = threading.Lock()
+_shared: dict[str, list[Any]] = {}  # resolved path -> [hub connection, sessions open]
+
+
+def _catalog(schema: str) -> str:
+    return "lakeshift_target" if schema != "lakeshift_target" else "lakeshift_target_db"
+
+
+class _SharedFileConnection:
+    """A connection to a DuckDB file attached once per process. DuckDB refuses
+    to attach one file twice in one process ("already attached"), so parallel
+    tables share one in-memory hub with the file attached, each through its
+    own cursor (own transaction, TEMP tables and registrations); the file is
+    detached and closed with its last session, so another process can open it."""
+
+    def __init__(self, key: str, cursor: Any) -> None:
+        self._key, self._cursor, self._closed = key, cursor, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+    def execute(self, *args: Any) -> Any:
+        return self._cursor.execute(*args)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._cursor.close()
+        finally:
+            with _shared_lock:
+                entry = _shared.get(self._key)
+                if entry is not None:
+                    entry[1] -= 1
+                    if entry[1] <= 0:
+                        del _shared[self._key]
+                        entry[0].close()
+
+
 def _open_file(duckdb: Any, path: Path, schema: str) -> Any:
-    """Attach the file under a fixed catalog name. Connecting to it directly
-    names the catalog after the file stem, and a target schema with the same
-    name (shop.duckdb + schema shop) makes every `"shop"."t"` ambiguous."""
-    catalog = "lakeshift_target" if schema != "lakeshift_target" else "lakeshift_target_db"
+    """Open the target file. DuckDB names the file's catalog after its stem,
+    so a target schema with the same name (shop.duckdb + schema shop) makes
+    every `"shop"."t"` ambiguous: only then is the file attached under a fixed
+    catalog name instead (attaching always would clash with another
+    connection to the same file in this process)."""
+    con = duckdb.connect(str(path))
+    catalog = con.execute("SELECT current_database()").fetchone()[0]
+    if catalog.lower() != schema.lower():
+        return con
+    con.close()
+    alias = "lakeshift_target" if schema.lower() != "lakeshift_target" else "lakeshift_target_db"
     con = duckdb.connect(":memory:")
     try:
         literal = str(path).replace("'", "''")
-        con.execute(f"ATTACH '{literal}' AS \"{catalog}\"")
-        con.execute(f'USE "{catalog}"')
+        con.execute(f"ATTACH '{literal}' AS \"{alias}\"")
+        con.execute(f'USE "{alias}"')
     except BaseException:
         con.close()
         raise
     return con
-

@@ -312,10 +312,12 @@ class MySQLReader:
 
     # --------------------------------------------------------------- lock
     @contextmanager
-    def table_lock(self, pipeline: str, table: str, timeout: float = 0) -> Iterator[None]:
+    def table_lock(self, pipeline: str, table: str, timeout: float = 0, scope: str = "") -> Iterator[None]:
         """Serialise runs of one pipeline table (MySQL GET_LOCK on a connection
-        of its own, held for the block)."""
-        name = "lakeshift:" + hashlib.sha1(f"{pipeline}\0{table}".encode()).hexdigest()[:40]
+        of its own, held for the block). GET_LOCK names are server-wide, so
+        `scope` (the table's lake folder: where its batches and watermark live)
+        keeps same-named pipelines of other databases or lakes apart."""
+        name = "lakeshift:" + hashlib.sha1(f"{pipeline}\0{table}\0{scope}".encode()).hexdigest()[:40]
         with self.pool.dedicated() as conn, named_lock(conn, name, timeout, what=f"{pipeline}.{table}"):
             yield
 
