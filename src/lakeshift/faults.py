@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import signal
 
-POINTS = ("after_parts", "after_manifest", "in_load_transaction", "after_load_commit")
+# part_closed: every time the extract closes a Parquet part (so the first hit is
+# mid-extract when a batch has several parts)
+POINTS = ("part_closed", "after_parts", "after_manifest", "in_load_transaction", "after_load_commit")
 
 
 def checkpoint(point: str) -> None:

@@ -16,6 +16,7 @@ from typing import NamedTuple
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lakeshift import faults
 from lakeshift.batch import BatchFile
 from lakeshift.config.models import LakeSettings
 from lakeshift.lake.layout import TableLake
@@ -132,6 +133,7 @@ class BatchWriter:
         log.debug("%s: wrote %s (%d rows, %d bytes)", self.batch_id, tl.uri(path), rows, size)
         if self.on_part is not None:
             self.on_part(part)
+        faults.checkpoint("part_closed")
 
     # ----------------------------------------------------------------- close
     def close(self) -> WriteResult:
