@@ -243,3 +243,18 @@ def test_s3clean_list_and_clean(shop_config: tuple[Path, Path], cli: Any, tmp_pa
     # the watermark survives the cleaning: the next run takes nothing new
     again = cli("sync", "pipeline", "-p", "p1", "-t", "customers", config_dir=config)
     assert again.exit_code == 0 and "no new rows" in again.output
+
+
+def test_redshift_target_needs_an_s3_lake(make_config: Any, cli: Any) -> None:
+    config = make_config({
+        "connections.yml": {"connections": {
+            "sources": {"src": {"host": "127.0.0.1", "database": "x", "username": "u"}},
+            "targets": {"rs": {"type": "redshift", "host": "example.invalid", "database": "d", "username": "u",
+                               "iam_role": "arn:aws:iam::1:role/r"}},
+            "storage": {"default": {"type": "local", "path": "./lake"}}}},
+        "pipelines/p.yml": {"pipeline": {"source": "src", "target": "rs"},
+                            "tables": {"t": {"cdc_strategy": "full_sync"}}},
+    })
+    result = cli("sync", "pipeline", "-p", "p", "-t", "t", config_dir=config)
+    assert result.exit_code == 1
+    assert "pipelines/p.yml: pipeline.s3.storage: Redshift target 'rs' loads with COPY from S3" in result.stderr

@@ -75,6 +75,7 @@ def pipeline_errors(config: Config, pipeline: PipelineConfig) -> list[str]:
             config.connection(kind, name)
         except LakeshiftError as exc:
             errors.append(f"{display}: pipeline.{key}: {exc}")
+    errors.extend(_stage_errors(config, pipeline, display))
     for name, table in pipeline.tables.items():
         errors.extend(table_errors(name, table, display))
         for dep in table.depends_on:
@@ -89,6 +90,19 @@ def pipeline_errors(config: Config, pipeline: PipelineConfig) -> list[str]:
     if cycle and len(cycle) > 2:
         errors.append(f"{display}: dependency cycle: {' -> '.join(cycle)}")
     return errors
+
+
+def _stage_errors(config: Config, pipeline: PipelineConfig, display: str) -> list[str]:
+    """Redshift COPY reads Parquet from S3 only: a Redshift target needs an S3 lake."""
+    target = config.targets.get(pipeline.pipeline.target)
+    storage = config.storage.get(pipeline.pipeline.s3.storage)
+    if target is None or storage is None or not target.usable:
+        return []
+    if getattr(target.model, "type", None) == "redshift" and getattr(storage.model, "type", None) == "local":
+        return [f"{display}: pipeline.s3.storage: Redshift target '{pipeline.pipeline.target}' loads with COPY "
+                f"from S3, but storage '{pipeline.pipeline.s3.storage}' is a local folder; "
+                "declare an s3 storage under connections.storage and name it here"]
+    return []
 
 
 def check_pipeline(config: Config, pipeline: PipelineConfig) -> None:
