@@ -8,12 +8,11 @@ import click
 from rich.table import Table
 
 from lakeshift.config.models import parse_duration
-from lakeshift.engine.tables import resolve_table
+from lakeshift.cli.options import pipeline_table
+from lakeshift.engine.tables import TableHandle
 from lakeshift.errors import ConfigError
 
 from lakeshift.cli.output import console
-table_option = click.option("--table", "-t", required=True, help="Table (as named in the pipeline, or db.table).")
-pipeline_option = click.option("--pipeline", "-p", default="default", show_default=True, help="Pipeline name.")
 
 
 @click.group()
@@ -22,14 +21,11 @@ def s3clean() -> None:
 
 
 @s3clean.command("list")
-@table_option
-@pipeline_option
-@click.pass_obj
-def list_(app: Any, table: str, pipeline: str) -> None:
+@pipeline_table
+def list_(h: TableHandle) -> None:
     """List batches (loaded or pending), their files and sizes, and orphaned parts."""
     from lakeshift.lake import list_batches
 
-    h = resolve_table(app.config, pipeline, table)
     listing = list_batches(h.table_lake, set(h.loaded()))
     out = Table("batch", "created", "files", "rows", "bytes", "status", title=f"{h.table_lake.uri()}")
     for b in listing.batches:
@@ -42,13 +38,11 @@ def list_(app: Any, table: str, pipeline: str) -> None:
 
 
 @s3clean.command("clean")
-@table_option
-@pipeline_option
+@pipeline_table
 @click.option("--older-than", default=None, help="Only batches/orphans older than this, e.g. 7d, 12h.")
 @click.option("--dry-run", is_flag=True, help="Show what would be deleted; delete nothing.")
 @click.option("--force", is_flag=True, help="Also delete batches not yet loaded and young orphans.")
-@click.pass_obj
-def clean_(app: Any, table: str, pipeline: str, older_than: str | None, dry_run: bool, force: bool) -> None:
+def clean_(h: TableHandle, older_than: str | None, dry_run: bool, force: bool) -> None:
     """Delete loaded batches and orphaned parts. Pending batches are kept unless --force."""
     from lakeshift.lake import clean
 
@@ -56,7 +50,6 @@ def clean_(app: Any, table: str, pipeline: str, older_than: str | None, dry_run:
         age = parse_duration(older_than) if older_than else None
     except ValueError as exc:
         raise ConfigError(f"--older-than: {exc}") from None
-    h = resolve_table(app.config, pipeline, table)
     report = clean(h.table_lake, set(h.loaded()), age, dry_run=dry_run, force=force)
     verb = "would delete" if dry_run else "deleted"
     console.print(f"{verb} {len(report.deleted_batches)} batch(es) and {len(report.deleted_orphans)} orphan(s): "

@@ -9,13 +9,12 @@ from typing import Any
 import click
 
 from lakeshift.batch import Cursor
-from lakeshift.engine.tables import resolve_table
+from lakeshift.cli.options import pipeline_table
+from lakeshift.engine.tables import TableHandle
 from lakeshift.errors import ConfigError, LakeshiftError
 
 from lakeshift.cli.output import console
 
-table_option = click.option("--table", "-t", required=True, help="Table (as named in the pipeline, or db.table).")
-pipeline_option = click.option("--pipeline", "-p", default="default", show_default=True, help="Pipeline name.")
 
 
 def _fmt(cursor: Cursor | None) -> str:
@@ -31,12 +30,9 @@ def watermark() -> None:
 
 
 @watermark.command("get")
-@table_option
-@pipeline_option
-@click.pass_obj
-def get(app: Any, table: str, pipeline: str) -> None:
+@pipeline_table
+def get(h: TableHandle) -> None:
     """Show the extract watermark, the last batch, and the load state."""
-    h = resolve_table(app.config, pipeline, table)
     cursor, info = h.table_lake.effective_watermark()
     console.print(f"Table {h.pipeline.key}.{h.name}  ({h.table.cdc_strategy}; lake {h.table_lake.uri()})")
     console.print(f"Extract watermark: {_fmt(cursor)}  [from {info.source}"
@@ -76,14 +72,11 @@ def _parse_timestamp(value: str) -> str:
 
 
 @watermark.command("set")
-@table_option
-@pipeline_option
+@pipeline_table
 @click.option("--timestamp", help="Cursor timestamp, e.g. '2026-01-31 23:59:59.123456' (UTC for TIMESTAMP columns).")
 @click.option("--id", "id_", help="Cursor id (id_only, or the tie-breaker for hybrid).")
-@click.pass_obj
-def set_(app: Any, table: str, pipeline: str, timestamp: str | None, id_: str | None) -> None:
+def set_(h: TableHandle, timestamp: str | None, id_: str | None) -> None:
     """Set the extract watermark: the next run reads rows after it."""
-    h = resolve_table(app.config, pipeline, table)
     strategy = h.table.cdc_strategy
     if strategy == "full_sync":
         raise ConfigError(f"{h.pipeline.key}.{h.name} uses full_sync, which has no watermark")
@@ -102,13 +95,10 @@ def set_(app: Any, table: str, pipeline: str, timestamp: str | None, id_: str | 
 
 
 @watermark.command("reset")
-@table_option
-@pipeline_option
+@pipeline_table
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@click.pass_obj
-def reset(app: Any, table: str, pipeline: str, yes: bool) -> None:
+def reset(h: TableHandle, yes: bool) -> None:
     """Forget the extract watermark: the next run re-reads the whole table."""
-    h = resolve_table(app.config, pipeline, table)
     if not yes:
         click.confirm(f"Reset the watermark of {h.pipeline.key}.{h.name}? The next run re-reads the whole table",
                       abort=True)
