@@ -5,7 +5,16 @@ merge, schema changes and load record run through psycopg in one transaction.
 Staging tables are named `_ls_stage_<hash of pipeline/table/batch>` and are
 guarded by a session advisory lock held by the loading session; a staging
 table whose lock is free belongs to a run that died and is dropped by the next
-`ensure_state_tables`."""
+`ensure_state_tables`.
+
+Replace batches (full_sync) whose columns all COPY straight into their target
+types are staged into a regular table that already has the target's column
+types; the commit then swaps it in for the target (primary key built, old
+table dropped, staging renamed) instead of DELETE + INSERT ... SELECT of every
+row, which on a 2M-row table costs several times the COPY itself. The swap is
+only done when it loses nothing (see `_swap_blockers`: no view, index, grant,
+comment, trigger, foreign key or extra column on the target) and falls back to
+DELETE + INSERT otherwise, or when the old table stays locked by readers."""
 
 from __future__ import annotations
 
@@ -23,10 +32,10 @@ import pyarrow.fs as pafs
 from lakeshift.batch import BatchFile, Manifest
 from lakeshift.config.models import ConnectionSettings, PostgresTarget, TableConfig
 from lakeshift.errors import ConnectionFailed, LakeshiftError, LoadError, LockBusyError
-from lakeshift.identifiers import qualified_ansi
+from lakeshift.identifiers import qualified_ansi, quote_ansi
 from lakeshift.load import arrowio, sql
 from lakeshift.load.base import LoaderBase, Session, StagedLoadBase, translate_errors
-from lakeshift.load.types import PostgresTypes, postgres_staging_type
+from lakeshift.load.types import PostgresTypes, classify, postgres_staging_type
 from lakeshift.redact import redact, register_model
 
 log = logging.getLogger("lakeshift.load")
@@ -34,6 +43,11 @@ log = logging.getLogger("lakeshift.load")
 STAGE_PREFIX = "_ls_stage_"
 _LOCK_CLASS_TABLE = 0x4C530001  # advisory lock namespaces ("LS" + n): loads of a pipeline table
 _LOCK_CLASS_STAGE = 0x4C530002  # a live staging table
+# Lake kinds whose ADBC binary COPY lands in the target's own column type (no cast
+# in SQL): a replace batch of only these can be staged in the target's types and swapped in.
+_SWAP_KINDS = frozenset({"int", "uint", "bool", "numeric", "float", "date", "timestamp", "timestamptz", "text", "bytes"})
+_SWAP_FALLBACK_STATES = frozenset({"23505", "55P03", "2BP01", "42501"})  # duplicate key, lock timeout, dependents, owner
+SWAP_LOCK_TIMEOUT = "2s"  # how long the swap waits for readers of the old table before it falls back
 
 
 def _key32(*parts: str) -> int:
@@ -231,6 +245,13 @@ class PostgresLoader(PgProtocolLoader):
         return PostgresStagedLoad(self, manifest_head, target_table, table_cfg)
 
 
+def pkey_name(table: str) -> str:
+    """The name PostgreSQL gives the primary key of CREATE TABLE <table>: <table>_pkey,
+    the table part cut to fit 63 bytes."""
+    head = table.encode("utf-8")[:63 - len("_pkey")].decode("utf-8", "ignore")
+    return head + "_pkey"
+
+
 def busy_message(pipeline: str, table: str, describe: str, schema: str, waited: float) -> str:
     return (f"{pipeline}.{table}: another lakeshift run is loading this table into {describe} (schema {schema}); "
             f"waited {waited:g}s for it to finish. Try again when it is done.")
@@ -248,10 +269,19 @@ class PostgresStagedLoad(StagedLoadBase):
         self._created = False
         self._rows = 0
         self._ingest_lock = threading.Lock()
+        # A replace batch whose columns COPY straight into the target types is staged
+        # in those types (a regular table, no ordinal) so the commit can swap it in.
+        self.swap = head.mode == "replace" and all(classify(c).kind in _SWAP_KINDS for c in head.columns)
+        self.ordinal = not self.swap
+        self._swap_ready = False  # _move_rows prepared the swap; _drop_stage_in_transaction does it
 
     @property
     def stage_sql(self) -> str:
         return qualified_ansi(self.loader.schema, self.name)
+
+    def _ingest_schema(self) -> pa.Schema:
+        schema = arrowio.postgres_schema(self.head.columns)
+        return schema if self.ordinal else schema.remove(len(schema) - 1)
 
     def _session(self) -> Session:
         if self._sess is None:
@@ -264,10 +294,14 @@ class PostgresStagedLoad(StagedLoadBase):
         s.query("SELECT pg_advisory_lock(%s, %s)", self._stage_key)
         self.loader._live_stages.add(self.name)
         s.execute(sql.create_schema(self.loader.schema))
-        schema = arrowio.postgres_schema(self.head.columns)
-        cols = [(f.name, postgres_staging_type(f.type)) for f in schema]
         s.execute(sql.drop_table(self.stage_sql))  # a leftover of this very batch from a killed run
-        s.execute(sql.create_table(self.loader.schema, self.name, cols, unlogged=True))
+        if self.swap:  # it may become the target: logged, in the target's own types
+            dialect = self.loader.dialect
+            cols = [(c.name, dialect.render(dialect.target_type(c))) for c in self.head.columns]
+            s.execute(sql.create_table(self.loader.schema, self.name, cols))
+        else:
+            cols = [(f.name, postgres_staging_type(f.type)) for f in self._ingest_schema()]
+            s.execute(sql.create_table(self.loader.schema, self.name, cols, unlogged=True))
         self._created = True
 
     def add_part(self, path: str, filesystem: pafs.FileSystem, uri: str, file: BatchFile) -> None:
@@ -279,17 +313,20 @@ class PostgresStagedLoad(StagedLoadBase):
             if self._adbc is None:
                 self._adbc = self.loader.adbc_connect()
             columns, table = self.head.columns, self.target_table
-            schema = arrowio.postgres_schema(columns)
+            schema = self._ingest_schema()
             failure: list[BaseException] = []
             start = self._rows
+            ordinal = self.ordinal
 
             def batches() -> Iterator[pa.RecordBatch]:
                 n = start
                 try:
                     for b in arrowio.read_part(path, filesystem, columns):
-                        out = arrowio.conform(arrowio.add_ordinal(arrowio.for_postgres(b, columns, table), n), schema)
+                        out = arrowio.for_postgres(b, columns, table)
+                        if ordinal:
+                            out = arrowio.add_ordinal(out, n)
                         n += b.num_rows
-                        yield out
+                        yield arrowio.conform(out, schema)
                 except BaseException as exc:  # ADBC would replace it with a generic error
                     failure.append(exc)
                     raise
@@ -323,6 +360,120 @@ class PostgresStagedLoad(StagedLoadBase):
 
     def _staged_rows(self, s: Session) -> int:
         return self._rows
+
+    # ------------------------------------------------------------ the swap
+    def _move_rows(self, s: Session, m: Manifest, plan: Any, *, has_rows: bool) -> tuple[int, int]:
+        """Replace by swapping the staging table in when nothing is lost by it;
+        DELETE + INSERT ... SELECT (the base class) otherwise."""
+        if not (self.swap and has_rows and m.mode == "replace"):
+            return super()._move_rows(s, m, plan, has_rows=has_rows)
+        blockers = self._swap_blockers(s, m)
+        if blockers:
+            log.info("%s: replacing %s row by row, not by a table swap (%s)", m.table, self.target_sql, blockers)
+            return super()._move_rows(s, m, plan, has_rows=has_rows)
+        if m.primary_key:
+            s.execute("SAVEPOINT _ls_key")
+            try:
+                s.execute(f"ALTER TABLE {self.stage_sql} ADD CONSTRAINT {quote_ansi(self.name + '_pkey')} "
+                          f"PRIMARY KEY ({', '.join(quote_ansi(k) for k in m.primary_key)})")
+            except LoadError as exc:
+                if getattr(exc, "sqlstate", None) != "23505":
+                    raise
+                s.execute("ROLLBACK TO SAVEPOINT _ls_key")  # the batch repeats a key: de-duplicate row by row
+                return super()._move_rows(s, m, plan, has_rows=has_rows)
+            s.execute("RELEASE SAVEPOINT _ls_key")
+        rows = s.query("SELECT GREATEST(reltuples, 0)::bigint FROM pg_catalog.pg_class WHERE oid = to_regclass(%s)",
+                       (self.target_sql,))
+        self._swap_ready = True
+        return (int(rows[0][0]) if rows else 0), self._rows
+
+    def _drop_stage_in_transaction(self, s: Session) -> None:
+        """The swap itself, last before COMMIT so the old table is locked for an instant:
+        drop it, rename staging (and its key) to the target's names. If readers hold
+        the old table longer than SWAP_LOCK_TIMEOUT, replace row by row instead."""
+        if not self._swap_ready:
+            super()._drop_stage_in_transaction(s)
+            return
+        schema, target = self.loader.schema, self.target_table
+        s.execute("SAVEPOINT _ls_swap")
+        try:
+            s.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'")
+            s.execute(sql.drop_table(self.target_sql))
+            s.execute(f"ALTER TABLE {self.stage_sql} RENAME TO {quote_ansi(target)}")
+            if self.head.primary_key:
+                s.execute(f"ALTER TABLE {self.target_sql} RENAME CONSTRAINT {quote_ansi(self.name + '_pkey')} "
+                          f"TO {quote_ansi(pkey_name(target))}")
+            s.execute("SET LOCAL lock_timeout TO DEFAULT")
+        except LoadError as exc:
+            if getattr(exc, "sqlstate", None) not in _SWAP_FALLBACK_STATES:
+                raise
+            s.execute("ROLLBACK TO SAVEPOINT _ls_swap")
+            log.info("%s: could not swap in the new %s (%s); replacing it row by row", self.head.table,
+                     self.target_sql, exc)
+            self._swap_ready = False
+            names = [c.name for c in self.head.columns]
+            s.execute(sql.delete_all(self.target_sql))
+            s.execute(sql.insert_rows(self.target_sql, self.stage_sql, names,
+                                      [f'"s".{quote_ansi(n)}' for n in names], self.head.primary_key))
+            super()._drop_stage_in_transaction(s)
+            return
+        s.execute("RELEASE SAVEPOINT _ls_swap")
+        log.debug("%s: swapped staging %s in as %s.%s", self.head.table, self.name, schema, target)
+
+    def _swap_blockers(self, s: Session, m: Manifest) -> str:
+        """Why swapping staging in for the target would lose something ('' = nothing).
+        The target must look exactly like a table lakeshift made: the same columns
+        and types, its key as the only constraint and index, nothing depending on
+        it, the same owner, grants, tablespace and options as the new table."""
+        target, stage = self.target_sql, self.stage_sql
+        rows = s.query(
+            "SELECT t.relkind, t.relowner = n.relowner, t.relacl IS NOT DISTINCT FROM n.relacl, "
+            "t.reloptions IS NULL, t.reltablespace = n.reltablespace, t.relrowsecurity, t.relispartition, "
+            "t.relreplident, t.relhastriggers, t.relhasrules "
+            "FROM pg_catalog.pg_class t, pg_catalog.pg_class n WHERE t.oid = to_regclass(%s) AND n.oid = to_regclass(%s)",
+            (target, stage))
+        if not rows:
+            return "the target table is not there"
+        kind, owner, acl, options, space, rls, partition, replident, triggers, rules = rows[0]
+        for bad, why in ((kind != "r", "it is not a plain table"), (not owner, "it has another owner"),
+                         (not acl, "it has grants of its own"), (not options, "it has storage options"),
+                         (not space, "it is in another tablespace"), (rls, "it has row security"),
+                         (partition, "it is a partition"), (replident != "d", "it has a replica identity"),
+                         (triggers, "it has triggers or foreign keys"), (rules, "it has rules")):
+            if bad:
+                return why
+        attrs = ("SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atthasdef, "
+                 "a.attidentity, a.attgenerated, a.attcollation, a.attacl IS NULL, a.attoptions IS NULL, "
+                 "a.attstattarget FROM pg_catalog.pg_attribute a WHERE a.attrelid = to_regclass(%s) "
+                 "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum")
+        key = set(m.primary_key)
+        have = [r[:2] + ((r[2] and r[0] not in key),) + r[3:] for r in s.query(attrs, (target,))]
+        want = [r[:2] + ((r[2] and r[0] not in key),) + r[3:] for r in s.query(attrs, (stage,))]
+        if have != want:
+            return "its columns differ from the batch's"
+        pk = s.query(
+            "SELECT array_agg(a.attname::text ORDER BY k.i) FROM pg_catalog.pg_constraint c "
+            "CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, i) "
+            "JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum "
+            "WHERE c.conrelid = to_regclass(%s) AND c.contype = 'p'", (target,))
+        if list(pk[0][0] or []) != list(m.primary_key):
+            return "another primary key"
+        others = s.query(
+            "SELECT count(*) FROM pg_catalog.pg_depend d WHERE d.refclassid = 'pg_catalog.pg_class'::regclass "
+            "AND d.refobjid = to_regclass(%s) AND d.deptype <> 'i' "  # 'i': its row type and TOAST table
+            "AND NOT (d.classid = 'pg_catalog.pg_constraint'::regclass AND d.objid IN "
+            "(SELECT oid FROM pg_catalog.pg_constraint WHERE conrelid = d.refobjid AND contype = 'p'))",
+            (target,))[0][0]
+        if others:
+            return "views, indexes, constraints or other objects depend on it"
+        extra = s.query(
+            "SELECT (SELECT count(*) FROM pg_catalog.pg_inherits WHERE inhrelid = t.oid OR inhparent = t.oid) "
+            "+ (SELECT count(*) FROM pg_catalog.pg_description WHERE classoid = 'pg_catalog.pg_class'::regclass "
+            "AND objoid = t.oid) + (SELECT count(*) FROM pg_catalog.pg_index WHERE indrelid = t.oid AND NOT indisprimary) "
+            "FROM pg_catalog.pg_class t WHERE t.oid = to_regclass(%s)", (target,))[0][0]
+        if extra:
+            return "inheritance, comments or indexes of its own"
+        return ""
 
     def _cleanup(self) -> None:
         if self._adbc is not None:
