@@ -76,7 +76,9 @@ def _norm(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, decimal.Decimal):
-        return value.normalize() if value == value.to_integral_value() else value
+        # int(), not normalize(): normalize() rounds to the context's 28 digits, so two different
+        # DECIMAL(65,0) values would compare equal (and 10**65-1 would read as 1E+65)
+        return int(value) if value == value.to_integral_value() else value
     return value
 
 

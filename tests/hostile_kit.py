@@ -50,6 +50,11 @@ class Tgt:
         assert self.path is not None
         return duckdb_rows(self.path, self.schema, table, columns, order_by)
 
+    def raw_rows(self, table: str, columns: list[str], order_by: str) -> list[tuple[Any, ...]]:
+        """The driver's own values, not normalised (decimals keep their scale)."""
+        cols = ", ".join(f'"{c}"' for c in columns)
+        return self.query(f"SELECT {cols} FROM {self.name(table)} ORDER BY {order_by}")
+
     def name(self, table: str) -> str:
         return f'{qualify(self.schema)}."{table}"'
 
