@@ -495,9 +495,35 @@ class StagedLoadBase:
             inserted = s.execute(sql.insert_rows(target, stage, names, exprs, m.primary_key, order,
                                                  ordinal=self.ordinal))
         else:  # append: the batch id goes into every row so a batch can be found and removed
+            window = self._append_window(s, m, plan) if plan.exists else None
+            if window is not None:
+                deleted = s.execute(*window)
             inserted = s.execute(sql.insert_rows(target, stage, names, exprs,
                                                  extra=[(sql.BATCH_ID_COLUMN, s.placeholder)]), (m.batch_id,))
         return max(deleted, 0), max(inserted, 0)
+
+    def _append_window(self, s: Session, m: Manifest, plan: TablePlan) -> tuple[str, tuple[Any, ...]] | None:
+        """A timestamp_only read starts AT its watermark (inclusive, so rows
+        committed later with that same timestamp are not lost) and re-reads the
+        rows there; a merge key absorbs them, but a table without one (append)
+        would get them again on every run. So an append batch whose window
+        starts at a timestamp replaces that window: the target's rows at or
+        after the start are deleted in the same transaction, then the batch,
+        which holds every source row from the start on, is inserted."""
+        low, col = m.watermark_low, m.cursor_timestamp_column
+        if m.strategy != "timestamp_only" or low is None or low.timestamp is None or not col or col not in plan.types:
+            return None
+        target_type = plan.types[col]
+        text = str(low.timestamp)
+        if target_type.kind in ("date", "timestamp", "timestamptz"):
+            try:
+                datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                return None  # a zero date ('0000-00-00') cannot be compared in the target
+        elif target_type.kind not in ("int", "uint", "numeric"):
+            return None  # text orders by collation, which differs between MySQL and the target
+        cast = f"CAST({s.placeholder} AS {self.loader.dialect.render(target_type)})"
+        return f"DELETE FROM {self.target_sql} WHERE {quote_ansi(col)} >= {cast}", (text,)
 
 
 def wait_loop(timeout: float, attempt: Callable[[], bool], poll: float = 0.2) -> bool:
