@@ -185,8 +185,11 @@ def schema_change_error(dialect: TypeDialect, schema: str, table: str, column: s
     return SchemaChangeError(
         f"{dialect.name} table {schema}.{table}: column {column!r} is {old} but the source now needs {new} "
         f"(MySQL {mysql_type}, batch {manifest.batch_id}); {why}, so the batch was not loaded. "
-        f"Way out: drop the target table {schema}.{table} and run a full_sync of {manifest.pipeline}.{manifest.table} "
-        "to rebuild it (or change the column in the target yourself and run again)."
+        + (f"Way out: drop the target table {schema}.{table} and sync again: the full_sync rebuilds it"
+           if manifest.strategy == "full_sync" else
+           f"Way out: drop the target table {schema}.{table}, run `lakeshift watermark reset -p {manifest.pipeline} "
+           f"-t {manifest.table}` so the next run re-reads every row like a full_sync, and sync again")
+        + " (or change the column in the target yourself and run again)."
     )
 
 
