@@ -64,9 +64,15 @@ def test_table_folder_with_and_without_isolation_prefix(lake: Lake) -> None:
     assert TableLake(lake, "", "orders").rel("x") == "orders/x"  # v1.0 layout
     assert TableLake(lake, "team/a", "db.orders").uri("_state/watermark.json") == lake.uri(
         "team/a/db.orders/_state/watermark.json")
-    for bad in ("../x", "a/b", "", "."):
-        with pytest.raises(LakeError, match="lake folder name"):
-            TableLake(lake, "pipe", bad)
+    # any other table key (spaces, unicode, '/', '..') is one folder of its own inside the prefix
+    folders = set()
+    for odd in ("../x", "a/b", ".", "..", "Order Details", "注文", "x y", "x_y"):
+        base = TableLake(lake, "pipe", odd).base
+        assert base.startswith("pipe/") and "/" not in base[len("pipe/"):] and base[len("pipe/"):] not in (".", "..")
+        folders.add(base)
+    assert len(folders) == 8
+    with pytest.raises(LakeError):
+        TableLake(lake, "pipe", "")
 
 
 def test_two_pipelines_share_nothing(lake: Lake) -> None:

@@ -16,6 +16,7 @@ manifest's `watermark_high` wins."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -42,6 +43,22 @@ def _check_name(value: str, what: str) -> str:
     if not _NAME.fullmatch(value or "") or value in (".", ".."):
         raise LakeError(f"{what} {value!r} cannot be used as a lake folder name")
     return value
+
+
+def folder_name(table: str) -> str:
+    """The lake folder of a pipeline table key. Keys made of letters, digits
+    and `_ . = $ -` are used as they are (the v1.0 layout); any other key
+    (spaces, unicode, reserved words are all allowed in configuration) gets
+    a readable slug plus a hash of the exact key, so two keys never share a
+    folder and no key can reach outside its folder (no '/', never '..')."""
+    if not isinstance(table, str) or not table:
+        raise LakeError("table must be a non-empty name")
+    if _NAME.fullmatch(table) and table not in (".", ".."):
+        return table
+    slug = re.sub(r"[^A-Za-z0-9_.=$-]+", "_", table)[:40]
+    if not re.match(r"[A-Za-z0-9_]", slug):
+        slug = "_" + slug
+    return f"{slug}-{hashlib.sha256(table.encode('utf-8')).hexdigest()[:12]}"
 
 
 @dataclass(frozen=True)
@@ -88,12 +105,13 @@ class TableLake:
 
     def __init__(self, lake: Lake, isolation_prefix: str, table: str) -> None:
         self.lake = lake
-        self.table = _check_name(table, "table")
+        self.table = table
+        self.folder = folder_name(table)
         prefix = (isolation_prefix or "").strip("/")
         for part in prefix.split("/") if prefix else []:
             _check_name(part, "isolation_prefix part")
         self.isolation_prefix = prefix
-        self.base = f"{prefix}/{table}" if prefix else table
+        self.base = f"{prefix}/{self.folder}" if prefix else self.folder
 
     def __repr__(self) -> str:
         return f"TableLake({self.uri()!r})"
