@@ -1,0 +1,289 @@
+"""Cases 17 and 18, end to end through the CLI into PostgreSQL and DuckDB:
+
+17. columns added, dropped, widened and reordered in MySQL between runs (and
+    between two batches still waiting in the lake): loads go by column name,
+    never by position; new columns are added, safe widenings applied, dropped
+    columns kept (NULL for rows written after the drop), an incompatible change
+    stops the load with the way out, which works;
+18. a table without a primary key (append mode, duplicates and ties included),
+    a composite key whose cursor id is not unique on its own, and table/column
+    names that need quoting (spaces, reserved words, mixed case, unicode, %, .).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_kit import build_config, local_storage, source_rows
+from hostile_kit import Tgt, make_tgt, summary_extracted
+
+from conftest import mysql_exec
+
+T0 = datetime(2026, 2, 1, 8, 0, 0, 500000)
+
+
+@pytest.fixture(params=["postgres", "duckdb"])
+def tgt(request: pytest.FixtureRequest, tmp_path: Path) -> Tgt:
+    return make_tgt(request.param, request, tmp_path)
+
+
+def sync(cli: Any, config: Path, table: str, *extra: str, ok: bool = True) -> Any:
+    result = cli("sync", "pipeline", "-p", "p1", "-t", table, *extra, config_dir=config)
+    if ok:
+        assert result.exit_code == 0, result.output + result.stderr
+    return result
+
+
+def target_columns(tgt: Tgt, table: str) -> list[str]:
+    return [r[0] for r in tgt.query("SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                                    f"'{tgt.schema}' AND table_name = '{table}' ORDER BY ordinal_position")]
+
+
+def target_types(tgt: Tgt, table: str) -> dict[str, str]:
+    if tgt.kind == "postgres":
+        return dict(tgt.query("SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = "
+                              f"'\"{tgt.schema}\".\"{table}\"'::regclass AND attnum > 0 AND NOT attisdropped"))
+    return dict(tgt.query("SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = "
+                          f"'{tgt.schema}' AND table_name = '{table}'"))
+
+
+# ---------------------------------------------------------------- 17. schema changes
+
+HYBRID = {"cdc_strategy": "hybrid", "cdc_timestamp_column": "updated_at", "cdc_id_column": "id"}
+EVO_DDL = """CREATE TABLE evo (id INT NOT NULL PRIMARY KEY, a VARCHAR(10), b VARCHAR(10), amount INT,
+             note VARCHAR(5), updated_at DATETIME(6) NOT NULL, KEY k (updated_at, id))"""
+
+
+def evo_rows(mysql: Any, ids: range, at: datetime) -> None:
+    with mysql.cursor() as cur:
+        cur.executemany("INSERT INTO evo (id, a, b, amount, note, updated_at) VALUES (%s, %s, %s, %s, %s, %s)",
+                        [(i, f"a{i}", f"b{i}", i * 10, f"n{i}", at) for i in ids])
+
+
+def change_schema(mysql: Any) -> None:
+    """Add a column in the middle, drop one, widen two, and swap two columns
+    of the same type (a load by position would silently swap their values)."""
+    mysql_exec(mysql, "ALTER TABLE evo ADD COLUMN extra VARCHAR(20) AFTER id, DROP COLUMN note, "
+                      "MODIFY a VARCHAR(50), MODIFY amount BIGINT, MODIFY b VARCHAR(10) AFTER extra")
+    later = T0 + timedelta(hours=1)
+    mysql_exec(mysql, "UPDATE evo SET a = %s, amount = %s, extra = 'x', updated_at = %s WHERE id IN (1, 2)",
+               params=("w" * 50, 2**40, later))
+    mysql_exec(mysql, "INSERT INTO evo (id, extra, b, a, amount, updated_at) VALUES "
+                      "(6, 'new', 'b6', 'a6', 1099511627776, %s), (7, NULL, 'b7', 'a7', -5, %s)", params=(later, later))
+
+
+NEW_COLS = ["id", "extra", "b", "a", "amount", "updated_at"]
+
+
+def check_after_change(tgt: Tgt, mysql_db: str) -> None:
+    assert tgt.rows("evo", NEW_COLS, "id") == source_rows(mysql_db, "evo", NEW_COLS, "id")
+    # the dropped column stays: old values where the row was not written since, NULL where it was
+    assert tgt.rows("evo", ["id", "note"], "id") == [(1, None), (2, None), (3, "n3"), (4, "n4"), (5, "n5"),
+                                                      (6, None), (7, None)]
+    assert target_columns(tgt, "evo") == ["id", "a", "b", "amount", "note", "updated_at", "extra"]
+    types = target_types(tgt, "evo")
+    if tgt.kind == "postgres":
+        assert (types["a"], types["amount"], types["extra"]) == ("character varying(50)", "bigint",
+                                                                 "character varying(20)")
+    else:
+        assert (types["a"], types["amount"], types["extra"]) == ("VARCHAR", "BIGINT", "VARCHAR")
+
+
+def test_added_dropped_widened_and_reordered_columns_load_by_name(tgt: Tgt, mysql: Any, mysql_db: str,
+                                                                  tmp_path: Path, cli: Any) -> None:
+    mysql_exec(mysql, EVO_DDL)
+    evo_rows(mysql, range(1, 6), T0)
+    config = build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(tmp_path / "lake"), {"evo": HYBRID})
+    sync(cli, config, "evo")
+    old = ["id", "a", "b", "amount", "note", "updated_at"]
+    assert tgt.rows("evo", old, "id") == source_rows(mysql_db, "evo", old, "id")
+
+    change_schema(mysql)
+    assert summary_extracted(sync(cli, config, "evo").output, "evo") == 4
+    check_after_change(tgt, mysql_db)
+
+
+def test_batches_waiting_across_a_schema_change_load_in_order_by_name(tgt: Tgt, mysql: Any, mysql_db: str,
+                                                                      tmp_path: Path, cli: Any) -> None:
+    """Two extracts (before and after the change) wait in the lake; one load
+    takes both, each with its own columns."""
+    mysql_exec(mysql, EVO_DDL)
+    evo_rows(mysql, range(1, 6), T0)
+    config = build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(tmp_path / "lake"), {"evo": HYBRID})
+    sync(cli, config, "evo", "--backup-only")
+    change_schema(mysql)
+    sync(cli, config, "evo", "--backup-only")
+    assert not tgt.exists("evo")
+    loaded = sync(cli, config, "evo", "--load-only")
+    assert "2 batch(es)" in loaded.output + loaded.stderr
+    check_after_change(tgt, mysql_db)
+
+
+def test_an_incompatible_change_stops_the_load_and_the_way_out_works(tgt: Tgt, mysql: Any, mysql_db: str,
+                                                                     tmp_path: Path, cli: Any) -> None:
+    mysql_exec(mysql, EVO_DDL)
+    evo_rows(mysql, range(1, 6), T0)
+    lake = tmp_path / "lake"
+    config = build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(lake), {"evo": HYBRID})
+    sync(cli, config, "evo")
+    before = tgt.rows("evo", ["id", "a", "amount"], "id")
+
+    mysql_exec(mysql, "ALTER TABLE evo MODIFY amount VARCHAR(20)")
+    mysql_exec(mysql, "UPDATE evo SET amount = 'lots', updated_at = %s WHERE id = 3", params=(T0 + timedelta(hours=1),))
+    refused = sync(cli, config, "evo", ok=False)
+    assert refused.exit_code == 1
+    err = refused.stderr.strip().splitlines()[-1]
+    assert "column 'amount' is" in err and "not a safe widening, so the batch was not loaded" in err, err
+    assert "Way out: drop the target table" in err and "lakeshift watermark reset -p p1 -t evo" in err, err
+    assert tgt.rows("evo", ["id", "a", "amount"], "id") == before  # untouched
+    assert len(list((lake / "p1" / "evo" / "_manifests").glob("*.json"))) == 2  # the batch waits in the lake
+
+    # the way out, as the message says
+    tgt_drop = f"DROP TABLE {tgt.name('evo')}"
+    if tgt.kind == "postgres":
+        import psycopg
+
+        from conftest import PG_DSN
+
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            conn.execute(tgt_drop)  # type: ignore[arg-type]
+    else:
+        import duckdb
+
+        con = duckdb.connect(str(tgt.path))
+        con.execute(tgt_drop)
+        con.close()
+    reset = cli("watermark", "reset", "-p", "p1", "-t", "evo", "-y", config_dir=config)
+    assert reset.exit_code == 0, reset.output
+    sync(cli, config, "evo")
+    cols = ["id", "a", "b", "amount", "note", "updated_at"]
+    assert tgt.rows("evo", cols, "id") == source_rows(mysql_db, "evo", cols, "id")
+
+
+# ---------------------------------------------------------------- 18. no key, composite key, quoted names
+
+
+def test_table_without_a_key_is_appended_exactly_once(tgt: Tgt, mysql: Any, mysql_db: str, tmp_path: Path,
+                                                      cli: Any) -> None:
+    """No primary key: append mode. timestamp_only re-reads the rows at its
+    watermark every run; each append batch replaces its window in the target,
+    so ties, identical duplicate rows and re-runs never double a row."""
+    mysql_exec(mysql, "CREATE TABLE log (msg VARCHAR(20), level INT, at DATETIME(6) NOT NULL)")
+    rows = [("start", 1, T0), ("dup", 2, T0 + timedelta(seconds=1)), ("dup", 2, T0 + timedelta(seconds=1)),
+            ("tie a", 3, T0 + timedelta(seconds=2)), ("tie b", 3, T0 + timedelta(seconds=2))]
+    with mysql.cursor() as cur:
+        cur.executemany("INSERT INTO log VALUES (%s, %s, %s)", rows)
+    config = build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(tmp_path / "lake"),
+                          {"log": {"cdc_strategy": "timestamp_only", "cdc_timestamp_column": "at"}})
+    cols = ["msg", "level", "at"]
+
+    def same() -> None:
+        got, want = tgt.rows("log", cols, '"at", "msg"'), source_rows(mysql_db, "log", cols, "`at`, msg")
+        assert Counter(got) == Counter(want) and len(got) == len(want)
+
+    sync(cli, config, "log")
+    same()
+    assert "_lakeshift_batch_id" in target_columns(tgt, "log")
+    assert summary_extracted(sync(cli, config, "log").output, "log") == 2  # the two rows on the watermark, again
+    same()
+    with mysql.cursor() as cur:  # a late row on the watermark's timestamp, another duplicate, a newer row
+        cur.executemany("INSERT INTO log VALUES (%s, %s, %s)", [("tie c", 3, T0 + timedelta(seconds=2)),
+                                                                 ("tie a", 3, T0 + timedelta(seconds=2)),
+                                                                 ("end", 9, T0 + timedelta(seconds=3))])
+    sync(cli, config, "log")
+    same()
+    sync(cli, config, "log")
+    same()
+    assert tgt.count("log") == 8
+
+
+def test_table_without_a_key_full_sync_replaces_it(tgt: Tgt, mysql: Any, mysql_db: str, tmp_path: Path,
+                                                   cli: Any) -> None:
+    mysql_exec(mysql, "CREATE TABLE log (msg VARCHAR(20), level INT)",
+               "INSERT INTO log VALUES ('a', 1), ('a', 1), ('b', NULL), (NULL, NULL)")
+    config = build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(tmp_path / "lake"),
+                          {"log": {"cdc_strategy": "full_sync"}})
+    sync(cli, config, "log")
+    mysql_exec(mysql, "DELETE FROM log WHERE msg = 'b'", "INSERT INTO log VALUES ('c', 3)")
+    sync(cli, config, "log")
+    order = "msg NULLS FIRST, level NULLS FIRST"
+    assert tgt.rows("log", ["msg", "level"], order) == [(None, None), ("a", 1), ("a", 1), ("c", 3)]
+
+
+def test_composite_key_with_a_non_unique_cursor_id(tgt: Tgt, mysql: Any, mysql_db: str, tmp_path: Path,
+                                                   cli: Any) -> None:
+    """PRIMARY KEY (tenant, id): `id` repeats across tenants, so pages are cut
+    on (updated_at, id, tenant) and rows merge on (tenant, id)."""
+    mysql_exec(mysql, """CREATE TABLE acct (tenant VARCHAR(8) NOT NULL, id INT NOT NULL, bal DECIMAL(12,2),
+                         updated_at DATETIME(6) NOT NULL, PRIMARY KEY (tenant, id), KEY k (updated_at, id))""")
+    with mysql.cursor() as cur:
+        cur.executemany("INSERT INTO acct VALUES (%s, %s, %s, %s)",
+                        [(t, i, f"{i}.{len(t)}0", T0) for t in ("acme", "globex", "ü-co") for i in range(1, 40)])
+    config = build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(tmp_path / "lake"),
+                          {"acct": {**HYBRID, "processing": {"batch_size": 7}}})
+    cols = ["tenant", "id", "bal", "updated_at"]
+    sync(cli, config, "acct")
+    assert tgt.rows("acct", cols, "tenant, id") == source_rows(mysql_db, "acct", cols, "tenant, id")
+    later = T0 + timedelta(minutes=1)
+    mysql_exec(mysql, "UPDATE acct SET bal = bal + 1, updated_at = %s WHERE id = 5", params=(later,))
+    mysql_exec(mysql, "INSERT INTO acct VALUES ('acme', 40, 1, %s), ('initech', 5, 2, %s)", params=(later, later))
+    assert summary_extracted(sync(cli, config, "acct").output, "acct") == 5
+    assert tgt.rows("acct", cols, "tenant, id") == source_rows(mysql_db, "acct", cols, "tenant, id")
+    assert tgt.count("acct") == 3 * 39 + 2
+    if tgt.kind == "postgres":  # the merge key is the target's primary key
+        assert tgt.query("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = "
+                         f"'{tgt.name('acct')}'::regclass AND contype = 'p'") == [("PRIMARY KEY (tenant, id)",)]
+
+
+QUOTED_TABLE = "Order Details 注文"
+QUOTED_COLS = ["Order ID", "select", "Mixed Case", "ünïcödé 列", "from", "rate %", "a.b", "group by", "updated at"]
+
+
+def test_names_that_need_quoting_end_to_end(tgt: Tgt, mysql: Any, mysql_db: str, tmp_path: Path, cli: Any) -> None:
+    mysql_exec(mysql, f"""CREATE TABLE `{QUOTED_TABLE}` (`Order ID` INT NOT NULL PRIMARY KEY, `select` VARCHAR(10),
+        `Mixed Case` INT, `ünïcödé 列` VARCHAR(10), `from` DATE, `rate %` DECIMAL(5,2), `a.b` TEXT,
+        `group by` TINYINT(1), `updated at` DATETIME(6) NOT NULL, KEY `k 1` (`updated at`, `Order ID`))""")
+    with mysql.cursor() as cur:
+        cur.executemany(f"INSERT INTO `{QUOTED_TABLE}` VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                        [(i, f"s{i}", -i, f"ü{i}", "2026-01-0%d" % (1 + i % 9), f"{i}.5", f"x.{i}", i % 2,
+                          T0 + timedelta(seconds=i % 3)) for i in range(1, 26)])
+    table = {"full_name": QUOTED_TABLE, "target_name": "Bestell Positionen Ü", "cdc_strategy": "hybrid",
+             "cdc_timestamp_column": "updated at", "cdc_id_column": "Order ID", "processing": {"batch_size": 4},
+             "validation": {"required_columns": ["Mixed Case", "ünïcödé 列"]}}
+    config = build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(tmp_path / "lake"),
+                          {"Order Details": table})
+    order = '"Order ID"'
+    sync(cli, config, "Order Details")
+    source = source_rows(mysql_db, QUOTED_TABLE, QUOTED_COLS, "`Order ID`")
+    assert tgt.rows("Bestell Positionen Ü", QUOTED_COLS, order) == source
+    mysql_exec(mysql, f"UPDATE `{QUOTED_TABLE}` SET `select` = 'upd', `updated at` = %s WHERE `Order ID` <= 3",
+               params=(T0 + timedelta(hours=1),))
+    sync(cli, config, "Order Details")
+    assert tgt.rows("Bestell Positionen Ü", QUOTED_COLS, order) == source_rows(mysql_db, QUOTED_TABLE, QUOTED_COLS,
+                                                                             "`Order ID`")
+    assert target_columns(tgt, "Bestell Positionen Ü") == QUOTED_COLS
+
+
+def test_a_column_name_longer_than_postgres_allows(mysql: Any, mysql_db: str, tmp_path: Path, cli: Any,
+                                                   request: pytest.FixtureRequest) -> None:
+    """22 CJK characters are 66 bytes: legal in MySQL and DuckDB, too long for
+    PostgreSQL's 63 -- refused with the reason, never truncated into a clash."""
+    long_name = "長" * 22
+    mysql_exec(mysql, f"CREATE TABLE lng (id INT PRIMARY KEY, `{long_name}` INT)", "INSERT INTO lng VALUES (1, 2)")
+    pg = make_tgt("postgres", request, tmp_path)
+    config = build_config(tmp_path / "config", mysql_db, pg.config, local_storage(tmp_path / "lake"),
+                          {"lng": {"cdc_strategy": "full_sync"}})
+    refused = sync(cli, config, "lng", ok=False)
+    assert refused.exit_code == 1
+    assert f"column of lng '{long_name}' is 66 bytes long; PostgreSQL allows 63" in refused.stderr
+    assert not pg.exists("lng")
+
+    duck = make_tgt("duckdb", request, tmp_path)
+    config = build_config(tmp_path / "config2", mysql_db, duck.config, local_storage(tmp_path / "lake2"),
+                          {"lng": {"cdc_strategy": "full_sync"}})
+    sync(cli, config, "lng")
+    assert duck.rows("lng", ["id", long_name], "id") == [(1, 2)]
