@@ -64,8 +64,10 @@ def error_code(exc: BaseException) -> int | None:
     # connectorx/Rust driver errors carry no number for socket-level failures
     if re.search(r"Connection refused|Could not connect to address", text, re.I):
         return 2003
+    # (connectorx says "IoError { server disconnected }" when the server ends the
+    # connection mid-query, e.g. KILL CONNECTION or a restart)
     if re.search(r"Connection reset|Broken pipe|Lost connection|connection was killed|unexpected EOF|"
-                 r"server has gone away|ConnectionReset|UnexpectedEof", text, re.I):
+                 r"server has gone away|ConnectionReset|UnexpectedEof|server disconnected", text, re.I):
         return 2013
     return None
 
@@ -126,13 +128,18 @@ def retry(
                 raise
             if tries >= attempts:
                 if isinstance(exc, LakeshiftError):
+                    if tries:  # same type (callers tell errors apart by it), the retries said
+                        exc.args = (f"{exc} (giving up after {tries + 1} attempts)",)
                     raise
                 raise TransientSourceError(redact.redact(
                     f"{what or 'MySQL'}: giving up after {tries + 1} attempts: {describe_error(exc)}")) from None
             wait = min(delay * (2 ** tries), max_delay)
             tries += 1
+            reason = describe_error(exc)
+            if what and reason.startswith(what + ": "):  # our own errors already name the table
+                reason = reason[len(what) + 2:]
             log.warning("%s: transient error, retry %d/%d in %.1fs: %s", what or "MySQL", tries, attempts,
-                        wait, describe_error(exc))
+                        wait, reason)
             sleep(wait)
 
 
