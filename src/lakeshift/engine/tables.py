@@ -43,7 +43,10 @@ class TableHandle:
 def resolve_table(config: Config, pipeline_key: str, table: str) -> TableHandle:
     from lakeshift.lake import Lake, TableLake
 
+    from lakeshift.config.validate import check_pipeline
+
     pipeline = config.pipeline(pipeline_key)
+    check_pipeline(config, pipeline)  # the same checks as sync: one line naming the file and key
     table_cfg = config.table(pipeline, table, legacy_ok=pipeline.key == "default")
     lake = Lake.from_config(config.storage_for(pipeline.pipeline.s3.storage))
     return TableHandle(config, pipeline, table, table_cfg, TableLake(lake, pipeline.isolation_prefix, table))
