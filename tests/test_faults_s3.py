@@ -1,0 +1,128 @@
+"""Issue 6, case 5: the S3 server goes away in the middle of an upload.
+
+The lake is a moto S3 server the test owns, reached through a TCP proxy the
+test can cut. Why a proxy rather than stopping the moto server: moto's
+werkzeug server keeps serving kept-alive HTTP connections after stop(), so
+the run would simply go on uploading; and a real outage does not lose the
+bucket, while a moto server restarted in another process starts empty. The
+proxy closes its port and resets every open connection (what a client sees
+when S3 is unreachable), and "comes back" by listening on the same port again
+with the bucket and its objects as they were.
+
+The run is frozen (SIGSTOP) once some of its parts are in the bucket and its
+manifest is not, the S3 server is cut, and the run goes on: it must fail with
+one clear line, nothing of its batch may be loaded (then or ever), and once
+the server is back the next run converges."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from conftest import TEST_AWS_KEY, TEST_AWS_SECRET, unique
+from e2e_kit import build_config
+from faults_kit import (HYBRID, TcpProxy, assert_loaded_once, assert_mirrors, assert_one_line_error, change_items,
+                        create_items, insert_items, make_target, manifest_ids, ok, part_files, running, start_sync,
+                        sync, wait_for)
+
+
+@pytest.fixture
+def s3_outage() -> Iterator[tuple[TcpProxy, str, Any]]:
+    """(proxy, bucket, boto3 client straight to the server) on a moto server of this test's own."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        client = boto3.client("s3", endpoint_url=f"http://{host}:{port}", aws_access_key_id=TEST_AWS_KEY,
+                              aws_secret_access_key=TEST_AWS_SECRET, region_name="us-east-1")
+        bucket = unique("ls-outage").replace("_", "-")
+        client.create_bucket(Bucket=bucket)
+        proxy = TcpProxy(port)
+        try:
+            yield proxy, bucket, client
+        finally:
+            proxy.cut()
+    finally:
+        server.stop()
+
+
+def storage_via(proxy: TcpProxy, bucket: str) -> dict[str, Any]:
+    return {"type": "s3", "bucket": bucket, "prefix": "lake", "region": "us-east-1",
+            "endpoint_url": f"http://127.0.0.1:{proxy.port}", "access_key_id": TEST_AWS_KEY,
+            "secret_access_key": TEST_AWS_SECRET}
+
+
+def keys(client: Any, bucket: str) -> list[str]:
+    out: list[str] = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        out += [o["Key"] for o in page.get("Contents", [])]
+    return out
+
+
+@pytest.mark.parametrize("target_kind", ["postgres", "duckdb"])
+def test_s3_outage_mid_upload(target_kind: str, s3_outage: tuple[TcpProxy, str, Any], mysql: Any, mysql_db: str,
+                              tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    proxy, bucket, client = s3_outage
+    storage = storage_via(proxy, bucket)
+    target = make_target(target_kind, request, tmp_path)
+    create_items(mysql, 1_000)
+    config = build_config(tmp_path / "config", mysql_db, target.config, storage,
+                          {"items": {**HYBRID, "processing": {"batch_size": 500}}}, s3={"max_file_rows": 400})
+    ok(sync(config))
+    assert_mirrors(target, mysql_db)
+    before_rows, before_loads, before_manifests = target.rows(), target.loads(), manifest_ids(storage)
+    parts_before = len([k for k in keys(client, bucket) if k.endswith(".parquet")])
+
+    insert_items(mysql, 40_000, name="big change")  # 100 parts of 400 rows
+    with running(start_sync(config)) as proc:
+        wait_for(lambda: len([k for k in keys(client, bucket) if k.endswith(".parquet")]) >= parts_before + 2,
+                 "some parts of the new batch in the bucket", proc=proc, delay=0.02)
+        proc.send_signal(signal.SIGSTOP)
+        assert manifest_ids(storage) == before_manifests, "the batch was complete before the outage"
+        proxy.cut()
+        proc.send_signal(signal.SIGCONT)
+        out, err = proc.communicate(timeout=240)
+    result = type("R", (), {"returncode": proc.returncode, "stdout": out, "stderr": err})()
+    line = assert_one_line_error(result, "items", f"s3://{bucket}/lake/")
+    assert TEST_AWS_SECRET not in out + err
+
+    # nothing half-written is loaded: no new manifest, the target as it was
+    proxy.restore()
+    assert manifest_ids(storage) == before_manifests
+    assert target.rows() == before_rows and target.loads() == before_loads
+    assert target.staging_tables() == []
+    leftover = len([k for k in keys(client, bucket) if k.endswith(".parquet")]) - parts_before
+    assert leftover >= 2  # orphans of the dead batch (s3clean's job), never named by a manifest
+
+    # the server is back: the next run converges, the orphans are never loaded
+    change_items(mysql, 1)
+    ok(sync(config))
+    assert_mirrors(target, mysql_db)
+    assert_loaded_once(target, storage)
+    named = {f.path for m in __import__("faults_kit").table_lake(storage).manifests() for f in m.files}
+    assert len(part_files(storage)) == len(named) + leftover, line
+
+
+def test_s3_down_before_the_run(s3_outage: tuple[TcpProxy, str, Any], mysql: Any, mysql_db: str, tmp_path: Path,
+                                request: pytest.FixtureRequest) -> None:
+    """Unreachable from the start: one line naming the lake, nothing touched in the target."""
+    proxy, bucket, _ = s3_outage
+    storage = storage_via(proxy, bucket)
+    target = make_target("postgres", request, tmp_path)
+    create_items(mysql, 100)
+    config = build_config(tmp_path / "config", mysql_db, target.config, storage, {"items": HYBRID})
+    proxy.cut()
+    result = sync(config, timeout=180)
+    assert_one_line_error(result, "items", f"s3://{bucket}")
+    assert not target.exists("items")
+    proxy.restore()
+    ok(sync(config))
+    assert_mirrors(target, mysql_db)
+    assert_loaded_once(target, storage)
