@@ -336,6 +336,7 @@ class MySQLPool:
             if conn is not None and (is_transient(exc) or not conn.open):
                 _quiet_close(conn)
                 conn = None
+                self._discard_idle()  # a server restart or network cut broke them all
             raise
         finally:
             if conn is not None:
@@ -348,6 +349,12 @@ class MySQLPool:
                 self._idle.append((conn, getattr(conn, "_lakeshift_opened", time.monotonic()), time.monotonic()))
                 return
         _quiet_close(conn)
+
+    def _discard_idle(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn, _, _ in idle:
+            _quiet_close(conn)
 
     def warm(self) -> None:
         """Open connection_pool.min_connections now (fail fast on bad settings)."""

@@ -109,7 +109,10 @@ class Connectorx:
         redact.register(password)
         redact.register(quote(password, safe=""))
         host, port = self.pool.endpoint()
-        params: dict[str, str] = {"tcp_connect_timeout_ms": str(timeout_of(src, self.settings) * 1000)}
+        # prefer_socket=false: the mysql crate would otherwise switch to a local unix socket
+        # found via @@socket, which through a tunnel could be a different server.
+        params: dict[str, str] = {"prefer_socket": "false",
+                                  "tcp_connect_timeout_ms": str(timeout_of(src, self.settings) * 1000)}
         params.update(self._tls_params())
         db = quote(src.database, safe="") if src.database else ""
         return (f"mysql://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/{db}?"
