@@ -268,8 +268,14 @@ class LoaderBase:
                   int(run.rows_extracted), int(run.rows_loaded), int(run.batches), error)
         if not self._state_ready:
             self.ensure_state_tables()
-        with self._using() as s:
-            s.execute(sql.insert_run(self.schema, s.placeholder), params)
+        try:
+            with self._using() as s:
+                s.execute(sql.insert_run(self.schema, s.placeholder), params)
+        except LoadError:
+            # The kept session may have died with the server (a restart is often why the run
+            # failed); it only shows when used. Once more: _using() replaces a broken session.
+            with self._using() as s:
+                s.execute(sql.insert_run(self.schema, s.placeholder), params)
 
     def last_runs(self, pipeline: str, table: str, n: int = 10) -> list[RunRecord]:
         with self._using() as s:
