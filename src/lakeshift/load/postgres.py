@@ -274,6 +274,7 @@ class PostgresStagedLoad(StagedLoadBase):
         self.swap = head.mode == "replace" and all(classify(c).kind in _SWAP_KINDS for c in head.columns)
         self.ordinal = not self.swap
         self._swap_ready = False  # _move_rows prepared the swap; _drop_stage_in_transaction does it
+        self._stage_xid: int | None = None  # the newest transaction that COPYed rows into staging
 
     @property
     def stage_sql(self) -> str:
@@ -337,6 +338,10 @@ class PostgresStagedLoad(StagedLoadBase):
                     cur = self._adbc.cursor()
                     try:
                         rows = cur.adbc_ingest(self.name, reader, mode="append", db_schema_name=self.loader.schema)
+                        if self.swap:  # which snapshots can see these rows (see _swap_blockers)
+                            cur.execute("SELECT txid_current()")
+                            xid = int(cur.fetchone()[0])
+                            self._stage_xid = max(self._stage_xid or 0, xid)
                     finally:
                         cur.close()
                     self._adbc.commit()
@@ -473,6 +478,28 @@ class PostgresStagedLoad(StagedLoadBase):
             "FROM pg_catalog.pg_class t WHERE t.oid = to_regclass(%s)", (target,))[0][0]
         if extra:
             return "inheritance, comments or indexes of its own"
+        return self._snapshot_blocker(s)
+
+    def _snapshot_blocker(self, s: Session) -> str:
+        """A swap is not MVCC-safe: a transaction whose snapshot is older than the
+        staging COPYs sees the swapped-in table EMPTY (like after TRUNCATE), while
+        DELETE + INSERT shows it the old rows. So swap only when no other session
+        of this database holds such a snapshot (backend_xmin at or before the
+        newest staging transaction); a snapshot taken later sees the staged
+        rows, which were committed before this check."""
+        if self._stage_xid is None:
+            return "no rows were staged"
+        (now,), = s.query("SELECT txid_current()")
+        # backend_xmin is shown for every session; backend_type only for those we may
+        # inspect (NULL for other users' sessions without pg_read_all_stats: count them)
+        rows = s.query(
+            "SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND coalesce(backend_type, 'client backend') = 'client backend' "
+            "AND backend_xmin IS NOT NULL AND age(backend_xmin) >= %s",
+            (int(now) - self._stage_xid,))
+        if rows[0][0]:
+            return (f"{rows[0][0]} open transaction(s) began before the new rows were staged and would see "
+                    "a swapped-in table empty")
         return ""
 
     def _cleanup(self) -> None:
