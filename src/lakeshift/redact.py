@@ -40,13 +40,16 @@ def register_model(model: Any) -> None:
             register_model(value)
 
 
-def redact(text: str) -> str:
+def redact(text: str, *, assignments: bool = True) -> str:
+    """Registered secrets and user:password@ in URLs become ***; with
+    `assignments` also the value after password=/token:/... (off for output
+    that labels secrets itself, like `password: set`)."""
     with _lock:
         known = sorted(_secrets, key=len, reverse=True)
     for secret in known:
         if secret in text:
             text = text.replace(secret, "***")
-    for pattern in _PATTERNS:
+    for pattern in _PATTERNS if assignments else _PATTERNS[:1]:
         text = pattern.sub(lambda m: f"{m.group('pre')}***{m.group('post')}", text)
     return text
 

@@ -1,17 +1,24 @@
 """`lakeshift connections list | test | info`: thin over connections.registry.
 
 Output is plain aligned text (no table wrapping) so it greps well and never
-hides a long host name. Nothing here prints a password or a key."""
+hides a long host name. Nothing here prints a password or a key: secrets show
+as set / not set, and every line passes through `redact` (a value such as
+endpoint_url: http://user:password@host shows as http://user:***@host)."""
 
 from __future__ import annotations
 
 import click
 
 from lakeshift.connections import registry
+from lakeshift.redact import redact as _redact
 from lakeshift.errors import ConnectionFailed, LakeshiftError
 
 _HEADINGS = {"sources": "Sources (MySQL/MariaDB)", "targets": "Targets", "storage": "Storage (lakes)"}
 _KIND = click.Choice(sorted(registry.KIND_CHOICES))
+
+
+def redact(line: str) -> str:
+    return _redact(line, assignments=False)  # keep 'password: set'; mask URLs with a password and known secrets
 
 
 @click.group()
@@ -36,10 +43,10 @@ def list_connections(app) -> None:
             if not c.usable:
                 extra.append(f"not usable: needs {registry.needs(c)}")
             tail = f"  [{'; '.join(extra)}]" if extra else ""
-            click.echo(f"  {c.name:<{name_w}}  {c.type:<{type_w}}  {registry.where(c)}{tail}")
+            click.echo(redact(f"  {c.name:<{name_w}}  {c.type:<{type_w}}  {registry.where(c)}{tail}"))
             description = getattr(c.model, "description", None)
             if description:
-                click.echo(f"  {'':<{name_w}}  {description}")
+                click.echo(redact(f"  {'':<{name_w}}  {description}"))
         click.echo("")
 
 
@@ -62,11 +69,11 @@ def test_connection(app, name: str | None, test_all: bool, kind: str | None) -> 
     else:
         conns = registry.find(cfg, name, kind)
     if len(conns) == 1 and not test_all:
-        click.echo(registry.check(cfg, conns[0]).line)
+        click.echo(redact(registry.check(cfg, conns[0]).line))
         return
     results = [registry.try_check(cfg, c, skip_unusable=test_all) for c in conns]
     for r in results:
-        click.echo(r.line if r.ok or r.skipped else f"{registry.label(r.conn)}: FAILED: {r.detail}")
+        click.echo(redact(r.line if r.ok or r.skipped else f"{registry.label(r.conn)}: FAILED: {r.detail}"))
     failed = [r for r in results if not r.ok and not r.skipped]
     if failed:
         raise _failure(failed, len(results))
@@ -93,7 +100,7 @@ def info(app, name: str, kind: str | None) -> None:
         rows = registry.info(cfg, conn)
         width = max(len(k) for k, _ in rows)
         for key, value in rows:
-            click.echo(f"{key + ':':<{width + 1}} {value}")
+            click.echo(redact(f"{key + ':':<{width + 1}} {value}"))
 
 
 commands = [connections]
