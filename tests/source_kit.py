@@ -33,7 +33,8 @@ class Sleeps(list):
 
 def make_reader(database: str, read_sql: Callable[..., Any] | None = None, sleeps: Sleeps | None = None,
                 **src_extra: Any) -> MySQLReader:
-    return MySQLReader(source_for(database, **src_extra), SETTINGS, read_sql=read_sql, sleep=sleeps or Sleeps())
+    return MySQLReader(source_for(database, **src_extra), SETTINGS, read_sql=read_sql,
+                       sleep=sleeps if sleeps is not None else Sleeps())
 
 
 def table_config(**kw: Any) -> TableConfig:

@@ -237,8 +237,11 @@ def connect(
             connect_timeout=timeout, read_timeout=settings.default_timeout,
             write_timeout=settings.default_timeout, program_name="lakeshift",
         )
+        # PyMySQL >= 1.1 negotiates TLS on its own when given no `ssl`: 'disable' must say so
+        tls_kwargs: dict[str, Any] = ({"ssl_disabled": True} if tls_mode(src) == "disable"
+                                      else {"ssl": pymysql_ssl(src.ssl)})
         try:
-            conn = cls(ssl=pymysql_ssl(src.ssl), **kwargs)
+            conn = cls(**tls_kwargs, **kwargs)
         except pymysql.err.OperationalError as exc:
             # 'prefer': PyMySQL refuses a server without TLS (2026); fall back to plain
             if tls_mode(src) != "prefer" or error_code(exc) != 2026:

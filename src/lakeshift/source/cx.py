@@ -3,7 +3,9 @@
 Each call opens its own connection (connectorx keeps no pool between calls),
 runs the session set-up (UTC, utf8mb4) and streams the result as Arrow record
 batches: memory is bounded by the batch, not the result. The URL holds the
-password, so it is registered with redact and never appears in an error."""
+password, so it is registered with redact and never appears in an error.
+connectorx runs in a child process (worker.py says why); an injected
+`read_sql` (tests) runs in this process."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from lakeshift import redact
 from lakeshift.config.models import ConnectionSettings, MySQLSource
 from lakeshift.errors import SourceError
 from lakeshift.source.client import MySQLPool, error_code, source_error, timeout_of, tls_mode, uses_tls
+from lakeshift.source.worker import Worker, WorkerError, WorkerLost
 
 SESSION = ["SET time_zone = '+00:00'", "SET NAMES utf8mb4"]
 _STOP = (KeyboardInterrupt, SystemExit, GeneratorExit)
@@ -95,7 +98,12 @@ class Connectorx:
                  read_sql: Callable[..., Any] | None = None) -> None:
         self.src, self.settings, self.pool = src, settings, pool
         self.read_sql = read_sql or _read_sql
+        self.worker = None if read_sql else Worker()
         self._url: str | None = None
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
 
     def url(self) -> str:
         if self._url is None:
@@ -140,6 +148,9 @@ class Connectorx:
     def stream(self, sql: str, batch_size: int, where: str) -> Iterator[pa.RecordBatch]:
         """Record batches of one query; driver errors become SourceError /
         TransientSourceError naming `where` (never the URL)."""
+        if self.worker is not None:
+            yield from self._stream_worker(sql, batch_size, where)
+            return
         try:
             with native_stderr():
                 reader = self.read_sql(self.url(), sql, return_type="arrow_stream", batch_size=batch_size,
@@ -166,6 +177,23 @@ class Connectorx:
             close = getattr(reader, "close", None)
             if close is not None:
                 close()
+
+    def _stream_worker(self, sql: str, batch_size: int, where: str) -> Iterator[pa.RecordBatch]:
+        worker = self.worker
+        assert worker is not None
+        with worker.lock:  # one query at a time per child
+            it = worker.query(self.url(), sql, batch_size, list(SESSION))
+            try:
+                while True:
+                    try:
+                        batch = next(it)
+                    except StopIteration:
+                        return
+                    except (WorkerError, WorkerLost) as exc:
+                        raise self._wrap(exc, where) from None
+                    yield batch
+            finally:
+                it.close()
 
     def fetch(self, sql: str, batch_size: int, where: str) -> list[pa.RecordBatch]:
         """All batches of a small or bounded result (one page)."""

@@ -5,6 +5,7 @@ types.py/convert.py for the type rules)."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ import pyarrow as pa
 
 from lakeshift.batch import Column, Cursor
 from lakeshift.config.models import ConnectionSettings, MySQLSource, TableConfig
-from lakeshift.errors import IdentifierError, SourceError
+from lakeshift.errors import IdentifierError, SourceError, TransientSourceError
 from lakeshift.identifiers import check_identifier, quote_mysql, split_table_name
 from lakeshift.source import keys as K
 from lakeshift.source.client import MySQLPool, label, named_lock
@@ -23,6 +24,12 @@ from lakeshift.source.convert import ALIAS, HIDDEN, Converter
 from lakeshift.source.cx import Connectorx
 from lakeshift.source.types import COLUMNS_SQL, KEYS_SQL, ColumnInfo, column_info, lake_schema, to_column, unique_keys
 from lakeshift.source.window import Window
+
+log = logging.getLogger("lakeshift.source")
+# A page (one SELECT ... LIMIT batch_size) is streamed in Arrow batches of at
+# most this many rows, so memory is bounded by this, not by the page.
+STREAM_BATCH_ROWS = 16_384
+MAX_RESUMES = 20  # a page broken off after some rows is resumed after the last row read, at most this often
 
 _CURSOR_KINDS = {"ts": {"temporal", "int", "decimal", "string"}, "id": {"int", "decimal", "string", "temporal"}}
 
@@ -66,7 +73,7 @@ class MySQLReader:
                  read_sql: Callable[..., Any] | None = None, sleep: Callable[[float], None] | None = None) -> None:
         self.src, self.settings = src, settings
         self._own_pool = pool is None
-        self.pool = pool or MySQLPool(src, settings, sleep=sleep or time.sleep)
+        self.pool = pool or MySQLPool(src, settings, sleep=time.sleep if sleep is None else sleep)
         self.cx = Connectorx(src, settings, self.pool, read_sql)
 
     @property
@@ -74,6 +81,7 @@ class MySQLReader:
         return label(self.src)
 
     def close(self) -> None:
+        self.cx.close()
         if self._own_pool:
             self.pool.close()
 
@@ -246,26 +254,62 @@ class MySQLReader:
         order = ", ".join(k.sql for k in page_keys)
         position: list[Any] | None = None
         remaining = limit
+        resumes = 0
         while True:
             n = batch_size if remaining is None else min(batch_size, remaining)
             page_conds = conds + ([K.after(page_keys, position)] if position is not None else [])
             sql = self._select(desc, select, page_conds) + f" ORDER BY {order} LIMIT {n}"
-            batches = self.pool.retry(lambda: self.cx.fetch(sql, n, where), where)
+            # Streamed, not fetched whole: a page of any size costs one Arrow batch of memory.
+            # (Each connectorx query also leaves 3 idle threads behind in connectorx 0.4, so
+            # few large pages matter: see the default batch_size.)
+            it = self._start(sql, min(n, STREAM_BATCH_ROWS), where)
             got = 0
-            for b in batches:
-                if b.num_rows == 0:
-                    continue
-                out = conv.convert(b)
-                got += b.num_rows
-                position = [b.column(f"{HIDDEN}k{i}")[-1].as_py() for i, _ in page]
-                reading.advance(b)
-                yield out
+            try:
+                for b in it:
+                    if b.num_rows == 0:
+                        continue
+                    out = conv.convert(b)
+                    got += b.num_rows
+                    position = [b.column(f"{HIDDEN}k{i}")[-1].as_py() for i, _ in page]
+                    reading.advance(b)
+                    yield out
+            except TransientSourceError as exc:
+                if got == 0 or resumes >= MAX_RESUMES:
+                    raise
+                resumes += 1  # keyset: go on right after the last row handed out
+                log.warning("%s: page broken off after %d rows (%s); resuming after the last row read", where,
+                            got, exc)
+                if remaining is not None:
+                    remaining -= got
+                continue
+            finally:
+                it.close()
             if remaining is not None:
                 remaining -= got
                 if remaining <= 0:
                     return
             if got < n:
                 return
+
+    def _start(self, sql: str, batch_rows: int, where: str) -> Iterator[pa.RecordBatch]:
+        """A started stream: the query runs and its first batch arrived (retried until then)."""
+        def start() -> tuple[Iterator[pa.RecordBatch], pa.RecordBatch | None]:
+            it = self.cx.stream(sql, batch_rows, where)
+            return it, next(it, None)
+
+        it, first = self.pool.retry(start, where)
+
+        def chained() -> Iterator[pa.RecordBatch]:
+            try:
+                if first is not None:
+                    yield first
+                    yield from it
+            finally:
+                close = getattr(it, "close", None)
+                if close is not None:
+                    close()
+
+        return chained()
 
     def _streamed(self, desc: TableDescription, conv: Converter, select: str, conds: list[str],
                   order: list[K.KeyCol], reading: _Progress, batch_size: int, limit: int | None,
@@ -278,18 +322,15 @@ class MySQLReader:
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
 
-        def start() -> tuple[Iterator[pa.RecordBatch], pa.RecordBatch | None]:
-            it = self.cx.stream(sql, batch_size, where)
-            return it, next(it, None)
-
-        it, first = self.pool.retry(start, where)
-        batch = first
-        while batch is not None:
-            if batch.num_rows:
-                out = conv.convert(batch)
-                reading.advance(batch)
-                yield out
-            batch = next(it, None)
+        it = self._start(sql, min(batch_size, STREAM_BATCH_ROWS), where)
+        try:
+            for batch in it:
+                if batch.num_rows:
+                    out = conv.convert(batch)
+                    reading.advance(batch)
+                    yield out
+        finally:
+            it.close()
 
     @staticmethod
     def _window_conds(window: Window, bkeys: list[K.KeyCol], hkeys: list[K.KeyCol]) -> list[str]:

@@ -1,0 +1,188 @@
+"""connectorx in a child process, its Arrow batches sent back over a pipe.
+
+Why not in-process (measured with connectorx 0.4.6):
+- its arrow_stream reader holds the GIL while it waits for MySQL, which stops
+  every other Python thread: parallel tables, the staging thread, and the SSH
+  tunnel's event loop, so a read through a tunnel deadlocks until the driver
+  gives up connecting (30 s);
+- every read_sql call leaves 3 idle threads behind for good (r2d2's pool);
+- a broken connection is a Rust panic that prints to fd 2.
+The child streams (memory bounded by the Arrow batch), the parent blocks in a
+pipe read (GIL released), the child's leaked threads die with it (it is
+replaced every MAX_QUERIES queries) and its stderr goes nowhere. The URL (with
+the password) travels over the pipe, never in argv or the environment.
+
+Frames, both directions: 1 byte kind + 8 byte big-endian length + payload.
+  parent -> child  b"Q" JSON {url, sql, batch_size, pre}
+  child -> parent  b"B" one record batch as an Arrow IPC stream
+                   b"D" end of result   b"E" JSON {type, message}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+import threading
+import weakref
+from collections.abc import Iterator
+from typing import IO, Any
+
+import pyarrow as pa
+
+MAX_QUERIES = 100  # leaked threads in the child stay below 3 * MAX_QUERIES
+_HEAD = struct.Struct(">cQ")
+
+
+def write_frame(out: IO[bytes], kind: bytes, payload: bytes) -> None:
+    out.write(_HEAD.pack(kind, len(payload)))
+    out.write(payload)
+    out.flush()
+
+
+def read_frame(inp: IO[bytes]) -> tuple[bytes, bytes] | None:
+    head = _read_exact(inp, _HEAD.size)
+    if head is None:
+        return None
+    kind, size = _HEAD.unpack(head)
+    payload = _read_exact(inp, size)
+    if payload is None:
+        return None
+    return kind, payload
+
+
+def _read_exact(inp: IO[bytes], size: int) -> bytes | None:
+    chunks, left = [], size
+    while left:
+        chunk = inp.read(left)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def batch_bytes(batch: pa.RecordBatch) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as writer:
+        writer.write_batch(batch)
+    return sink.getvalue().to_pybytes()
+
+
+# ---------------------------------------------------------------- child
+
+
+def serve(inp: IO[bytes], out: IO[bytes]) -> None:
+    import connectorx
+
+    while (frame := read_frame(inp)) is not None:
+        request = json.loads(frame[1])
+        try:
+            reader = connectorx.read_sql(request["url"], request["sql"], return_type="arrow_stream",
+                                         batch_size=request["batch_size"], pre_execution_query=request["pre"])
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    break
+                write_frame(out, b"B", batch_bytes(batch))
+            write_frame(out, b"D", b"")
+        except BrokenPipeError:
+            return
+        except BaseException as exc:  # noqa: BLE001 - Rust panics are BaseException; all go to the parent
+            write_frame(out, b"E", json.dumps({"type": type(exc).__name__, "message": str(exc)}).encode())
+
+
+# ---------------------------------------------------------------- parent
+
+
+class WorkerError(RuntimeError):
+    """An error from connectorx in the child, its text as connectorx gave it."""
+
+
+class WorkerLost(RuntimeError):
+    """The child died or stopped answering (the text reads as a lost connection)."""
+
+
+class Worker:
+    """One child process; one query at a time (callers hold `lock`)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.queries = 0
+        self._finalizer: weakref.finalize | None = None
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        env = {**os.environ, "RUST_BACKTRACE": "0", "RUST_LOG": "off"}
+        proc = subprocess.Popen([sys.executable, "-m", "lakeshift.source.worker"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, bufsize=0)
+        self.proc, self.queries = proc, 0
+        self._finalizer = weakref.finalize(self, _kill, proc)
+        return proc
+
+    def query(self, url: str, sql: str, batch_size: int, pre: list[str]) -> Iterator[pa.RecordBatch]:
+        """Batches of one query. Closing the iterator early kills the child
+        (it would go on sending the rest of the result)."""
+        proc = self.proc
+        if proc is None or proc.poll() is not None or self.queries >= MAX_QUERIES:
+            self.close()
+            proc = self._start()
+        self.queries += 1
+        done = False
+        try:
+            request = json.dumps({"url": url, "sql": sql, "batch_size": batch_size, "pre": pre}).encode()
+            try:
+                write_frame(proc.stdin, b"Q", request)  # type: ignore[arg-type]
+            except OSError:
+                raise WorkerLost("Lost connection: the connectorx worker process is gone") from None
+            while True:
+                frame = read_frame(proc.stdout)  # type: ignore[arg-type]
+                if frame is None:
+                    raise WorkerLost("Lost connection: the connectorx worker process died "
+                                     f"(exit code {proc.poll()})")
+                kind, payload = frame
+                if kind == b"B":
+                    yield pa.ipc.open_stream(payload).read_next_batch()
+                elif kind == b"D":
+                    done = True
+                    return
+                else:
+                    done = True  # the child is ready for the next query
+                    error = json.loads(payload)
+                    raise WorkerError(error["message"] or error["type"])
+        finally:
+            if not done:
+                self.close()
+
+    def close(self) -> None:
+        if self.proc is not None:
+            _kill(self.proc)
+            if self._finalizer is not None:
+                self._finalizer.detach()
+            self.proc = None
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+    for f in (proc.stdin, proc.stdout):
+        try:
+            if f is not None:
+                f.close()
+        except OSError:
+            pass
+
+
+def main() -> None:
+    serve(sys.stdin.buffer, sys.stdout.buffer)
+
+
+if __name__ == "__main__":
+    main()
