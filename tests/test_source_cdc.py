@@ -4,8 +4,6 @@ upper bound; --limit; keyset paging over every kind of key; quoting."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from source_kit import reader, run, table_config  # noqa: F401
 

@@ -8,16 +8,14 @@ import ssl
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pymysql
 import pytest
 from source_kit import SETTINGS, Sleeps, make_reader, reader, run, source_for, table_config  # noqa: F401
-from sshd import Keys, known_hosts, ssh_keys, sshd  # noqa: F401
+from sshd import known_hosts, ssh_keys, sshd  # noqa: F401
 
 from conftest import mysql_connect, mysql_exec
 from lakeshift.config.models import MySQLSource, TLSSettings
@@ -300,6 +298,23 @@ def test_pool_never_exceeds_its_size_and_replaces_killed_connections(mysql_db) -
     with pytest.raises(SourceError, match="closed"):
         with pool.connection():
             pass
+
+
+def test_the_connectorx_child_ends_with_its_reader(mysql_db, rows100) -> None:
+    import gc
+
+    r = make_reader(mysql_db)
+    run(r, rows100, FULL)
+    child = r.cx.worker.proc
+    assert child is not None and child.poll() is None
+    r.close()
+    assert child.poll() is not None
+    r = make_reader(mysql_db)  # a reader dropped without close() takes its child along
+    run(r, rows100, FULL)
+    child = r.cx.worker.proc
+    del r
+    gc.collect()
+    assert child.wait(timeout=10) is not None
 
 
 def test_connect_sets_up_the_session(mysql_db) -> None:

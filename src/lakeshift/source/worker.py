@@ -28,7 +28,7 @@ import sys
 import threading
 import weakref
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO
 
 import pyarrow as pa
 
@@ -117,7 +117,9 @@ class Worker:
 
     def _start(self) -> subprocess.Popen[bytes]:
         env = {**os.environ, "RUST_BACKTRACE": "0", "RUST_LOG": "off"}
-        proc = subprocess.Popen([sys.executable, "-m", "lakeshift.source.worker"], stdin=subprocess.PIPE,
+        # The file itself as a script (it imports only pyarrow and connectorx, not lakeshift);
+        # -P: its folder is not put on sys.path, where our types.py would shadow the stdlib.
+        proc = subprocess.Popen([sys.executable, "-P", os.path.abspath(__file__)], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, bufsize=0)
         self.proc, self.queries = proc, 0
         self._finalizer = weakref.finalize(self, _kill, proc)
