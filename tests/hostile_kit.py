@@ -227,7 +227,10 @@ class MariaDBServer:
 
 def start_mariadb(tz: str | None = None, tls: bool = False) -> MariaDBServer:
     """mariadbd on a free loopback port with its own data folder, as user
-    mysql; `tz` is the server's OS time zone (its time_zone stays SYSTEM)."""
+    mysql; `tz` is the server's OS time zone (its time_zone stays SYSTEM).
+    It listens on 127.0.0.1 and 127.0.0.2: the certificate (with `tls`) names
+    only localhost and 127.0.0.1, so 127.0.0.2 is the same server under a
+    name the certificate does not hold."""
     folder = _shared_dir("ls-mariadb-", "mysql")
     files = None
     args = []
@@ -245,7 +248,7 @@ def start_mariadb(tz: str | None = None, tls: bool = False) -> MariaDBServer:
         log = open(folder / "server.log", "wb")  # noqa: SIM115 - closed with the process
         server.process = subprocess.Popen(
             ["/usr/sbin/mariadbd", "--no-defaults", f"--datadir={folder / 'data'}", f"--port={server.port}",
-             "--bind-address=127.0.0.1", f"--socket={folder / 'mysqld.sock'}", f"--pid-file={folder / 'mysqld.pid'}",
+             "--bind-address=127.0.0.1,127.0.0.2", f"--socket={folder / 'mysqld.sock'}", f"--pid-file={folder / 'mysqld.pid'}",
              "--user=mysql", "--skip-log-bin", "--innodb-buffer-pool-size=32M", "--skip-name-resolve", *args],
             stdout=log, stderr=subprocess.STDOUT, env=env)
         log.close()
@@ -309,7 +312,8 @@ def _pg_bin(name: str) -> str:
 
 def start_postgres(superuser_password: str) -> PostgresServer:
     """A PostgreSQL cluster on a free loopback port that only accepts TLS
-    connections (`hostssl ... scram-sha-256`; plain TCP is rejected)."""
+    connections (`hostssl ... scram-sha-256`; plain TCP is rejected), on
+    127.0.0.1 and on 127.0.0.2 (a name its certificate does not hold)."""
     folder = _shared_dir("ls-pg-", "postgres")
     tls = make_certificates(folder / "tls")
     server = PostgresServer(free_port(), folder, tls, superuser_password)
@@ -328,10 +332,10 @@ def start_postgres(superuser_password: str) -> PostgresServer:
         pwfile.unlink()
         (server.data / "pg_hba.conf").write_text(
             "local all all trust\n"
-            "hostssl all all 127.0.0.1/32 scram-sha-256\n"
+            "hostssl all all 127.0.0.0/8 scram-sha-256\n"
             "hostnossl all all 0.0.0.0/0 reject\n")
         with open(server.data / "postgresql.conf", "a") as conf:
-            conf.write(f"\nlisten_addresses = '127.0.0.1'\nport = {server.port}\nunix_socket_directories = '{folder}'\n"
+            conf.write(f"\nlisten_addresses = '127.0.0.1,127.0.0.2'\nport = {server.port}\nunix_socket_directories = '{folder}'\n"
                        f"ssl = on\nssl_cert_file = '{tls.cert}'\nssl_key_file = '{tls.key}'\n"
                        "password_encryption = 'scram-sha-256'\nmax_connections = 40\nshared_buffers = 16MB\n"
                        "fsync = off\n")
