@@ -25,7 +25,7 @@ import yaml
 
 from conftest import MYSQL, mysql_connect, unique
 from e2e_kit import build_config, local_storage
-from faults_kit import (HYBRID, Target, assert_loaded_once, assert_mirrors, assert_one_line_error, change_items,
+from faults_kit import (HYBRID, assert_loaded_once, assert_mirrors, assert_one_line_error, change_items,
                         create_items, make_target, manifest_ids, ok, part_files, running, start_sync, sync, wait_for)
 from source_kit import SETTINGS, Sleeps, source_for
 
@@ -164,9 +164,9 @@ def test_permission_error_is_not_retried(select_denied_user: Any, mysql: Any, my
     target = make_target("postgres", request, tmp_path)
     storage = local_storage(tmp_path / "lake")
     config = build_config(tmp_path / "config", mysql_db, target.config, storage, {"items": HYBRID})
-    # a retry would wait 30s, 60s, 120s: the subprocess timeout would fail the test
-    configure(config, retry_attempts=3, retry_delay=30, username=user, password=password)
-    result = sync(config, timeout=25)
+    # a retry would log itself, and wait 60s, 120s, 240s: past the subprocess timeout
+    configure(config, retry_attempts=3, retry_delay=60, username=user, password=password)
+    result = sync(config, timeout=100)
     line = assert_one_line_error(result, "items", "(1142)", "denied")
     assert not RETRIES.search(result.stderr), result.stderr
     assert password not in result.stderr + result.stdout

@@ -28,7 +28,7 @@ from conftest import TEST_AWS_KEY, TEST_AWS_SECRET, unique
 from e2e_kit import build_config
 from faults_kit import (HYBRID, TcpProxy, assert_loaded_once, assert_mirrors, assert_one_line_error, change_items,
                         create_items, insert_items, make_target, manifest_ids, ok, part_files, running, start_sync,
-                        sync, wait_for)
+                        sync, table_lake, wait_for)
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ def test_s3_outage_mid_upload(target_kind: str, s3_outage: tuple[TcpProxy, str, 
     ok(sync(config))
     assert_mirrors(target, mysql_db)
     assert_loaded_once(target, storage)
-    named = {f.path for m in __import__("faults_kit").table_lake(storage).manifests() for f in m.files}
+    named = {f.path for m in table_lake(storage).manifests() for f in m.files}
     assert len(part_files(storage)) == len(named) + leftover, line
 
 
