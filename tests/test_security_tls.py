@@ -196,3 +196,34 @@ def test_disable_against_a_server_that_wants_tls_is_one_line(side: str, tls_mari
     err = one_error(sync(config))
     assert ("Access denied" in err) if side == "source" else ("no encryption" in err), err
     assert MY_PW not in err and PG_PW not in err
+
+
+def test_connectorx_checks_the_ca_but_not_the_host_name_so_the_control_connection_does(tls_mariadb: Any) -> None:
+    """A documented limit: connectorx's MySQL driver verifies the certificate
+    chain for VERIFY_IDENTITY but not the host name. lakeshift's own (PyMySQL)
+    connections to the same host:port do check it, before any read and for
+    every table, so verify-full still refuses a server outside the certificate
+    (test above); this test pins the driver behaviour the docs describe."""
+    from lakeshift.config.models import ConnectionSettings, MySQLSource
+    from lakeshift.errors import LakeshiftError
+    from lakeshift.source.client import MySQLPool, connect
+    from lakeshift.source.cx import Connectorx
+
+    settings = ConnectionSettings(default_timeout=3, connection_retry_delay=0)
+
+    def src(host: str, ca: Path) -> MySQLSource:
+        return MySQLSource(host=host, port=tls_mariadb.port, username="tls", password=MY_PW, database="shop",
+                           ssl={"mode": "verify-full", "ca": str(ca)}, connection_pool={"retry_attempts": 0})
+
+    right = src("127.0.0.1", tls_mariadb.tls.ca)
+    pool = MySQLPool(right, settings)
+    try:
+        outside = src("127.0.0.2", tls_mariadb.tls.ca)
+        with pytest.raises(LakeshiftError, match="(?i)hostname|host name|match"):
+            connect(outside, settings).close()  # PyMySQL: host name checked
+        rows = Connectorx(outside, settings, pool).fetch("SELECT 1 AS x", 10, "probe")
+        assert rows[0].to_pylist() == [{"x": 1}]  # connectorx: chain only
+        with pytest.raises(LakeshiftError, match="certificate verify failed"):
+            Connectorx(src("127.0.0.1", tls_mariadb.tls.wrong_ca), settings, pool).fetch("SELECT 1", 10, "probe")
+    finally:
+        pool.close()
