@@ -364,6 +364,7 @@ class RedshiftEmulator:
         self.s3 = s3
         self.log: list[tuple[str, tuple[Any, ...] | None]] = []
         self.staged = 0
+        self.copy_error: str | None = None  # set: COPY fails like Redshift, echoing the statement ({statement})
 
     def statements(self) -> list[str]:
         return [s for s, _ in self.log]
@@ -388,6 +389,10 @@ class RedshiftEmulator:
     def respond(self, statement: str, params: Any) -> tuple[list[tuple[Any, ...]], int]:
         self.log.append((statement, tuple(params) if params is not None else None))
         if statement.startswith("COPY "):
+            if self.copy_error is not None:
+                import psycopg
+
+                raise psycopg.errors.InternalError_(self.copy_error.format(statement=statement))
             self._copy(statement)
             return [], self.staged
         if "information_schema.columns" in statement:
