@@ -260,8 +260,8 @@ class MySQLReader:
             page_conds = conds + ([K.after(page_keys, position)] if position is not None else [])
             sql = self._select(desc, select, page_conds) + f" ORDER BY {order} LIMIT {n}"
             # Streamed, not fetched whole: a page of any size costs one Arrow batch of memory.
-            # (Each connectorx query also leaves 3 idle threads behind in connectorx 0.4, so
-            # few large pages matter: see the default batch_size.)
+            # Each page is a connectorx call (a new connection; in 0.4 also 3 threads the
+            # worker process keeps until it is replaced), so few large pages read fastest.
             it = self._start(sql, min(n, STREAM_BATCH_ROWS), where)
             got = 0
             try:
