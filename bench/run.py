@@ -270,7 +270,7 @@ class Bench:
         self.args = args
         self.rows = args.rows
         self.small_rows = 50 if args.smoke else 1000
-        label = "smoke" if args.smoke else _short(self.rows)
+        label = args.label or ("smoke" if args.smoke else _short(self.rows))
         self.suffix = f"_{label}"
         self.db = f"lakeshift_bench{self.suffix}"
         self.work = Path(args.work or BENCH / ".work" / label).resolve()
@@ -553,10 +553,15 @@ def targets(b: Bench, med: dict[str, float | None], raw_total: float | None) -> 
 
 
 def raw_json(b: Bench) -> dict[str, Any]:
-    return {"started": b.started.isoformat(), "rows": b.rows, "repeat": b.args.repeat, "results": {
+    return {"started": b.started.isoformat(), "rows": b.rows, "database": b.db, "schemas": schemas(b.suffix), "repeat": b.args.repeat, "results": {
         k: {"rows": v.rows, "error": v.error, "samples": [
             {"wall": s.wall, "peak_rss": s.peak_rss, "cpu": s.cpu, "cpu_mysql": s.cpu_mysql, "cpu_pg": s.cpu_pg,
              "rc": s.rc} for s in v.samples]} for k, v in b.results.items()}}
+
+
+def schemas(suffix: str) -> list[str]:
+    """The PostgreSQL schemas a run with this suffix writes to."""
+    return [f"bench_{n}{suffix}" for n in ("full", "incr", "small", "raw", "sling", "dlt")]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -570,6 +575,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", action="store_true", help="also profile one full sync with py-spy")
     ap.add_argument("--out", help="folder for the report (default bench/results)")
     ap.add_argument("--work", help="working folder (default bench/.work/<size>)")
+    ap.add_argument("--label", help="names the MySQL database lakeshift_bench_<label> and the PostgreSQL schemas "
+                                    "bench_*_<label> (default: the size, e.g. 2m, or smoke)")
     args = ap.parse_args(argv)
     if args.smoke:
         args.rows, args.repeat = 2_000, 1

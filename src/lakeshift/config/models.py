@@ -243,7 +243,9 @@ class TableConfig(Model):
 
 class PipelineProcessing(Model):
     strategy: Literal["sequential", "parallel"] = "sequential"
-    batch_size: int = Field(10_000, ge=1, le=10_000_000)
+    # Rows per extract page (one SELECT ... LIMIT), streamed in Arrow batches of at most 16,384 rows:
+    # large pages cost no memory and few queries (see docs/benchmarks.md).
+    batch_size: int = Field(1_000_000, ge=1, le=10_000_000)
     max_parallel_tables: int = Field(3, ge=1, le=64)
 
 
@@ -252,8 +254,10 @@ class LakeSettings(Model):
     isolation_prefix: str | None = Field(None, description="default: the pipeline name; '' = v1.0 layout")
     partition_strategy: Literal["datetime", "hybrid"] = "hybrid"
     compression: Literal["snappy", "zstd", "gzip", "none"] = "snappy"
-    max_file_rows: int = Field(1_000_000, ge=1)
-    row_group_rows: int = Field(128 * 1024, ge=1)
+    # Parts are loaded into the target while the next one is extracted, so the last
+    # part's load is the only one not overlapped: keep parts moderate (docs/benchmarks.md).
+    max_file_rows: int = Field(250_000, ge=1)
+    row_group_rows: int = Field(64 * 1024, ge=1)  # the writer buffers one row group: memory
 
     @field_validator("isolation_prefix")
     @classmethod

@@ -133,6 +133,9 @@ class Progress:
 
 
 def run_plan(plan: Plan, live_progress: bool | None = None) -> RunReport:
+    from lakeshift.memory import tune_allocators
+
+    tune_allocators()  # before any table thread allocates: flat memory (lakeshift/memory.py)
     started = time.monotonic()
     ctx = RunContext(plan)
     by_name = {t.name: t for t in plan.tables}

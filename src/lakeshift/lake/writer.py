@@ -87,7 +87,9 @@ class BatchWriter:
         if not self._buffered:
             return
         group = self.settings.row_group_rows
-        table = pa.concat_tables(self._buffer).combine_chunks() if len(self._buffer) > 1 else self._buffer[0]
+        # Chunked as it came: write_table cuts row groups across chunks, so no
+        # combine_chunks() copy of the whole buffer.
+        table = pa.concat_tables(self._buffer) if len(self._buffer) > 1 else self._buffer[0]
         whole = table.num_rows if final else (table.num_rows // group) * group
         if whole:
             self._open_part()

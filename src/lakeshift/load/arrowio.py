@@ -16,7 +16,7 @@ from lakeshift.errors import LoadError
 from lakeshift.load.sql import ORDINAL_COLUMN
 from lakeshift.load.types import classify, parse_arrow, postgres_ingest_type, same_arrow
 
-BATCH_ROWS = 64 * 1024
+BATCH_ROWS = 16 * 1024  # small: the ADBC COPY costs the same, memory a quarter (docs/benchmarks.md)
 
 
 def _compatible(actual: pa.DataType, expected: pa.DataType) -> bool:
@@ -37,11 +37,13 @@ def check_schema(schema: pa.Schema, columns: Sequence[Column], where: str) -> No
 
 def read_part(path: str, filesystem: pa.fs.FileSystem, columns: Sequence[Column],
               batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-    """The part's rows in file order, a record batch at a time."""
+    """The part's rows in file order, a record batch at a time. Without
+    pre_buffer: pyarrow's default reads every row group of the file ahead, so
+    memory would grow with the part instead of one row group."""
     with filesystem.open_input_file(path) as f:
-        pf = pq.ParquetFile(f)
+        pf = pq.ParquetFile(f, pre_buffer=False)
         check_schema(pf.schema_arrow, columns, f"part {path}")
-        yield from pf.iter_batches(batch_size=batch_rows, use_threads=True)
+        yield from pf.iter_batches(batch_size=batch_rows, use_threads=False)
 
 
 def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:

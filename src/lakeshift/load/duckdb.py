@@ -31,6 +31,7 @@ from lakeshift.load.types import DuckDBTypes
 from lakeshift.redact import redact
 
 log = logging.getLogger("lakeshift.load")
+DUCKDB_MEMORY_LIMIT = "128MB"  # per process, for lakeshift's own DuckDB connections to a target file
 
 
 class DuckDBSession(Session):
@@ -103,7 +104,12 @@ class DuckDBLoader(LoaderBase):
         if not wait_loop(self.lock_timeout, attempt, poll=0.25):
             raise LockBusyError(f"{self.describe} is held by another process ({last[-1] if last else ''}); "
                                 f"waited {self.lock_timeout:g}s")
-        return DuckDBSession(holder[0], self.describe)
+        con = holder[0]
+        # DuckDB may use 80% of the machine's memory by default, and a batch's staging
+        # table grew with the table (740 MB for 2M rows): bounded, it spills to
+        # <file>.tmp instead, and memory stays flat (docs/benchmarks.md).
+        con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
+        return DuckDBSession(con, self.describe)
 
     @contextmanager
     def _using(self) -> Iterator[Session]:

@@ -47,6 +47,7 @@ _LOCK_CLASS_STAGE = 0x4C530002  # a live staging table
 # in SQL): a replace batch of only these can be staged in the target's types and swapped in.
 _SWAP_KINDS = frozenset({"int", "uint", "bool", "numeric", "float", "date", "timestamp", "timestamptz", "text", "bytes"})
 _SWAP_FALLBACK_STATES = frozenset({"23505", "55P03", "2BP01", "42501"})  # duplicate key, lock timeout, dependents, owner
+KEY_LOOKUP_RATIO = 20  # a merge probes the target's key when the target has 20x the batch's rows
 SWAP_LOCK_TIMEOUT = "2s"  # how long the swap waits for readers of the old table before it falls back
 
 
@@ -360,7 +361,8 @@ class PostgresStagedLoad(StagedLoadBase):
     def _stage_in_transaction(self, s: Session, manifest: Manifest) -> None:
         # The rows arrived during add_part; statistics let the planner pick the
         # join for DELETE ... USING on a large batch (staging is never analysed otherwise).
-        if self._created:
+        # A replace joins nothing (and a swapped-in table is analysed by autovacuum).
+        if self._created and manifest.mode != "replace":
             s.execute(f"ANALYZE {self.stage_sql}")
 
     def _staged_rows(self, s: Session) -> int:
@@ -370,6 +372,8 @@ class PostgresStagedLoad(StagedLoadBase):
     def _move_rows(self, s: Session, m: Manifest, plan: Any, *, has_rows: bool) -> tuple[int, int]:
         """Replace by swapping the staging table in when nothing is lost by it;
         DELETE + INSERT ... SELECT (the base class) otherwise."""
+        if m.mode == "merge" and has_rows and plan.exists:
+            self._prefer_key_lookups(s)
         if not (self.swap and has_rows and m.mode == "replace"):
             return super()._move_rows(s, m, plan, has_rows=has_rows)
         blockers = self._swap_blockers(s, m)
@@ -391,6 +395,23 @@ class PostgresStagedLoad(StagedLoadBase):
                        (self.target_sql,))
         self._swap_ready = True
         return (int(rows[0][0]) if rows else 0), self._rows
+
+    def _prefer_key_lookups(self, s: Session) -> None:
+        """A small batch merged into a large table: have DELETE ... USING probe the
+        target's primary key row by row instead of hashing the whole table. The
+        planner, going by stale or cautious estimates, picked a hash join over a
+        sequential scan of all 2M rows for a 20k-row batch (0.55 s against 0.05 s).
+        Only for this transaction (SET LOCAL), and only when the target is at least
+        KEY_LOOKUP_RATIO times the batch."""
+        rows = s.query("SELECT GREATEST(c.reltuples, 0)::bigint, pg_catalog.pg_relation_size(c.oid) "
+                       "FROM pg_catalog.pg_class c WHERE c.oid = to_regclass(%s)", (self.target_sql,))
+        if not rows:
+            return
+        estimate, size = int(rows[0][0]), int(rows[0][1])
+        # reltuples lags behind (or is 0 before the first ANALYZE): the size on disk bounds it from below
+        if max(estimate, size // 200) >= KEY_LOOKUP_RATIO * max(self._rows, 1):
+            s.execute("SET LOCAL enable_hashjoin = off")
+            s.execute("SET LOCAL enable_mergejoin = off")
 
     def _drop_stage_in_transaction(self, s: Session) -> None:
         """The swap itself, last before COMMIT so the old table is locked for an instant:
