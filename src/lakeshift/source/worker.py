@@ -32,6 +32,8 @@ from typing import IO
 
 import pyarrow as pa
 
+CHILD_ALLOCATOR_ENV = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": str(256 * 1024),
+                       "ARROW_DEFAULT_MEMORY_POOL": "jemalloc"}
 MAX_QUERIES = 100  # leaked threads in the child stay below 3 * MAX_QUERIES
 _HEAD = struct.Struct(">cQ")
 
@@ -119,6 +121,10 @@ class Worker:
 
     def _start(self) -> subprocess.Popen[bytes]:
         env = {**os.environ, "RUST_BACKTRACE": "0", "RUST_LOG": "off"}
+        # The child's allocators kept freed memory just like the parent's (lakeshift/memory.py):
+        # the same limits, as the environment glibc and pyarrow read at start (the user's win).
+        for name, value in CHILD_ALLOCATOR_ENV.items():
+            env.setdefault(name, value)
         # The file itself as a script (it imports only pyarrow and connectorx, not lakeshift);
         # -P: its folder is not put on sys.path, where our types.py would shadow the stdlib.
         proc = subprocess.Popen([sys.executable, "-P", os.path.abspath(__file__)], stdin=subprocess.PIPE,
