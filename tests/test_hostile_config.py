@@ -182,8 +182,13 @@ def test_weird_but_legal_names_work_and_every_identifier_is_quoted(kind: str, my
     import lakeshift.source.cx as cx
     from lakeshift.load import base
 
-    real_read = cx._read_sql
-    monkeypatch.setattr(cx, "_read_sql", lambda url, sql, **kw: (mysql_sql.append(sql), real_read(url, sql, **kw))[1])
+    real_stream = cx.Connectorx.stream
+
+    def stream(self: Any, sql: str, *args: Any) -> Any:
+        mysql_sql.append(sql)
+        return real_stream(self, sql, *args)
+
+    monkeypatch.setattr(cx.Connectorx, "stream", stream)
     real_run = base.Session._run
     monkeypatch.setattr(base.Session, "_run", lambda self, cur, st, p: (target_sql.append(st), real_run(self, cur, st, p))[1])
     if kind == "duckdb":
