@@ -72,12 +72,12 @@ def secret_pg() -> Any:
 @pytest.fixture
 def mysql_user(mysql_db: str, mysql: Any) -> Any:
     user = f"ls_sec_{TAG}"
-    with mysql_connect() as root:
-        for host in ("127.0.0.1", "localhost", "%"):
-            mysql_exec(root, f"CREATE USER '{user}'@'{host.replace('%', '%%')}' IDENTIFIED BY %s",
-                       params=(SECRETS["LS_MYSQL_PW"],))
-            mysql_exec(root, f"GRANT ALL ON `{mysql_db}`.* TO '{user}'@'{host}'")
     try:
+        with mysql_connect() as root:
+            for host in ("127.0.0.1", "localhost", "%"):
+                mysql_exec(root, f"CREATE USER '{user}'@'{host.replace('%', '%%')}' IDENTIFIED BY %s",
+                           params=(SECRETS["LS_MYSQL_PW"],))
+                mysql_exec(root, f"GRANT ALL ON `{mysql_db}`.* TO '{user}'@'{host}'")
         yield user
     finally:
         with mysql_connect() as root:
