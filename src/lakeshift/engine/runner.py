@@ -41,7 +41,10 @@ class RunContext:
 
         with self._lock:
             if self._pool is None:
+                from lakeshift.source.worker import WorkerPool
+
                 self._pool = MySQLPool(self.source, self.settings)
+                self._pool.cx_workers = WorkerPool()  # connectorx children shared by the run's tables
         return MySQLReader(self.source, self.settings, self._pool)
 
     def loader(self) -> Any:
@@ -62,6 +65,7 @@ class RunContext:
 
     def close(self) -> None:
         if self._pool is not None:
+            self._pool.cx_workers.close()
             self._pool.close()
 
 

@@ -178,6 +178,27 @@ def pymysql_ssl(tls: TLSSettings | None) -> dict[str, Any] | None:
     return out
 
 
+_SSL_CONTEXTS: dict[tuple[tuple[str, Any], ...], ssl_lib.SSLContext] = {}
+_SSL_LOCK = threading.Lock()
+
+
+def ssl_context(tls: TLSSettings | None) -> ssl_lib.SSLContext | None:
+    """The SSLContext PyMySQL would build from pymysql_ssl(tls), built once per
+    process. PyMySQL makes one per connection and loads the system CA bundle
+    each time: ~0.1 s of CPU per connection, a third of a 20-table run that
+    found nothing to do. A context is safe to share between connections."""
+    params = pymysql_ssl(tls)
+    if params is None:
+        return None
+    key = tuple(sorted(params.items()))
+    with _SSL_LOCK:
+        ctx = _SSL_CONTEXTS.get(key)
+        if ctx is None:
+            ctx = pymysql.connections.Connection._create_ssl_ctx(None, params)  # type: ignore[arg-type]
+            _SSL_CONTEXTS[key] = ctx
+    return ctx
+
+
 def uses_tls(conn: pymysql.connections.Connection) -> bool:
     return isinstance(getattr(conn, "_sock", None), ssl_lib.SSLSocket)
 
@@ -239,7 +260,7 @@ def connect(
         )
         # PyMySQL >= 1.1 negotiates TLS on its own when given no `ssl`: 'disable' must say so
         tls_kwargs: dict[str, Any] = ({"ssl_disabled": True} if tls_mode(src) == "disable"
-                                      else {"ssl": pymysql_ssl(src.ssl)})
+                                      else {"ssl": ssl_context(src.ssl)})
         try:
             conn = cls(**tls_kwargs, **kwargs)
         except pymysql.err.OperationalError as exc:

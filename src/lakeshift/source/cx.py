@@ -24,7 +24,7 @@ from lakeshift import redact
 from lakeshift.config.models import ConnectionSettings, MySQLSource
 from lakeshift.errors import SourceError
 from lakeshift.source.client import MySQLPool, error_code, source_error, timeout_of, tls_mode, uses_tls
-from lakeshift.source.worker import Worker, WorkerError, WorkerLost
+from lakeshift.source.worker import Worker, WorkerError, WorkerLost, WorkerPool
 
 SESSION = ["SET time_zone = '+00:00'", "SET NAMES utf8mb4"]
 _STOP = (KeyboardInterrupt, SystemExit, GeneratorExit)
@@ -98,7 +98,9 @@ class Connectorx:
                  read_sql: Callable[..., Any] | None = None) -> None:
         self.src, self.settings, self.pool = src, settings, pool
         self.read_sql = read_sql or _read_sql
-        self.worker = None if read_sql else Worker()
+        # A run's readers share the children hung on their pool; a reader alone has its own.
+        self.shared: WorkerPool | None = None if read_sql else getattr(pool, "cx_workers", None)
+        self.worker = None if read_sql or self.shared is not None else Worker()
         self._url: str | None = None
 
     def close(self) -> None:
@@ -148,7 +150,7 @@ class Connectorx:
     def stream(self, sql: str, batch_size: int, where: str) -> Iterator[pa.RecordBatch]:
         """Record batches of one query; driver errors become SourceError /
         TransientSourceError naming `where` (never the URL)."""
-        if self.worker is not None:
+        if self.worker is not None or self.shared is not None:
             yield from self._stream_worker(sql, batch_size, where)
             return
         try:
@@ -179,21 +181,24 @@ class Connectorx:
                 close()
 
     def _stream_worker(self, sql: str, batch_size: int, where: str) -> Iterator[pa.RecordBatch]:
-        worker = self.worker
-        assert worker is not None
-        with worker.lock:  # one query at a time per child
-            it = worker.query(self.url(), sql, batch_size, list(SESSION))
-            try:
-                while True:
-                    try:
-                        batch = next(it)
-                    except StopIteration:
-                        return
-                    except (WorkerError, WorkerLost) as exc:
-                        raise self._wrap(exc, where) from None
-                    yield batch
-            finally:
-                it.close()
+        worker = self.worker or self.shared.acquire()  # type: ignore[union-attr]
+        try:
+            with worker.lock:  # one query at a time per child
+                it = worker.query(self.url(), sql, batch_size, list(SESSION))
+                try:
+                    while True:
+                        try:
+                            batch = next(it)
+                        except StopIteration:
+                            return
+                        except (WorkerError, WorkerLost) as exc:
+                            raise self._wrap(exc, where) from None
+                        yield batch
+                finally:
+                    it.close()
+        finally:
+            if self.shared is not None:
+                self.shared.release(worker)
 
     def fetch(self, sql: str, batch_size: int, where: str) -> list[pa.RecordBatch]:
         """All batches of a small or bounded result (one page)."""

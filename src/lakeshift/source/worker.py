@@ -190,6 +190,38 @@ def _widen_pipe(pipe: IO[bytes] | None) -> None:
         pass
 
 
+class WorkerPool:
+    """Children shared by the readers of one run (engine/runner.py hangs one on
+    the run's MySQLPool): a reader borrows a child for each query and gives it
+    back, so a run of 20 tables starts as many children as tables read at once,
+    not 20 (each costs ~0.25 s of CPU to start: the no-change run took 3.6 s)."""
+
+    def __init__(self) -> None:
+        self._idle: list[Worker] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def acquire(self) -> Worker:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return Worker()
+
+    def release(self, worker: Worker) -> None:
+        with self._lock:
+            if not self._closed and worker.proc is not None and worker.proc.poll() is None:
+                self._idle.append(worker)
+                return
+        worker.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.close()
+
+
 def _kill(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.kill()
