@@ -287,3 +287,25 @@ def test_a_column_name_longer_than_postgres_allows(mysql: Any, mysql_db: str, tm
                           {"lng": {"cdc_strategy": "full_sync"}})
     sync(cli, config, "lng")
     assert duck.rows("lng", ["id", long_name], "id") == [(1, 2)]
+
+
+def test_parallel_tables_into_a_duckdb_file_named_like_its_schema(mysql: Any, mysql_db: str, tmp_path: Path,
+                                                                   cli: Any) -> None:
+    """shop.duckdb with schema `shop`: DuckDB would name the file's catalog
+    `shop` too, so the file is attached under another name -- once per
+    process, shared by the tables loading side by side (a second attach of
+    the same file in one process is refused by DuckDB)."""
+    from e2e_kit import duckdb_rows, duckdb_target
+
+    for t in ("a", "b", "c"):
+        mysql_exec(mysql, f"CREATE TABLE {t} (id INT PRIMARY KEY, v INT)", f"INSERT INTO {t} VALUES (1, 1), (2, 2)")
+    db = tmp_path / "shop.duckdb"
+    config = build_config(tmp_path / "config", mysql_db, duckdb_target(db, "shop"), local_storage(tmp_path / "lake"),
+                          {t: {"cdc_strategy": "full_sync"} for t in ("a", "b", "c")},
+                          processing={"strategy": "parallel", "max_parallel_tables": 3})
+    for i in range(3):
+        mysql_exec(mysql, *(f"INSERT INTO {t} VALUES ({10 + i}, {i})" for t in ("a", "b", "c")))
+        result = cli("sync", "pipeline", "-p", "p1", "--all", config_dir=config)
+        assert result.exit_code == 0, result.output + result.stderr
+        for t in ("a", "b", "c"):
+            assert duckdb_rows(db, "shop.shop", t, ["id", "v"], "id") == source_rows(mysql_db, t, ["id", "v"], "id")

@@ -260,7 +260,7 @@ _shared: dict[str, list[Any]] = {}  # resolved path -> [hub connection, sessions
 
 
 def _catalog(schema: str) -> str:
-    return "lakeshift_target" if schema != "lakeshift_target" else "lakeshift_target_db"
+    return "lakeshift_target" if schema.casefold() != "lakeshift_target" else "lakeshift_target_db"
 
 
 class _SharedFileConnection:
@@ -299,19 +299,33 @@ def _open_file(duckdb: Any, path: Path, schema: str) -> Any:
     """Open the target file. DuckDB names the file's catalog after its stem,
     so a target schema with the same name (shop.duckdb + schema shop) makes
     every `"shop"."t"` ambiguous: only then is the file attached under a fixed
-    catalog name instead (attaching always would clash with another
-    connection to the same file in this process)."""
-    con = duckdb.connect(str(path))
-    catalog = con.execute("SELECT current_database()").fetchone()[0]
-    if catalog.lower() != schema.lower():
-        return con
-    con.close()
-    alias = "lakeshift_target" if schema.lower() != "lakeshift_target" else "lakeshift_target_db"
-    con = duckdb.connect(":memory:")
+    catalog name instead, through one attachment shared by this process
+    (see _SharedFileConnection). Otherwise a plain connect, which shares
+    DuckDB's per-process instance with anything else that has the file open."""
+    if path.stem.casefold() != schema.casefold():
+        con = duckdb.connect(str(path))
+        catalog = con.execute("SELECT current_database()").fetchone()[0]
+        if catalog.casefold() != schema.casefold():
+            return con
+        con.close()
+    catalog = _catalog(schema)
+    key = f"{path.resolve()}\x1f{catalog}"
+    with _shared_lock:
+        entry = _shared.get(key)
+        if entry is None:
+            hub = duckdb.connect(":memory:")
+            try:
+                literal = str(path).replace("'", "''")
+                hub.execute(f"ATTACH '{literal}' AS \"{catalog}\"")
+            except BaseException:
+                hub.close()
+                raise
+            entry = _shared[key] = [hub, 0]
+        cur = entry[0].cursor()
+        entry[1] += 1
+    con = _SharedFileConnection(key, cur)
     try:
-        literal = str(path).replace("'", "''")
-        con.execute(f"ATTACH '{literal}' AS \"{alias}\"")
-        con.execute(f'USE "{alias}"')
+        cur.execute(f'USE "{catalog}"')
     except BaseException:
         con.close()
         raise
