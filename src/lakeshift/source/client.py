@@ -178,6 +178,7 @@ def pymysql_ssl(tls: TLSSettings | None) -> dict[str, Any] | None:
     return out
 
 
+_NO_TLS: set[tuple[str, int]] = set()  # endpoints that offered no TLS to a 'prefer' connection (this process)
 _SSL_CONTEXTS: dict[tuple[tuple[str, Any], ...], ssl_lib.SSLContext] = {}
 _SSL_LOCK = threading.Lock()
 
@@ -259,15 +260,17 @@ def connect(
             write_timeout=settings.default_timeout, program_name="lakeshift",
         )
         # PyMySQL >= 1.1 negotiates TLS on its own when given no `ssl`: 'disable' must say so
-        tls_kwargs: dict[str, Any] = ({"ssl_disabled": True} if tls_mode(src) == "disable"
-                                      else {"ssl": ssl_context(src.ssl)})
+        plain = tls_mode(src) == "disable" or (tls_mode(src) == "prefer" and (host, port) in _NO_TLS)
+        tls_kwargs: dict[str, Any] = {"ssl_disabled": True} if plain else {"ssl": ssl_context(src.ssl)}
         try:
             conn = cls(**tls_kwargs, **kwargs)
         except pymysql.err.OperationalError as exc:
-            # 'prefer': PyMySQL refuses a server without TLS (2026); fall back to plain
+            # 'prefer': PyMySQL refuses a server without TLS (2026); fall back to plain, and
+            # remember it, so the next connection does not try (and fail) TLS first again
             if tls_mode(src) != "prefer" or error_code(exc) != 2026:
                 raise
-            conn = cls(ssl=None, **kwargs)
+            _NO_TLS.add((host, port))
+            conn = cls(ssl_disabled=True, **kwargs)
     except LakeshiftError:
         stack.close()
         raise
