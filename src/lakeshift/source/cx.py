@@ -9,12 +9,8 @@ connectorx runs in a child process (worker.py says why); an injected
 
 from __future__ import annotations
 
-import logging
 import os
-import tempfile
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -34,61 +30,10 @@ _STOP = (KeyboardInterrupt, SystemExit, GeneratorExit)
 os.environ.setdefault("RUST_LOG", "off")
 
 
-log = logging.getLogger("lakeshift.source")
-
-
 def _read_sql(*args: Any, **kwargs: Any) -> Any:
     import connectorx
 
     return connectorx.read_sql(*args, **kwargs)
-
-
-_native_lock = threading.Lock()
-_native: dict[str, Any] = {"depth": 0, "saved": None, "file": None}
-
-
-@contextmanager
-def native_stderr() -> Iterator[None]:
-    """While connectorx runs, what native code writes to fd 2 goes to a
-    temporary file. connectorx turns a failure in the middle of a result (the
-    server killed the connection, a restart) into a Rust panic, and Rust prints
-    the panic, with a backtrace under RUST_BACKTRACE, straight to fd 2 before
-    we get the exception that we report as one line. Afterwards a panic's text
-    is dropped (shown under --debug), anything else written through, redacted.
-    (connectorx holds the GIL while it reads, so Python's own output is not
-    held back; nested and concurrent uses share one redirection.)"""
-    with _native_lock:
-        guarded = True
-        if _native["depth"] == 0:
-            try:
-                tmp = tempfile.TemporaryFile()
-                saved = os.dup(2)
-                os.dup2(tmp.fileno(), 2)
-                _native.update(saved=saved, file=tmp)
-            except OSError:  # no usable fd 2: nothing to guard
-                guarded = False
-        if guarded:
-            _native["depth"] += 1
-    if not guarded:
-        yield
-        return
-    try:
-        yield
-    finally:
-        with _native_lock:
-            _native["depth"] -= 1
-            if _native["depth"] == 0:
-                saved, tmp = _native["saved"], _native["file"]
-                _native.update(saved=None, file=None)
-                os.dup2(saved, 2)
-                os.close(saved)
-                tmp.seek(0)
-                text = tmp.read().decode("utf-8", "replace")
-                tmp.close()
-                if "panicked at" in text:
-                    log.debug("connectorx: %s", redact.redact(" ".join(text.split())[:500]))
-                elif text:
-                    os.write(2, redact.redact(text).encode("utf-8", "replace"))
 
 
 class Connectorx:
@@ -154,9 +99,8 @@ class Connectorx:
             yield from self._stream_worker(sql, batch_size, where)
             return
         try:
-            with native_stderr():
-                reader = self.read_sql(self.url(), sql, return_type="arrow_stream", batch_size=batch_size,
-                                       pre_execution_query=list(SESSION))
+            reader = self.read_sql(self.url(), sql, return_type="arrow_stream", batch_size=batch_size,
+                                   pre_execution_query=list(SESSION))
         except _STOP:
             raise
         except SourceError:
@@ -166,8 +110,7 @@ class Connectorx:
         try:
             while True:
                 try:
-                    with native_stderr():
-                        batch = reader.read_next_batch()
+                    batch = reader.read_next_batch()
                 except StopIteration:
                     return
                 except _STOP:
