@@ -115,3 +115,43 @@ def test_runs_started_together(strategy: str, target_kind: str, mysql: Any, mysq
     ok(sync(config))
     assert_mirrors(target, mysql_db)
     assert_loaded_once(target, storage, snapshots=strategy == "full_sync")
+
+
+def test_a_run_that_lost_its_extract_lock_writes_no_batch(mysql: Any, mysql_db: str, tmp_path: Path,
+                                                          request: pytest.FixtureRequest) -> None:
+    """The extract lock lives as long as its MySQL connection. If that
+    connection dies mid-extract (KILLed here; an idle wait_timeout does the
+    same), another run may take the lock and extract and load newer rows; the
+    first run must then not write its (older) batch, which would be loaded
+    after the newer one and bring old values back."""
+    import hashlib
+
+    from conftest import mysql_connect
+    from faults_kit import table_lake
+
+    target = make_target("postgres", request, tmp_path)
+    storage = local_storage(tmp_path / "lake")
+    create_items(mysql, 20_000)
+    config = build_config(tmp_path / "config", mysql_db, target.config, storage,
+                          {"items": {**HYBRID, "processing": {"batch_size": 200}}}, s3={"max_file_rows": 1000})
+    scope = table_lake(storage).uri()
+    lock = "lakeshift:" + hashlib.sha1(f"p1\0items\0{scope}".encode()).hexdigest()[:40]
+    with running(start_sync(config)) as first:
+        wait_for(lambda: part_files(storage), "the first run's first part", proc=first, delay=0.005, attempts=6000)
+        first.send_signal(signal.SIGSTOP)  # it has read ids 1.. with their current values
+        with mysql_connect() as admin, admin.cursor() as cur:
+            cur.execute("SELECT IS_USED_LOCK(%s)", (lock,))
+            (holder,) = cur.fetchone()
+            assert holder, "the first run does not hold the extract lock"
+            cur.execute(f"KILL CONNECTION {int(holder)}")
+        mysql.cursor().execute("UPDATE items SET name = 'newer', updated_at = %s WHERE id <= 10",
+                               (T0 + dt.timedelta(days=5),))
+        ok(sync(config))  # the lock is free: a second run extracts and loads the newer values
+        assert_mirrors(target, mysql_db)
+        first.send_signal(signal.SIGCONT)
+        result = finished(first)
+    assert_mirrors(target, mysql_db)  # the old values did not come back
+    assert_one_line_error(result, "items", "lock")
+    ok(sync(config))
+    assert_mirrors(target, mysql_db)
+    assert_loaded_once(target, storage)

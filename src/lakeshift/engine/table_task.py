@@ -131,7 +131,7 @@ class TableTask:
 
     def _extract(self, loader: Any, reader: Any, table_lake: Any) -> tuple[Manifest, Any] | None:
         t, cfg = self.table, self.table.config
-        with reader.table_lock(self.pipeline.name, t.name, scope=table_lake.uri()):
+        with reader.table_lock(self.pipeline.name, t.name, scope=table_lake.uri()) as lock:
             desc = reader.describe(t.source_table)
             low = None if cfg.cdc_strategy == "full_sync" else table_lake.effective_watermark()[0]
             window = reader.plan_window(cfg, desc, low)
@@ -178,6 +178,15 @@ class TableTask:
                 return None
             manifest = Manifest(**{**head.__dict__, "files": files, "rows": rows, "bytes": nbytes,
                                    "null_counts": nulls, "watermark_high": window.last or window.low})
+            # Only under the extract lock: had it been lost, a later run may have extracted and
+            # loaded newer rows, and this older batch, loaded after them, would bring old values back.
+            try:
+                if lock is not None:
+                    lock.check()
+            except BaseException:
+                if staged:
+                    staged.abort()
+                raise
             table_lake.write_manifest(manifest)
             table_lake.write_watermark(manifest.watermark_high, manifest.batch_id)
             self.result.batches_written = 1

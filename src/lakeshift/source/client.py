@@ -438,14 +438,43 @@ def _quiet_close(conn: Any) -> None:
 # ---------------------------------------------------------------- named locks
 
 
+class HeldLock:
+    """A named lock held by a connection. The server releases it when that
+    connection ends, whoever ends it (a crash, KILL, wait_timeout, a network
+    cut), and nothing tells the holder: `check()` asks before a step that is
+    only safe under the lock."""
+
+    def __init__(self, conn: pymysql.connections.Connection, name: str, what: str) -> None:
+        self.conn, self.name, self.what = conn, name, what
+
+    def check(self) -> None:
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute("SELECT IS_USED_LOCK(%s) = CONNECTION_ID()", (self.name,))
+                (held,) = cur.fetchone()
+        except Exception as exc:  # noqa: BLE001 - a dead connection has lost the lock
+            log.debug("lock check of %s failed: %s", self.name, describe_error(exc))
+            held = 0
+        if held != 1:
+            raise LockBusyError(
+                f"{self.what or 'lock ' + repr(self.name)}: the lock was lost during the run (its MySQL "
+                f"connection was closed, e.g. KILLed or timed out), so another run may have gone on; this run "
+                f"stopped before writing anything that counts. Run it again.")
+
+
 @contextmanager
 def named_lock(conn: pymysql.connections.Connection, name: str, timeout: float = 0,
-               what: str = "") -> Iterator[None]:
+               what: str = "") -> Iterator[HeldLock]:
     """Hold MySQL's GET_LOCK(name) for the block. The server releases it if the
-    connection dies, so a crashed run never leaves it behind."""
+    connection dies, so a crashed run never leaves it behind; the block gets a
+    HeldLock to check it still holds it."""
     if len(name) > 64:
         raise ValueError(f"lock name {name!r} is longer than MySQL's 64 characters")
     with conn.cursor() as cur:
+        try:  # the connection sits idle while the lock is held: no wait_timeout for it
+            cur.execute("SET SESSION wait_timeout = 31536000")
+        except Exception as exc:  # noqa: BLE001 - best effort
+            log.debug("could not raise wait_timeout for the lock connection: %s", describe_error(exc))
         cur.execute("SELECT GET_LOCK(%s, %s)", (name, timeout))
         (got,) = cur.fetchone()
     if got != 1:
@@ -457,7 +486,7 @@ def named_lock(conn: pymysql.connections.Connection, name: str, timeout: float =
             f"{what or 'lock ' + repr(name)}: another lakeshift run holds the lock {name!r}{who}; "
             f"wait for it to finish (waited {timeout:g}s)")
     try:
-        yield
+        yield HeldLock(conn, name, what)
     finally:
         try:
             with conn.cursor() as cur:

@@ -19,7 +19,7 @@ from lakeshift.config.models import ConnectionSettings, MySQLSource, TableConfig
 from lakeshift.errors import IdentifierError, SourceError, TransientSourceError
 from lakeshift.identifiers import check_identifier, quote_mysql, split_table_name
 from lakeshift.source import keys as K
-from lakeshift.source.client import MySQLPool, label, named_lock
+from lakeshift.source.client import HeldLock, MySQLPool, label, named_lock
 from lakeshift.source.convert import ALIAS, HIDDEN, Converter
 from lakeshift.source.cx import Connectorx
 from lakeshift.source.types import COLUMNS_SQL, KEYS_SQL, ColumnInfo, column_info, lake_schema, to_column, unique_keys
@@ -353,14 +353,14 @@ class MySQLReader:
 
     # --------------------------------------------------------------- lock
     @contextmanager
-    def table_lock(self, pipeline: str, table: str, timeout: float = 0, scope: str = "") -> Iterator[None]:
+    def table_lock(self, pipeline: str, table: str, timeout: float = 0, scope: str = "") -> Iterator[HeldLock]:
         """Serialise runs of one pipeline table (MySQL GET_LOCK on a connection
         of its own, held for the block). GET_LOCK names are server-wide, so
         `scope` (the table's lake folder: where its batches and watermark live)
         keeps same-named pipelines of other databases or lakes apart."""
         name = "lakeshift:" + hashlib.sha1(f"{pipeline}\0{table}\0{scope}".encode()).hexdigest()[:40]
-        with self.pool.dedicated() as conn, named_lock(conn, name, timeout, what=f"{pipeline}.{table}"):
-            yield
+        with self.pool.dedicated() as conn, named_lock(conn, name, timeout, what=f"{pipeline}.{table}") as held:
+            yield held
 
 
 class _Progress:
