@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from e2e_kit import build_config, local_storage
-from faults_kit import (HYBRID, Target, assert_loaded_once, assert_mirrors, change_items, create_items, killed,
+from faults_kit import (FULL_SYNC, HYBRID, Target, assert_loaded_once, assert_mirrors, change_items, create_items, killed,
                         make_target, manifest_ids, ok, part_files, summary, sync)
 
 FAULTS = ["after_parts", "after_manifest", "in_load_transaction", "after_load_commit"]
@@ -112,4 +112,30 @@ def test_killed_at_every_point_in_a_row(target_kind: str, mysql: Any, mysql_db: 
     ok(sync(config))
     assert_mirrors(target, mysql_db)
     assert_loaded_once(target, storage)
+    assert target.staging_tables() == []
+
+
+@pytest.mark.parametrize("target_kind", ["postgres", "duckdb"])
+@pytest.mark.parametrize("fault", FAULTS)
+def test_full_sync_killed_at_a_fault_point(fault: str, target_kind: str, mysql: Any, mysql_db: str, tmp_path: Path,
+                                           request: pytest.FixtureRequest) -> None:
+    """The same points for a full_sync (replace) batch, with hard deletes in the
+    new snapshot: after the kill the target is the old snapshot or (killed after
+    the commit) the new one; the next run converges to the source."""
+    target = make_target(target_kind, request, tmp_path)
+    storage = local_storage(tmp_path / "lake")
+    config = setup(mysql, mysql_db, target, storage, tmp_path, table={**FULL_SYNC, "processing": {"batch_size": 40}})
+    ok(sync(config))
+    old = target.rows()
+    change_items(mysql, 1, inserts=150)
+    mysql.cursor().execute("DELETE FROM items WHERE id % 9 = 0")
+    killed(sync(config, fault=fault))
+    if fault == "after_load_commit":
+        assert_mirrors(target, mysql_db)
+    else:
+        assert target.rows() == old
+    change_items(mysql, 2, inserts=30)
+    ok(sync(config))
+    assert_mirrors(target, mysql_db)
+    assert_loaded_once(target, storage, snapshots=True)
     assert target.staging_tables() == []
