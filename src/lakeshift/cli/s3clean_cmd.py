@@ -35,6 +35,11 @@ def list_(h: TableHandle) -> None:
     console.print(f"{len(listing.orphans)} orphaned file(s), {listing.orphan_bytes:,} bytes (parts without a manifest)")
     for f in listing.orphans:
         console.print(f"  orphan {f.path}  {f.size:,} bytes")
+    if listing.uploads:
+        console.print(f"{len(listing.uploads)} unfinished multipart upload(s) (a writer died mid-upload; "
+                      "S3 keeps their data until they are aborted)")
+        for u in listing.uploads:
+            console.print(f"  upload {u.path}  started {u.initiated:%Y-%m-%d %H:%M:%S}")
 
 
 @s3clean.command("clean")
@@ -60,6 +65,11 @@ def clean_(h: TableHandle, older_than: str | None, dry_run: bool, force: bool) -
         console.print(f"kept {len(report.kept_recent)} batch(es) younger than {older_than}")
     if report.kept_orphans:
         console.print(f"kept {len(report.kept_orphans)} recent orphan(s) (may belong to a running extract)")
+    if report.aborted_uploads:
+        console.print(f"{'would abort' if dry_run else 'aborted'} {len(report.aborted_uploads)} unfinished "
+                      "multipart upload(s)")
+    if report.kept_uploads:
+        console.print(f"kept {len(report.kept_uploads)} recent unfinished upload(s) (may belong to a running extract)")
 
 
 commands = [s3clean]

@@ -4,7 +4,9 @@ of batch ids the target's load table records; the CLI gets it from the loader.
 Rules: a batch goes only when loaded (or with force) and older than the
 threshold; an orphan (a file no manifest names) goes when older than the
 threshold and than ORPHAN_GRACE — a young orphan may be a part of an extract
-that is still running — unless force. Manifests may go: before anything is
+that is still running — unless force. An unfinished S3 multipart upload (a
+part whose writer was killed mid-upload: no object, but S3 keeps its data) is
+aborted by the same rule as an orphan. Manifests may go: before anything is
 deleted the watermark is settled into the state file."""
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Literal
 
 from lakeshift.lake.layout import TableLake, batch_created
-from lakeshift.lake.storage import FileInfo
+from lakeshift.lake.storage import FileInfo, PendingUpload
 
 ORPHAN_GRACE = timedelta(hours=1)
 
@@ -37,6 +39,7 @@ class BatchRow:
 class Listing:
     batches: list[BatchRow]  # oldest first
     orphans: list[FileInfo]  # paths relative to the table folder
+    uploads: list[PendingUpload] = field(default_factory=list)  # unfinished S3 multipart uploads
 
     @property
     def orphan_bytes(self) -> int:
@@ -51,6 +54,8 @@ class CleanReport:
     kept_pending: list[BatchRow] = field(default_factory=list)  # not loaded; needs force
     kept_recent: list[BatchRow] = field(default_factory=list)  # younger than older_than
     kept_orphans: list[FileInfo] = field(default_factory=list)  # too young (maybe a running extract)
+    aborted_uploads: list[PendingUpload] = field(default_factory=list)
+    kept_uploads: list[PendingUpload] = field(default_factory=list)  # too young (maybe a running extract)
 
     @property
     def files_deleted(self) -> int:
@@ -68,7 +73,7 @@ def list_batches(table_lake: TableLake, loaded: set[str]) -> Listing:
         BatchRow(m.batch_id, batch_created(m), len(m.files), m.rows, m.bytes, m.batch_id in loaded)
         for m in manifests
     ]
-    return Listing(rows, table_lake.orphans(manifests))
+    return Listing(rows, table_lake.orphans(manifests), table_lake.incomplete_uploads())
 
 
 def clean(table_lake: TableLake, loaded: set[str], older_than: timedelta | None, dry_run: bool,
@@ -96,8 +101,17 @@ def clean(table_lake: TableLake, loaded: set[str], older_than: timedelta | None,
             report.deleted_orphans.append(f)
         else:
             report.kept_orphans.append(f)
+    for u in table_lake.incomplete_uploads():
+        if old_enough(u.initiated) and (force or now - u.initiated >= orphan_grace):
+            report.aborted_uploads.append(u)
+        else:
+            report.kept_uploads.append(u)
 
-    if dry_run or not (doomed or report.deleted_orphans):
+    if dry_run:
+        return report
+    if report.aborted_uploads:
+        table_lake.abort_uploads(report.aborted_uploads)
+    if not (doomed or report.deleted_orphans):
         return report
     if doomed:
         table_lake.settle_watermark()  # the watermark must outlive the manifests it came from

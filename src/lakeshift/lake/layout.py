@@ -27,7 +27,7 @@ from typing import Literal
 
 from lakeshift.batch import Cursor, Manifest, utc_now_iso
 from lakeshift.errors import LakeError
-from lakeshift.lake.storage import FileInfo, Lake, LakeFileNotFound
+from lakeshift.lake.storage import FileInfo, Lake, LakeFileNotFound, PendingUpload
 
 log = logging.getLogger("lakeshift.lake")
 
@@ -189,6 +189,14 @@ class TableLake:
         """Every file in the table folder, paths relative to it."""
         cut = len(self.base) + 1
         return [FileInfo(f.path[cut:], f.size, f.mtime) for f in self.lake.list(self.base)]
+
+    def incomplete_uploads(self) -> list[PendingUpload]:
+        """S3 multipart uploads of parts whose writer died mid-upload (paths
+        relative to the table folder); none on a local lake."""
+        return self.lake.incomplete_uploads(self.base)
+
+    def abort_uploads(self, uploads: list[PendingUpload]) -> None:
+        self.lake.abort_uploads(self.base, uploads)
 
     def orphans(self, manifests: list[Manifest] | None = None) -> list[FileInfo]:
         """Files no manifest names: parts of a killed or running extract, and

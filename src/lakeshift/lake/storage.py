@@ -40,6 +40,16 @@ class FileInfo:
     mtime: datetime  # UTC, timezone-aware
 
 
+@dataclass(frozen=True)
+class PendingUpload:
+    """An S3 multipart upload never completed nor aborted (its writer was killed):
+    no object, no listing shows it, but S3 keeps (and bills) its parts."""
+
+    path: str  # relative to the root it was listed from
+    upload_id: str
+    initiated: datetime  # UTC
+
+
 def check_rel(rel: str) -> str:
     """A relative lake path: no leading '/', no '.'/'..' or empty parts."""
     parts = rel.split("/")
@@ -161,6 +171,49 @@ class Lake:
                 except OSError:
                     break
                 folder = folder.rsplit("/", 1)[0]
+
+    def incomplete_uploads(self, rel_prefix: str) -> list[PendingUpload]:
+        """Multipart uploads started under a folder and never finished (S3 only)."""
+        if not self.is_s3:
+            return []
+        bucket, _, key = self.full_path(rel_prefix.strip("/")).partition("/")
+        out = []
+        try:
+            for page in self._s3_client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket,
+                                                                                        Prefix=key + "/"):
+                for u in page.get("Uploads", []):
+                    out.append(PendingUpload(u["Key"][len(key) + 1:], u["UploadId"], _utc(u.get("Initiated"))))
+        except Exception as exc:
+            raise self._error("list the unfinished uploads of", rel_prefix, exc) from None
+        return sorted(out, key=lambda u: (u.path, u.initiated))
+
+    def abort_uploads(self, rel_prefix: str, uploads: list[PendingUpload]) -> None:
+        """Abort unfinished multipart uploads (their parts are freed); gone ones are fine."""
+        bucket, _, key = self.full_path(rel_prefix.strip("/")).partition("/")
+        for u in uploads:
+            try:
+                self._s3_client.abort_multipart_upload(Bucket=bucket, Key=f"{key}/{u.path}", UploadId=u.upload_id)
+            except Exception as exc:
+                if "NoSuchUpload" not in str(exc):
+                    raise self._error("abort the upload of", f"{rel_prefix}/{u.path}", exc) from None
+
+    @cached_property
+    def _s3_client(self) -> Any:
+        """boto3 (pyarrow.fs cannot list multipart uploads)."""
+        import boto3
+        from botocore.config import Config
+
+        st: S3Storage = self.storage  # type: ignore[assignment]
+        kwargs: dict[str, Any] = {}
+        if st.access_key_id is not None and st.secret_access_key is not None:
+            kwargs["aws_access_key_id"] = st.access_key_id.get_secret_value()
+            kwargs["aws_secret_access_key"] = st.secret_access_key.get_secret_value()
+            if st.session_token is not None:
+                kwargs["aws_session_token"] = st.session_token.get_secret_value()
+        config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=60,
+                        s3={"addressing_style": "path"} if st.endpoint_url else None)
+        return boto3.session.Session().client("s3", endpoint_url=st.endpoint_url, region_name=st.region,
+                                              config=config, **kwargs)
 
     def open_output_stream(self, rel: str) -> pa.NativeFile:
         """A stream that creates the file when closed (S3: on completion of the
