@@ -364,6 +364,10 @@ class PgCluster:
         self._ctl("-l", str(self.log), "-m", "fast", "-w", "-t", "60", "restart")
         self.wait_up()
 
+    def halt(self) -> None:
+        """`pg_ctl stop -m fast`: down until start()."""
+        self._ctl("-m", "fast", "-w", "-t", "60", "stop")
+
     def wait_up(self) -> None:
         def up() -> bool:
             try:

@@ -10,9 +10,9 @@ tests running at the same time against the shared server.
   old rows. Then `pg_ctl restart -m fast` ends every session. The run fails
   with one line, nothing of the batch is visible, the next run converges.
 - While parts are being staged (COPY during the extract): the run is frozen
-  once the first part is staged, PostgreSQL restarts, the run goes on and
-  fails with one line; the staging table left behind is dropped by the next
-  run, which converges."""
+  once the first part is staged, PostgreSQL restarts (or stops), the run goes
+  on. The extract is kept in the lake: loaded from there by the same run when
+  PostgreSQL is back, by the next one otherwise; stale staging is dropped."""
 
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ import psycopg
 import pytest
 
 from e2e_kit import build_config, local_storage
-from faults_kit import (HYBRID, FULL_SYNC, PgCluster, Target, assert_loaded_once, assert_mirrors,
-                        assert_one_line_error, change_items, create_items, insert_items, ok, pg_target, running,
-                        start_pg_cluster, start_sync, sync, wait_for)
+from faults_kit import (FULL_SYNC, HYBRID, PgCluster, Target, assert_loaded_once, assert_mirrors,
+                        assert_one_line_error, change_items, create_items, insert_items, manifest_ids, ok, pg_target,
+                        running, start_pg_cluster, start_sync, summary, sync, wait_for)
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +105,13 @@ def test_restart_inside_the_load_transaction(strategy: str, cluster: PgCluster, 
     assert target.staging_tables() == []
 
 
-def test_restart_while_parts_are_staged(cluster: PgCluster, target: Target, mysql: Any, mysql_db: str,
-                                        tmp_path: Path) -> None:
+@pytest.mark.parametrize("outage", ["restart", "down until the next run"])
+def test_target_lost_while_parts_are_staged(outage: str, cluster: PgCluster, target: Target, mysql: Any,
+                                            mysql_db: str, tmp_path: Path) -> None:
+    """PostgreSQL goes away while the extract COPYs its parts into staging.
+    The extract itself is fine, so its batch is kept: the run loads it from the
+    lake if it can, or fails with one line and leaves it waiting in the lake
+    for the next run, which loads it without reading MySQL again."""
     storage = local_storage(tmp_path / "lake")
     create_items(mysql, 200)
     config = build_config(tmp_path / "config", mysql_db, target.config, storage,
@@ -114,23 +119,34 @@ def test_restart_while_parts_are_staged(cluster: PgCluster, target: Target, mysq
     ok(sync(config))
     before_rows = target.rows()
     insert_items(mysql, 30_000, name="staged")
-    with running(start_sync(config)) as proc:
-        # the first part has reached the staging table (COPY committed by the staging connection)
-        def staged() -> bool:
-            try:
-                return any(target.query(f'SELECT count(*) FROM {target.name(t)}')[0][0] > 0
-                           for t in target.staging_tables())
-            except psycopg.Error:
-                return False
+    try:
+        with running(start_sync(config)) as proc:
+            # the first part has reached the staging table (COPY committed by the staging connection)
+            def staged() -> bool:
+                try:
+                    return any(target.query(f'SELECT count(*) FROM {target.name(t)}')[0][0] > 0
+                               for t in target.staging_tables())
+                except psycopg.Error:
+                    return False
 
-        wait_for(staged, "rows in the staging table", proc=proc, delay=0.01)
-        proc.send_signal(signal.SIGSTOP)
-        cluster.restart()
-        proc.send_signal(signal.SIGCONT)
-        result = completed(proc)
-    assert_one_line_error(result, "items")
-    assert target.rows() == before_rows
-    ok(sync(config))  # drops what the dead staging left
+            wait_for(staged, "rows in the staging table", proc=proc, delay=0.01)
+            proc.send_signal(signal.SIGSTOP)
+            cluster.restart() if outage == "restart" else cluster.halt()
+            proc.send_signal(signal.SIGCONT)
+            result = completed(proc)
+    finally:
+        if outage != "restart":
+            cluster.start()
+    assert "staging into the target failed" in result.stderr and "kept in the lake" in result.stderr
+    assert len(manifest_ids(storage)) == 2  # the extract is in the lake either way
+    if result.returncode == 0:  # PostgreSQL was back: loaded from the lake in the same run
+        assert outage == "restart"
+        assert summary(result.stdout)[1:] == (30_000, 30_000)
+    else:  # the load met the outage (or a session that died with it): one line, nothing half-loaded
+        assert_one_line_error(result, "items")
+        assert target.rows() == before_rows
+        assert summary(ok(sync(config)).stdout)[1:] == (0, 30_000)  # no second read of MySQL
     assert_mirrors(target, mysql_db)
     assert_loaded_once(target, storage)
+    ok(sync(config))
     assert target.staging_tables() == []

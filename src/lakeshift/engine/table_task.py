@@ -19,6 +19,7 @@ from lakeshift import faults
 from lakeshift.batch import BatchFile, Manifest, new_batch_id, utc_now_iso
 from lakeshift.engine.plan import Plan, TablePlan
 from lakeshift.errors import LakeshiftError, ValidationFailed
+from lakeshift.redact import redact
 
 log = logging.getLogger("lakeshift.engine")
 
@@ -156,8 +157,6 @@ class TableTask:
                     writer.write(batch)
                     self.progress(t.name, batch.num_rows)
                 files, rows, nbytes, nulls = writer.close()
-                if feeder:
-                    feeder.close()
             except BaseException:
                 writer.abort()
                 if feeder:
@@ -168,6 +167,16 @@ class TableTask:
                 if staged:
                     staged.abort()
                 raise
+            if feeder:
+                try:
+                    feeder.close()
+                except Exception as exc:  # noqa: BLE001 - the target failed, the extract did not
+                    # Keep the batch: it goes into the lake as usual and is loaded from there
+                    # (below, or by the next run if the target is still away).
+                    log.warning("%s: staging into the target failed while extracting (%s); the batch is kept "
+                                "in the lake and loaded from there", t.name, redact(str(exc)))
+                    staged.abort()
+                    staged = None
             faults.checkpoint("after_parts")
             self.result.rows_extracted = rows
             if rows == 0 and mode != "replace":
