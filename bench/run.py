@@ -259,7 +259,7 @@ def write_config(work: Path, db: str, suffix: str, small_rows: int) -> Path:
         "full_duck": ("duck", {"orders": {"cdc_strategy": "full_sync"}}, {}),
         "incr_pg": ("pg_incr", {"orders": dict(hybrid)}, {}),
         "nochange": ("pg_small", {f"small_{n:02d}": dict(hybrid) for n in range(1, SMALL_TABLES + 1)},
-                     {"processing": {"strategy": "parallel", "max_parallel_tables": 4}}),
+                     {"processing": {"strategy": "parallel", "max_parallel_tables": 2}}),  # = the cores
     }
     for name, (target, tables, extra) in pipelines.items():
         body = {"pipeline": {"name": name, "source": "bench_mysql", "target": target, **extra}, "tables": tables}
