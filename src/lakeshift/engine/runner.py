@@ -45,6 +45,7 @@ class RunContext:
 
                 self._pool = MySQLPool(self.source, self.settings)
                 self._pool.cx_workers = WorkerPool()  # connectorx children shared by the run's tables
+                self._pool.cx_workers.prestart()
         return MySQLReader(self.source, self.settings, self._pool)
 
     def loader(self) -> Any:
