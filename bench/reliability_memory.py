@@ -83,7 +83,7 @@ def sample_run(argv: list[str], log: Path, cwd: Path) -> dict[str, Any]:
     return {"wall": wall, "rc": rc, "peak_mb": peak, "quartile_peaks_mb": quartiles, "samples": n, "log": str(log)}
 
 
-def write_config(work: Path, db: str, target: str, schema: str, strategy: str, batch_size: int) -> Path:
+def write_config(work: Path, db: str, target: str, schema: str, strategy: str, batch_size: int | None) -> Path:
     cfg = work / "config"
     shutil.rmtree(cfg, ignore_errors=True)
     (cfg / "pipelines").mkdir(parents=True)
@@ -98,7 +98,9 @@ def write_config(work: Path, db: str, target: str, schema: str, strategy: str, b
         "targets": {"dst": tgt},
         "storage": {"default": {"type": "local", "path": str(work / "lake")}}}}
     (cfg / "connections.yml").write_text(yaml.safe_dump(conns, sort_keys=False))
-    table: dict[str, Any] = {"cdc_strategy": strategy, "processing": {"batch_size": batch_size}}
+    table: dict[str, Any] = {"cdc_strategy": strategy}
+    if batch_size:
+        table["processing"] = {"batch_size": batch_size}
     if strategy == "hybrid":
         table.update(cdc_timestamp_column="updated_at", cdc_id_column="id")
     doc = {"pipeline": {"name": "reliability", "source": "src", "target": "dst"}, "tables": {"orders": table}}
@@ -147,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, default=5_000_000)
     ap.add_argument("--targets", default="postgres,duckdb")
     ap.add_argument("--strategy", choices=["full_sync", "hybrid"], default="full_sync")
-    ap.add_argument("--batch-size", type=int, default=100_000, help="rows per source page (processing.batch_size)")
+    ap.add_argument("--batch-size", type=int, default=None,
+                    help="rows per source page (processing.batch_size; default: lakeshift's)")
     ap.add_argument("--keep", action="store_true", help="keep the target schema/file and the lake afterwards")
     args = ap.parse_args(argv)
     label = short(args.rows)
@@ -155,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     work = BENCH / ".work" / f"reliability-{label}"
     work.mkdir(parents=True, exist_ok=True)
     log = lambda m: print(f"[reliability {time.strftime('%H:%M:%S')}] {m}", flush=True)  # noqa: E731
-    log(f"{args.rows:,} rows, {args.strategy}, batch_size {args.batch_size:,}, machine {os.cpu_count()} cores, "
+    log(f"{args.rows:,} rows, {args.strategy}, batch_size {args.batch_size or 'default'}, machine {os.cpu_count()} cores, "
         f"load {os.getloadavg()[0]:.2f}")
     generate(db, args.rows, 1, log)
     results: dict[str, Any] = {}
@@ -199,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def render(args: argparse.Namespace, db: str, results: dict[str, Any]) -> str:
     lines = [f"# lakeshift reliability: {args.rows:,} rows end to end ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC)",
-             "", f"`{db}.orders`, {args.strategy}, batch_size {args.batch_size:,}; each run its own process, "
+             "", f"`{db}.orders`, {args.strategy}, batch_size {args.batch_size or 'default'}; each run its own process, "
              f"RSS of the process tree sampled every 50 ms. Machine: {os.cpu_count()} cores, Python "
              f"{sys.version.split()[0]}.", "",
              "| target | rows | wall s | peak RSS MB | peak per quarter of the run, MB | exit |", "|---|---:|---:|---:|---|---:|"]
