@@ -59,10 +59,11 @@ class RunContext:
         return TableLake(self.lake, self.plan.pipeline.isolation_prefix, name)
 
     def batch_writer(self, table_lake: Any, batch_id: str, started: datetime, schema: Any,
-                     on_part: Callable[..., None] | None) -> Any:
+                     on_part: Callable[..., None] | None, on_rows: Callable[..., None] | None = None) -> Any:
         from lakeshift.lake import BatchWriter
 
-        return BatchWriter(table_lake, batch_id, started, schema, self.plan.pipeline.pipeline.s3, on_part=on_part)
+        return BatchWriter(table_lake, batch_id, started, schema, self.plan.pipeline.pipeline.s3, on_part=on_part,
+                           on_rows=on_rows)
 
     def close(self) -> None:
         if self._pool is not None:

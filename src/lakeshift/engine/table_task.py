@@ -10,15 +10,18 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+
+import pyarrow as pa
 
 from lakeshift import faults
 from lakeshift.batch import BatchFile, Manifest, new_batch_id, utc_now_iso
 from lakeshift.engine.plan import Plan, TablePlan
 from lakeshift.errors import LakeshiftError, ValidationFailed
+from lakeshift.load.base import Part
 from lakeshift.redact import redact
 
 log = logging.getLogger("lakeshift.engine")
@@ -46,34 +49,84 @@ def merge_key(table: TablePlan, source_pk: list[str]) -> list[str]:
 
 
 class _PartFeeder:
-    """Hands closed Parquet parts to a staged load on its own thread, so the
-    database COPY of part n overlaps the extraction of part n+1."""
+    """Hands a batch's rows to a staged load on its own thread, so the database
+    COPY overlaps the extraction. A loader that can COPY rows as they are written
+    (`add_streamed_part`, PostgreSQL) gets the extract's own Arrow data while each
+    part is being written: nothing is read back from the lake and the COPY starts
+    with the first rows. Others get each part once it is closed, from the lake.
+    Either way the batch is only committed after its manifest is in the lake."""
+
+    QUEUE_ITEMS = 16  # slices of at most one reader batch (16k rows): bounds the memory held here
 
     def __init__(self, staged: Any, lake: Any, table_lake: Any) -> None:
         self.staged, self.lake, self.table_lake = staged, lake, table_lake
-        self.parts: queue.Queue[BatchFile | None] = queue.Queue(maxsize=4)
+        self.streamed = callable(getattr(staged, "add_streamed_part", None))
+        self.items: queue.Queue[Any] = queue.Queue(maxsize=self.QUEUE_ITEMS)
         self.error: BaseException | None = None
+        self._ended = False  # the end marker was taken off the queue
         self.thread = threading.Thread(target=self._run, name="lakeshift-stage", daemon=True)
         self.thread.start()
 
-    def _run(self) -> None:
-        while (part := self.parts.get()) is not None:
-            if self.error is None:
-                try:
-                    rel = self.table_lake.rel(part.path)
-                    self.staged.add_part(self.lake.full_path(rel), self.lake.filesystem, self.lake.uri(rel), part)
-                except BaseException as exc:  # noqa: BLE001 - re-raised on the main thread
-                    self.error = exc
+    # -- the extract's side
+    def rows(self, table: pa.Table) -> None:
+        if self.error is None:
+            self.items.put(table)
 
     def put(self, part: BatchFile) -> None:
         if self.error is None:
-            self.parts.put(part)
+            self.items.put(part)
 
     def close(self) -> None:
-        self.parts.put(None)
+        self.items.put(_END)
         self.thread.join()
         if self.error is not None:
             raise self.error
+
+    # -- the loading thread
+    def _part(self, file: BatchFile) -> Part:
+        rel = self.table_lake.rel(file.path)
+        return Part(self.lake.full_path(rel), self.lake.filesystem, self.lake.uri(rel), file)
+
+    def _run(self) -> None:
+        while not self._ended:
+            item = self.items.get()
+            if item is _END:
+                return
+            if self.error is not None:
+                continue  # drain, so the extract never blocks on a loader that failed
+            try:
+                if isinstance(item, BatchFile):  # a part closed (read back from the lake)
+                    p = self._part(item)
+                    self.staged.add_part(p.path, p.filesystem, p.uri, p.file)
+                else:  # the first rows of a part being written
+                    self._stream_part(item)
+            except BaseException as exc:  # noqa: BLE001 - re-raised on the extract's thread by close()
+                self.error = exc
+
+    def _stream_part(self, first: pa.Table) -> None:
+        closed: list[BatchFile] = []
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            item = first
+            while True:
+                if item is _END:
+                    self._ended = True
+                    raise LakeshiftError("the extract stopped before the part was closed")
+                if isinstance(item, BatchFile):
+                    closed.append(item)
+                    return
+                yield from item.to_batches()
+                item = self.items.get()
+
+        def part() -> Part:
+            if not closed:
+                raise LakeshiftError("a part's rows were copied but the part was never closed")
+            return self._part(closed[0])
+
+        self.staged.add_streamed_part(batches(), part)
+
+
+_END = object()  # the queue's end marker
 
 
 class TableTask:
@@ -151,7 +204,8 @@ class TableTask:
                 staged = loader.begin(head, t.target_table, cfg)
                 feeder = _PartFeeder(staged, self.ctx.lake, table_lake)
             writer = self.ctx.batch_writer(table_lake, head.batch_id, started, reader.lake_schema(desc, cfg),
-                                           on_part=feeder.put if feeder else None)
+                                           on_part=feeder.put if feeder else None,
+                                           on_rows=feeder.rows if feeder and feeder.streamed else None)
             try:
                 for batch in reader.read(cfg, desc, window, t.batch_size, self.plan.limit):
                     writer.write(batch)

@@ -22,7 +22,7 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
@@ -34,7 +34,7 @@ from lakeshift.config.models import ConnectionSettings, PostgresTarget, TableCon
 from lakeshift.errors import ConnectionFailed, LakeshiftError, LoadError, LockBusyError
 from lakeshift.identifiers import qualified_ansi, quote_ansi
 from lakeshift.load import arrowio, sql
-from lakeshift.load.base import LoaderBase, Session, StagedLoadBase, translate_errors
+from lakeshift.load.base import LoaderBase, Part, Session, StagedLoadBase, translate_errors
 from lakeshift.load.types import PostgresTypes, classify, postgres_staging_type
 from lakeshift.redact import redact, register_model
 
@@ -317,9 +317,37 @@ class PostgresStagedLoad(StagedLoadBase):
         self._created = True
 
     def add_part(self, path: str, filesystem: pafs.FileSystem, uri: str, file: BatchFile) -> None:
-        """Binary COPY of the part into staging right away (no Python per row)."""
+        """Binary COPY of the part, read from the lake, into staging right away."""
         super().add_part(path, filesystem, uri, file)
+        rows = self.copy_batches(arrowio.read_part(path, filesystem, self.head.columns), f"COPY of {path}")
+        if rows != file.rows:
+            raise LoadError(f"part {path}: {rows} rows copied but the batch says {file.rows}")
+
+    def add_streamed_part(self, batches: Iterable[pa.RecordBatch], part: Callable[[], Part]) -> None:
+        """Binary COPY of a part's rows as the extract hands them over (the same
+        Arrow data it writes to the lake, so nothing is read back), then the
+        closed part is registered: `part()` is called once `batches` is exhausted."""
+        where = "COPY of a part being written"
+        rows = self.copy_batches(self._checked(batches, where), where)
+        done = part()
+        if rows != done.file.rows:
+            raise LoadError(f"part {done.path}: {rows} rows copied but the batch says {done.file.rows}")
+        super().add_part(done.path, done.filesystem, done.uri, done.file)
+
+    def _checked(self, batches: Iterable[pa.RecordBatch], where: str) -> Iterator[pa.RecordBatch]:
+        first = True
+        for b in batches:
+            if first:
+                arrowio.check_schema(b.schema, self.head.columns, where)
+                first = False
+            yield b
+
+    def copy_batches(self, batches: Iterable[pa.RecordBatch], what: str) -> int:
+        """COPY lake-schema record batches into staging (no Python per row);
+        returns the rows copied."""
         with self._ingest_lock:
+            if self._done:
+                raise LoadError(f"batch {self.head.batch_id}: COPY after commit/abort")
             if not self._created:
                 self._create_stage()
             if self._adbc is None:
@@ -329,23 +357,25 @@ class PostgresStagedLoad(StagedLoadBase):
             failure: list[BaseException] = []
             start = self._rows
             ordinal = self.ordinal
+            copied = [0]
 
-            def batches() -> Iterator[pa.RecordBatch]:
-                n = start
+            def converted() -> Iterator[pa.RecordBatch]:
                 try:
-                    for b in arrowio.read_part(path, filesystem, columns):
+                    for b in batches:
+                        if not b.num_rows:
+                            continue
                         out = arrowio.for_postgres(b, columns, table)
                         if ordinal:
-                            out = arrowio.add_ordinal(out, n)
-                        n += b.num_rows
+                            out = arrowio.add_ordinal(out, start + copied[0])
+                        copied[0] += b.num_rows
                         yield arrowio.conform(out, schema)
                 except BaseException as exc:  # ADBC would replace it with a generic error
                     failure.append(exc)
                     raise
 
-            reader = pa.RecordBatchReader.from_batches(schema, batches())
+            reader = pa.RecordBatchReader.from_batches(schema, converted())
             try:
-                with translate_errors(f"{self.loader.describe}: COPY of {path} into staging"):
+                with translate_errors(f"{self.loader.describe}: {what} into staging"):
                     cur = self._adbc.cursor()
                     try:
                         rows = cur.adbc_ingest(self.name, reader, mode="append", db_schema_name=self.loader.schema)
@@ -364,9 +394,10 @@ class PostgresStagedLoad(StagedLoadBase):
                 if failure:
                     raise failure[0] from None
                 raise
-            if rows is not None and rows >= 0 and rows != file.rows:
-                raise LoadError(f"part {path}: {rows} rows copied but the batch says {file.rows}")
-            self._rows += file.rows
+            if rows is not None and rows >= 0 and rows != copied[0]:
+                raise LoadError(f"{what}: PostgreSQL took {rows} rows of {copied[0]}")
+            self._rows += copied[0]
+            return copied[0]
 
     def _stage_in_transaction(self, s: Session, manifest: Manifest) -> None:
         # The rows arrived during add_part; statistics let the planner pick the
