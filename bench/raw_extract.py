@@ -2,7 +2,8 @@
 (connectorx `arrow_stream` of SELECT *), written to one Parquet file with
 pyarrow (snappy). No types fixed, no paging, no manifest: just the floor.
 
-    python bench/raw_extract.py --url mysql://root@127.0.0.1:3306/db --table orders --out x.parquet"""
+    python bench/raw_extract.py --url mysql://root@127.0.0.1:3306/db --table orders --out x.parquet
+    [--where "updated_at >= '...'"]   (the incremental floor: only the changed rows)"""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ def main() -> None:
     ap.add_argument("--table", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--batch-size", type=int, default=65536)
+    ap.add_argument("--where", default=None)
     args = ap.parse_args()
-    reader = cx.read_sql(args.url, f"SELECT * FROM `{args.table}`", return_type="arrow_stream",
+    sql = f"SELECT * FROM `{args.table}`" + (f" WHERE {args.where}" if args.where else "")
+    reader = cx.read_sql(args.url, sql, return_type="arrow_stream",
                          batch_size=args.batch_size)
     writer = pq.ParquetWriter(args.out, reader.schema, compression="snappy")
     rows = 0
