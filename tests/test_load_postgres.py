@@ -406,3 +406,96 @@ def test_the_server_dropping_the_session_inside_the_load_transaction(pg_schema, 
         assert pg.execute(f'SELECT id, v FROM "{pg_schema}".t ORDER BY id').fetchall() == [(1, "new"), (2, "new")]
     finally:
         loader.close()
+
+
+# ---------------------------------------------------------------- merge as INSERT ... ON CONFLICT
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every statement the loaders' psycopg sessions send."""
+    from lakeshift.load.base import Session
+
+    seen: list[str] = []
+    for name in ("execute", "query"):
+        real = getattr(Session, name)
+
+        def spy(self: Any, statement: str, *args: Any, _real: Any = real) -> Any:
+            seen.append(statement)
+            return _real(self, statement, *args)
+
+        monkeypatch.setattr(Session, name, spy)
+    return seen
+
+
+def _merge_twice(pg_schema: str, lake: Lake, second: dict[str, list[Any]], prepare: Any = None,
+                 ts: str | None = None) -> Any:
+    """Load {1: a, 2: b}, let `prepare` change the target, merge `second` into it."""
+    cols = [col("id", pa.int64()), col("v", pa.string()), col("seq", pa.int64())]
+    loader = open_pg(pg_schema)
+    try:
+        m1, p1 = batch(lake, cols, [{"id": [1, 2], "v": ["a", "b"], "seq": [1, 2]}], ts=ts)
+        load(loader, lake, m1, p1)
+        if prepare:
+            prepare()
+        m2, p2 = batch(lake, cols, [second], ts=ts)
+        return load(loader, lake, m2, p2)
+    finally:
+        loader.close()
+
+
+def test_a_merge_upserts_and_a_column_only_in_the_target_gets_its_default(pg_schema, pg, lake, sent):
+    """INSERT ... ON CONFLICT must leave the target exactly as DELETE + INSERT
+    would: a replaced row gets the DEFAULT of a column the batch does not have."""
+    t = f'"{pg_schema}"."t"'
+
+    def prepare() -> None:
+        pg.execute(f"ALTER TABLE {t} ADD COLUMN extra text DEFAULT 'fresh', ADD COLUMN plain int")
+        pg.execute(f"UPDATE {t} SET extra = 'old', plain = 7")
+
+    res = _merge_twice(pg_schema, lake, {"id": [2, 3], "v": ["B", "c"], "seq": [3, 4]}, prepare)
+    assert (res.rows, res.rows_deleted) == (2, 1)
+    assert any("ON CONFLICT" in q for q in sent) and not any(q.startswith("DELETE") for q in sent)
+    assert pg.execute(f"SELECT id, v, extra, plain FROM {t} ORDER BY id").fetchall() == [
+        (1, "a", "old", 7), (2, "B", "fresh", None), (3, "c", "fresh", None)]
+
+
+def test_a_merge_with_repeated_keys_into_an_existing_table_keeps_the_newest(pg_schema, pg, lake):
+    res = _merge_twice(pg_schema, lake, {"id": [2, 2, 3, 2], "v": ["x", "newest", "c", "older"],
+                                         "seq": [5, 9, 6, 7]}, ts="seq")
+    assert res.rows == 2
+    assert pg.execute(f'SELECT id, v FROM "{pg_schema}"."t" ORDER BY id').fetchall() == [
+        (1, "a"), (2, "newest"), (3, "c")]
+
+
+def test_a_target_with_triggers_is_merged_by_delete_and_insert(pg_schema, pg, lake, sent):
+    """A trigger (an audit log here; foreign keys are triggers too) would see an
+    UPDATE instead of DELETE + INSERT: such a target keeps the old way."""
+    t = f'"{pg_schema}"."t"'
+
+    def prepare() -> None:
+        pg.execute(f'CREATE TABLE "{pg_schema}".audit (op text, id bigint)')
+        pg.execute(f'CREATE FUNCTION "{pg_schema}".log_op() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN '
+                   f'INSERT INTO "{pg_schema}".audit VALUES (TG_OP, COALESCE(NEW.id, OLD.id)); RETURN NULL; END $$')
+        pg.execute(f'CREATE TRIGGER log AFTER INSERT OR UPDATE OR DELETE ON {t} '
+                   f'FOR EACH ROW EXECUTE FUNCTION "{pg_schema}".log_op()')
+
+    res = _merge_twice(pg_schema, lake, {"id": [2, 3], "v": ["B", "c"], "seq": [3, 4]}, prepare)
+    assert (res.rows, res.rows_deleted) == (2, 1)
+    assert sorted(pg.execute(f'SELECT op, id FROM "{pg_schema}".audit').fetchall()) == [
+        ("DELETE", 2), ("INSERT", 2), ("INSERT", 3)]
+    assert not any("ON CONFLICT" in q for q in sent)
+    assert pg.execute(f"SELECT id, v FROM {t} ORDER BY id").fetchall() == [(1, "a"), (2, "B"), (3, "c")]
+
+
+def test_a_target_without_a_unique_key_is_merged_by_delete_and_insert(pg_schema, pg, lake, sent):
+    t = f'"{pg_schema}"."t"'
+
+    def prepare() -> None:
+        pg.execute(f"ALTER TABLE {t} DROP CONSTRAINT t_pkey")
+        pg.execute(f"CREATE INDEX t_id ON {t} (id)")  # not unique: no arbiter for ON CONFLICT
+
+    res = _merge_twice(pg_schema, lake, {"id": [2, 3], "v": ["B", "c"], "seq": [3, 4]}, prepare)
+    assert (res.rows, res.rows_deleted) == (2, 1)
+    assert not any("ON CONFLICT" in q for q in sent) and any(q.startswith("DELETE") for q in sent)
+    assert pg.execute(f"SELECT id, v FROM {t} ORDER BY id").fetchall() == [(1, "a"), (2, "B"), (3, "c")]
