@@ -400,11 +400,7 @@ class PostgresStagedLoad(StagedLoadBase):
             return copied[0]
 
     def _stage_in_transaction(self, s: Session, manifest: Manifest) -> None:
-        # The rows arrived during add_part; statistics let the planner pick the
-        # join for DELETE ... USING on a large batch (staging is never analysed otherwise).
-        # A replace joins nothing (and a swapped-in table is analysed by autovacuum).
-        if self._created and manifest.mode != "replace":
-            s.execute(f"ANALYZE {self.stage_sql}")
+        pass  # the rows arrived during add_part / add_streamed_part
 
     def _staged_rows(self, s: Session) -> int:
         return self._rows
@@ -420,6 +416,9 @@ class PostgresStagedLoad(StagedLoadBase):
                 (written, replaced), = s.query(f"WITH u AS ({upsert} RETURNING (xmax <> 0) AS replaced) "
                                                "SELECT count(*), count(*) FILTER (WHERE replaced) FROM u")
                 return int(replaced), int(written)
+            # Statistics let the planner pick the join for DELETE ... USING on a large batch
+            # (staging is never analysed otherwise; the upsert and a replace join nothing).
+            s.execute(f"ANALYZE {self.stage_sql}")
             self._prefer_key_lookups(s)
         if not (self.swap and has_rows and m.mode == "replace"):
             return super()._move_rows(s, m, plan, has_rows=has_rows)
