@@ -526,17 +526,17 @@ def render(b: Bench) -> str:
         cpu = f"{statistics.median(s.cpu for s in ok):.1f} / {statistics.median(s.cpu_mysql for s in ok):.1f}"
         versus = ""
         if name == "backup":
-            versus = _versus(r, name, ("raw_extract",), "{:.2f}× raw extract")
+            versus = _versus(r, name, ("raw_extract",), "{:.2f}×", " raw extract")
         elif name == "full_pg":
-            versus = _versus(r, name, ("raw_extract", "raw_load"), "{:.2f}× raw extract + raw load")
+            versus = _versus(r, name, ("raw_extract", "raw_load"), "{:.2f}×", " raw extract + raw load")
         elif name == "incr_pg":
-            versus = _versus(r, name, ("full_pg",), "{:.1%} of the full sync")
+            versus = _versus(r, name, ("full_pg",), "{:.1%}", " of the full sync")
             if "raw_incr" in r:
-                versus += "; " + _versus(r, name, ("raw_incr",), "{:.1f}× the raw read of the changed rows")
+                versus += "; " + _versus(r, name, ("raw_incr",), "{:.1f}×", " the raw read of the changed rows")
         elif name == "raw_incr":
-            versus = _versus(r, name, ("full_pg",), "{:.1%} of the full sync")
+            versus = _versus(r, name, ("full_pg",), "{:.1%}", " of the full sync")
         elif name in ("sling", "dlt"):
-            versus = "lakeshift full sync is " + _versus(r, "full_pg", (name,), "{:.1f}×", invert=True) + " faster"
+            versus = "lakeshift full sync is " + _versus(r, "full_pg", (name,), "{:.1f}×", " faster", invert=True)
         failed = len(res.samples) - len(ok)
         note = f" ({failed} failed)" if failed else ""
         lines.append(f"| {label}{note} | {res.rows:,} | {m:.2f} [{min(walls):.2f}–{max(walls):.2f}] | {rate} | "
@@ -563,13 +563,16 @@ def ratios(r: dict[str, Result], name: str, refs: tuple[str, ...]) -> list[float
     return [row[0].wall / sum(x.wall for x in row[1:]) for row in rows if all(x.rc == 0 for x in row)]
 
 
-def _versus(r: dict[str, Result], name: str, refs: tuple[str, ...], fmt: str, invert: bool = False) -> str:
+def _versus(r: dict[str, Result], name: str, refs: tuple[str, ...], fmt: str, what: str,
+            invert: bool = False) -> str:
+    """'1.18× raw extract + raw load (rounds: 1.07–1.27×)': the median of the
+    rounds' ratios, then their range."""
     values = [1 / v if invert else v for v in ratios(r, name, refs)]
     if not values:
         return ""
-    text = fmt.format(statistics.median(values))
+    text = fmt.format(statistics.median(values)) + what
     if len(values) > 1:
-        text += f" [{fmt.format(min(values))}–{fmt.format(max(values))}]"
+        text += f" (rounds: {fmt.format(min(values)).rstrip('×%')}–{fmt.format(max(values))})"
     return text
 
 
@@ -622,6 +625,21 @@ def raw_json(b: Bench) -> dict[str, Any]:
              "rc": s.rc} for s in v.samples]} for k, v in b.results.items()}}
 
 
+def rerender(source: Path, args: argparse.Namespace) -> str:
+    """The report of a finished run, from its .json, with this file's report code."""
+    data = json.loads(source.read_text(encoding="utf-8"))
+    args.rows, args.repeat, args.smoke, args.label = data["rows"], data["repeat"], False, None
+    b = Bench(args)
+    b.started, b.db = datetime.fromisoformat(data["started"]), data["database"]
+    for name, res in data["results"].items():
+        b.results[name] = Result(name, res["rows"], [
+            Sample(s["wall"], s["peak_rss"], s["peak_main"], s.get("peak_pss", 0), s["cpu"], s["cpu_mysql"], 0.0,
+                   s["rc"], source) for s in res["samples"]], res["error"])
+    text = render(b)
+    source.with_suffix(".md").write_text(text, encoding="utf-8")
+    return text
+
+
 def schemas(suffix: str) -> list[str]:
     """The PostgreSQL schemas a run with this suffix writes to."""
     return [f"bench_{n}{suffix}" for n in ("full", "incr", "small", "raw", "sling", "dlt")]
@@ -640,7 +658,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", help="working folder (default bench/.work/<size>)")
     ap.add_argument("--label", help="names the MySQL database lakeshift_bench_<label> and the PostgreSQL schemas "
                                     "bench_*_<label> (default: the size, e.g. 2m, or smoke)")
+    ap.add_argument("--render", metavar="REPORT.json",
+                    help="write the Markdown report again from a run's .json (no measuring)")
     args = ap.parse_args(argv)
+    if args.render:
+        print(rerender(Path(args.render), args))
+        return 0
     if args.smoke:
         args.rows, args.repeat = 2_000, 1
     if args.only:

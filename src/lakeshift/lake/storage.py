@@ -215,9 +215,14 @@ class Lake:
         return boto3.session.Session().client("s3", endpoint_url=st.endpoint_url, region_name=st.region,
                                               config=config, **kwargs)
 
-    def open_output_stream(self, rel: str) -> pa.NativeFile:
+    def open_output_stream(self, rel: str, *, native: bool = False) -> pa.NativeFile:
         """A stream that creates the file when closed (S3: on completion of the
-        upload). Failures while writing or closing are LakeErrors naming the URI."""
+        upload). Failures while writing or closing are LakeErrors naming the URI.
+        native=True: pyarrow's own stream where there is one (not for SSE uploads),
+        without the Python wrapper that turns its errors into LakeErrors; the
+        caller translates them (`error`). A Parquet writer calls write() dozens of
+        times per row group, and through Python each call takes the GIL from the
+        staging thread."""
         path = self.full_path(check_rel(rel))
         try:
             if not self.is_s3:
@@ -229,6 +234,8 @@ class Lake:
                 raw = self.filesystem.open_output_stream(path)
         except Exception as exc:
             raise self._error("write", rel, exc) from None
+        if native and isinstance(raw, pa.NativeFile):
+            return raw
         return pa.PythonFile(_GuardedStream(self, rel, raw), mode="w")
 
     def sync(self, rel: str) -> None:

@@ -107,7 +107,11 @@ class BatchWriter:
         if whole:
             self._open_part()
             assert self._writer is not None
-            self._writer.write_table(table.slice(0, whole), row_group_size=group)
+            try:
+                self._writer.write_table(table.slice(0, whole), row_group_size=group)
+            except (OSError, pa.ArrowException) as exc:  # the native stream's errors (S3, disk full)
+                tl = self.table_lake
+                raise tl.lake._error("write", tl.rel(self._part_path or ""), exc) from None
         rest = table.slice(whole)
         self._buffer = [rest] if rest.num_rows else []
         self._buffered = rest.num_rows
@@ -119,7 +123,7 @@ class BatchWriter:
         self._part_path = tl.part_path(self.batch_id, self.started_at, len(self.files),
                                        self.settings.partition_strategy)
         self._started.append(self._part_path)
-        self._stream = tl.lake.open_output_stream(tl.rel(self._part_path))
+        self._stream = tl.lake.open_output_stream(tl.rel(self._part_path), native=True)
         self._writer = pq.ParquetWriter(
             self._stream, self.schema, compression=self.settings.compression,
             write_statistics=True, store_schema=True,  # ARROW:schema keeps field metadata (mysql_type)

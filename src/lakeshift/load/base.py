@@ -483,13 +483,18 @@ class StagedLoadBase:
     def _catalog_name(self) -> str:
         return self.loader.dialect.catalog_name(self.target_table)
 
-    def _move_rows(self, s: Session, m: Manifest, plan: TablePlan, *, has_rows: bool) -> tuple[int, int]:
-        target, stage = self.target_sql, self.stage_sql
+    def _insert_select(self, m: Manifest, plan: TablePlan) -> tuple[list[str], list[str], list[str]]:
+        """The batch's column names, the staging expressions that give the target's
+        types, and the cursor columns that pick the newest of a repeated key."""
         names = [c.name for c in m.columns]
         exprs = [self.loader.dialect.insert_expr(c, f'"s".{quote_ansi(c.name)}', plan.types[c.name])
                  for c in m.columns]
-        order = [c for c in (m.cursor_timestamp_column, m.cursor_id_column) if c and c in names]
-        order = list(dict.fromkeys(order))
+        order = list(dict.fromkeys(c for c in (m.cursor_timestamp_column, m.cursor_id_column) if c and c in names))
+        return names, exprs, order
+
+    def _move_rows(self, s: Session, m: Manifest, plan: TablePlan, *, has_rows: bool) -> tuple[int, int]:
+        target, stage = self.target_sql, self.stage_sql
+        names, exprs, order = self._insert_select(m, plan)
         deleted = inserted = 0
         if m.mode == "replace":
             deleted = s.execute(sql.delete_all(target))

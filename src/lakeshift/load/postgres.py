@@ -468,7 +468,7 @@ class PostgresStagedLoad(StagedLoadBase):
             "AND i.indpred IS NULL AND i.indexprs IS NULL GROUP BY i.indexrelid", (target,))
         if not key or not any(list(r[0] or []) == key for r in arbiters):
             return None
-        names = [c.name for c in m.columns]
+        names, exprs, order = self._insert_select(m, plan)
         others = s.query("SELECT a.attname::text FROM pg_catalog.pg_attribute a WHERE a.attrelid = to_regclass(%s) "
                          "AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum",
                          (target,))
@@ -476,9 +476,6 @@ class PostgresStagedLoad(StagedLoadBase):
         sets += [f"{quote_ansi(n)} = DEFAULT" for (n,) in others if n not in names]
         if not sets:  # every column is in the key: the row is already there as it should be
             sets = [f"{quote_ansi(m.primary_key[0])} = EXCLUDED.{quote_ansi(m.primary_key[0])}"]
-        exprs = [self.loader.dialect.insert_expr(c, f'"s".{quote_ansi(c.name)}', plan.types[c.name])
-                 for c in m.columns]
-        order = list(dict.fromkeys(c for c in (m.cursor_timestamp_column, m.cursor_id_column) if c and c in names))
         return (sql.insert_rows(target, self.stage_sql, names, exprs, m.primary_key, order, ordinal=self.ordinal)
                 + f" ON CONFLICT ({', '.join(quote_ansi(k) for k in m.primary_key)}) DO UPDATE SET {', '.join(sets)}")
 
