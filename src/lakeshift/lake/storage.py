@@ -200,20 +200,9 @@ class Lake:
     @cached_property
     def _s3_client(self) -> Any:
         """boto3 (pyarrow.fs cannot list multipart uploads)."""
-        import boto3
-        from botocore.config import Config
+        from lakeshift.lake.sse import s3_client
 
-        st: S3Storage = self.storage  # type: ignore[assignment]
-        kwargs: dict[str, Any] = {}
-        if st.access_key_id is not None and st.secret_access_key is not None:
-            kwargs["aws_access_key_id"] = st.access_key_id.get_secret_value()
-            kwargs["aws_secret_access_key"] = st.secret_access_key.get_secret_value()
-            if st.session_token is not None:
-                kwargs["aws_session_token"] = st.session_token.get_secret_value()
-        config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=60,
-                        s3={"addressing_style": "path"} if st.endpoint_url else None)
-        return boto3.session.Session().client("s3", endpoint_url=st.endpoint_url, region_name=st.region,
-                                              config=config, **kwargs)
+        return s3_client(self.storage)  # type: ignore[arg-type]
 
     def open_output_stream(self, rel: str, *, native: bool = False) -> pa.NativeFile:
         """A stream that creates the file when closed (S3: on completion of the

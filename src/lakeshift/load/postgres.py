@@ -318,17 +318,19 @@ class PostgresStagedLoad(StagedLoadBase):
 
     def add_part(self, path: str, filesystem: pafs.FileSystem, uri: str, file: BatchFile) -> None:
         """Binary COPY of the part, read from the lake, into staging right away."""
-        super().add_part(path, filesystem, uri, file)
-        rows = self.copy_batches(arrowio.read_part(path, filesystem, self.head.columns), f"COPY of {path}")
-        if rows != file.rows:
-            raise LoadError(f"part {path}: {rows} rows copied but the batch says {file.rows}")
+        self._copy_part(arrowio.read_part(path, filesystem, self.head.columns), f"COPY of {path}",
+                        lambda: Part(path, filesystem, uri, file))
 
     def add_streamed_part(self, batches: Iterable[pa.RecordBatch], part: Callable[[], Part]) -> None:
         """Binary COPY of a part's rows as the extract hands them over (the same
         Arrow data it writes to the lake, so nothing is read back), then the
         closed part is registered: `part()` is called once `batches` is exhausted."""
         where = "COPY of a part being written"
-        rows = self.copy_batches(self._checked(batches, where), where)
+        self._copy_part(self._checked(batches, where), where, part)
+
+    def _copy_part(self, batches: Iterable[pa.RecordBatch], what: str, part: Callable[[], Part]) -> None:
+        """COPY one part's rows, check them against the part, register it."""
+        rows = self.copy_batches(batches, what)
         done = part()
         if rows != done.file.rows:
             raise LoadError(f"part {done.path}: {rows} rows copied but the batch says {done.file.rows}")
@@ -398,9 +400,6 @@ class PostgresStagedLoad(StagedLoadBase):
                 raise LoadError(f"{what}: PostgreSQL took {rows} rows of {copied[0]}")
             self._rows += copied[0]
             return copied[0]
-
-    def _stage_in_transaction(self, s: Session, manifest: Manifest) -> None:
-        pass  # the rows arrived during add_part / add_streamed_part
 
     def _staged_rows(self, s: Session) -> int:
         return self._rows
