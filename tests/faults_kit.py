@@ -29,6 +29,7 @@ import psycopg
 
 from conftest import PG_DSN, mysql_connect
 from e2e_kit import _norm, source_rows
+from hostile_kit import _pg_bin
 
 ITEMS = ["id", "name", "amount", "updated_at"]
 T0 = dt.datetime(2026, 3, 1, 12, 0, 0, 123456)
@@ -318,16 +319,6 @@ def free_port() -> int:
 
 
 # ---------------------------------------------------------------- a PostgreSQL cluster of the test's own
-
-
-def _pg_bin(name: str) -> str:
-    for base in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (base / name).exists():
-            return str(base / name)
-    found = shutil.which(name)
-    if not found:
-        raise RuntimeError(f"{name} not found")
-    return found
 
 
 @dataclass

@@ -71,6 +71,18 @@ class Poller:
         self.thread.join(60)
 
 
+def loaded_snapshot(mysql: Any, mysql_db: str, target: Target, tmp_path: Path,
+                    rows: int) -> tuple[Path, dict[str, Any]]:
+    """`rows` items full_synced into `target` (500-row pages, 1000-row parts);
+    returns the config folder and the lake's storage."""
+    storage = local_storage(tmp_path / "lake")
+    create_items(mysql, rows)
+    config = build_config(tmp_path / "config", mysql_db, target.config, storage,
+                          {"items": {**FULL_SYNC, "processing": {"batch_size": 500}}}, s3={"max_file_rows": 1000})
+    ok(sync(config))
+    return config, storage
+
+
 def waiting_on_loads(conn: psycopg.Connection, schema: str) -> bool:
     return bool(conn.execute(
         "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
@@ -80,11 +92,7 @@ def waiting_on_loads(conn: psycopg.Connection, schema: str) -> bool:
 def test_postgres_readers_see_old_or_new(mysql: Any, mysql_db: str, pg_schema: str, tmp_path: Path,
                                          request: pytest.FixtureRequest) -> None:
     target = make_target("postgres", request, tmp_path)
-    storage = local_storage(tmp_path / "lake")
-    create_items(mysql, 3_000)
-    config = build_config(tmp_path / "config", mysql_db, target.config, storage,
-                          {"items": {**FULL_SYNC, "processing": {"batch_size": 500}}}, s3={"max_file_rows": 1000})
-    ok(sync(config))
+    config, storage = loaded_snapshot(mysql, mysql_db, target, tmp_path, 3_000)
     table = target.name("items")
     old = tuple(target.query(CHECKSUM.format(table=table))[0])
     change_snapshot(mysql)
@@ -150,11 +158,7 @@ def test_a_snapshot_older_than_the_load_never_sees_an_empty_table(loader_role: s
     target = make_target("postgres", request, tmp_path)
     if loader_role == "plain role":
         target.config["username"] = request.getfixturevalue("plain_role")
-    storage = local_storage(tmp_path / "lake")
-    create_items(mysql, 2_000)
-    config = build_config(tmp_path / "config", mysql_db, target.config, storage,
-                          {"items": {**FULL_SYNC, "processing": {"batch_size": 500}}}, s3={"max_file_rows": 1000})
-    ok(sync(config))
+    config, _ = loaded_snapshot(mysql, mysql_db, target, tmp_path, 2_000)
     table = target.name("items")
     old = tuple(target.query(CHECKSUM.format(table=table))[0])
     change_snapshot(mysql)
@@ -199,11 +203,7 @@ for _ in range(100000):
 
 def test_duckdb_readers_see_old_or_new(mysql: Any, mysql_db: str, tmp_path: Path) -> None:
     target: Target = duck_target(tmp_path / "target.duckdb")
-    storage = local_storage(tmp_path / "lake")
-    create_items(mysql, 3_000)
-    config = build_config(tmp_path / "config", mysql_db, target.config, storage,
-                          {"items": {**FULL_SYNC, "processing": {"batch_size": 500}}}, s3={"max_file_rows": 1000})
-    ok(sync(config))
+    config, storage = loaded_snapshot(mysql, mysql_db, target, tmp_path, 3_000)
     checksum = (f'SELECT count(*), coalesce(sum(hash(name, amount, updated_at, id) % 1000003), 0) '
                 f'FROM {target.name("items")}')
     old = tuple(target.query(checksum)[0])
