@@ -44,15 +44,21 @@ class Cursor:
 
     timestamp: str | None = None
     id: int | str | None = None
+    # Fingerprint of the rows tied on the position's first cursor value when it
+    # was taken: a run that re-reads exactly those rows, unchanged, writes no batch.
+    ties: str | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"timestamp": self.timestamp, "id": self.id}
+        data: dict[str, Any] = {"timestamp": self.timestamp, "id": self.id}
+        if self.ties is not None:
+            data["ties"] = self.ties
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Cursor | None:
         if not data:
             return None
-        return cls(timestamp=data.get("timestamp"), id=data.get("id"))
+        return cls(timestamp=data.get("timestamp"), id=data.get("id"), ties=data.get("ties"))
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from lakeshift.config.legacy import write_config
 from lakeshift.config.validate import check_pipeline, pipeline_errors
+from lakeshift.engine.table_checks import check_against_source
 from lakeshift.errors import ConfigError
 
 from lakeshift.cli.output import console
@@ -89,9 +90,12 @@ def _raise_problems(problems: list[str]) -> None:
 
 
 @config.command("validate")
+@click.option("--offline", is_flag=True,
+              help="Do not check the tables against MySQL (keys, cursor columns); files and connections only.")
 @click.pass_obj
-def validate_all(app) -> None:
-    """Validate the whole config folder: files, connections and every pipeline."""
+def validate_all(app, offline: bool) -> None:
+    """Validate the whole config folder: files, connections, every pipeline and,
+    unless --offline, each table against its MySQL table."""
     cfg = app.config
     problems: list[str] = []
     for kind in ("sources", "targets", "storage"):
@@ -101,8 +105,17 @@ def validate_all(app) -> None:
                     c.require()
                 except ConfigError as exc:
                     problems.append(exc.message)
+    notes: list[str] = []
     for p in cfg.pipelines.values():
-        problems.extend(pipeline_errors(cfg, p))
+        errors = pipeline_errors(cfg, p)
+        problems.extend(errors)
+        if not offline and not errors and p.tables:
+            report = check_against_source(cfg, p)
+            problems.extend(report.problems)
+            notes.extend([f"warning: {w}" for w in report.warnings] + report.unchecked)
+    if problems:
+        for note in notes:
+            click.echo(note)
     _raise_problems(problems)
     unusable = [f"{c.kind}.{c.name} (needs {', '.join(sorted(set(c.unresolved.values())))})"
                 for kind in ("sources", "targets", "storage") for c in getattr(cfg, kind).values() if c.unresolved]
@@ -113,6 +126,8 @@ def validate_all(app) -> None:
     )
     for u in unusable:
         console.print(f"  not usable until its variables are set: {u}")
+    for note in notes:
+        click.echo(note)
 
 
 @config.command("init")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from lakeshift.engine.plan import Plan
 from lakeshift.engine.runner import RunContext
-from lakeshift.engine.table_task import merge_key
+from lakeshift.engine.table_checks import check_table
 from lakeshift.errors import LakeshiftError
 
 
@@ -22,6 +22,7 @@ class TablePreview:
     merge: str
     pending: list[str]
     depends_on: tuple[str, ...]
+    warnings: list[str] = field(default_factory=list)
 
 
 def preview(plan: Plan) -> list[TablePreview]:
@@ -31,16 +32,16 @@ def preview(plan: Plan) -> list[TablePreview]:
     try:
         for t in plan.tables:
             table_lake = ctx.table_lake(t.name)
-            window, merge = "(not extracted: load only)", "-"
+            window, merge, warnings = "(not extracted: load only)", "-", []
             if plan.stages.extract:
                 reader = ctx.reader()
                 desc = reader.describe(t.source_table)
+                checked = check_table(t.name, t.config, desc)
+                warnings = checked.warnings
                 low = None if t.config.cdc_strategy == "full_sync" else table_lake.effective_watermark()[0]
                 win = reader.plan_window(t.config, desc, low)
                 window = win.describe() + (f", at most {plan.limit} rows" if plan.limit else "")
-                key = merge_key(t, desc.primary_key)
-                merge = ("replace whole table" if t.config.cdc_strategy == "full_sync"
-                         else f"merge on {', '.join(key)}" if key else "append")
+                merge = checked.describe()
             pending: list[str] = []
             target = "(not loaded: backup only)"
             if loader is not None:
@@ -48,7 +49,7 @@ def preview(plan: Plan) -> list[TablePreview]:
                 loaded = _loaded(loader, plan.pipeline.name, t.name)
                 pending = [m.batch_id for m in table_lake.manifests() if m.batch_id not in loaded]
             rows.append(TablePreview(t.name, t.config.cdc_strategy, t.source_table, window,
-                                     table_lake.uri(""), target, merge, pending, t.depends_on))
+                                     table_lake.uri(""), target, merge, pending, t.depends_on, warnings))
     finally:
         if loader is not None:
             loader.close()

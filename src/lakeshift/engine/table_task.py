@@ -19,7 +19,9 @@ import pyarrow as pa
 
 from lakeshift import faults
 from lakeshift.batch import BatchFile, Manifest, new_batch_id, utc_now_iso
+from lakeshift.engine.merge_key import RepeatCheck
 from lakeshift.engine.plan import Plan, TablePlan
+from lakeshift.engine.table_checks import check_table
 from lakeshift.errors import LakeshiftError, ValidationFailed
 from lakeshift.load.base import Part
 from lakeshift.redact import redact
@@ -36,16 +38,6 @@ class TableResult:
     batches_loaded: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
-
-
-def merge_key(table: TablePlan, source_pk: list[str]) -> list[str]:
-    """Configured primary_key > the source primary key > cdc_id_column."""
-    cfg = table.config
-    if cfg.primary_key:
-        return list(cfg.primary_key)
-    if source_pk:
-        return list(source_pk)
-    return [cfg.cdc_id_column] if cfg.cdc_id_column else []
 
 
 class _PartFeeder:
@@ -187,10 +179,11 @@ class TableTask:
         t, cfg = self.table, self.table.config
         with reader.table_lock(self.pipeline.name, t.name, scope=table_lake.uri()) as lock:
             desc = reader.describe(t.source_table)
+            checked = check_table(t.name, cfg, desc)  # before anything is read: a refusal changes nothing
             low = None if cfg.cdc_strategy == "full_sync" else table_lake.effective_watermark()[0]
             window = reader.plan_window(cfg, desc, low)
-            key = merge_key(t, desc.primary_key)
-            mode = "replace" if cfg.cdc_strategy == "full_sync" else ("merge" if key else "append")
+            key, mode = checked.key.columns, checked.mode
+            repeats = RepeatCheck(t.name, checked.key)
             started = datetime.now(timezone.utc)
             head = Manifest(
                 batch_id=new_batch_id(started), pipeline=self.pipeline.name, table=t.name,
@@ -208,9 +201,11 @@ class TableTask:
                                            on_rows=feeder.rows if feeder and feeder.streamed else None)
             try:
                 for batch in reader.read(cfg, desc, window, t.batch_size, self.plan.limit):
+                    repeats.add(batch)
                     writer.write(batch)
                     self.progress(t.name, batch.num_rows)
                 files, rows, nbytes, nulls = writer.close()
+                repeats.check()
             except BaseException:
                 writer.abort()
                 if feeder:
@@ -233,10 +228,14 @@ class TableTask:
                     staged = None
             faults.checkpoint("after_parts")
             self.result.rows_extracted = rows
-            if rows == 0 and mode != "replace":
-                # Nothing new: no batch, the watermark stays where it is.
+            if mode != "replace" and (rows == 0 or window.unchanged()):
+                # Nothing new (or only the rows at the watermark, re-read unchanged): no batch,
+                # the watermark stays where it is.
+                if rows:
+                    writer.abort()
                 if staged:
                     staged.abort()
+                self.result.rows_extracted = 0
                 self.result.notes.append("no new rows")
                 return None
             manifest = Manifest(**{**head.__dict__, "files": files, "rows": rows, "bytes": nbytes,
@@ -305,4 +304,4 @@ class TableTask:
                 staged_batch[1].abort()  # superseded or loaded by another run meanwhile
 
 
-__all__ = ["TableTask", "TableResult", "merge_key", "LakeshiftError"]
+__all__ = ["TableTask", "TableResult", "LakeshiftError"]

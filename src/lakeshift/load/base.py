@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow.fs as pafs
 
 from lakeshift import faults
-from lakeshift.batch import BatchFile, Manifest
+from lakeshift.batch import BatchFile, Cursor, Manifest
 from lakeshift.config.models import TableConfig
 from lakeshift.errors import LakeshiftError, LoadError, SchemaChangeError
 from lakeshift.identifiers import check_identifier, qualified_ansi, quote_ansi
@@ -517,27 +517,48 @@ class StagedLoadBase:
         return max(deleted, 0), max(inserted, 0)
 
     def _append_window(self, s: Session, m: Manifest, plan: TablePlan) -> tuple[str, tuple[Any, ...]] | None:
-        """A timestamp_only read starts AT its watermark (inclusive, so rows
-        committed later with that same timestamp are not lost) and re-reads the
-        rows there; a merge key absorbs them, but a table without one (append)
-        would get them again on every run. So an append batch whose window
-        starts at a timestamp replaces that window: the target's rows at or
-        after the start are deleted in the same transaction, then the batch,
-        which holds every source row from the start on, is inserted."""
-        low, col = m.watermark_low, m.cursor_timestamp_column
-        if m.strategy != "timestamp_only" or low is None or low.timestamp is None or not col or col not in plan.types:
+        """An append batch (a timestamp_only table without a key) holds every
+        source row of its window, from its low watermark (inclusive: rows
+        committed later with that same timestamp are not lost) or from the start
+        (a first run, a `watermark reset`, an ad-hoc `sync connections`) up to the
+        last timestamp it read. Without a key to merge by, the target's rows in
+        that window are deleted in the same transaction and the batch inserted:
+        a window is replaced, never appended a second time."""
+        col = m.cursor_timestamp_column
+        if m.strategy != "timestamp_only" or not col or col not in plan.types:
             return None
-        target_type = plan.types[col]
-        text = str(low.timestamp)
-        if target_type.kind in ("date", "timestamp", "timestamptz"):
-            try:
-                datetime.fromisoformat(text.replace("Z", "+00:00"))
-            except ValueError:
-                return None  # a zero date ('0000-00-00') cannot be compared in the target
-        elif target_type.kind not in ("int", "uint", "numeric"):
-            return None  # text orders by collation, which differs between MySQL and the target
-        cast = f"CAST({s.placeholder} AS {self.loader.dialect.render(target_type)})"
-        return f"DELETE FROM {self.target_sql} WHERE {quote_ansi(col)} >= {cast}", (text,)
+        kind = plan.types[col].kind
+        if kind not in ("date", "timestamp", "timestamptz", "int", "uint", "numeric"):
+            raise LoadError(f"batch {m.batch_id} of {m.table}: cannot replace its window in the target: the cursor "
+                            f"column {col!r} is {self.loader.dialect.render(plan.types[col])}, which the target "
+                            "does not order like MySQL; set primary_key (or use a DATETIME/TIMESTAMP/integer "
+                            "cdc_timestamp_column)")
+        low = _window_value(m.watermark_low, kind)
+        high = _window_value(m.watermark_high, kind)
+        cast = f"CAST({s.placeholder} AS {self.loader.dialect.render(plan.types[col])})"
+        ref = quote_ansi(col)
+        if low is not None:
+            where, params = f"{ref} >= {cast}", [low]
+            if high is not None:
+                where, params = f"{where} AND {ref} <= {cast}", [low, high]
+        else:  # from the start: zero dates were read too, and the target holds them as NULL
+            where, params = (f"({ref} IS NULL OR {ref} <= {cast})", [high]) if high is not None else (
+                f"{ref} IS NULL", [])
+        return f"DELETE FROM {self.target_sql} WHERE {where}", tuple(params)
+
+
+def _window_value(cursor: Cursor | None, kind: str) -> str | None:
+    """A window bound as text for CAST(... AS target type); None for no bound
+    (no cursor, or a zero date, which sorts before every date)."""
+    if cursor is None or cursor.timestamp is None:
+        return None
+    text = str(cursor.timestamp)
+    if kind in ("date", "timestamp", "timestamptz"):
+        try:
+            datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return text
 
 
 def wait_loop(timeout: float, attempt: Callable[[], bool], poll: float = 0.2) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from lakeshift.batch import Column, Cursor
 from lakeshift.config.models import ConnectionSettings, MySQLSource, TableConfig
@@ -29,6 +30,7 @@ log = logging.getLogger("lakeshift.source")
 # A page (one SELECT ... LIMIT batch_size) is streamed in Arrow batches of at
 # most this many rows, so memory is bounded by this, not by the page.
 STREAM_BATCH_ROWS = 16_384
+MAX_TIE_ROWS = 100_000  # rows tied on the watermark that are fingerprinted (Window.unchanged)
 MAX_RESUMES = 20  # a page broken off after some rows is resumed after the last row read, at most this often
 
 _CURSOR_KINDS = {"ts": {"temporal", "int", "decimal", "string"}, "id": {"int", "decimal", "string", "temporal"}}
@@ -54,6 +56,12 @@ class TableDescription:
                 return i
         raise SourceError(f"table {self.full_name} has no column {name!r} "
                           f"(columns: {', '.join(i.name for i in self.infos)})")
+
+    def identifying_keys(self) -> list[tuple[str, list[str]]]:
+        """(index, columns) of the unique keys that identify rows: every column
+        NOT NULL (NULLs never compare equal), primary key first."""
+        return [(index, cols) for index, cols in self.unique_keys
+                if cols and all(not self.info(c).nullable for c in cols)]
 
     def apply(self, table: TableConfig | None) -> TableDescription:
         """Type the columns by the table's options (tinyint1_as_boolean,
@@ -157,15 +165,17 @@ class MySQLReader:
             if low.id is None:
                 raise SourceError(f"{desc.full_name}: the watermark has no id; set one with `lakeshift watermark set`")
             w.low_values = [bkeys[0].from_cursor(low.id)]
+            # An id that is a unique key by itself: every row at the watermark was read. Otherwise
+            # (the order id of order lines) a run may have stopped inside its rows: read them again.
+            w.low_inclusive = [bkeys[0].name] not in [cols for _, cols in desc.identifying_keys()]
             return
         if low.timestamp is None:
             raise SourceError(f"{desc.full_name}: the watermark has no timestamp; "
                               f"set one with `lakeshift watermark set`")
+        # hybrid and timestamp_only restart AT the watermark's timestamp: rows there that were not
+        # read (a --limit inside a tie, a row written later in the same second) are read now, and
+        # those read before are merged again by key (see window.py).
         start = K.shift_iso(low.timestamp, lookback) if lookback else low.timestamp
-        if strategy == "hybrid" and not lookback and low.id is not None:
-            w.low_values = [bkeys[0].from_cursor(start), bkeys[1].from_cursor(low.id)]
-            return
-        # timestamp_only, a lookback start, or a watermark set without an id: inclusive
         w.low_inclusive = True
         w.low_values = [bkeys[0].from_cursor(start)]
         if lookback:
@@ -190,11 +200,8 @@ class MySQLReader:
     @staticmethod
     def _page_columns(desc: TableDescription, bound: list[str]) -> list[str]:
         """Keyset order: the cursor columns, then the rest of a unique NOT NULL key."""
-        usable = []
-        for _, cols in desc.unique_keys:
-            infos = [desc.info(c) for c in cols]
-            if all(not i.nullable and K.KeyCol.of(i) is not None for i in infos):
-                usable.append(cols)
+        usable = [cols for _, cols in desc.identifying_keys()
+                  if all(K.KeyCol.of(desc.info(c)) is not None for c in cols)]
         for cols in usable:
             if bound and set(cols) <= set(bound):
                 return bound
@@ -271,7 +278,7 @@ class MySQLReader:
                     out = conv.convert(b)
                     got += b.num_rows
                     position = [b.column(f"{HIDDEN}k{i}")[-1].as_py() for i, _ in page]
-                    reading.advance(b)
+                    reading.advance(b, out)
                     yield out
             except TransientSourceError as exc:
                 if got == 0 or resumes >= MAX_RESUMES:
@@ -327,7 +334,7 @@ class MySQLReader:
             for batch in it:
                 if batch.num_rows:
                     out = conv.convert(batch)
-                    reading.advance(batch)
+                    reading.advance(batch, out)
                     yield out
         finally:
             it.close()
@@ -364,28 +371,49 @@ class MySQLReader:
 
 
 class _Progress:
-    """Keeps window.last (the next watermark) and window.rows up to date."""
+    """Keeps window.last (the next watermark) and window.rows up to date, and
+    fingerprints the rows tied on the last value of the first cursor column:
+    a run that reads only the rows it re-reads at its watermark, unchanged,
+    writes no batch (Window.unchanged)."""
 
     def __init__(self, window: Window, bound: list[tuple[int, K.KeyCol]]) -> None:
         self.window, self.bound = window, bound
+        self._tail_value: Any = None
+        self._tail_sum = 0
 
-    def advance(self, batch: pa.RecordBatch) -> None:
+    def advance(self, batch: pa.RecordBatch, out: pa.RecordBatch) -> None:
         w = self.window
         w.rows += batch.num_rows
         if not self.bound or w.strategy == "full_sync":
             return
         values = [batch.column(f"{HIDDEN}k{i}")[-1].as_py() for i, _ in self.bound]
+        self._fingerprint(batch.column(f"{HIDDEN}k{self.bound[0][0]}"), values[0], out)
         cur = MySQLReader._cursor(w.strategy, [k for _, k in self.bound], values)
+        cur = Cursor(cur.timestamp, cur.id, w.tail_digest)
         w.last = _not_before(cur, w.watermark) if w.lookback else cur
+
+    def _fingerprint(self, first: pa.Array, last: Any, out: pa.RecordBatch) -> None:
+        """Rows come ordered by the first cursor column, so the rows tied on its
+        last value are the tail of this batch (and maybe all of earlier ones).
+        The fingerprint is a sum of row hashes: the order of tied rows (free
+        without a unique key) does not change it."""
+        w = self.window
+        if w.tail_rows == 0 or last != self._tail_value:
+            self._tail_value, w.tail_rows, self._tail_sum = last, 0, 0
+        tied = out.filter(pc.equal(first, pa.scalar(last, first.type)))
+        w.tail_rows += tied.num_rows
+        if w.tail_rows > MAX_TIE_ROWS:
+            w.tail_digest = None  # too many to fingerprint cheaply: such a run always writes its batch
+            return
+        for row in tied.to_pylist():
+            digest = hashlib.blake2b(repr(row).encode("utf-8"), digest_size=16).digest()
+            self._tail_sum = (self._tail_sum + int.from_bytes(digest, "big")) % (1 << 128)
+        value = hashlib.blake2b(repr(last).encode("utf-8"), digest_size=8).hexdigest()
+        w.tail_digest = f"{w.tail_rows}:{value}:{self._tail_sum:032x}"
 
 
 def _not_before(cur: Cursor, floor: Cursor | None) -> Cursor:
     """A lookback run re-reads older rows; the watermark never moves back."""
     if floor is None or floor.timestamp is None or cur.timestamp is None:
         return cur
-    a, b = K.iso_key(cur.timestamp), K.iso_key(floor.timestamp)
-    if a < b:
-        return floor
-    if a == b and isinstance(cur.id, int) and isinstance(floor.id, int) and cur.id < floor.id:
-        return floor
-    return cur
+    return floor if K.iso_key(cur.timestamp) < K.iso_key(floor.timestamp) else cur

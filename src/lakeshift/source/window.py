@@ -50,9 +50,20 @@ class Window:
     empty: bool = False  # nothing to read: no row had a cursor value when the run started
     last: Cursor | None = None  # the last position read: the next watermark
     rows: int = 0
+    tail_rows: int = 0  # rows read that tie on the last value of the first cursor column
+    tail_digest: str | None = None  # their fingerprint (count, value, rows), kept in the watermark as `ties`
     # positions as the reader renders them into SQL (per bound column)
     low_values: list[Any] | None = field(default=None, repr=False)
     high_values: list[Any] | None = field(default=None, repr=False)
+
+    def unchanged(self) -> bool:
+        """Every row read ties on the watermark's own value and fingerprints as
+        the rows tied there when the watermark was taken: nothing changed, so
+        the run writes no batch (a restart AT the watermark otherwise re-reads
+        and re-loads those rows on every run)."""
+        mark = self.watermark
+        return (self.rows > 0 and self.tail_rows == self.rows and self.tail_digest is not None
+                and mark is not None and mark.ties == self.tail_digest)
 
     def describe(self) -> str:
         """One line for --dry-run, e.g.

@@ -1,0 +1,111 @@
+"""What a table's configuration means against its MySQL table, checked before
+anything is read: the merge key and where it came from, refusals (one line
+each) and warnings. Used by a run, `--dry-run` and `config validate`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lakeshift.config.models import TableConfig
+from lakeshift.engine.merge_key import MergeKey, batch_mode, check_strategy, resolve_merge_key
+from lakeshift.errors import ConfigError
+from lakeshift.source.keys import KeyCol
+
+_WINDOW_KINDS = ("temporal", "int", "decimal")  # cursor kinds a target orders like MySQL
+
+
+@dataclass
+class TableCheck:
+    key: MergeKey
+    mode: str  # merge | replace | append
+    warnings: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """For --dry-run: what the load does and on which key."""
+        if self.mode == "replace":
+            return "replace whole table" + (f"; key {self.key.describe()}" if self.key.columns else "")
+        if self.mode == "merge":
+            return f"merge on {self.key.describe()}"
+        return "append (no key: each window read replaces the target's rows in that window)"
+
+
+def check_table(name: str, cfg: TableConfig, desc: Any) -> TableCheck:
+    """Raises ConfigError (one line, naming tables.NAME) when the table cannot
+    be synced right; returns the key, the load mode and warnings otherwise."""
+    key = resolve_merge_key(name, cfg, desc)
+    check_strategy(name, cfg, key, desc)
+    mode = batch_mode(cfg, key)
+    ts = cfg.cdc_timestamp_column if cfg.cdc_strategy in ("hybrid", "timestamp_only") else None
+    info = desc.info(ts) if ts else None
+    if mode == "append" and info is not None:
+        col = KeyCol.of(info)
+        if col is None or col.kind not in _WINDOW_KINDS:
+            raise ConfigError(
+                f"tables.{name}: MySQL {desc.full_name} has no key, so each run replaces the target's rows of the "
+                f"window it read, but cdc_timestamp_column {ts!r} is {info.column_type}, which the target does not "
+                f"order like MySQL; set primary_key, or use a DATETIME/TIMESTAMP/integer cdc_timestamp_column")
+    warnings = []
+    if info is not None and cfg.lookback is None and _whole_seconds(info):
+        warnings.append(
+            f"tables.{name}: cdc_timestamp_column {ts!r} is {info.column_type} (whole seconds) and no lookback is "
+            f"set: a row committed after a run with a timestamp before the last one read is never read; set "
+            f"lookback (e.g. lookback: 5m) to read recent rows again")
+    return TableCheck(key, mode, warnings)
+
+
+def _whole_seconds(info: Any) -> bool:
+    if info.data_type == "date":
+        return True
+    return info.data_type in ("datetime", "timestamp") and not info.datetime_precision
+
+
+@dataclass
+class SourceReport:
+    problems: list[str] = field(default_factory=list)  # each one line, naming the file and the table
+    warnings: list[str] = field(default_factory=list)
+    unchecked: list[str] = field(default_factory=list)  # why a pipeline could not be checked
+
+
+def check_against_source(config: Any, pipeline: Any) -> SourceReport:
+    """`config validate`: describe each table of `pipeline` in MySQL (quickly:
+    no retries, a short connect timeout) and check it as a run would."""
+    from lakeshift.config.validate import pipeline_display
+    from lakeshift.errors import LakeshiftError
+    from lakeshift.source import MySQLReader
+
+    report = SourceReport()
+    display = pipeline_display(config, pipeline)
+    name = pipeline.pipeline.source
+    try:
+        src = config.source(name)
+    except LakeshiftError as exc:
+        report.unchecked.append(f"{display}: not checked against MySQL ({exc})")
+        return report
+    quick = src.model_copy(update={
+        "connect_timeout": min(src.connect_timeout or 10, 10),
+        "connection_pool": src.connection_pool.model_copy(update={"retry_attempts": 0, "min_connections": 0})})
+    reader = MySQLReader(quick, config.settings)
+    try:
+        for table, cfg in pipeline.tables.items():
+            try:
+                checked = check_table(table, cfg, reader.describe(cfg.full_name or table, cfg))
+            except ConfigError as exc:
+                report.problems.append(f"{display}: {exc}")
+                continue
+            except LakeshiftError as exc:
+                if not _reachable(exc):
+                    report.unchecked.append(f"{display}: not checked against MySQL source {name!r} ({exc})")
+                    break
+                report.problems.append(f"{display}: tables.{table}: {exc}")
+                continue
+            report.warnings.extend(f"{display}: {w}" for w in checked.warnings)
+    finally:
+        reader.close()
+    return report
+
+
+def _reachable(exc: Exception) -> bool:
+    from lakeshift.errors import ConnectionFailed, TransientSourceError
+
+    return not isinstance(exc, (ConnectionFailed, TransientSourceError))
