@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-from rich.markup import escape
 from rich.table import Table
 
 from lakeshift.engine.plan import Plan, Stages, build_plan
@@ -79,7 +78,7 @@ def show_preview(plan: Plan) -> None:
         console.print(f"   target:  {row.target}  ({row.merge})")
         console.print(f"   pending batches: {', '.join(row.pending) if row.pending else 'none'}")
         for warning in row.warnings:
-            console.print(f"   [yellow]warning:[/yellow] {escape(warning)}")
+            console.print(f"   warning: {warning}")
 
 
 @click.group(invoke_without_command=True)

@@ -214,12 +214,23 @@ class MySQLReader:
         sql = (f"SELECT {selects} FROM {self._from(desc)} WHERE "
                + " AND ".join(f"{k.sql} IS NOT NULL" for k in bkeys)
                + " ORDER BY " + ", ".join(f"{k.sql} DESC" for k in bkeys) + " LIMIT 1")
+        return self._one_position(desc, sql, len(bkeys))
+
+    def _nth(self, desc: TableDescription, conds: list[str], order: list[K.KeyCol], n: int,
+             where: str) -> list[Any] | None:
+        """The position of the n-th row in `order` (None: fewer rows)."""
+        selects = ", ".join(k.select(i) for i, k in enumerate(order))
+        sql = (self._select(desc, selects, conds) + " ORDER BY " + ", ".join(k.sql for k in order)
+               + f" LIMIT 1 OFFSET {int(n) - 1}")
+        return self._one_position(desc, sql, len(order))
+
+    def _one_position(self, desc: TableDescription, sql: str, n: int) -> list[Any] | None:
         where = f"MySQL {self.label}: table {desc.full_name}"
         batches = self.pool.retry(lambda: self.cx.fetch(sql, 1, where), where)
         rows = pa.Table.from_batches(batches).to_pylist() if batches else []
         if not rows:
             return None
-        return [rows[0][f"{HIDDEN}k{i}"] for i in range(len(bkeys))]
+        return [rows[0][f"{HIDDEN}k{i}"] for i in range(n)]
 
     @staticmethod
     def _cursor(strategy: str, bkeys: list[K.KeyCol], values: list[Any]) -> Cursor:
@@ -322,7 +333,15 @@ class MySQLReader:
                   order: list[K.KeyCol], reading: _Progress, batch_size: int, limit: int | None,
                   where: str) -> Iterator[pa.RecordBatch]:
         """One query (no unique key to page by). Retried until its first batch;
-        a failure after rows were handed out fails the read (no resume point)."""
+        a failure after rows were handed out fails the read (no resume point).
+        A --limit on an ordered read takes whole values of the order: rows
+        without a key are replaced by window in the target (load/base.py), so a
+        window must hold every row up to its last value (at least `limit` rows)."""
+        if limit is not None and order:
+            nth = self._nth(desc, conds, order, limit, where)
+            limit = None
+            if nth is not None:
+                conds = conds + [K.upto(order, nth)]
         sql = self._select(desc, select, conds)
         if order:
             sql += " ORDER BY " + ", ".join(k.sql for k in order)
