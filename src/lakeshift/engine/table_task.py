@@ -20,6 +20,7 @@ import pyarrow as pa
 from lakeshift import faults
 from lakeshift.batch import BatchFile, Manifest, new_batch_id, utc_now_iso
 from lakeshift.engine.plan import Plan, TablePlan
+from lakeshift.engine.schema_watch import check_columns
 from lakeshift.errors import LakeshiftError, ValidationFailed
 from lakeshift.load.base import Part
 from lakeshift.redact import redact
@@ -188,6 +189,8 @@ class TableTask:
         with reader.table_lock(self.pipeline.name, t.name, scope=table_lake.uri()) as lock:
             desc = reader.describe(t.source_table)
             low = None if cfg.cdc_strategy == "full_sync" else table_lake.effective_watermark()[0]
+            if self._columns_added(loader, desc.apply(cfg).columns, table_lake, low is not None):
+                low = None  # read every row again, merged by key like a first load (see schema_watch.py)
             window = reader.plan_window(cfg, desc, low)
             key = merge_key(t, desc.primary_key)
             mode = "replace" if cfg.cdc_strategy == "full_sync" else ("merge" if key else "append")
@@ -256,6 +259,14 @@ class TableTask:
             faults.checkpoint("after_manifest")
             return (manifest, staged) if staged else None
 
+    def _columns_added(self, loader: Any, columns: list[Any], table_lake: Any, has_watermark: bool) -> bool:
+        """Log (and note) the source's schema changes; True: this run must read from the start."""
+        t = self.table
+        check = check_columns(t.name, t.config.cdc_strategy, columns, table_lake, loader, t.target_table,
+                              has_watermark)
+        self.result.notes.extend(check.notes)
+        return check.read_from_start
+
     # ----------------------------------------------------------------- load
     def _pending(self, loader: Any, table_lake: Any) -> list[Manifest]:
         loaded = loader.loaded_batches(self.pipeline.name, self.table.name)
@@ -297,6 +308,7 @@ class TableTask:
                         raise
                 outcome = staged.commit(manifest)
                 faults.checkpoint("after_load_commit")
+                self.result.notes.extend(getattr(outcome, "notes", ()))
                 if getattr(outcome, "skipped", False):
                     continue
                 self.result.rows_loaded += getattr(outcome, "rows", manifest.rows)
