@@ -327,8 +327,9 @@ def test_a_full_sync_batch_the_table_cannot_take_recreates_it_in_the_transaction
     views = next(i for i, s in enumerate(stmts) if "pg_rewrite" in s)
     assert fake.log[views][1] == ("analytics", "t")
     order = [stmts.index(s) for s in (
-        "BEGIN", stmts[views], 'DROP TABLE "analytics"."t"', 'CREATE TABLE "analytics"."t" ("id" BIGINT, "name" VARCHAR(80))',
-        'DELETE FROM "analytics"."t"', INSERT_LOAD, "COMMIT")]
+        "BEGIN", stmts[views], 'DROP TABLE "analytics"."t"',
+        'CREATE TABLE "analytics"."t" ("id" BIGINT, "name" VARCHAR(80))', 'DELETE FROM "analytics"."t"', INSERT_LOAD,
+        "COMMIT")]
     assert order == sorted(order)
     assert not any(s.startswith("ALTER") for s in stmts)
     assert result.notes == ("table recreated for the new column types (column 'id' INTEGER -> BIGINT); indexes, "
@@ -339,10 +340,12 @@ def test_a_full_sync_batch_the_table_cannot_take_recreates_it_in_the_transaction
 def test_a_view_on_the_table_to_recreate_stops_the_batch_naming_it(fake, lake):
     staged, m = _recreate_case(fake, lake)
     answer = fake.respond
-    fake.respond = lambda stmt, params: ([("analytics", "t_daily")], -1) if "pg_rewrite" in stmt else answer(stmt, params)
+    views = [("analytics", "t_daily"), ("reports", "t_top")]
+    fake.respond = lambda stmt, params: (views, -1) if "pg_rewrite" in stmt else answer(stmt, params)
     with pytest.raises(SchemaChangeError, match=r"^Redshift table analytics\.t: column 'id' INTEGER -> BIGINT \(batch "
-                                                r".*view analytics\.t_daily depends on it, so the batch was not loaded\. "
-                                                r"Way out: drop the view, sync again, then create the view again\.$"):
+                                                r".*views analytics\.t_daily, reports\.t_top depend on it, so the batch "
+                                                r"was not loaded\. Way out: drop the views, sync again, then create them "
+                                                r"again\.$"):
         staged.commit(m)
     stmts = fake.statements()
     assert "ROLLBACK" in stmts and "COMMIT" not in stmts

@@ -189,7 +189,7 @@ class TableTask:
         with reader.table_lock(self.pipeline.name, t.name, scope=table_lake.uri()) as lock:
             desc = reader.describe(t.source_table)
             low = None if cfg.cdc_strategy == "full_sync" else table_lake.effective_watermark()[0]
-            if self._columns_added(loader, desc.apply(cfg).columns, table_lake, low is not None):
+            if self._must_read_from_start(loader, desc.apply(cfg).columns, table_lake, low is not None):
                 low = None  # read every row again, merged by key like a first load (see schema_watch.py)
             window = reader.plan_window(cfg, desc, low)
             key = merge_key(t, desc.primary_key)
@@ -259,7 +259,7 @@ class TableTask:
             faults.checkpoint("after_manifest")
             return (manifest, staged) if staged else None
 
-    def _columns_added(self, loader: Any, columns: list[Any], table_lake: Any, has_watermark: bool) -> bool:
+    def _must_read_from_start(self, loader: Any, columns: list[Any], table_lake: Any, has_watermark: bool) -> bool:
         """Log (and note) the source's schema changes; True: this run must read from the start."""
         t = self.table
         check = check_columns(t.name, t.config.cdc_strategy, columns, table_lake, loader, t.target_table,

@@ -516,8 +516,9 @@ class StagedLoadBase:
         if views:
             raise SchemaChangeError(
                 f"{what}: {plan.recreate} (batch {m.batch_id}); the full_sync recreates the table with the new "
-                f"types, but view {', '.join(views)} depends on it, so the batch was not loaded. Way out: drop "
-                f"the view, sync again, then create the view again.")
+                f"types, but {_views(views)} on it, so the batch was not loaded. Way out: drop the "
+                f"view{'s' if len(views) > 1 else ''}, sync again, then create {'them' if len(views) > 1 else 'it'} "
+                "again.")
         try:
             s.execute(f"DROP TABLE {self.target_sql}")
         except LoadError as exc:
@@ -588,6 +589,10 @@ class StagedLoadBase:
             return None  # text orders by collation, which differs between MySQL and the target
         cast = f"CAST({s.placeholder} AS {self.loader.dialect.render(target_type)})"
         return f"DELETE FROM {self.target_sql} WHERE {quote_ansi(col)} >= {cast}", (text,)
+
+
+def _views(names: list[str]) -> str:
+    return f"view {names[0]} depends" if len(names) == 1 else f"views {', '.join(names)} depend"
 
 
 def wait_loop(timeout: float, attempt: Callable[[], bool], poll: float = 0.2) -> bool:
