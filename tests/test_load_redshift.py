@@ -308,6 +308,50 @@ def test_varchar_widening_runs_before_the_transaction_and_other_widenings_are_re
     assert "BEGIN" not in fake2.statements()
 
 
+def _recreate_case(fake: FakeRedshift, lake: Lake) -> tuple[Any, Any]:
+    """A full_sync batch whose `id` became BIGINT, which Redshift cannot apply in place (and a VARCHAR
+    it could widen, which the recreated table takes as it is)."""
+    cols = [col("id", pa.int64()), col("name", pa.string(), "varchar(20)", "varchar")]
+    m, paths = batch(lake, cols, [{"id": [1], "name": ["a"]}], bid=BID, mode="replace", key=())
+    fake.columns["t"] = [("id", "integer", None, 32, 0), ("name", "character varying", 40, None, None)]
+    fake.staged_rows = 1
+    loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect)
+    loader._state_ready = True
+    return stage_batch(loader, lake, m, paths), m
+
+
+def test_a_full_sync_batch_the_table_cannot_take_recreates_it_in_the_transaction(fake, lake):
+    staged, m = _recreate_case(fake, lake)
+    result = staged.commit(m)
+    stmts = fake.statements()
+    views = next(i for i, s in enumerate(stmts) if "pg_rewrite" in s)
+    assert fake.log[views][1] == ("analytics", "t")
+    order = [stmts.index(s) for s in (
+        "BEGIN", stmts[views], 'DROP TABLE "analytics"."t"',
+        'CREATE TABLE "analytics"."t" ("id" BIGINT, "name" VARCHAR(80))', 'DELETE FROM "analytics"."t"', INSERT_LOAD,
+        "COMMIT")]
+    assert order == sorted(order)
+    assert not any(s.startswith("ALTER") for s in stmts)
+    assert result.notes == ("table recreated for the new column types (column 'id' INTEGER -> BIGINT); indexes, "
+                            "grants or triggers made on it by hand must be made again",)
+    parse_all(stmts)
+
+
+def test_a_view_on_the_table_to_recreate_stops_the_batch_naming_it(fake, lake):
+    staged, m = _recreate_case(fake, lake)
+    answer = fake.respond
+    views = [("analytics", "t_daily"), ("reports", "t_top")]
+    fake.respond = lambda stmt, params: (views, -1) if "pg_rewrite" in stmt else answer(stmt, params)
+    with pytest.raises(SchemaChangeError, match=r"^Redshift table analytics\.t: column 'id' INTEGER -> BIGINT \(batch "
+                                                r".*views analytics\.t_daily, reports\.t_top depend on it, so the batch "
+                                                r"was not loaded\. Way out: drop the views, sync again, then create them "
+                                                r"again\.$"):
+        staged.commit(m)
+    stmts = fake.statements()
+    assert "ROLLBACK" in stmts and "COMMIT" not in stmts
+    assert not any(s.startswith(("DROP TABLE \"analytics\"", "CREATE TABLE \"analytics\"")) for s in stmts)
+
+
 def test_static_keys_only_without_a_role_and_never_shown(fake, lake, caplog):
     secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCY" + secrets.token_hex(4)
     token = "FwoGZXIvYXdzE" + secrets.token_hex(8)

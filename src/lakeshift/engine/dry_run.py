@@ -7,6 +7,7 @@ from typing import Any
 
 from lakeshift.engine.plan import Plan
 from lakeshift.engine.runner import RunContext
+from lakeshift.engine.schema_watch import check_columns
 from lakeshift.engine.table_checks import check_table
 from lakeshift.errors import LakeshiftError
 
@@ -39,8 +40,11 @@ def preview(plan: Plan) -> list[TablePreview]:
                 checked = check_table(t.name, t.config, desc)
                 warnings = checked.warnings
                 low = None if t.config.cdc_strategy == "full_sync" else table_lake.effective_watermark()[0]
-                win = reader.plan_window(t.config, desc, low)
+                reread = check_columns(t.name, t.config.cdc_strategy, desc.apply(t.config).columns, table_lake,
+                                       loader, t.target_table, low is not None).read_from_start
+                win = reader.plan_window(t.config, desc, None if reread else low)
                 window = win.describe() + (f", at most {plan.limit} rows" if plan.limit else "")
+                window += " (columns added since the last batch: every row is read again)" if reread else ""
                 merge = checked.describe()
             pending: list[str] = []
             target = "(not loaded: backup only)"

@@ -21,6 +21,7 @@ from lakeshift import faults
 from lakeshift.batch import BatchFile, Manifest, new_batch_id, utc_now_iso
 from lakeshift.engine.merge_key import RepeatCheck
 from lakeshift.engine.plan import Plan, TablePlan
+from lakeshift.engine.schema_watch import check_columns
 from lakeshift.engine.table_checks import check_table
 from lakeshift.errors import LakeshiftError, ValidationFailed
 from lakeshift.load.base import Part
@@ -181,6 +182,8 @@ class TableTask:
             desc = reader.describe(t.source_table)
             checked = check_table(t.name, cfg, desc)  # before anything is read: a refusal changes nothing
             low = None if cfg.cdc_strategy == "full_sync" else table_lake.effective_watermark()[0]
+            if self._must_read_from_start(loader, desc.apply(cfg).columns, table_lake, low is not None):
+                low = None  # read every row again, merged by key like a first load (see schema_watch.py)
             window = reader.plan_window(cfg, desc, low)
             key, mode = checked.key.columns, checked.mode
             repeats = RepeatCheck(t.name, checked.key)
@@ -255,6 +258,14 @@ class TableTask:
             faults.checkpoint("after_manifest")
             return (manifest, staged) if staged else None
 
+    def _must_read_from_start(self, loader: Any, columns: list[Any], table_lake: Any, has_watermark: bool) -> bool:
+        """Log (and note) the source's schema changes; True: this run must read from the start."""
+        t = self.table
+        check = check_columns(t.name, t.config.cdc_strategy, columns, table_lake, loader, t.target_table,
+                              has_watermark)
+        self.result.notes.extend(check.notes)
+        return check.read_from_start
+
     # ----------------------------------------------------------------- load
     def _pending(self, loader: Any, table_lake: Any) -> list[Manifest]:
         loaded = loader.loaded_batches(self.pipeline.name, self.table.name)
@@ -296,6 +307,7 @@ class TableTask:
                         raise
                 outcome = staged.commit(manifest)
                 faults.checkpoint("after_load_commit")
+                self.result.notes.extend(getattr(outcome, "notes", ()))
                 if getattr(outcome, "skipped", False):
                     continue
                 self.result.rows_loaded += getattr(outcome, "rows", manifest.rows)

@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow.fs as pafs
 
 from lakeshift import faults
-from lakeshift.batch import BatchFile, Cursor, Manifest
+from lakeshift.batch import BatchFile, Column, Cursor, Manifest
 from lakeshift.config.models import TableConfig
 from lakeshift.errors import LakeshiftError, LoadError, SchemaChangeError
 from lakeshift.identifiers import check_identifier, qualified_ansi, quote_ansi
@@ -139,23 +139,23 @@ class TablePlan:
     before_transaction: list[str] = field(default_factory=list)  # Redshift: ALTER COLUMN TYPE
     in_transaction: list[str] = field(default_factory=list)
     types: dict[str, TType] = field(default_factory=dict)  # column -> type the target holds after the plan
+    recreate: str = ""  # a replace batch the table's types cannot take: why it is dropped and created again
 
 
 def plan_table(dialect: TypeDialect, schema: str, table: str, manifest: Manifest,
                existing: list[tuple[Any, ...]], *, primary_key: bool) -> TablePlan:
     """Compare the batch's columns with the target's (from information_schema).
     New columns are added, safe widenings applied, anything else refused with
-    the way out. Columns only in the target are left alone (NULL for new rows)."""
+    the way out -- except for a replace batch (full_sync), which replaces every
+    row anyway: the table is then recreated with the new types. Columns only in
+    the target are left alone (NULL for new rows)."""
     wanted = [(c, dialect.target_type(c)) for c in manifest.columns]
     append = manifest.mode == "append"
     if not existing:
-        cols = [(c.name, dialect.render(t)) for c, t in wanted]
-        if append:
-            cols.append((sql.BATCH_ID_COLUMN, dialect.render(TType("text", 128))))
-        key = manifest.primary_key if primary_key and manifest.mode != "append" else ()
-        return TablePlan(False, sql.create_table(schema, table, cols, key), types={c.name: t for c, t in wanted})
+        return _create_plan(dialect, schema, table, manifest, wanted, primary_key)
     have = {dialect.fold(r[0]): dialect.parse(r[1], r[2], r[3], r[4]) for r in existing}
     plan = TablePlan(True)
+    incompatible = []
     for col, new in wanted:
         old = have.get(dialect.fold(col.name))
         if old is None:
@@ -169,13 +169,28 @@ def plan_table(dialect: TypeDialect, schema: str, table: str, manifest: Manifest
             stmt = sql.alter_column_type(schema, table, col.name, dialect.render(new))
             (plan.in_transaction if dialect.widen_in_transaction else plan.before_transaction).append(stmt)
             plan.types[col.name] = new
+        elif manifest.mode == "replace":
+            incompatible.append(f"column {col.name!r} {dialect.render(old)} -> {dialect.render(new)}")
         else:
             raise schema_change_error(dialect, schema, table, col.name, dialect.render(old), dialect.render(new),
                                       col.mysql_type, change, manifest)
+    if incompatible:
+        recreated = _create_plan(dialect, schema, table, manifest, wanted, primary_key)
+        recreated.recreate = ", ".join(incompatible)
+        return recreated
     if append and dialect.fold(sql.BATCH_ID_COLUMN) not in have:
         plan.in_transaction.append(
             sql.add_column(schema, table, sql.BATCH_ID_COLUMN, dialect.render(TType("text", 128))))
     return plan
+
+
+def _create_plan(dialect: TypeDialect, schema: str, table: str, manifest: Manifest,
+                 wanted: list[tuple[Column, TType]], primary_key: bool) -> TablePlan:
+    cols = [(c.name, dialect.render(t)) for c, t in wanted]
+    if manifest.mode == "append":
+        cols.append((sql.BATCH_ID_COLUMN, dialect.render(TType("text", 128))))
+    key = manifest.primary_key if primary_key and manifest.mode != "append" else ()
+    return TablePlan(False, sql.create_table(schema, table, cols, key), types={c.name: t for c, t in wanted})
 
 
 def schema_change_error(dialect: TypeDialect, schema: str, table: str, column: str, old: str, new: str,
@@ -276,6 +291,17 @@ class LoaderBase:
             # failed); it only shows when used. Once more: _using() replaces a broken session.
             with self._using() as s:
                 s.execute(sql.insert_run(self.schema, s.placeholder), params)
+
+    def target_columns(self, target_table: str) -> list[str]:
+        """The target table's column names, [] when it does not exist. Creates nothing."""
+        with self._using() as s:
+            rows = s.query(sql.table_columns(s.placeholder), (self.dialect.catalog_name(self.schema),
+                                                              self.dialect.catalog_name(target_table)))
+        return [r[0] for r in rows]
+
+    def dependent_views(self, s: Session, target_table: str) -> list[str]:
+        """Views that keep a DROP of the table from working (none on DuckDB, whose views bind when queried)."""
+        return []
 
     def last_runs(self, pipeline: str, table: str, n: int = 10) -> list[RunRecord]:
         with self._using() as s:
@@ -434,6 +460,7 @@ class StagedLoadBase:
                 s.rollback()
                 in_txn = False
                 return LoadResult(m.batch_id, "skipped")
+            notes = [self._drop_to_recreate(s, plan)] if plan.recreate else []
             if plan.create:
                 s.execute(plan.create)
             for stmt in plan.in_transaction:
@@ -456,7 +483,7 @@ class StagedLoadBase:
             in_txn = False
             log.info("%s: batch %s loaded into %s (%s rows, mode %s)", m.table, m.batch_id, self.target_table,
                      inserted, m.mode)
-            return LoadResult(m.batch_id, "loaded", inserted, deleted, time.monotonic() - started)
+            return LoadResult(m.batch_id, "loaded", inserted, deleted, time.monotonic() - started, tuple(notes))
         except BaseException:
             if s is not None and in_txn:
                 s.rollback()
@@ -479,6 +506,30 @@ class StagedLoadBase:
                 f"{self.loader.dialect.name} table {self.loader.schema}.{self.target_table}: could not widen a column "
                 f"for batch {self.head.batch_id} ({exc}). Way out: drop or change what depends on the column "
                 "(e.g. a view), let the load widen it, then recreate it.") from None
+
+    def _drop_to_recreate(self, s: Session, plan: TablePlan) -> str:
+        """Drop the target (in the batch's transaction) so plan.create makes it
+        again with the replace batch's types; returns the note for the run history."""
+        loader, m = self.loader, self.head
+        what = f"{loader.dialect.name} table {loader.schema}.{self.target_table}"
+        views = loader.dependent_views(s, self.target_table)
+        if views:
+            raise SchemaChangeError(
+                f"{what}: {plan.recreate} (batch {m.batch_id}); the full_sync recreates the table with the new "
+                f"types, but {_views(views)} on it, so the batch was not loaded. Way out: drop the "
+                f"view{'s' if len(views) > 1 else ''}, sync again, then create {'them' if len(views) > 1 else 'it'} "
+                "again.")
+        try:
+            s.execute(f"DROP TABLE {self.target_sql}")
+        except LoadError as exc:
+            raise SchemaChangeError(
+                f"{what}: could not drop it to recreate it with the new column types ({plan.recreate}) for batch "
+                f"{m.batch_id}: {exc}. Way out: drop what depends on the table, sync again, then create it "
+                "again.") from None
+        done = (f"recreated for the new column types ({plan.recreate}); indexes, grants or triggers made on it "
+                "by hand must be made again")
+        log.info("%s: %s %s", m.table, what, done)
+        return "table " + done
 
     def _catalog_name(self) -> str:
         return self.loader.dialect.catalog_name(self.target_table)
@@ -559,6 +610,10 @@ def _window_value(cursor: Cursor | None, kind: str) -> str | None:
         except ValueError:
             return None
     return text
+
+
+def _views(names: list[str]) -> str:
+    return f"view {names[0]} depends" if len(names) == 1 else f"views {', '.join(names)} depend"
 
 
 def wait_loop(timeout: float, attempt: Callable[[], bool], poll: float = 0.2) -> bool:

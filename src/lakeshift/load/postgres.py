@@ -160,6 +160,11 @@ class PgProtocolLoader(LoaderBase):
             self._main_session = self.connect()
         return self._main_session
 
+    def dependent_views(self, s: Session, target_table: str) -> list[str]:
+        rows = s.query(sql.dependent_views(s.placeholder), (self.dialect.catalog_name(self.schema),
+                                                            self.dialect.catalog_name(target_table)))
+        return [f"{r[0]}.{r[1]}" for r in rows]
+
     def close(self) -> None:
         with self._mutex:
             if self._main_session is not None:

@@ -93,6 +93,18 @@ def table_columns(ph: str) -> str:
             "ORDER BY ordinal_position")
 
 
+def dependent_views(ph: str) -> str:
+    """Views (plain or materialized) built on one table: PostgreSQL and Redshift catalogues."""
+    return ("SELECT DISTINCT vn.nspname, v.relname FROM pg_catalog.pg_class t "
+            "JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace "
+            "JOIN pg_catalog.pg_depend d ON d.refobjid = t.oid AND d.refclassid = 'pg_catalog.pg_class'::regclass "
+            "AND d.classid = 'pg_catalog.pg_rewrite'::regclass "
+            "JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid "
+            "JOIN pg_catalog.pg_class v ON v.oid = r.ev_class "
+            "JOIN pg_catalog.pg_namespace vn ON vn.oid = v.relnamespace "
+            f"WHERE tn.nspname = {ph} AND t.relname = {ph} AND v.oid <> t.oid ORDER BY 1, 2")
+
+
 # ---------------------------------------------------------------- target DDL
 
 

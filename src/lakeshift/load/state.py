@@ -41,6 +41,7 @@ class LoadResult:
     rows: int = 0
     rows_deleted: int = 0
     seconds: float = 0.0
+    notes: tuple[str, ...] = ()  # what the load changed beyond rows (e.g. a table recreated), for the run history
 
     @property
     def skipped(self) -> bool:
