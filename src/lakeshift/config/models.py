@@ -221,7 +221,7 @@ class TableConfig(Model):
     cdc_timestamp_column: Identifier | None = None
     cdc_id_column: Identifier | None = None
     primary_key: list[Identifier] | None = Field(
-        None, description="merge key; default: cdc_id_column, else the source primary key"
+        None, description="merge key; default: the source's primary key, else a unique index on NOT NULL columns"
     )
     table_type: Literal["fact", "dimension"] = "fact"
     lookback: Duration | None = None

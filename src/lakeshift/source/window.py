@@ -1,21 +1,27 @@
 """The range of one run: which rows a strategy reads, fixed when the run starts.
 
 Rules (proofs in short):
-- hybrid: cursor (ts, id). A run reads (low_ts, low_id) < (ts, id) <= (high_ts,
-  high_id), high being the greatest (ts, id) when the run starts. Rows written
-  during the run are above high (or were read), so the next run, which starts
-  after the last (ts, id) read, takes them.
-- The upper bound is the greatest row by the paging key (cursor + primary key)
-  when the run starts, so a row added during the run that ties with it on
-  the cursor also waits for the next run.
-- timestamp_only: a run reads low_ts <= ts <= high, INCLUSIVE at the low end:
-  the next run starts at the greatest ts read, re-reading the rows that share it
-  (the load merges them by key). A row committed later with that same ts is thus
-  never lost, which an exclusive bound could not promise. Cost: the tie rows at
-  the watermark are read again each run (a run with no change is not empty).
-- id_only: low_id < id <= high_id (MAX(id) at start).
-- lookback: the run starts at watermark.ts - lookback, inclusive, id dropped, so
-  rows committed late with an older ts are read again (hybrid, timestamp_only).
+- hybrid: cursor (ts, id). A run reads ts >= low_ts (INCLUSIVE) up to the
+  greatest (ts, page key) when the run started. It restarts AT the watermark's
+  timestamp, not after (ts, id): a run stopped by --limit inside rows sharing
+  the id column (order lines of one order), or a row written later within the
+  watermark's second with a smaller id, would otherwise never be read. The
+  rows on that timestamp are read again and merged by key (newest wins), so the
+  load stays idempotent; `cdc_id_column` only orders the read.
+- No-change runs stay empty: the reader fingerprints the rows tied on the last
+  value of the first cursor column (count, value, an order-free sum of row
+  hashes; kept in the watermark as `ties`). A run that reads only those rows,
+  unchanged, writes no batch (`Window.unchanged`). Up to MAX_TIE_ROWS tied rows
+  are fingerprinted; beyond, such a run writes its batch again.
+- The upper bound is the greatest row by the paging key (cursor + unique key)
+  when the run starts, so a row added during the run that ties with it on the
+  cursor waits for the next run.
+- timestamp_only: low_ts <= ts <= high, inclusive at the low end like hybrid.
+- id_only: low_id < id <= high_id (MAX at start) when the id column alone is a
+  unique key; low_id <= id otherwise (the rows sharing the watermark's id are
+  read again: a run may have stopped inside them).
+- lookback: the run starts at watermark.ts - lookback, inclusive, so rows
+  committed late with an older ts are read again (hybrid, timestamp_only).
   Without it such rows are missed: the known limit of any cursor-based read.
 - full_sync: every row, paged by the primary key. Each page is its own statement
   (connectorx opens a connection per query), so a run is not one point-in-time
@@ -24,7 +30,8 @@ Rules (proofs in short):
 - Rows whose cursor columns are NULL are read by full_sync only.
 - Pages inside a run: keyset on the cursor columns plus the remaining primary
   (or NOT NULL unique) key columns, so a page never ends inside a tie. A table
-  without such a key is read with one streamed query instead.
+  without such a key is read with one streamed query instead; a --limit on it
+  takes whole values of the cursor (its window is replaced in the target).
 """
 
 from __future__ import annotations
