@@ -135,9 +135,9 @@ def test_ten_thousand_tied_rows_and_a_kill_mid_extract_every_row_once(tgt: Tgt, 
     watermark = json.loads((lake / "p1" / "ties" / "_state" / "watermark.json").read_text())
     assert {k: watermark["watermark"][k] for k in ("timestamp", "id")} == {
         "timestamp": T0.isoformat(timespec="microseconds"), "id": 10_000}
-    assert watermark["watermark"]["ties"].startswith("10000:")  # the tied rows' fingerprint
+    assert watermark["watermark"]["ties"].startswith("10000:")  # the tied rows' checksum
 
-    # run 4: nothing changed; the tie is read again, fingerprinted unchanged: no batch
+    # run 4: nothing changed; the tie at the watermark checksums the same: nothing read
     fourth = run_cli(config, *args)
     assert fourth.returncode == 0 and summary_extracted(fourth.stdout, "ties") == 0
     assert len(tgt.loads()) == 2
@@ -176,7 +176,7 @@ def test_datetime6_watermark_keeps_microseconds_and_no_change_means_no_rows(tgt:
     mysql_exec(mysql, "INSERT INTO micro VALUES (16, 'later', %s), (17, 'earlier', %s)",
                params=(newest + timedelta(microseconds=1), newest - timedelta(microseconds=1)))
     third = run_cli(config, *args)
-    assert summary_extracted(third.stdout, "micro") == 2  # the row at the watermark again, and the new one
+    assert summary_extracted(third.stdout, "micro") == 1
     source = source_rows(mysql_db, "micro", COLS, "id")
     assert tgt.rows("micro", COLS, "id") == [r for r in source if r[0] != 17]
     assert source[15][2] == datetime(2026, 5, 6, 7, 8, 10, 6)  # the value really has microseconds
@@ -185,8 +185,8 @@ def test_datetime6_watermark_keeps_microseconds_and_no_change_means_no_rows(tgt:
 def test_timestamp_only_rereads_the_rows_at_its_watermark_without_doubling(mysql: Any, mysql_db: str,
                                                                          tmp_path: Path, cli: Any,
                                                                          request: pytest.FixtureRequest) -> None:
-    """timestamp_only's inclusive low end re-reads the rows on the watermark's
-    timestamp; unchanged, they write no batch; changed, they are merged once."""
+    """The rows on timestamp_only's watermark: unchanged, a run reads nothing;
+    changed in place (same timestamp), the run reads them again and merges them once."""
     tgt = make_tgt("postgres", request, tmp_path)
     mysql_exec(mysql, "CREATE TABLE micro (id INT PRIMARY KEY, name VARCHAR(20), updated_at DATETIME(6) NOT NULL)")
     mysql_exec(mysql, "INSERT INTO micro VALUES (1, 'a', '2026-01-01 00:00:00.000001'), "
@@ -194,7 +194,7 @@ def test_timestamp_only_rereads_the_rows_at_its_watermark_without_doubling(mysql
     config = build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(tmp_path / "lake"),
                           {"micro": TS_ONLY})
     assert summary_extracted(sync(cli, config, "micro").output, "micro") == 3
-    assert summary_extracted(sync(cli, config, "micro").output, "micro") == 0  # re-read, unchanged
+    assert summary_extracted(sync(cli, config, "micro").output, "micro") == 0  # the tie is unchanged
     mysql_exec(mysql, "UPDATE micro SET name = 'changed' WHERE id = 3")  # same timestamp, new value
     assert summary_extracted(sync(cli, config, "micro").output, "micro") == 2  # the two rows on the watermark
     assert tgt.rows("micro", COLS, "id") == source_rows(mysql_db, "micro", COLS, "id")

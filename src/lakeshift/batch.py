@@ -44,8 +44,8 @@ class Cursor:
 
     timestamp: str | None = None
     id: int | str | None = None
-    # Fingerprint of the rows tied on the position's first cursor value when it
-    # was taken: a run that re-reads exactly those rows, unchanged, writes no batch.
+    # Checksum of the rows on this position's timestamp, taken in MySQL before they
+    # were read (source/ties.py): unchanged, the next run starts right after it.
     ties: str | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -82,6 +82,7 @@ class Manifest:
     cursor_id_column: str | None = None
     watermark_low: Cursor | None = None  # exclusive lower bound used by this run (None: from the start)
     watermark_high: Cursor | None = None  # last position read; the next run starts after it
+    low_inclusive: bool = True  # the read took rows AT watermark_low's timestamp (an append window starts there)
     files: list[BatchFile] = field(default_factory=list)
     rows: int = 0
     bytes: int = 0

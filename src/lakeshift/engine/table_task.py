@@ -192,7 +192,8 @@ class TableTask:
                 batch_id=new_batch_id(started), pipeline=self.pipeline.name, table=t.name,
                 source_table=f"{desc.schema}.{desc.table}", strategy=cfg.cdc_strategy, mode=mode,
                 columns=desc.columns, primary_key=key, cursor_timestamp_column=cfg.cdc_timestamp_column,
-                cursor_id_column=cfg.cdc_id_column, watermark_low=window.low, created_at=started.isoformat(),
+                cursor_id_column=cfg.cdc_id_column, watermark_low=window.low, low_inclusive=window.low_inclusive,
+                created_at=started.isoformat(),
             )
             staged = feeder = None
             # Stage while extracting only when no older batch waits: batches commit in order.
@@ -231,14 +232,10 @@ class TableTask:
                     staged = None
             faults.checkpoint("after_parts")
             self.result.rows_extracted = rows
-            if mode != "replace" and (rows == 0 or window.unchanged()):
-                # Nothing new (or only the rows at the watermark, re-read unchanged): no batch,
-                # the watermark stays where it is.
-                if rows:
-                    writer.abort()
+            if rows == 0 and mode != "replace":
+                # Nothing new: no batch, the watermark stays where it is.
                 if staged:
                     staged.abort()
-                self.result.rows_extracted = 0
                 self.result.notes.append("no new rows")
                 return None
             manifest = Manifest(**{**head.__dict__, "files": files, "rows": rows, "bytes": nbytes,

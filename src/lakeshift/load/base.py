@@ -588,8 +588,8 @@ class StagedLoadBase:
         high = _window_value(m.watermark_high, kind)
         cast = f"CAST({s.placeholder} AS {self.loader.dialect.render(plan.types[col])})"
         ref = quote_ansi(col)
-        if low is not None:
-            where, params = f"{ref} >= {cast}", [low]
+        if low is not None:  # a run whose tie at the watermark was unchanged started after it
+            where, params = f"{ref} {'>=' if m.low_inclusive else '>'} {cast}", [low]
             if high is not None:
                 where, params = f"{where} AND {ref} <= {cast}", [low, high]
         else:  # from the start: zero dates were read too, and the target holds them as NULL

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from lakeshift.batch import Column, Cursor
 from lakeshift.config.models import ConnectionSettings, MySQLSource, TableConfig
@@ -24,13 +23,13 @@ from lakeshift.source.client import HeldLock, MySQLPool, label, named_lock
 from lakeshift.source.convert import ALIAS, HIDDEN, Converter
 from lakeshift.source.cx import Connectorx
 from lakeshift.source.types import COLUMNS_SQL, KEYS_SQL, ColumnInfo, column_info, lake_schema, to_column, unique_keys
+from lakeshift.source.ties import tie_sum
 from lakeshift.source.window import Window
 
 log = logging.getLogger("lakeshift.source")
 # A page (one SELECT ... LIMIT batch_size) is streamed in Arrow batches of at
 # most this many rows, so memory is bounded by this, not by the page.
 STREAM_BATCH_ROWS = 16_384
-MAX_TIE_ROWS = 100_000  # rows tied on the watermark that are fingerprinted (Window.unchanged)
 MAX_RESUMES = 20  # a page broken off after some rows is resumed after the last row read, at most this often
 
 _CURSOR_KINDS = {"ts": {"temporal", "int", "decimal", "string"}, "id": {"int", "decimal", "string", "temporal"}}
@@ -155,9 +154,25 @@ class MySQLReader:
             return w
         w.high_values = high
         w.high = self._cursor(strategy, bkeys, high[:len(bound)])
+        if self._checks_ties(w):  # before any row is read (see ties.py)
+            hkeys = [self._key(desc, c) for c in w.high_columns]
+            w.high_ties = self._tie_sum(desc, bkeys[0], high[0], (hkeys, high))
         if low is not None:
             self._set_low(w, desc, strategy, bkeys, low, lookback)
         return w
+
+    @staticmethod
+    def _checks_ties(w: Window) -> bool:
+        """hybrid whose (ts, id) is a unique position, and timestamp_only: a run
+        may start right after its watermark when the tie there is unchanged."""
+        if w.lookback:
+            return False
+        return w.strategy == "timestamp_only" or (w.strategy == "hybrid" and w.page_columns == w.bound_columns)
+
+    def _tie_sum(self, desc: TableDescription, ts: K.KeyCol, value: Any,
+                 upto: tuple[list[K.KeyCol], list[Any]] | None) -> str:
+        return tie_sum(self.pool, desc, self._from(desc), ts, value, upto,
+                       f"MySQL {self.label}: table {desc.full_name}")
 
     def _set_low(self, w: Window, desc: TableDescription, strategy: str, bkeys: list[K.KeyCol],
                  low: Cursor, lookback: Any) -> None:
@@ -174,12 +189,19 @@ class MySQLReader:
                               f"set one with `lakeshift watermark set`")
         # hybrid and timestamp_only restart AT the watermark's timestamp: rows there that were not
         # read (a --limit inside a tie, a row written later in the same second) are read now, and
-        # those read before are merged again by key (see window.py).
+        # those read before are merged again by key -- unless the tie there is exactly the one
+        # the watermark was taken on (ties.py): then right after it.
         start = K.shift_iso(low.timestamp, lookback) if lookback else low.timestamp
-        w.low_inclusive = True
         w.low_values = [bkeys[0].from_cursor(start)]
         if lookback:
             w.low = Cursor(timestamp=start, id=None)
+        elif self._checks_ties(w) and low.ties is not None and (strategy == "timestamp_only" or low.id is not None):
+            position = w.low_values + ([bkeys[1].from_cursor(low.id)] if strategy == "hybrid" else [])
+            upto = (bkeys, position) if strategy == "hybrid" else None
+            if self._tie_sum(desc, bkeys[0], w.low_values[0], upto) == low.ties:
+                w.low_values = position
+                return
+        w.low_inclusive = True
 
     def _cursor_key(self, desc: TableDescription, name: str, role: str) -> K.KeyCol:
         info = desc.info(name)
@@ -264,6 +286,7 @@ class MySQLReader:
         else:
             yield from self._streamed(desc, conv, select, conds, [by_name[c][1] for c in window.bound_columns],
                                       reading, batch_size, limit, where)
+        reading.finish(limit)
 
     def _paged(self, desc: TableDescription, conv: Converter, select: str, conds: list[str],
                page: list[tuple[int, K.KeyCol]], reading: _Progress, batch_size: int, limit: int | None,
@@ -289,7 +312,7 @@ class MySQLReader:
                     out = conv.convert(b)
                     got += b.num_rows
                     position = [b.column(f"{HIDDEN}k{i}")[-1].as_py() for i, _ in page]
-                    reading.advance(b, out)
+                    reading.advance(b)
                     yield out
             except TransientSourceError as exc:
                 if got == 0 or resumes >= MAX_RESUMES:
@@ -353,7 +376,7 @@ class MySQLReader:
             for batch in it:
                 if batch.num_rows:
                     out = conv.convert(batch)
-                    reading.advance(batch, out)
+                    reading.advance(batch)
                     yield out
         finally:
             it.close()
@@ -390,45 +413,26 @@ class MySQLReader:
 
 
 class _Progress:
-    """Keeps window.last (the next watermark) and window.rows up to date, and
-    fingerprints the rows tied on the last value of the first cursor column:
-    a run that reads only the rows it re-reads at its watermark, unchanged,
-    writes no batch (Window.unchanged)."""
+    """Keeps window.last (the next watermark) and window.rows up to date."""
 
     def __init__(self, window: Window, bound: list[tuple[int, K.KeyCol]]) -> None:
         self.window, self.bound = window, bound
-        self._tail_value: Any = None
-        self._tail_sum = 0
 
-    def advance(self, batch: pa.RecordBatch, out: pa.RecordBatch) -> None:
+    def advance(self, batch: pa.RecordBatch) -> None:
         w = self.window
         w.rows += batch.num_rows
         if not self.bound or w.strategy == "full_sync":
             return
         values = [batch.column(f"{HIDDEN}k{i}")[-1].as_py() for i, _ in self.bound]
-        self._fingerprint(batch.column(f"{HIDDEN}k{self.bound[0][0]}"), values[0], out)
         cur = MySQLReader._cursor(w.strategy, [k for _, k in self.bound], values)
-        cur = Cursor(cur.timestamp, cur.id, w.tail_digest)
         w.last = _not_before(cur, w.watermark) if w.lookback else cur
 
-    def _fingerprint(self, first: pa.Array, last: Any, out: pa.RecordBatch) -> None:
-        """Rows come ordered by the first cursor column, so the rows tied on its
-        last value are the tail of this batch (and maybe all of earlier ones).
-        The fingerprint is a sum of row hashes: the order of tied rows (free
-        without a unique key) does not change it."""
+    def finish(self, limit: int | None) -> None:
+        """A read that went to its upper bound ends on the tie whose checksum
+        was taken before it began: the watermark keeps that checksum."""
         w = self.window
-        if w.tail_rows == 0 or last != self._tail_value:
-            self._tail_value, w.tail_rows, self._tail_sum = last, 0, 0
-        tied = out.filter(pc.equal(first, pa.scalar(last, first.type)))
-        w.tail_rows += tied.num_rows
-        if w.tail_rows > MAX_TIE_ROWS:
-            w.tail_digest = None  # too many to fingerprint cheaply: such a run always writes its batch
-            return
-        for row in tied.to_pylist():
-            digest = hashlib.blake2b(repr(row).encode("utf-8"), digest_size=16).digest()
-            self._tail_sum = (self._tail_sum + int.from_bytes(digest, "big")) % (1 << 128)
-        value = hashlib.blake2b(repr(last).encode("utf-8"), digest_size=8).hexdigest()
-        w.tail_digest = f"{w.tail_rows}:{value}:{self._tail_sum:032x}"
+        if w.high_ties and w.last is not None and w.last == w.high and (limit is None or w.rows < limit):
+            w.last = Cursor(w.last.timestamp, w.last.id, w.high_ties)
 
 
 def _not_before(cur: Cursor, floor: Cursor | None) -> Cursor:

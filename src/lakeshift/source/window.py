@@ -1,22 +1,24 @@
 """The range of one run: which rows a strategy reads, fixed when the run starts.
 
 Rules (proofs in short):
-- hybrid: cursor (ts, id). A run reads ts >= low_ts (INCLUSIVE) up to the
-  greatest (ts, page key) when the run started. It restarts AT the watermark's
-  timestamp, not after (ts, id): a run stopped by --limit inside rows sharing
+- hybrid: cursor (ts, id), read up to the greatest (ts, page key) when the
+  run started. A run restarts AT its watermark's timestamp (ts >= low_ts,
+  inclusive), not after (ts, id): a run stopped by --limit inside rows sharing
   the id column (order lines of one order), or a row written later within the
-  watermark's second with a smaller id, would otherwise never be read. The
-  rows on that timestamp are read again and merged by key (newest wins), so the
-  load stays idempotent; `cdc_id_column` only orders the read.
-- No-change runs stay empty: the reader fingerprints the rows tied on the last
-  value of the first cursor column (count, value, an order-free sum of row
-  hashes; kept in the watermark as `ties`). A run that reads only those rows,
-  unchanged, writes no batch (`Window.unchanged`). Up to MAX_TIE_ROWS tied rows
-  are fingerprinted; beyond, such a run writes its batch again.
+  watermark's second with a smaller id, would otherwise never be read. The rows
+  on that timestamp are read again and merged by key (newest wins), so the load
+  stays idempotent; `cdc_id_column` only orders the read.
+- Unless the tie is unchanged: each run checksums, in MySQL and before reading,
+  the rows on its upper bound's timestamp (ties.py) and keeps the checksum in
+  the watermark. When the rows now on the watermark's timestamp give the same
+  checksum, the run starts right after the watermark instead (hybrid whose
+  (ts, id) is unique, and timestamp_only), so a run with no change reads
+  nothing and a large tie (a bulk UPDATE) is not read on every run.
 - The upper bound is the greatest row by the paging key (cursor + unique key)
   when the run starts, so a row added during the run that ties with it on the
   cursor waits for the next run.
-- timestamp_only: low_ts <= ts <= high, inclusive at the low end like hybrid.
+- timestamp_only: low_ts <= ts <= high, inclusive at the low end like hybrid
+  (ts > low_ts when the tie is unchanged).
 - id_only: low_id < id <= high_id (MAX at start) when the id column alone is a
   unique key; low_id <= id otherwise (the rows sharing the watermark's id are
   read again: a run may have stopped inside them).
@@ -57,20 +59,10 @@ class Window:
     empty: bool = False  # nothing to read: no row had a cursor value when the run started
     last: Cursor | None = None  # the last position read: the next watermark
     rows: int = 0
-    tail_rows: int = 0  # rows read that tie on the last value of the first cursor column
-    tail_digest: str | None = None  # their fingerprint (count, value, rows), kept in the watermark as `ties`
+    high_ties: str | None = None  # checksum of the tie at `high`, taken before reading (ties.py)
     # positions as the reader renders them into SQL (per bound column)
     low_values: list[Any] | None = field(default=None, repr=False)
     high_values: list[Any] | None = field(default=None, repr=False)
-
-    def unchanged(self) -> bool:
-        """Every row read ties on the watermark's own value and fingerprints as
-        the rows tied there when the watermark was taken: nothing changed, so
-        the run writes no batch (a restart AT the watermark otherwise re-reads
-        and re-loads those rows on every run)."""
-        mark = self.watermark
-        return (self.rows > 0 and self.tail_rows == self.rows and self.tail_digest is not None
-                and mark is not None and mark.ties == self.tail_digest)
 
     def describe(self) -> str:
         """One line for --dry-run, e.g.
