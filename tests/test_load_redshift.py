@@ -80,10 +80,14 @@ class FakeRedshift:
         self.holders: list[tuple[int]] = []
         self.alive = 0
         self.fail_on: tuple[str, str] | None = None
+        # (table_name, column_name) of the state tables: up to date unless a test says otherwise
+        self.state_columns = [("_lakeshift_loads", "note"), ("_lakeshift_runs", "notes")]
 
     def respond(self, statement: str, params: Any) -> tuple[list[tuple[Any, ...]], int]:
         if self.fail_on and self.fail_on[0] in statement:
             raise psycopg.errors.InternalError_(self.fail_on[1])
+        if "information_schema.columns" in statement and "table_name IN" in statement:
+            return self.state_columns, -1
         if "information_schema.columns" in statement:
             return self.columns.get(params[1], []), -1
         if '"_lakeshift_loads" WHERE' in statement and statement.startswith("SELECT"):
@@ -144,13 +148,15 @@ DATA = [{"id": [1, 2], "name": ["a", "b"], "ts": [None, None], "doc": ["{}", "[]
         {"id": [3], "name": ["c"], "ts": [None], "doc": ["1"]}]
 
 LOADS_SELECT = ('SELECT "pipeline", "table_name", "batch_id", "target_table", "mode", "rows", "files", "bytes", '
-                '"watermark_low", "watermark_high", "loaded_at" FROM "analytics"."_lakeshift_loads" '
+                '"watermark_low", "watermark_high", "loaded_at", "note" FROM "analytics"."_lakeshift_loads" '
                 'WHERE "pipeline" = %s AND "table_name" = %s AND "batch_id" = %s ORDER BY "batch_id"')
 COLUMNS_SELECT = ("SELECT column_name, data_type, character_maximum_length, numeric_precision, numeric_scale "
                   "FROM information_schema.columns WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position")
+STATE_COLUMNS_SELECT = ("SELECT table_name, column_name FROM information_schema.columns "
+                        "WHERE table_schema = %s AND table_name IN (%s, %s)")
 INSERT_LOAD = ('INSERT INTO "analytics"."_lakeshift_loads" ("pipeline", "table_name", "batch_id", "target_table", '
-               '"mode", "rows", "files", "bytes", "watermark_low", "watermark_high", "loaded_at") '
-               "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
+               '"mode", "rows", "files", "bytes", "watermark_low", "watermark_high", "loaded_at", "note") '
+               "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
 
 
 def test_merge_batch_exact_sql(fake, lake):
@@ -238,16 +244,17 @@ def test_state_tables_and_already_loaded_batches(fake):
     loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect)
     loader.ensure_state_tables()
     assert fake.statements()[0] == 'CREATE SCHEMA IF NOT EXISTS "analytics"'
-    assert [s.split(" (")[0] for s in fake.statements()[1:]] == [
+    assert [s.split(" (")[0] for s in fake.statements()[1:4]] == [
         'CREATE TABLE IF NOT EXISTS "analytics"."_lakeshift_loads"',
         'CREATE TABLE IF NOT EXISTS "analytics"."_lakeshift_runs"',
         'CREATE TABLE IF NOT EXISTS "analytics"."_lakeshift_locks"']
+    assert fake.statements()[4:] == [STATE_COLUMNS_SELECT]  # up to date: nothing to add
     parse_all(fake.statements())
 
 
 def test_a_loaded_batch_is_skipped_before_any_copy(fake, lake):
     m, paths = batch(lake, COLS[:2], [{"id": [1], "name": ["a"]}], bid=BID)
-    fake.loaded = [("pipe", "t", BID, "t", "merge", 1, 1, 10, None, None, None)]
+    fake.loaded = [("pipe", "t", BID, "t", "merge", 1, 1, 10, None, None, None, None)]
     loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect)
     loader._state_ready = True
     assert stage_batch(loader, lake, m, paths).commit(m).skipped
