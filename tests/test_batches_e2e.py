@@ -163,7 +163,8 @@ def test_a_batch_that_can_never_load_is_skipped_and_its_rows_read_again(kind: st
 
     done = cli_ok(config, *skip, bad, "--reason", "amounts missing upstream, ticket 42")
     assert f"Batch {bad} of p1.items (10 rows, pending) recorded as skipped" in done.stdout
-    reread = re.search(r"`(lakeshift watermark set -p p1 -t items --timestamp '[^']+' --id '30')`", done.stderr)
+    reread = re.search(r"`(lakeshift watermark set -p p1 -t items --timestamp 2026-03-01T12:00:10.123456 --id 30)`",
+                       done.stderr)
     assert reread and "missing from the target" in done.stderr, done.stderr
     assert target.query(f'SELECT "mode", "rows", "note" FROM {target.name("_lakeshift_loads")} '
                         f"WHERE batch_id = '{bad}'") == [("skipped", 0, "amounts missing upstream, ticket 42")]

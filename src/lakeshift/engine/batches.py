@@ -5,6 +5,7 @@ The lake keeps its files; nothing is deleted."""
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 from lakeshift.batch_state import BatchStatus, classify
@@ -65,7 +66,8 @@ def reread_commands(h: TableHandle, skipped: Skipped) -> list[str]:
     low = skipped.batch.manifest.watermark_low
     out = []
     if low is not None and (low.timestamp is not None or low.id is not None):
-        args = "".join(f" --{k} '{v}'" for k, v in (("timestamp", low.timestamp), ("id", low.id)) if v is not None)
+        args = "".join(f" --{k} {shlex.quote(str(v))}" for k, v in (("timestamp", low.timestamp), ("id", low.id))
+                       if v is not None)
         out.append(f"lakeshift watermark set {where}{args}")
     out.append(f"lakeshift watermark reset {where}")
     return out
