@@ -60,6 +60,8 @@ def test_limit_with_backup_only_writes_a_sample_that_is_never_loaded(kind: str, 
     config, storage = full_sync_table(mysql, mysql_db, target, tmp_path, 200)
     ok(sync(config))
     insert_items(mysql, 20)
+    dry = ok(sync(config, "p1", ("items",), "--limit", "10", "--backup-only", "--dry-run")).stdout
+    assert "at most 10 rows (a sample batch: never loaded)" in dry
     sampled = ok(sync(config, "p1", ("items",), "--limit", "10", "--backup-only"))
     assert "sample of 10 rows" in sampled.stdout
     sample_id = manifest_ids(storage)[-1]

@@ -62,7 +62,9 @@ def clean_(h: TableHandle, older_than: str | None, dry_run: bool, force: bool) -
     console.print(f"{verb} {len(report.deleted_batches)} batch(es) and {len(report.deleted_orphans)} orphan(s): "
                   f"{report.files_deleted} file(s), {report.bytes_deleted:,} bytes")
     if report.kept_pending:
-        console.print(f"kept {len(report.kept_pending)} pending batch(es) not yet loaded (use --force to delete them)")
+        console.print(f"kept {len(report.kept_pending)} pending batch(es) not yet loaded (the next run loads them; "
+                      f"one that can never load: `lakeshift batches skip -p {h.pipeline.key} -t {h.name}`; "
+                      "--force deletes them)")
     if report.kept_skipped:
         console.print(f"kept {len(report.kept_skipped)} skipped batch(es) (their rows may be needed to repair the "
                       "target; use --force to delete them)")
