@@ -18,11 +18,11 @@ import pyarrow.fs as pafs
 
 from lakeshift import faults
 from lakeshift.batch import BatchFile, Manifest
+from lakeshift.batch_state import SKIPPED_MODE
 from lakeshift.config.models import TableConfig
 from lakeshift.errors import LakeshiftError, LoadError, SchemaChangeError
 from lakeshift.identifiers import check_identifier, qualified_ansi, quote_ansi
 from lakeshift.load import sql
-from lakeshift.batch_state import SKIPPED_MODE
 from lakeshift.load.state import (
     ERROR_MAX_CHARS,
     NOTE_MAX_CHARS,
