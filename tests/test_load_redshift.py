@@ -27,7 +27,7 @@ import sqlglot
 from conftest import PG_DSN
 from load_kit import SETTINGS, Lake, batch, col, manifest
 
-from lakeshift.batch import BatchFile
+from lakeshift.batch import BatchFile, Cursor
 from lakeshift.config.models import RedshiftTarget, S3Storage
 from lakeshift.errors import LoadError, LockBusyError, SchemaChangeError
 from lakeshift.load import open_target
@@ -80,10 +80,14 @@ class FakeRedshift:
         self.holders: list[tuple[int]] = []
         self.alive = 0
         self.fail_on: tuple[str, str] | None = None
+        # (table_name, column_name) of the state tables: up to date unless a test says otherwise
+        self.state_columns = [("_lakeshift_loads", "note"), ("_lakeshift_runs", "notes")]
 
     def respond(self, statement: str, params: Any) -> tuple[list[tuple[Any, ...]], int]:
         if self.fail_on and self.fail_on[0] in statement:
             raise psycopg.errors.InternalError_(self.fail_on[1])
+        if "information_schema.columns" in statement and "table_name IN" in statement:
+            return self.state_columns, -1
         if "information_schema.columns" in statement:
             return self.columns.get(params[1], []), -1
         if '"_lakeshift_loads" WHERE' in statement and statement.startswith("SELECT"):
@@ -144,13 +148,15 @@ DATA = [{"id": [1, 2], "name": ["a", "b"], "ts": [None, None], "doc": ["{}", "[]
         {"id": [3], "name": ["c"], "ts": [None], "doc": ["1"]}]
 
 LOADS_SELECT = ('SELECT "pipeline", "table_name", "batch_id", "target_table", "mode", "rows", "files", "bytes", '
-                '"watermark_low", "watermark_high", "loaded_at" FROM "analytics"."_lakeshift_loads" '
+                '"watermark_low", "watermark_high", "loaded_at", "note" FROM "analytics"."_lakeshift_loads" '
                 'WHERE "pipeline" = %s AND "table_name" = %s AND "batch_id" = %s ORDER BY "batch_id"')
 COLUMNS_SELECT = ("SELECT column_name, data_type, character_maximum_length, numeric_precision, numeric_scale "
                   "FROM information_schema.columns WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position")
+STATE_COLUMNS_SELECT = ("SELECT table_name, column_name FROM information_schema.columns "
+                        "WHERE table_schema = %s AND table_name IN (%s, %s)")
 INSERT_LOAD = ('INSERT INTO "analytics"."_lakeshift_loads" ("pipeline", "table_name", "batch_id", "target_table", '
-               '"mode", "rows", "files", "bytes", "watermark_low", "watermark_high", "loaded_at") '
-               "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
+               '"mode", "rows", "files", "bytes", "watermark_low", "watermark_high", "loaded_at", "note") '
+               "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
 
 
 def test_merge_batch_exact_sql(fake, lake):
@@ -238,16 +244,17 @@ def test_state_tables_and_already_loaded_batches(fake):
     loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect)
     loader.ensure_state_tables()
     assert fake.statements()[0] == 'CREATE SCHEMA IF NOT EXISTS "analytics"'
-    assert [s.split(" (")[0] for s in fake.statements()[1:]] == [
+    assert [s.split(" (")[0] for s in fake.statements()[1:4]] == [
         'CREATE TABLE IF NOT EXISTS "analytics"."_lakeshift_loads"',
         'CREATE TABLE IF NOT EXISTS "analytics"."_lakeshift_runs"',
         'CREATE TABLE IF NOT EXISTS "analytics"."_lakeshift_locks"']
+    assert fake.statements()[4:] == [STATE_COLUMNS_SELECT]  # up to date: nothing to add
     parse_all(fake.statements())
 
 
 def test_a_loaded_batch_is_skipped_before_any_copy(fake, lake):
     m, paths = batch(lake, COLS[:2], [{"id": [1], "name": ["a"]}], bid=BID)
-    fake.loaded = [("pipe", "t", BID, "t", "merge", 1, 1, 10, None, None, None)]
+    fake.loaded = [("pipe", "t", BID, "t", "merge", 1, 1, 10, None, None, None, None)]
     loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect)
     loader._state_ready = True
     assert stage_batch(loader, lake, m, paths).commit(m).skipped
@@ -641,3 +648,70 @@ def test_real_redshift_cluster(tmp_path):  # pragma: no cover - needs a cluster
     finally:
         loader.close()
         fs.delete_dir_contents(prefix, missing_dir_ok=True)
+
+
+# ---------------------------------------------------------------- state columns of older releases, skip records
+
+
+def test_state_tables_of_an_older_release_get_the_new_columns(fake):
+    fake.state_columns = [("_lakeshift_loads", "pipeline"), ("_lakeshift_runs", "pipeline")]
+    loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect)
+    loader.ensure_state_tables()
+    assert fake.statements()[4:] == [  # no ADD COLUMN IF NOT EXISTS on Redshift: asked first
+        STATE_COLUMNS_SELECT,
+        'ALTER TABLE "analytics"."_lakeshift_loads" ADD COLUMN "note" VARCHAR(1024)',
+        'ALTER TABLE "analytics"."_lakeshift_runs" ADD COLUMN "notes" VARCHAR(4096)']
+    assert fake.log[4][1] == ("analytics", "_lakeshift_loads", "_lakeshift_runs")
+    parse_all(fake.statements())
+
+
+class RacedRedshift(FakeRedshift):
+    """Another run adds the column between our look and our ALTER."""
+
+    def respond(self, statement: str, params: Any) -> tuple[list[tuple[Any, ...]], int]:
+        if statement.startswith("ALTER TABLE") and '"note"' in statement:
+            self.state_columns.append(("_lakeshift_loads", "note"))
+            raise psycopg.errors.DuplicateColumn('column "note" of relation "_lakeshift_loads" already exists')
+        return super().respond(statement, params)
+
+
+def test_a_migration_that_loses_the_race_is_fine_and_a_real_failure_is_not():
+    raced = RacedRedshift()
+    raced.state_columns = [("_lakeshift_loads", "pipeline"), ("_lakeshift_runs", "notes")]
+    open_target(rs_target(), SETTINGS, connection_factory=raced.connect).ensure_state_tables()
+    assert raced.statements()[4:] == [
+        STATE_COLUMNS_SELECT, 'ALTER TABLE "analytics"."_lakeshift_loads" ADD COLUMN "note" VARCHAR(1024)',
+        STATE_COLUMNS_SELECT]  # looked again: the column is there
+    refused = FakeRedshift()
+    refused.state_columns = [("_lakeshift_loads", "pipeline"), ("_lakeshift_runs", "notes")]
+    refused.fail_on = ("ALTER TABLE", "permission denied for relation _lakeshift_loads")
+    with pytest.raises(LoadError, match="permission denied"):
+        open_target(rs_target(), SETTINGS, connection_factory=refused.connect).ensure_state_tables()
+
+
+def test_skip_records_the_batch_in_one_transaction_under_the_load_lock(fake, lake):
+    m, _ = batch(lake, COLS[:2], [{"id": [1], "name": ["a"]}], bid=BID, low=Cursor("2026-01-01T00:00:00", 4),
+                 high=Cursor("2026-01-02T00:00:00", 9))
+    loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect, lock_timeout=0)
+    loader._state_ready = True
+    with loader.lock("pipe", "t"):
+        rec = loader.record_skip(m, "pipe", "t", "t", "amounts missing upstream")
+    L = '"analytics"."_lakeshift_locks"'
+    assert fake.statements() == [
+        "BEGIN", f"LOCK {L}", f'SELECT "pid" FROM {L} WHERE "pipeline" = %s AND "table_name" = %s',
+        f'INSERT INTO {L} ("pipeline", "table_name", "pid", "acquired_at") VALUES (%s, %s, pg_backend_pid(), %s)',
+        "COMMIT",
+        "BEGIN", LOADS_SELECT, INSERT_LOAD, "COMMIT",
+        f'DELETE FROM {L} WHERE "pipeline" = %s AND "table_name" = %s AND "pid" = pg_backend_pid()']
+    params = next(p for s, p in fake.log if s == INSERT_LOAD)
+    assert params[:10] == ("pipe", "t", BID, "t", "skipped", 0, 0, 0, '{"id": 4, "timestamp": "2026-01-01T00:00:00"}',
+                           '{"id": 9, "timestamp": "2026-01-02T00:00:00"}')
+    assert isinstance(params[10], datetime) and params[11] == "amounts missing upstream"
+    assert (rec.mode, rec.rows, rec.note) == ("skipped", 0, "amounts missing upstream")
+    parse_all(fake.statements())
+    # a batch already recorded is refused inside the transaction: nothing written
+    fake.log.clear()
+    fake.loaded = [("pipe", "t", BID, "t", "merge", 1, 1, 10, None, None, None, None)]
+    with pytest.raises(LoadError, match="already recorded"):
+        loader.record_skip(m, "pipe", "t", "t", "again")
+    assert fake.statements() == ["BEGIN", LOADS_SELECT, "ROLLBACK"]

@@ -82,18 +82,29 @@ class Manifest:
     cursor_id_column: str | None = None
     watermark_low: Cursor | None = None  # exclusive lower bound used by this run (None: from the start)
     watermark_high: Cursor | None = None  # last position read; the next run starts after it
-    low_inclusive: bool = True  # the read took rows AT watermark_low's timestamp (an append window starts there)
     files: list[BatchFile] = field(default_factory=list)
     rows: int = 0
     bytes: int = 0
     null_counts: dict[str, int] = field(default_factory=dict)
     created_at: str = ""
     format: str = FORMAT
+    # A sample (`--limit` on a full_sync table with --backup-only): some rows of a snapshot,
+    # never loaded (it would replace the whole table with them) and never a watermark.
+    sample: bool = False
+    # False: the read started right AFTER watermark_low (the tie there was unchanged), so an
+    # append batch's window starts after it too. Written only when false, like `sample`.
+    low_inclusive: bool = True
 
     def to_json(self) -> str:
         data = asdict(self)
         data["watermark_low"] = self.watermark_low.to_dict() if self.watermark_low else None
         data["watermark_high"] = self.watermark_high.to_dict() if self.watermark_high else None
+        if not self.sample:
+            # Written only when true: an older lakeshift reads ordinary manifests as before and
+            # refuses a sample's (an unknown field) instead of loading it as a snapshot.
+            del data["sample"]
+        if self.low_inclusive:
+            del data["low_inclusive"]
         return json.dumps(data, indent=1, sort_keys=False)
 
     @classmethod
@@ -105,6 +116,8 @@ class Manifest:
         data["files"] = [BatchFile(**f) for f in data["files"]]
         data["watermark_low"] = Cursor.from_dict(data.get("watermark_low"))
         data["watermark_high"] = Cursor.from_dict(data.get("watermark_high"))
+        if not isinstance(data.get("sample", False), bool):
+            raise ValueError(f"'sample' must be true or false, not {data['sample']!r}")
         return cls(**data)
 
     def column(self, name: str) -> Column:

@@ -91,7 +91,8 @@ def _register_commands() -> None:
     from lakeshift.cli import config_cmd
 
     cli.add_command(config_cmd.config)
-    for module_name in ("connections_cmd", "sync_cmd", "watermark_cmd", "s3clean_cmd", "demo_cmd"):
+    for module_name in ("connections_cmd", "sync_cmd", "watermark_cmd", "batches_cmd", "s3clean_cmd",
+                        "demo_cmd"):
         try:
             module = __import__(f"lakeshift.cli.{module_name}", fromlist=["commands"])
         except ModuleNotFoundError as exc:

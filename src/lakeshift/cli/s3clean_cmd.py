@@ -23,10 +23,10 @@ def s3clean() -> None:
 @s3clean.command("list")
 @pipeline_table
 def list_(h: TableHandle) -> None:
-    """List batches (loaded or pending), their files and sizes, and orphaned parts."""
+    """List batches (loaded, pending, superseded, sample, skipped), their files and sizes, and orphaned parts."""
     from lakeshift.lake import list_batches
 
-    listing = list_batches(h.table_lake, set(h.loaded()))
+    listing = list_batches(h.table_lake, h.loaded())
     out = Table("batch", "created", "files", "rows", "bytes", "status", title=f"{h.table_lake.uri()}")
     for b in listing.batches:
         out.add_row(b.batch_id, b.created.strftime("%Y-%m-%d %H:%M:%S"), str(b.files), f"{b.rows:,}",
@@ -46,21 +46,31 @@ def list_(h: TableHandle) -> None:
 @pipeline_table
 @click.option("--older-than", default=None, help="Only batches/orphans older than this, e.g. 7d, 12h.")
 @click.option("--dry-run", is_flag=True, help="Show what would be deleted; delete nothing.")
-@click.option("--force", is_flag=True, help="Also delete batches not yet loaded and young orphans.")
+@click.option("--force", is_flag=True, help="Also delete pending and skipped batches, the newest full_sync snapshot "
+              "and young orphans.")
 def clean_(h: TableHandle, older_than: str | None, dry_run: bool, force: bool) -> None:
-    """Delete loaded batches and orphaned parts. Pending batches are kept unless --force."""
+    """Delete batches no run will load (loaded, superseded snapshots, samples) and orphaned parts.
+    Pending and skipped batches and the newest full_sync snapshot are kept unless --force."""
     from lakeshift.lake import clean
 
     try:
         age = parse_duration(older_than) if older_than else None
     except ValueError as exc:
         raise ConfigError(f"--older-than: {exc}") from None
-    report = clean(h.table_lake, set(h.loaded()), age, dry_run=dry_run, force=force)
+    report = clean(h.table_lake, h.loaded(), age, dry_run=dry_run, force=force)
     verb = "would delete" if dry_run else "deleted"
     console.print(f"{verb} {len(report.deleted_batches)} batch(es) and {len(report.deleted_orphans)} orphan(s): "
                   f"{report.files_deleted} file(s), {report.bytes_deleted:,} bytes")
     if report.kept_pending:
-        console.print(f"kept {len(report.kept_pending)} pending batch(es) not yet loaded (use --force to delete them)")
+        console.print(f"kept {len(report.kept_pending)} pending batch(es) not yet loaded (the next run loads them; "
+                      f"one that can never load: `lakeshift batches skip -p {h.pipeline.key} -t {h.name}`; "
+                      "--force deletes them)")
+    if report.kept_skipped:
+        console.print(f"kept {len(report.kept_skipped)} skipped batch(es) (their rows may be needed to repair the "
+                      "target; use --force to delete them)")
+    if report.kept_snapshot:
+        console.print(f"kept the newest full_sync snapshot {report.kept_snapshot[0].batch_id} (the lake's full copy "
+                      "of the table; use --force to delete it)")
     if report.kept_recent:
         console.print(f"kept {len(report.kept_recent)} batch(es) younger than {older_than}")
     if report.kept_orphans:

@@ -23,7 +23,9 @@ def stage_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--backup-only", is_flag=True, help="Only extract: MySQL -> lake (no load)."),
         click.option("--redshift-only", "--load-only", "load_only", is_flag=True,
                      help="Only load the batches waiting in the lake into the target (any target type)."),
-        click.option("--limit", type=int, help="At most N rows per table (for testing)."),
+        click.option("--limit", type=int, help="At most N rows per table (for testing). Incremental tables: the "
+                     "next run goes on from there. full_sync tables: refused, since the load would replace the whole "
+                     "target table; with --backup-only it writes a sample batch that is never loaded."),
         click.option("--dry-run", is_flag=True, help="Print the plan; change nothing."),
     ]
     for option in reversed(options):
@@ -76,7 +78,8 @@ def show_preview(plan: Plan) -> None:
         console.print(f"   source:  {row.source}  window: {row.window}")
         console.print(f"   lake:    {row.lake}")
         console.print(f"   target:  {row.target}  ({row.merge})")
-        console.print(f"   pending batches: {', '.join(row.pending) if row.pending else 'none'}")
+        console.print(f"   pending batches: {', '.join(row.pending) if row.pending else 'none'}"
+                      + (f"  (never loaded: {row.not_loaded})" if row.not_loaded else ""))
         for warning in row.warnings:
             console.print(f"   warning: {warning}")
 

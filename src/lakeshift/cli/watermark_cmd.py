@@ -9,6 +9,8 @@ from typing import Any
 import click
 
 from lakeshift.batch import Cursor
+from lakeshift.batch_state import SKIPPED_MODE, classify, count_by_state
+from lakeshift.batch_state import pending as pending_batches
 from lakeshift.cli.options import pipeline_table
 from lakeshift.engine.tables import TableHandle
 from lakeshift.errors import ConfigError, LakeshiftError
@@ -46,18 +48,24 @@ def get(h: TableHandle) -> None:
         console.print("Last batch:        none")
     try:
         with h.loader() as loader:
-            loaded = loader.loaded_batches(h.pipeline.name, h.name)
+            records = loader.loaded_batches(h.pipeline.name, h.name)
             runs = loader.last_runs(h.pipeline.name, h.name, 1)
     except LakeshiftError as exc:
         console.print(f"Load state:        unavailable ({exc})")
         return
-    pending = [m.batch_id for m in manifests if m.batch_id not in loaded]
+    statuses = classify(manifests, records)
+    pending = [m.batch_id for m in pending_batches(statuses)]
+    loaded = {b: r for b, r in records.items() if r.mode != SKIPPED_MODE}
     if loaded:
         rec = loaded[max(loaded)]
         console.print(f"Last loaded batch: {rec.batch_id}  {rec.rows:,} rows into {rec.target_table} at {rec.loaded_at}")
     else:
         console.print("Last loaded batch: none")
     console.print(f"Pending batches:   {len(pending)}" + (f" ({', '.join(pending[:5])}{' ...' if len(pending) > 5 else ''})" if pending else ""))
+    never = count_by_state(statuses)
+    if never:
+        console.print(f"Never loaded:      {never} (`lakeshift batches list -p {h.pipeline.key} -t {h.name}` "
+                      "shows them)")
     if runs:
         r = runs[0]
         console.print(f"Last run:          {r.status} at {r.finished_at}, {r.rows_extracted:,} extracted, "

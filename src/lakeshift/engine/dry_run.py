@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from lakeshift.batch_state import classify, count_by_state
+from lakeshift.batch_state import pending as pending_batches
 from lakeshift.engine.plan import Plan
 from lakeshift.engine.runner import RunContext
 from lakeshift.engine.schema_watch import check_columns
@@ -23,6 +25,7 @@ class TablePreview:
     merge: str
     pending: list[str]
     depends_on: tuple[str, ...]
+    not_loaded: str = ""  # batches no run loads, e.g. "2 superseded, 1 sample"
     warnings: list[str] = field(default_factory=list)
 
 
@@ -45,15 +48,20 @@ def preview(plan: Plan) -> list[TablePreview]:
                 win = reader.plan_window(t.config, desc, None if reread else low)
                 window = win.describe() + (f", at most {plan.limit} rows" if plan.limit else "")
                 window += " (columns added since the last batch: every row is read again)" if reread else ""
+                if plan.limit and t.config.cdc_strategy == "full_sync":
+                    window += " (a sample batch: never loaded)"
                 merge = checked.describe()
             pending: list[str] = []
+            not_loaded = ""
             target = "(not loaded: backup only)"
             if loader is not None:
                 target = f"{plan.config.target(plan.pipeline.pipeline.target).schema_}.{t.target_table}"
-                loaded = _loaded(loader, plan.pipeline.name, t.name)
-                pending = [m.batch_id for m in table_lake.manifests() if m.batch_id not in loaded]
+                statuses = classify(table_lake.manifests(), _loaded(loader, plan.pipeline.name, t.name))
+                pending = [m.batch_id for m in pending_batches(statuses)]
+                not_loaded = count_by_state(statuses, ("superseded", "sample"))
             rows.append(TablePreview(t.name, t.config.cdc_strategy, t.source_table, window,
-                                     table_lake.uri(""), target, merge, pending, t.depends_on, warnings))
+                                     table_lake.uri(""), target, merge, pending, t.depends_on, not_loaded,
+                                     warnings))
     finally:
         if loader is not None:
             loader.close()
@@ -61,8 +69,8 @@ def preview(plan: Plan) -> list[TablePreview]:
     return rows
 
 
-def _loaded(loader: Any, pipeline: str, table: str) -> set[str]:
+def _loaded(loader: Any, pipeline: str, table: str) -> dict[str, Any]:
     try:
-        return set(loader.loaded_batches(pipeline, table))
+        return loader.loaded_batches(pipeline, table)
     except LakeshiftError:
-        return set()
+        return {}

@@ -80,4 +80,17 @@ def build_plan(
             batch_size=t.processing.batch_size or default_batch,
             depends_on=tuple(d for d in t.depends_on if d in tables),
         ))
+    if limit is not None and stages.extract and stages.load:
+        _refuse_limited_snapshots(pipeline, plans, limit)
     return Plan(config=config, pipeline=pipeline, tables=plans, stages=stages, limit=limit)
+
+
+def _refuse_limited_snapshots(pipeline: PipelineConfig, plans: list[TablePlan], limit: int) -> None:
+    """A full_sync load replaces the whole target table with the batch: with --limit, with
+    `limit` rows. Refused before anything runs; --backup-only writes a sample instead."""
+    full = [f"{pipeline.key}.{t.name}" for t in plans if t.config.cdc_strategy == "full_sync"]
+    if full:
+        raise ConfigError(
+            f"--limit {limit} on full_sync table{'s' if len(full) > 1 else ''} {', '.join(full)} would replace "
+            f"the whole target table with {limit} row(s); nothing was run. Pass --backup-only to write a sample "
+            "batch to the lake (never loaded), or drop --limit")

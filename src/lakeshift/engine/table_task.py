@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from lakeshift import faults
 from lakeshift.batch import BatchFile, Manifest, new_batch_id, utc_now_iso
+from lakeshift.batch_state import classify, pending
 from lakeshift.engine.merge_key import RepeatCheck
 from lakeshift.engine.plan import Plan, TablePlan
 from lakeshift.engine.schema_watch import check_columns
@@ -160,7 +161,7 @@ class TableTask:
                 pipeline=self.pipeline.name, table=self.table.name, started_at=started_at,
                 finished_at=utc_now_iso(), status=status, rows_extracted=self.result.rows_extracted,
                 rows_loaded=self.result.rows_loaded, batches=self.result.batches_loaded,
-                error=str(error) if error else None,
+                error=str(error) if error else None, notes="; ".join(self.result.notes) or None,
             ))
         except Exception as exc:  # noqa: BLE001 - history must never hide the real outcome
             log.warning("%s: could not record the run history: %s", self.table.name, exc)
@@ -187,17 +188,19 @@ class TableTask:
             window = reader.plan_window(cfg, desc, low)
             key, mode = checked.key.columns, checked.mode
             repeats = RepeatCheck(t.name, checked.key)
+            # --limit on a snapshot reads some rows only: a sample, never loaded (plan.py refuses it with a load).
+            sample = mode == "replace" and self.plan.limit is not None
             started = datetime.now(timezone.utc)
             head = Manifest(
                 batch_id=new_batch_id(started), pipeline=self.pipeline.name, table=t.name,
                 source_table=f"{desc.schema}.{desc.table}", strategy=cfg.cdc_strategy, mode=mode,
                 columns=desc.columns, primary_key=key, cursor_timestamp_column=cfg.cdc_timestamp_column,
                 cursor_id_column=cfg.cdc_id_column, watermark_low=window.low, low_inclusive=window.low_inclusive,
-                created_at=started.isoformat(),
+                created_at=started.isoformat(), sample=sample,
             )
             staged = feeder = None
             # Stage while extracting only when no older batch waits: batches commit in order.
-            if loader is not None and not self._pending(loader, table_lake):
+            if loader is not None and not sample and not self._pending(loader, table_lake):
                 staged = loader.begin(head, t.target_table, cfg)
                 feeder = _PartFeeder(staged, self.ctx.lake, table_lake)
             writer = self.ctx.batch_writer(table_lake, head.batch_id, started, reader.lake_schema(desc, cfg),
@@ -250,7 +253,10 @@ class TableTask:
                     staged.abort()
                 raise
             table_lake.write_manifest(manifest)
-            table_lake.write_watermark(manifest.watermark_high, manifest.batch_id)
+            if sample:
+                self.result.notes.append(f"sample of {rows:,} rows (--limit): never loaded")
+            else:
+                table_lake.write_watermark(manifest.watermark_high, manifest.batch_id)
             self.result.batches_written = 1
             faults.checkpoint("after_manifest")
             return (manifest, staged) if staged else None
@@ -265,13 +271,8 @@ class TableTask:
 
     # ----------------------------------------------------------------- load
     def _pending(self, loader: Any, table_lake: Any) -> list[Manifest]:
-        loaded = loader.loaded_batches(self.pipeline.name, self.table.name)
-        manifests = [m for m in table_lake.manifests() if m.batch_id not in loaded]
-        if self.table.config.cdc_strategy == "full_sync" and manifests:
-            # Only the newest snapshot matters; older unloaded ones are superseded.
-            newest_loaded = max(loaded, default="")
-            manifests = [m for m in manifests if m.batch_id > newest_loaded][-1:]
-        return manifests
+        records = loader.loaded_batches(self.pipeline.name, self.table.name)
+        return pending(classify(table_lake.manifests(), records))
 
     def load_pending(self, loader: Any, staged_batch: tuple[Manifest, Any] | None) -> None:
         from lakeshift.load import validate_batch
@@ -288,7 +289,9 @@ class TableTask:
                         staged_batch[1].abort()
                     raise ValidationFailed(
                         f"{self.pipeline.key}.{t.name}: batch {manifest.batch_id} not loaded (kept in the lake): "
-                        + "; ".join(problems)
+                        + "; ".join(problems) + ". Way out: change the validation rule, or `lakeshift batches skip "
+                        f"-p {self.pipeline.key} -t {t.name} {manifest.batch_id} --reason TEXT` (it says how to "
+                        "read its rows again)"
                     )
                 if staged_batch and manifest.batch_id == staged_id:
                     staged = staged_batch[1]

@@ -1,24 +1,34 @@
-"""What `s3clean list` shows and `s3clean clean` removes. `loaded` is the set
-of batch ids the target's load table records; the CLI gets it from the loader.
+"""What `s3clean list` shows and `s3clean clean` removes. `loaded` is what the
+target's load table records (batch id -> record, or a set of ids); the CLI
+gets it from the loader. Each batch's state comes from lakeshift.batch_state.
 
-Rules: a batch goes only when loaded (or with force) and older than the
-threshold; an orphan (a file no manifest names) goes when older than the
+Rules: a batch goes, when older than the threshold, only if no run will ever
+load it and no state depends on its files: loaded, superseded (an older
+full_sync snapshot a newer one replaces) or a sample. Pending and skipped
+batches (a skipped batch's rows may be needed to repair the target) and the
+newest full_sync snapshot (the lake's one full copy of the table) stay unless
+force. An orphan (a file no manifest names) goes when older than the
 threshold and than ORPHAN_GRACE — a young orphan may be a part of an extract
 that is still running — unless force. An unfinished S3 multipart upload (a
 part whose writer was killed mid-upload: no object, but S3 keeps its data) is
 aborted by the same rule as an orphan. Manifests may go: before anything is
-deleted the watermark is settled into the state file."""
+deleted the watermark is settled into the state file. A snapshot superseded by
+a loaded one stays superseded when that one's files are gone: its load record
+in the target still says so."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Literal
+from typing import Any
 
+from lakeshift.batch_state import BatchStatus, State, classify
 from lakeshift.lake.layout import TableLake, batch_created
 from lakeshift.lake.storage import FileInfo, PendingUpload
 
 ORPHAN_GRACE = timedelta(hours=1)
+Loaded = Mapping[str, Any] | Collection[str]  # batch id -> load record, or just the ids
 
 
 @dataclass(frozen=True)
@@ -28,11 +38,25 @@ class BatchRow:
     files: int
     rows: int
     bytes: int
-    loaded: bool
+    state: State
+    loaded_at: datetime | None = None
+    reason: str | None = None  # why it is not loaded (skipped, superseded, sample)
+    snapshot: bool = False  # a full_sync snapshot (not a sample)
 
     @property
-    def status(self) -> Literal["loaded", "pending"]:
-        return "loaded" if self.loaded else "pending"
+    def status(self) -> State:
+        return self.state
+
+    @classmethod
+    def of(cls, s: BatchStatus) -> BatchRow:
+        m = s.manifest
+        return cls(m.batch_id, batch_created(m), len(m.files), m.rows, m.bytes, s.state, s.loaded_at, s.reason,
+                   m.mode == "replace" and not m.sample)
+
+
+def statuses(table_lake: TableLake, loaded: Loaded) -> list[BatchStatus]:
+    records = loaded if isinstance(loaded, Mapping) else dict.fromkeys(loaded)
+    return classify(table_lake.manifests(), records)
 
 
 @dataclass(frozen=True)
@@ -52,6 +76,8 @@ class CleanReport:
     deleted_batches: list[BatchRow] = field(default_factory=list)
     deleted_orphans: list[FileInfo] = field(default_factory=list)
     kept_pending: list[BatchRow] = field(default_factory=list)  # not loaded; needs force
+    kept_skipped: list[BatchRow] = field(default_factory=list)  # skipped: its rows may be needed; needs force
+    kept_snapshot: list[BatchRow] = field(default_factory=list)  # the newest full_sync snapshot; needs force
     kept_recent: list[BatchRow] = field(default_factory=list)  # younger than older_than
     kept_orphans: list[FileInfo] = field(default_factory=list)  # too young (maybe a running extract)
     aborted_uploads: list[PendingUpload] = field(default_factory=list)
@@ -67,35 +93,37 @@ class CleanReport:
         return sum(b.bytes for b in self.deleted_batches) + sum(f.size for f in self.deleted_orphans)
 
 
-def list_batches(table_lake: TableLake, loaded: set[str]) -> Listing:
-    manifests = table_lake.manifests()
-    rows = [
-        BatchRow(m.batch_id, batch_created(m), len(m.files), m.rows, m.bytes, m.batch_id in loaded)
-        for m in manifests
-    ]
-    return Listing(rows, table_lake.orphans(manifests), table_lake.incomplete_uploads())
+def list_batches(table_lake: TableLake, loaded: Loaded) -> Listing:
+    found = statuses(table_lake, loaded)
+    manifests = [s.manifest for s in found]
+    return Listing([BatchRow.of(s) for s in found], table_lake.orphans(manifests), table_lake.incomplete_uploads())
 
 
-def clean(table_lake: TableLake, loaded: set[str], older_than: timedelta | None, dry_run: bool,
+def clean(table_lake: TableLake, loaded: Loaded, older_than: timedelta | None, dry_run: bool,
           force: bool, now: datetime | None = None, orphan_grace: timedelta = ORPHAN_GRACE) -> CleanReport:
     now = now or datetime.now(timezone.utc)
     report = CleanReport(dry_run)
-    manifests = {m.batch_id: m for m in table_lake.manifests()}
-    orphans = table_lake.orphans(list(manifests.values()))
+    found = statuses(table_lake, loaded)
+    orphans = table_lake.orphans([s.manifest for s in found])
+    snapshots = [s.batch_id for s in found if BatchRow.of(s).snapshot and s.state in ("loaded", "pending")]
 
     def old_enough(ts: datetime) -> bool:
         return older_than is None or now - ts >= older_than
 
     doomed = []
-    for batch_id, m in manifests.items():
-        row = BatchRow(batch_id, batch_created(m), len(m.files), m.rows, m.bytes, batch_id in loaded)
+    for s in found:
+        row = BatchRow.of(s)
         if not old_enough(row.created):
             report.kept_recent.append(row)
-        elif not row.loaded and not force:
+        elif row.state == "pending" and not force:
             report.kept_pending.append(row)
+        elif row.state == "skipped" and not force:
+            report.kept_skipped.append(row)
+        elif snapshots and row.batch_id == snapshots[-1] and not force:
+            report.kept_snapshot.append(row)
         else:
             report.deleted_batches.append(row)
-            doomed.append(m)
+            doomed.append(s.manifest)
     for f in orphans:
         if old_enough(f.mtime) and (force or now - f.mtime >= orphan_grace):
             report.deleted_orphans.append(f)

@@ -239,10 +239,12 @@ class TableLake:
 
     def effective_watermark(self) -> tuple[Cursor | None, WatermarkInfo]:
         state = self.read_watermark()
-        ids = self.manifest_ids()
-        newest = ids[-1] if ids else None
-        if newest is not None and (state is None or state.batch_id is None or newest > state.batch_id):
+        for newest in reversed(self.manifest_ids()):
+            if state is not None and state.batch_id is not None and newest <= state.batch_id:
+                break
             manifest = self.read_manifest(newest)
+            if manifest.sample:  # a sample moves no watermark
+                continue
             return manifest.watermark_high, WatermarkInfo("manifest", newest, state, manifest.created_at)
         if state is None:
             return None, WatermarkInfo("none", None, None)

@@ -103,5 +103,6 @@ def nul_error(table: str, col: Column, what: str) -> LoadError:
     return LoadError(
         f"table {table}: column {col.name!r} ({col.mysql_type}) holds {what}, which PostgreSQL text/jsonb cannot "
         "store; the batch was not loaded (lakeshift never alters values). Way out: remove the NUL characters in "
-        "MySQL, or make the column VARBINARY/BLOB so it loads as bytea."
+        "MySQL, or make the column VARBINARY/BLOB so it loads as bytea; then `lakeshift batches skip` this batch, "
+        "which stays in the lake and would fail again (`lakeshift batches list` names it)."
     )

@@ -18,12 +18,15 @@ import pyarrow.fs as pafs
 
 from lakeshift import faults
 from lakeshift.batch import BatchFile, Column, Cursor, Manifest
+from lakeshift.batch_state import SKIPPED_MODE
 from lakeshift.config.models import TableConfig
 from lakeshift.errors import LakeshiftError, LoadError, SchemaChangeError
 from lakeshift.identifiers import check_identifier, qualified_ansi, quote_ansi
 from lakeshift.load import sql
 from lakeshift.load.state import (
     ERROR_MAX_CHARS,
+    NOTE_MAX_CHARS,
+    NOTES_MAX_CHARS,
     LoadRecord,
     LoadResult,
     RunRecord,
@@ -261,26 +264,79 @@ class LoaderBase:
         with self._using() as s:
             for stmt in self._state_ddl():
                 _retry_ddl(s, stmt)
+            self._migrate_state(s)
         self._state_ready = True
 
-    def _state_exists(self, s: Session) -> bool:
-        rows = s.query(sql.table_columns(s.placeholder),
-                       (self.dialect.catalog_name(self.schema), sql.LOADS_TABLE))
-        return bool(rows)
+    def _state_columns(self, s: Session) -> dict[str, set[str]]:
+        """State table -> its column names (lower case); a table not there yet is left out."""
+        present: dict[str, set[str]] = {}
+        for table, column in s.query(sql.state_columns(s.placeholder),
+                                     (self.dialect.catalog_name(self.schema), sql.LOADS_TABLE, sql.RUNS_TABLE)):
+            present.setdefault(str(table).lower(), set()).add(str(column).lower())
+        return present
+
+    def _migrate_state(self, s: Session) -> None:
+        """Add the state columns a target made by an older release lacks. Two runs may
+        race: an ALTER that fails while the column now exists lost that race, harmlessly."""
+        for stmt in sql.state_migrations(self.schema, self._state_columns(s)):
+            try:
+                s.execute(stmt)
+                log.info("%s: %s", self.describe, stmt)
+            except LoadError:
+                if stmt in sql.state_migrations(self.schema, self._state_columns(s)):
+                    raise
+
+    def _state_gaps(self, s: Session) -> dict[str, list[str]] | None:
+        """For reads that create nothing: None when the state tables do not exist yet,
+        else per table the added columns it still lacks (read as NULL until a run adds them)."""
+        if self._state_ready:
+            return {}
+        present = self._state_columns(s)
+        if sql.LOADS_TABLE not in present:
+            return None
+        return {t: [c for table, c, _ in sql.ADDED_STATE_COLUMNS if table == t and c not in cols]
+                for t, cols in present.items()}
 
     def loaded_batches(self, pipeline: str, table: str) -> dict[str, LoadRecord]:
-        """Batches already in the target. Creates nothing (dry runs call this)."""
+        """Batches recorded in the target: loaded, or skipped (mode 'skipped').
+        Creates nothing (dry runs call this)."""
         with self._using() as s:
-            if not self._state_ready and not self._state_exists(s):
+            gaps = self._state_gaps(s)
+            if gaps is None:
                 return {}
-            rows = s.query(sql.select_loads(self.schema, s.placeholder), (pipeline, table))
+            rows = s.query(sql.select_loads(self.schema, s.placeholder, absent=gaps.get(sql.LOADS_TABLE, [])),
+                           (pipeline, table))
             return {r[2]: load_record_from_row(r) for r in rows}
 
+    def record_skip(self, manifest: Manifest, pipeline: str, table: str, target_table: str,
+                    reason: str) -> LoadRecord:
+        """Record a batch as skipped (mode 'skipped', 0 rows, the reason), so no run
+        loads it; its files stay in the lake. Call under `lock()`. A batch already
+        recorded (loaded or skipped) is refused, checked inside the transaction."""
+        if not self._state_ready:
+            self.ensure_state_tables()
+        m = manifest
+        params = (pipeline, table, m.batch_id, target_table, SKIPPED_MODE, 0, 0, 0, cursor_to_text(m.watermark_low),
+                  cursor_to_text(m.watermark_high), datetime.now(timezone.utc), redact(reason)[:NOTE_MAX_CHARS])
+        with self._using() as s:
+            s.begin()
+            try:
+                if s.query(sql.select_loads(self.schema, s.placeholder, batch=True), (pipeline, table, m.batch_id)):
+                    raise LoadError(f"{pipeline}.{table}: batch {m.batch_id} is already recorded in "
+                                    f"{self.schema}.{sql.LOADS_TABLE}; not skipped")
+                s.execute(sql.insert_load(self.schema, s.placeholder), params)
+                s.commit()
+            except BaseException:
+                s.rollback()
+                raise
+        return load_record_from_row(params)
+
     def record_run(self, run: RunRecord) -> None:
-        """One row of run history; the error text is redacted and truncated."""
+        """One row of run history; the error and notes are redacted and truncated."""
         error = redact(run.error)[:ERROR_MAX_CHARS] if run.error else None
+        notes = redact(run.notes)[:NOTES_MAX_CHARS] if run.notes else None
         params = (run.pipeline, run.table, as_utc(run.started_at), as_utc(run.finished_at), run.status,
-                  int(run.rows_extracted), int(run.rows_loaded), int(run.batches), error)
+                  int(run.rows_extracted), int(run.rows_loaded), int(run.batches), error, notes)
         if not self._state_ready:
             self.ensure_state_tables()
         try:
@@ -305,9 +361,11 @@ class LoaderBase:
 
     def last_runs(self, pipeline: str, table: str, n: int = 10) -> list[RunRecord]:
         with self._using() as s:
-            if not self._state_ready and not self._state_exists(s):
+            gaps = self._state_gaps(s)
+            if gaps is None or (not self._state_ready and sql.RUNS_TABLE not in gaps):
                 return []
-            rows = s.query(sql.select_runs(self.schema, s.placeholder, n), (pipeline, table))
+            rows = s.query(sql.select_runs(self.schema, s.placeholder, n, absent=gaps.get(sql.RUNS_TABLE, [])),
+                           (pipeline, table))
             return [run_record_from_row(r) for r in rows]
 
     def _check_begin(self, manifest: Manifest, target_table: str) -> None:
@@ -475,7 +533,7 @@ class StagedLoadBase:
             deleted, inserted = self._move_rows(s, m, plan, has_rows=bool(m.files))
             s.execute(sql.insert_load(loader.schema, s.placeholder), (
                 m.pipeline, m.table, m.batch_id, self.target_table, m.mode, inserted, len(m.files), m.bytes,
-                cursor_to_text(m.watermark_low), cursor_to_text(m.watermark_high), datetime.now(timezone.utc)))
+                cursor_to_text(m.watermark_low), cursor_to_text(m.watermark_high), datetime.now(timezone.utc), None))
             faults.checkpoint("in_load_transaction")
             if m.files:
                 self._drop_stage_in_transaction(s)

@@ -21,9 +21,12 @@ ROW_NUMBER_COLUMN = "_lakeshift_rn"
 RESERVED_COLUMNS = (BATCH_ID_COLUMN, ORDINAL_COLUMN, ROW_NUMBER_COLUMN)
 
 LOAD_COLUMNS = ("pipeline", "table_name", "batch_id", "target_table", "mode", "rows", "files", "bytes",
-                "watermark_low", "watermark_high", "loaded_at")
+                "watermark_low", "watermark_high", "loaded_at", "note")
 RUN_COLUMNS = ("pipeline", "table_name", "started_at", "finished_at", "status", "rows_extracted",
-               "rows_loaded", "batches", "error")
+               "rows_loaded", "batches", "error", "notes")
+# State columns added after the tables were first released: targets made before them get
+# them by ALTER TABLE (see state_migrations). (table, column, type)
+ADDED_STATE_COLUMNS = ((LOADS_TABLE, "note", "VARCHAR(1024)"), (RUNS_TABLE, "notes", "VARCHAR(4096)"))
 
 
 def _p(placeholder: str, n: int) -> str:
@@ -47,14 +50,14 @@ def state_tables(schema: str, *, with_locks: bool = False) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {qualified_ansi(schema, LOADS_TABLE)} ("
         '"pipeline" VARCHAR(256) NOT NULL, "table_name" VARCHAR(256) NOT NULL, "batch_id" VARCHAR(128) NOT NULL, '
         '"target_table" VARCHAR(256), "mode" VARCHAR(16), "rows" BIGINT, "files" INTEGER, "bytes" BIGINT, '
-        '"watermark_low" VARCHAR(1024), "watermark_high" VARCHAR(1024), "loaded_at" TIMESTAMPTZ, '
+        '"watermark_low" VARCHAR(1024), "watermark_high" VARCHAR(1024), "loaded_at" TIMESTAMPTZ, "note" VARCHAR(1024), '
         'PRIMARY KEY ("pipeline", "table_name", "batch_id"))'
     )
     runs = (
         f"CREATE TABLE IF NOT EXISTS {qualified_ansi(schema, RUNS_TABLE)} ("
         '"pipeline" VARCHAR(256) NOT NULL, "table_name" VARCHAR(256) NOT NULL, "started_at" TIMESTAMPTZ, '
         '"finished_at" TIMESTAMPTZ, "status" VARCHAR(32), "rows_extracted" BIGINT, "rows_loaded" BIGINT, '
-        '"batches" INTEGER, "error" VARCHAR(16000))'
+        '"batches" INTEGER, "error" VARCHAR(16000), "notes" VARCHAR(4096))'
     )
     out = [loads, runs]
     if with_locks:
@@ -66,9 +69,29 @@ def state_tables(schema: str, *, with_locks: bool = False) -> list[str]:
     return out
 
 
-def select_loads(schema: str, ph: str, *, batch: bool = False) -> str:
+def state_columns(ph: str) -> str:
+    """The columns the two state tables have (information_schema exists on all three targets)."""
+    return ("SELECT table_name, column_name FROM information_schema.columns "
+            f"WHERE table_schema = {ph} AND table_name IN ({ph}, {ph})")
+
+
+def state_migrations(schema: str, present: dict[str, set[str]]) -> list[str]:
+    """ALTER TABLE ... ADD COLUMN for each added state column a state table lacks.
+    `present`: state table -> its column names (lower case). Redshift has no ADD
+    COLUMN IF NOT EXISTS: a run racing another one tolerates "already exists"."""
+    return [add_column(schema, table, column, type_sql) for table, column, type_sql in ADDED_STATE_COLUMNS
+            if table in present and column not in present[table]]
+
+
+def _select_list(columns: Sequence[str], absent: Sequence[str]) -> str:
+    """The columns, with NULL for those a not yet migrated state table lacks."""
+    return ", ".join(f"NULL AS {quote_ansi(c)}" if c in absent else quote_ansi(c) for c in columns)
+
+
+def select_loads(schema: str, ph: str, *, batch: bool = False, absent: Sequence[str] = ()) -> str:
     where = f'"pipeline" = {ph} AND "table_name" = {ph}' + (f' AND "batch_id" = {ph}' if batch else "")
-    return f"SELECT {_cols(LOAD_COLUMNS)} FROM {qualified_ansi(schema, LOADS_TABLE)} WHERE {where} ORDER BY \"batch_id\""
+    return (f"SELECT {_select_list(LOAD_COLUMNS, absent)} FROM {qualified_ansi(schema, LOADS_TABLE)} "
+            f'WHERE {where} ORDER BY "batch_id"')
 
 
 def insert_load(schema: str, ph: str) -> str:
@@ -81,8 +104,8 @@ def insert_run(schema: str, ph: str) -> str:
             f"VALUES ({_p(ph, len(RUN_COLUMNS))})")
 
 
-def select_runs(schema: str, ph: str, limit: int) -> str:
-    return (f"SELECT {_cols(RUN_COLUMNS)} FROM {qualified_ansi(schema, RUNS_TABLE)} "
+def select_runs(schema: str, ph: str, limit: int, absent: Sequence[str] = ()) -> str:
+    return (f"SELECT {_select_list(RUN_COLUMNS, absent)} FROM {qualified_ansi(schema, RUNS_TABLE)} "
             f'WHERE "pipeline" = {ph} AND "table_name" = {ph} ORDER BY "started_at" DESC LIMIT {int(limit)}')
 
 

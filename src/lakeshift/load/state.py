@@ -14,6 +14,8 @@ LOADS_TABLE = "_lakeshift_loads"
 RUNS_TABLE = "_lakeshift_runs"
 LOCKS_TABLE = "_lakeshift_locks"  # Redshift only: it has no advisory locks
 ERROR_MAX_CHARS = 4000
+NOTE_MAX_CHARS = 1024  # _lakeshift_loads.note: why a batch was skipped
+NOTES_MAX_CHARS = 4096  # _lakeshift_runs.notes: what a run noted (schema changes, samples, ...)
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class LoadRecord:
     watermark_low: Cursor | None
     watermark_high: Cursor | None
     loaded_at: datetime | None
+    note: str | None = None  # a skipped batch: the reason given
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class RunRecord:
     rows_loaded: int = 0
     batches: int = 0
     error: str | None = None
+    notes: str | None = None
 
 
 def cursor_to_text(cursor: Cursor | None) -> str | None:
@@ -92,18 +96,19 @@ def as_utc(value: datetime | str | None) -> datetime | None:
 
 
 def load_record_from_row(row: tuple[Any, ...]) -> LoadRecord:
-    (pipeline, table, batch_id, target_table, mode, rows, files, nbytes, low, high, loaded_at) = row
+    (pipeline, table, batch_id, target_table, mode, rows, files, nbytes, low, high, loaded_at, note) = row
     return LoadRecord(
         pipeline=pipeline, table=table, batch_id=batch_id, target_table=target_table, mode=mode,
         rows=int(rows or 0), files=int(files or 0), bytes=int(nbytes or 0),
         watermark_low=cursor_from_text(low), watermark_high=cursor_from_text(high), loaded_at=as_utc(loaded_at),
+        note=note,
     )
 
 
 def run_record_from_row(row: tuple[Any, ...]) -> RunRecord:
-    (pipeline, table, started, finished, status, extracted, loaded, batches, error) = row
+    (pipeline, table, started, finished, status, extracted, loaded, batches, error, notes) = row
     return RunRecord(
         pipeline=pipeline, table=table, started_at=as_utc(started), finished_at=as_utc(finished),  # type: ignore[arg-type]
         status=status, rows_extracted=int(extracted or 0), rows_loaded=int(loaded or 0),
-        batches=int(batches or 0), error=error,
+        batches=int(batches or 0), error=error, notes=notes,
     )
