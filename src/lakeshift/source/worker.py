@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import struct
 import subprocess
 import sys
@@ -112,6 +113,14 @@ class WorkerLost(RuntimeError):
     """The child died or stopped answering (the text reads as a lost connection)."""
 
 
+class WorkerStalled(RuntimeError):
+    """The child sent nothing for `waited` seconds; it has been killed."""
+
+    def __init__(self, waited: float) -> None:
+        super().__init__(f"no data for {waited:g}s")
+        self.waited = waited
+
+
 class Worker:
     """One child process; one query at a time (callers hold `lock`)."""
 
@@ -136,9 +145,12 @@ class Worker:
         self._finalizer = weakref.finalize(self, _kill, proc)
         return proc
 
-    def query(self, url: str, sql: str, batch_size: int, pre: list[str]) -> Iterator[pa.RecordBatch]:
+    def query(self, url: str, sql: str, batch_size: int, pre: list[str],
+              stall: float | None = None) -> Iterator[pa.RecordBatch]:
         """Batches of one query. Closing the iterator early kills the child
-        (it would go on sending the rest of the result)."""
+        (it would go on sending the rest of the result). When the child sends
+        nothing for `stall` seconds (connectorx has no read timeout: a dead
+        socket blocks it for ever) it is killed and WorkerStalled raised."""
         proc = self.proc
         if proc is None or proc.poll() is not None or self.queries >= MAX_QUERIES:
             self.close()
@@ -152,6 +164,8 @@ class Worker:
             except OSError:
                 raise WorkerLost("Lost connection: the connectorx worker process is gone") from None
             while True:
+                if stall is not None and not _readable(proc.stdout, stall):  # type: ignore[arg-type]
+                    raise WorkerStalled(stall)
                 frame = read_frame(proc.stdout)  # type: ignore[arg-type]
                 if frame is None:
                     raise WorkerLost("Lost connection: the connectorx worker process died "
@@ -176,6 +190,13 @@ class Worker:
             if self._finalizer is not None:
                 self._finalizer.detach()
             self.proc = None
+
+
+def _readable(pipe: IO[bytes], timeout: float) -> bool:
+    """Whether the pipe has data (or EOF) within `timeout` seconds. The pipe is
+    unbuffered (bufsize=0), so nothing waits in a Python buffer unseen."""
+    ready, _, _ = select.select([pipe], [], [], timeout)
+    return bool(ready)
 
 
 PIPE_BYTES = 1 << 20  # Linux's default limit for an unprivileged pipe (/proc/sys/fs/pipe-max-size)
