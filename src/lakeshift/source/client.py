@@ -75,12 +75,21 @@ def error_code(exc: BaseException) -> int | None:
     return None
 
 
+def is_certificate_refused(exc: BaseException) -> bool:
+    """TLS verification refused the server's certificate (chain or host name):
+    PyMySQL reports it as 2003 "Can't connect", connectorx as a connection
+    timeout, yet the same certificate is refused on every attempt."""
+    return "certificate verify failed" in str(exc).lower()
+
+
 def is_unreachable(exc: BaseException) -> bool:
     """The server could not be reached (as opposed to a query or a login failing)."""
-    return error_code(exc) in UNREACHABLE_CODES
+    return error_code(exc) in UNREACHABLE_CODES and not is_certificate_refused(exc)
 
 
 def is_transient(exc: BaseException) -> bool:
+    if is_certificate_refused(exc):
+        return False
     if isinstance(exc, TransientSourceError):
         return True
     if isinstance(exc, LakeshiftError):

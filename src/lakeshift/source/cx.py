@@ -10,7 +10,6 @@ connectorx runs in a child process (worker.py says why); an injected
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -21,7 +20,8 @@ from lakeshift import redact
 from lakeshift.config.models import ConnectionSettings, MySQLSource
 from lakeshift.errors import SourceError, TransientSourceError
 from lakeshift.source import limits
-from lakeshift.source.client import MySQLPool, describe_error, error_code, source_error, timeout_of, tls_mode, uses_tls
+from lakeshift.source.client import (MySQLPool, describe_error, error_code, is_certificate_refused, source_error,
+                                     timeout_of, tls_mode, uses_tls)
 from lakeshift.source.worker import Worker, WorkerError, WorkerLost, WorkerPool, WorkerStalled
 
 SESSION = ["SET time_zone = '+00:00'", "SET NAMES utf8mb4"]
@@ -176,8 +176,7 @@ class Connectorx:
         if "Packet is larger than max_allowed_packet" in text:
             return RowTooLarge(f"{where}: a row is larger than {MAX_PACKET:,} bytes, the most the MySQL driver "
                                f"reads (its max_allowed_packet)")
-        if re.search(r"TlsError|certificate verify failed", text) and code is None:
-            # the certificate (chain or host name) was refused: the same again on a retry
+        if is_certificate_refused(exc):  # the same again on a retry
             return SourceError(redact.redact(f"{where}: TLS: {describe_error(exc)}"))
         err = source_error(exc, where)
         if code is None and "timed out waiting for connection" in text:
