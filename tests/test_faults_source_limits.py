@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from conftest import MYSQL, mysql_connect
-from e2e_kit import build_config, duckdb_target, local_storage
+from e2e_kit import build_config, duckdb_target, local_storage, set_source
 from faults_kit import TcpProxy, assert_one_line_error, create_items, free_port, make_target, manifest_ids, sync
 from source_kit import make_reader
 
@@ -34,16 +33,6 @@ from lakeshift.source.limits import stall_seconds, statement_limit_sql
 RETRIES = re.compile(r"transient error, retry \d+/\d+")
 FAILED = re.compile(r"ERROR lakeshift\.engine: (\w+): FAILED: (.*)")
 FULL_SYNC = {"cdc_strategy": "full_sync"}
-
-
-def set_source(config: Path, retry_delay: float | None = None, **values: Any) -> None:
-    """Change keys of the source `src` (and the retry delay) in connections.yml."""
-    path = config / "connections.yml"
-    data = yaml.safe_load(path.read_text())
-    data["connections"]["sources"]["src"].update(values)
-    if retry_delay is not None:
-        data["connection_settings"]["connection_retry_delay"] = retry_delay
-    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
 
 # ---------------------------------------------------------------- a source that is down
