@@ -350,10 +350,12 @@ class MySQLPool:
             return retry(attempt, self.size.retry_attempts, self.settings.connection_retry_delay,
                          sleep=self.sleep, what=what or f"MySQL {self.label}")
         except BaseException as exc:  # noqa: BLE001 - re-raised as it is
-            if self._down is None and is_unreachable(exc):
-                self._down = redact.redact(str(exc))
-                log.error("MySQL %s is unreachable; the run's other tables on it fail without trying again",
-                          self.label)
+            if is_unreachable(exc):
+                with self._lock:
+                    first, self._down = self._down is None, self._down or redact.redact(str(exc))
+                if first:
+                    log.error("MySQL %s is unreachable; the run's other tables on it fail without trying again",
+                              self.label)
             raise
 
     def server_version(self) -> str:
