@@ -1,11 +1,11 @@
 """connectorx: the fast path from MySQL to Arrow.
 
 Each call opens its own connection (connectorx keeps no pool between calls),
-runs the session set-up (UTC, utf8mb4) and streams the result as Arrow record
-batches: memory is bounded by the batch, not the result. The URL holds the
-password, so it is registered with redact and never appears in an error.
-connectorx runs in a child process (worker.py says why); an injected
-`read_sql` (tests) runs in this process."""
+runs the session set-up (UTC, utf8mb4, the statement time limit of limits.py)
+and streams the result as Arrow record batches: memory is bounded by the
+batch, not the result. The URL holds the password, so it is registered with
+redact and never appears in an error. connectorx runs in a child process
+(worker.py says why); an injected `read_sql` (tests) runs in this process."""
 
 from __future__ import annotations
 
@@ -31,13 +31,13 @@ _STOP = (KeyboardInterrupt, SystemExit, GeneratorExit)
 # its maximum is a 16 MiB + 4 byte row; columns filled by separate statements add up).
 MAX_PACKET = 1 << 30
 
-
-class RowTooLarge(SourceError):
-    """A row is larger than MAX_PACKET: the driver cannot read it."""
-
 # connectorx's pool logs every failed connection attempt at ERROR on stderr;
 # our own error (one line, redacted) says it once. Must be set before import.
 os.environ.setdefault("RUST_LOG", "off")
+
+
+class RowTooLarge(SourceError):
+    """A row is larger than MAX_PACKET: the driver cannot read it."""
 
 
 def _read_sql(*args: Any, **kwargs: Any) -> Any:

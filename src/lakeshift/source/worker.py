@@ -10,7 +10,9 @@ Why not in-process (measured with connectorx 0.4.6):
 The child streams (memory bounded by the Arrow batch), the parent blocks in a
 pipe read (GIL released), the child's leaked threads die with it (it is
 replaced every MAX_QUERIES queries) and its stderr goes nowhere. The URL (with
-the password) travels over the pipe, never in argv or the environment.
+the password) travels over the pipe, never in argv or the environment. The
+parent waits for each frame at most `stall` seconds (connectorx has no read
+timeout; see limits.py), then kills the child.
 
 Frames, both directions: 1 byte kind + 8 byte big-endian length + payload.
   parent -> child  b"Q" JSON {url, sql, batch_size, pre}
