@@ -2,7 +2,10 @@
 
 - statement_timeout: the server stops each read statement after this long
   (MariaDB `max_statement_time`, seconds; MySQL `max_execution_time`,
-  milliseconds, read-only SELECTs), set for the session before the query.
+  milliseconds, read-only SELECTs), set for the session before the query:
+  the query text stays as it is (connectorx also passes `SET STATEMENT
+  max_statement_time=N FOR SELECT ...` and `/*+ MAX_EXECUTION_TIME(ms) */`
+  through unchanged, tested, but a session variable needs no rewriting).
 - stall_timeout: the parent gives up on the connectorx child when it sends
   nothing for this long (a dead socket, a server or proxy that stopped
   answering: cases the server's own limit cannot report). By default a
