@@ -44,6 +44,16 @@ def build_config(root: Path, mysql_db: str, target: dict[str, Any], storage: dic
     return root
 
 
+def set_source(config: Path, retry_delay: float | None = None, **values: Any) -> None:
+    """Change keys of the source `src` of a build_config folder (and the retry delay)."""
+    path = config / "connections.yml"
+    data = yaml.safe_load(path.read_text())
+    data["connections"]["sources"]["src"].update(values)
+    if retry_delay is not None:
+        data["connection_settings"]["connection_retry_delay"] = retry_delay
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
 def pg_target(schema: str) -> dict[str, Any]:
     return {"type": "postgres", "host": "127.0.0.1", "port": 5432, "database": "test", "username": "postgres",
             "schema": schema}

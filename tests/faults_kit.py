@@ -402,12 +402,20 @@ class TcpProxy:
     """Loopback TCP proxy to `upstream_port`. `cut()` is an outage as clients
     see it: the listening socket closes and every open connection is reset
     (RST), so even kept-alive HTTP connections die; `restore()` listens again on
-    the same port. The server behind it keeps running and keeps its data."""
+    the same port. The server behind it keeps running and keeps its data.
 
-    def __init__(self, upstream_port: int) -> None:
+    With `stall_after`, a connection that has brought the client that many
+    bytes from the server stops forwarding anything, both ends left open (a
+    server or network that stopped answering), until `cut()`; `stalled` counts
+    such connections."""
+
+    def __init__(self, upstream_port: int, stall_after: int | None = None) -> None:
         import threading
 
         self.upstream = upstream_port
+        self.stall_after = stall_after
+        self.stalled = 0
+        self._cutting = threading.Event()
         self.port = 0
         self._listener: socket.socket | None = None
         self._conns: list[socket.socket] = []
@@ -418,6 +426,7 @@ class TcpProxy:
     def restore(self) -> None:
         import threading
 
+        self._cutting.clear()
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))
@@ -458,6 +467,7 @@ class TcpProxy:
         import select
 
         peers = {a: b, b: a}
+        to_client = 0
         try:
             while True:
                 readable, _, _ = select.select([a, b], [], [], 0.5)
@@ -466,6 +476,12 @@ class TcpProxy:
                     if not data:
                         return
                     peers[s].sendall(data)
+                    to_client += len(data) if s is b else 0
+                if self.stall_after is not None and to_client >= self.stall_after:
+                    with self._lock:
+                        self.stalled += 1
+                    self._cutting.wait(300)  # forward nothing more; the sockets stay open
+                    return
         except (OSError, ValueError):
             return
         finally:
@@ -478,6 +494,7 @@ class TcpProxy:
     def cut(self) -> None:
         import struct
 
+        self._cutting.set()
         with self._lock:
             listener, self._listener = self._listener, None
             conns, self._conns = self._conns, []

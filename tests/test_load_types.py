@@ -43,6 +43,10 @@ MAPPING = [
     (col("c", pa.string(), "varchar(255)", "varchar"), "varchar(255)", "VARCHAR(1020)", "VARCHAR"),
     (col("c", pa.string(), "varchar(20000)", "varchar"), "varchar(20000)", "VARCHAR(65535)", "VARCHAR"),
     (col("c", pa.string(), "char(10)", "char"), "varchar(10)", "VARCHAR(40)", "VARCHAR"),
+    # '' and NULL only: no target takes a length of 0 (PostgreSQL and Redshift refuse varchar(0))
+    (col("c", pa.string(), "varchar(0)", "varchar"), "varchar(1)", "VARCHAR(4)", "VARCHAR"),
+    (col("c", pa.string(), "char(0)", "char"), "varchar(1)", "VARCHAR(4)", "VARCHAR"),
+    (col("c", pa.binary(), "binary(0)", "binary"), "bytea", "VARBYTE(1)", "BLOB"),
     (col("c", pa.string(), "text", "text"), "text", "VARCHAR(65535)", "VARCHAR"),
     (col("c", pa.string(), "longtext", "longtext"), "text", "VARCHAR(65535)", "VARCHAR"),
     (col("c", pa.string(), "enum('a','bb')", "enum", char_max_length=2), "varchar(2)", "VARCHAR(8)", "VARCHAR"),

@@ -11,7 +11,8 @@ Through real syncs (and `connections test`):
   passes verify-ca, each with one line on stderr and nothing loaded;
 - a CA configured with mode require/prefer still verifies (documented);
 - require without a CA encrypts without verifying; disable is refused by a
-  server that wants TLS.
+  server that wants TLS;
+- the reader's connectorx connections check the host name themselves.
 """
 
 from __future__ import annotations
@@ -198,32 +199,61 @@ def test_disable_against_a_server_that_wants_tls_is_one_line(side: str, tls_mari
     assert MY_PW not in err and PG_PW not in err
 
 
-def test_connectorx_checks_the_ca_but_not_the_host_name_so_the_control_connection_does(tls_mariadb: Any) -> None:
-    """A documented limit: connectorx's MySQL driver verifies the certificate
-    chain for VERIFY_IDENTITY but not the host name. lakeshift's own (PyMySQL)
-    connections to the same host:port do check it, before any read and for
-    every table, so verify-full still refuses a server outside the certificate
-    (test above); this test pins the driver behaviour the docs describe."""
+@pytest.mark.slow  # connectorx's pool retries a refused certificate on its own for 30 s before it reports it
+def test_connectorx_checks_the_host_name_itself_and_a_refused_certificate_is_not_retried(tls_mariadb: Any) -> None:
+    """verify-full reaches connectorx as ssl-mode VERIFY_IDENTITY, which checks
+    the host name (OpenSSL): the reader's own connection to a name outside the
+    certificate is refused, whatever the control connection did. A refused
+    certificate is the same on every attempt: one line, no retry (it was
+    retried as a connection timeout). verify-ca accepts that name.
+    (This test once pinned the opposite: its connectorx read went to the
+    endpoint of a pool opened for 127.0.0.1, a name in the certificate.)"""
+    from lakeshift.config.models import ConnectionSettings, MySQLSource
+    from lakeshift.errors import SourceError, TransientSourceError
+    from lakeshift.source.client import MySQLPool
+    from lakeshift.source.cx import Connectorx
+    from source_kit import Sleeps
+
+    settings = ConnectionSettings(default_timeout=3, connection_retry_delay=0.01)
+
+    def read(host: str, mode: str, sleeps: Sleeps) -> list[Any]:
+        # statement_timeout 0: connectorx then needs no control connection (for the server version) first
+        src = MySQLSource(host=host, port=tls_mariadb.port, username="tls", password=MY_PW, database="shop",
+                          ssl={"mode": mode, "ca": str(tls_mariadb.tls.ca)}, connection_pool={"retry_attempts": 2},
+                          statement_timeout=0)
+        pool = MySQLPool(src, settings, sleep=sleeps)
+        cx = Connectorx(src, settings, pool)
+        try:
+            return pool.retry(lambda: cx.fetch("SELECT 1 AS x", 10, "probe"), "probe")
+        finally:
+            cx.close()
+            pool.close()
+
+    assert read("127.0.0.1", "verify-full", Sleeps())[0].to_pylist() == [{"x": 1}]
+    assert read("127.0.0.2", "verify-ca", Sleeps())[0].to_pylist() == [{"x": 1}]
+    sleeps = Sleeps()
+    with pytest.raises(SourceError) as err:
+        read("127.0.0.2", "verify-full", sleeps)
+    assert sleeps == [] and not isinstance(err.value, TransientSourceError), (sleeps, err.value)
+    assert re.search(r"^probe: TLS: .*certificate verify failed.*IP address mismatch", str(err.value)), err.value
+    assert "\n" not in str(err.value) and MY_PW not in str(err.value)
+
+
+def test_a_certificate_the_control_connection_refuses_is_not_retried(tls_mariadb: Any) -> None:
+    """PyMySQL reports a refused certificate as 2003 "Can't connect", which
+    reads like an unreachable server: it is neither retried nor taken for a
+    source that is down (it was both)."""
     from lakeshift.config.models import ConnectionSettings, MySQLSource
     from lakeshift.errors import LakeshiftError
-    from lakeshift.source.client import MySQLPool, connect
-    from lakeshift.source.cx import Connectorx
+    from lakeshift.source.client import MySQLPool, is_unreachable
+    from source_kit import Sleeps
 
-    settings = ConnectionSettings(default_timeout=3, connection_retry_delay=0)
-
-    def src(host: str, ca: Path) -> MySQLSource:
-        return MySQLSource(host=host, port=tls_mariadb.port, username="tls", password=MY_PW, database="shop",
-                           ssl={"mode": "verify-full", "ca": str(ca)}, connection_pool={"retry_attempts": 0})
-
-    right = src("127.0.0.1", tls_mariadb.tls.ca)
-    pool = MySQLPool(right, settings)
-    try:
-        outside = src("127.0.0.2", tls_mariadb.tls.ca)
-        with pytest.raises(LakeshiftError, match="(?i)hostname|host name|match"):
-            connect(outside, settings).close()  # PyMySQL: host name checked
-        rows = Connectorx(outside, settings, pool).fetch("SELECT 1 AS x", 10, "probe")
-        assert rows[0].to_pylist() == [{"x": 1}]  # connectorx: chain only
-        with pytest.raises(LakeshiftError, match="certificate verify failed"):
-            Connectorx(src("127.0.0.1", tls_mariadb.tls.wrong_ca), settings, pool).fetch("SELECT 1", 10, "probe")
-    finally:
-        pool.close()
+    src = MySQLSource(host="127.0.0.2", port=tls_mariadb.port, username="tls", password=MY_PW, database="shop",
+                      ssl={"mode": "verify-full", "ca": str(tls_mariadb.tls.ca)}, connection_pool={"retry_attempts": 2})
+    sleeps = Sleeps()
+    with MySQLPool(src, ConnectionSettings(default_timeout=3, connection_retry_delay=0.01), sleep=sleeps) as pool:
+        for _ in range(2):  # the second attempt is not refused as "down" but checked again
+            with pytest.raises(LakeshiftError, match="certificate verify failed") as err:
+                pool.query("SELECT 1")
+            assert not is_unreachable(err.value) and "giving up" not in str(err.value)
+    assert sleeps == []

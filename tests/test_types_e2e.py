@@ -388,3 +388,38 @@ def test_other_charsets_and_65_digit_decimals_exactly(kind: str, mysql: Any, mys
     assert got == want
     assert want[0][1][127:132] == "€\x81‚ƒ„" and want[0][5] == "" and want[0][8] == b"a\x00\x00"
     assert want[0][6] == Decimal("9" * 65).as_tuple() and want[1][7] == Decimal("-1.0000000000").as_tuple()
+
+
+# ---------------------------------------------------------------- zero-length columns
+
+ZERO_COLUMNS = ["id", "v", "c", "cn", "b", "vb"]
+
+
+@pytest.mark.parametrize("kind", ["postgres", "duckdb"])
+def test_zero_length_columns_hold_empty_and_null(kind: str, mysql: Any, mysql_db: str, tmp_path: Path, cli: Any,
+                                                 request: pytest.FixtureRequest) -> None:
+    """VARCHAR(0) and CHAR(0) hold only '' and NULL (a flag column of old
+    schemas); PostgreSQL refused the CREATE TABLE with varchar(0). They become
+    varchar(1), the smallest length a target takes (DuckDB: VARCHAR)."""
+    mysql_exec(mysql, "CREATE TABLE zero (id INT PRIMARY KEY, v VARCHAR(0), c CHAR(0), "
+                      "cn CHAR(0) NOT NULL DEFAULT '', b BINARY(0), vb VARBINARY(0))",
+               "INSERT INTO zero VALUES (1, '', '', '', '', ''), (2, NULL, NULL, '', NULL, NULL)")
+    tgt = make_tgt(kind, request, tmp_path)
+    config = build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(tmp_path / "lake"),
+                          {"zero": {"cdc_strategy": "full_sync"}})
+    result = cli("sync", "pipeline", "-p", "p1", "-t", "zero", config_dir=config)
+    assert result.exit_code == 0, result.output + result.stderr
+    got = [tuple(bytes(v) if isinstance(v, (bytes, bytearray, memoryview)) else v for v in r)
+           for r in tgt.raw_rows("zero", ZERO_COLUMNS, '"id"')]
+    assert got == [(1, "", "", "", b"", b""), (2, None, None, "", None, None)]
+    if kind == "postgres":
+        types = dict(tgt.query("SELECT column_name, format_type(atttypid, atttypmod) FROM information_schema.columns c "
+                               "JOIN pg_attribute a ON a.attname = c.column_name AND a.attrelid = "
+                               f"'\"{tgt.schema}\".\"zero\"'::regclass WHERE c.table_schema = '{tgt.schema}' "
+                               "AND c.table_name = 'zero'"))
+        assert types == {"id": "integer", "v": "character varying(1)", "c": "character varying(1)",
+                         "cn": "character varying(1)", "b": "bytea", "vb": "bytea"}
+    mysql_exec(mysql, "INSERT INTO zero VALUES (3, '', NULL, '', NULL, '')")  # a second run: no type change
+    result = cli("sync", "pipeline", "-p", "p1", "-t", "zero", config_dir=config)
+    assert result.exit_code == 0, result.output + result.stderr
+    assert tgt.count("zero") == 3

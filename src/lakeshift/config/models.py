@@ -128,6 +128,18 @@ class MySQLSource(_Database):
     type: Literal["mysql", "mariadb"] = "mysql"
     port: Port = 3306
     connection_pool: PoolSettings = Field(default_factory=PoolSettings)
+    statement_timeout: Duration = Field(
+        timedelta(hours=1), description="the server stops a read statement after this long; 0 = no limit")
+    stall_timeout: Duration | None = Field(
+        None, description="the reader gives up when MySQL sends nothing for this long; "
+                          "default statement_timeout + 60s (none when statement_timeout is 0); 0 = never")
+
+    @field_validator("statement_timeout", "stall_timeout")
+    @classmethod
+    def _not_negative(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value.total_seconds() < 0:
+            raise ValueError("must be 0 or more")
+        return value
 
 
 class PostgresTarget(_Database):

@@ -147,7 +147,8 @@ class Meaning:
 
 def _text_length(col: Column) -> int | None:
     if col.data_type in _BOUNDED_TEXT or col.data_type in _ENUM_SET:
-        return col.char_max_length
+        # VARCHAR(0)/CHAR(0) hold only '' and NULL; no target takes a length of 0 (varchar(0) is invalid)
+        return None if col.char_max_length is None else max(col.char_max_length, 1)
     return None
 
 

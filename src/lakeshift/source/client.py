@@ -41,6 +41,9 @@ TRANSIENT_CODES = frozenset({
 })
 # Never retried: the same statement fails the same way again.
 PERMANENT_CODES = frozenset({1044, 1045, 1049, 1054, 1064, 1142, 1143, 1146, 1227, 1370})
+# The server cannot be reached at all (refused, no route, unknown host, connect timeout): not one
+# table's problem, so once retries run out the run's other tables need not try again (MySQLPool).
+UNREACHABLE_CODES = frozenset({2002, 2003, 2005})
 
 MAX_RETRY_DELAY = 60.0
 
@@ -72,7 +75,21 @@ def error_code(exc: BaseException) -> int | None:
     return None
 
 
+def is_certificate_refused(exc: BaseException) -> bool:
+    """TLS verification refused the server's certificate (chain or host name):
+    PyMySQL reports it as 2003 "Can't connect", connectorx as a connection
+    timeout, yet the same certificate is refused on every attempt."""
+    return "certificate verify failed" in str(exc).lower()
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """The server could not be reached (as opposed to a query or a login failing)."""
+    return error_code(exc) in UNREACHABLE_CODES and not is_certificate_refused(exc)
+
+
 def is_transient(exc: BaseException) -> bool:
+    if is_certificate_refused(exc):
+        return False
     if isinstance(exc, TransientSourceError):
         return True
     if isinstance(exc, LakeshiftError):
@@ -306,6 +323,8 @@ class MySQLPool:
         self._stack = ExitStack()
         self._endpoint: tuple[str, int] | None = None
         self._closed = False
+        self._down: str | None = None  # why the server is unreachable, once a table's retries ran out
+        self._server_version: str | None = None
         redact.register_model(src)
 
     @property
@@ -319,8 +338,32 @@ class MySQLPool:
             return self._endpoint
 
     def retry(self, fn: Callable[[], T], what: str = "") -> T:
-        return retry(fn, self.size.retry_attempts, self.settings.connection_retry_delay,
-                     sleep=self.sleep, what=what or f"MySQL {self.label}")
+        """fn with retries of transient errors. The run's tables share this pool:
+        the first whose retries end with the server unreachable marks it down,
+        and every later attempt (of any table) fails at once with that line."""
+        def attempt() -> T:
+            if self._down is not None:
+                raise ConnectionFailed(self._down)  # not transient: no retry
+            return fn()
+
+        try:
+            return retry(attempt, self.size.retry_attempts, self.settings.connection_retry_delay,
+                         sleep=self.sleep, what=what or f"MySQL {self.label}")
+        except BaseException as exc:  # noqa: BLE001 - re-raised as it is
+            if is_unreachable(exc):
+                with self._lock:
+                    first, self._down = self._down is None, self._down or redact.redact(str(exc))
+                if first:
+                    log.error("MySQL %s is unreachable; the run's other tables on it fail without trying again",
+                              self.label)
+            raise
+
+    def server_version(self) -> str:
+        """The server's version string (e.g. '10.11.19-MariaDB-0+deb12u1'), read once."""
+        if self._server_version is None:
+            with self.connection() as conn:
+                self._server_version = str(conn.get_server_info())
+        return self._server_version
 
     def _open(self) -> pymysql.connections.Connection:
         return self.retry(lambda: connect(self.src, self.settings, self.endpoint()))

@@ -1,11 +1,11 @@
 """connectorx: the fast path from MySQL to Arrow.
 
 Each call opens its own connection (connectorx keeps no pool between calls),
-runs the session set-up (UTC, utf8mb4) and streams the result as Arrow record
-batches: memory is bounded by the batch, not the result. The URL holds the
-password, so it is registered with redact and never appears in an error.
-connectorx runs in a child process (worker.py says why); an injected
-`read_sql` (tests) runs in this process."""
+runs the session set-up (UTC, utf8mb4, the statement time limit of limits.py)
+and streams the result as Arrow record batches: memory is bounded by the
+batch, not the result. The URL holds the password, so it is registered with
+redact and never appears in an error. connectorx runs in a child process
+(worker.py says why); an injected `read_sql` (tests) runs in this process."""
 
 from __future__ import annotations
 
@@ -18,16 +18,26 @@ import pyarrow as pa
 
 from lakeshift import redact
 from lakeshift.config.models import ConnectionSettings, MySQLSource
-from lakeshift.errors import SourceError
-from lakeshift.source.client import MySQLPool, error_code, source_error, timeout_of, tls_mode, uses_tls
-from lakeshift.source.worker import Worker, WorkerError, WorkerLost, WorkerPool
+from lakeshift.errors import SourceError, TransientSourceError
+from lakeshift.source import limits
+from lakeshift.source.client import (MySQLPool, describe_error, error_code, is_certificate_refused, source_error,
+                                     timeout_of, tls_mode, uses_tls)
+from lakeshift.source.worker import Worker, WorkerError, WorkerLost, WorkerPool, WorkerStalled
 
 SESSION = ["SET time_zone = '+00:00'", "SET NAMES utf8mb4"]
 _STOP = (KeyboardInterrupt, SystemExit, GeneratorExit)
+# The client's limit on one row (the mysql crate's largest max_allowed_packet). Its default is
+# the server's max_allowed_packet, yet a server sends rows above its own limit (a MEDIUMTEXT at
+# its maximum is a 16 MiB + 4 byte row; columns filled by separate statements add up).
+MAX_PACKET = 1 << 30
 
 # connectorx's pool logs every failed connection attempt at ERROR on stderr;
 # our own error (one line, redacted) says it once. Must be set before import.
 os.environ.setdefault("RUST_LOG", "off")
+
+
+class RowTooLarge(SourceError):
+    """A row is larger than MAX_PACKET: the driver cannot read it."""
 
 
 def _read_sql(*args: Any, **kwargs: Any) -> Any:
@@ -47,6 +57,7 @@ class Connectorx:
         self.shared: WorkerPool | None = None if read_sql else getattr(pool, "cx_workers", None)
         self.worker = None if read_sql or self.shared is not None else Worker()
         self._url: str | None = None
+        self._session: list[str] | None = None
 
     def close(self) -> None:
         if self.worker is not None:
@@ -67,11 +78,20 @@ class Connectorx:
         # prefer_socket=false: the mysql crate would otherwise switch to a local unix socket
         # found via @@socket, which through a tunnel could be a different server.
         params: dict[str, str] = {"prefer_socket": "false",
-                                  "tcp_connect_timeout_ms": str(timeout_of(src, self.settings) * 1000)}
+                                  "tcp_connect_timeout_ms": str(timeout_of(src, self.settings) * 1000),
+                                  "max_allowed_packet": str(MAX_PACKET)}
         params.update(self._tls_params())
         db = quote(src.database, safe="") if src.database else ""
         return (f"mysql://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/{db}?"
                 + urlencode(params))
+
+    def session(self) -> list[str]:
+        """Statements run before each query: UTC, utf8mb4, the statement time limit."""
+        if self._session is None:
+            seconds = limits.statement_seconds(self.src)
+            version = self.pool.server_version() if seconds else ""
+            self._session = SESSION + limits.statement_limit_sql(version, seconds)
+        return self._session
 
     def _tls_params(self) -> dict[str, str]:
         """connectorx knows ssl-mode and ssl-ca only. 'prefer' follows what the
@@ -100,7 +120,7 @@ class Connectorx:
             return
         try:
             reader = self.read_sql(self.url(), sql, return_type="arrow_stream", batch_size=batch_size,
-                                   pre_execution_query=list(SESSION))
+                                   pre_execution_query=self.session())
         except _STOP:
             raise
         except SourceError:
@@ -127,13 +147,15 @@ class Connectorx:
         worker = self.worker or self.shared.acquire()  # type: ignore[union-attr]
         try:
             with worker.lock:  # one query at a time per child
-                it = worker.query(self.url(), sql, batch_size, list(SESSION))
+                it = worker.query(self.url(), sql, batch_size, self.session(), limits.stall_seconds(self.src))
                 try:
                     while True:
                         try:
                             batch = next(it)
                         except StopIteration:
                             return
+                        except WorkerStalled as exc:
+                            raise SourceError(limits.stall_message(self.src, where, exc.waited)) from None
                         except (WorkerError, WorkerLost) as exc:
                             raise self._wrap(exc, where) from None
                         yield batch
@@ -148,10 +170,16 @@ class Connectorx:
         return list(self.stream(sql, batch_size, where))
 
     def _wrap(self, exc: BaseException, where: str) -> SourceError:
+        text, code = str(exc), error_code(exc)
+        if code in limits.TIMEOUT_CODES:
+            return SourceError(limits.statement_timeout_message(self.src, where, describe_error(exc)))
+        if "Packet is larger than max_allowed_packet" in text:
+            return RowTooLarge(f"{where}: a row is larger than {MAX_PACKET:,} bytes, the most the MySQL driver "
+                               f"reads (its max_allowed_packet)")
+        if is_certificate_refused(exc):  # the same again on a retry
+            return SourceError(redact.redact(f"{where}: TLS: {describe_error(exc)}"))
         err = source_error(exc, where)
-        if error_code(exc) is None and "timed out waiting for connection" in str(exc):
+        if code is None and "timed out waiting for connection" in text:
             # r2d2 gave up connecting: network trouble, worth a retry
-            from lakeshift.errors import TransientSourceError
-
             err = TransientSourceError(str(err))
         return err

@@ -21,9 +21,10 @@ from lakeshift.identifiers import check_identifier, quote_mysql, split_table_nam
 from lakeshift.source import keys as K
 from lakeshift.source.client import HeldLock, MySQLPool, label, named_lock
 from lakeshift.source.convert import ALIAS, HIDDEN, Converter
-from lakeshift.source.cx import Connectorx
-from lakeshift.source.types import COLUMNS_SQL, KEYS_SQL, ColumnInfo, column_info, lake_schema, to_column, unique_keys
+from lakeshift.source.cx import Connectorx, RowTooLarge
 from lakeshift.source.ties import tie_sum
+from lakeshift.source.types import (COLUMNS_SQL, KEYS_SQL, ColumnInfo, column_info, lake_schema, large_columns,
+                                    to_column, unique_keys)
 from lakeshift.source.window import Window
 
 log = logging.getLogger("lakeshift.source")
@@ -280,12 +281,16 @@ class MySQLReader:
                                    [by_name[c][1] for c in window.high_columns])
         reading = _Progress(window, [by_name[c] for c in window.bound_columns])
         where = f"MySQL {self.label}: table {desc.full_name}"
-        if window.page_columns:
-            yield from self._paged(desc, conv, select, conds, [by_name[c] for c in window.page_columns],
-                                   reading, batch_size, limit, where)
-        else:
-            yield from self._streamed(desc, conv, select, conds, [by_name[c][1] for c in window.bound_columns],
-                                      reading, batch_size, limit, where)
+        try:
+            if window.page_columns:
+                yield from self._paged(desc, conv, select, conds, [by_name[c] for c in window.page_columns],
+                                       reading, batch_size, limit, where)
+            else:
+                yield from self._streamed(desc, conv, select, conds, [by_name[c][1] for c in window.bound_columns],
+                                          reading, batch_size, limit, where)
+        except RowTooLarge as exc:
+            raise SourceError(f"{exc}; column(s) that can hold such values: {large_columns(desc.infos)}; "
+                              f"lakeshift cannot read this row until its values are smaller") from None
         reading.finish(limit)
 
     def _paged(self, desc: TableDescription, conv: Converter, select: str, conds: list[str],

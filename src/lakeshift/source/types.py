@@ -191,3 +191,12 @@ def lake_schema(columns: list[Column]) -> pa.Schema:
             meta[b"lake_encoding"] = c.lake_encoding.encode()
         fields.append(pa.field(c.name, arrow_type(c), nullable=True, metadata=meta))
     return pa.schema(fields)
+
+
+_LARGE = {"mediumtext", "longtext", "mediumblob", "longblob", "json"} | GEOMETRIES
+
+
+def large_columns(infos: list[ColumnInfo]) -> str:
+    """'b (longblob), m (mediumtext)': the columns that can hold values of many MiB."""
+    names = [f"{i.name} ({i.column_type})" for i in infos if i.data_type.lower() in _LARGE]
+    return ", ".join(names) or "none of a large type (the row's columns add up)"

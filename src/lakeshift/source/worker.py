@@ -10,7 +10,9 @@ Why not in-process (measured with connectorx 0.4.6):
 The child streams (memory bounded by the Arrow batch), the parent blocks in a
 pipe read (GIL released), the child's leaked threads die with it (it is
 replaced every MAX_QUERIES queries) and its stderr goes nowhere. The URL (with
-the password) travels over the pipe, never in argv or the environment.
+the password) travels over the pipe, never in argv or the environment. The
+parent waits for each frame at most `stall` seconds (connectorx has no read
+timeout; see limits.py), then kills the child.
 
 Frames, both directions: 1 byte kind + 8 byte big-endian length + payload.
   parent -> child  b"Q" JSON {url, sql, batch_size, pre}
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import struct
 import subprocess
 import sys
@@ -112,6 +115,14 @@ class WorkerLost(RuntimeError):
     """The child died or stopped answering (the text reads as a lost connection)."""
 
 
+class WorkerStalled(RuntimeError):
+    """The child sent nothing for `waited` seconds; it has been killed."""
+
+    def __init__(self, waited: float) -> None:
+        super().__init__(f"no data for {waited:g}s")
+        self.waited = waited
+
+
 class Worker:
     """One child process; one query at a time (callers hold `lock`)."""
 
@@ -136,9 +147,12 @@ class Worker:
         self._finalizer = weakref.finalize(self, _kill, proc)
         return proc
 
-    def query(self, url: str, sql: str, batch_size: int, pre: list[str]) -> Iterator[pa.RecordBatch]:
+    def query(self, url: str, sql: str, batch_size: int, pre: list[str],
+              stall: float | None = None) -> Iterator[pa.RecordBatch]:
         """Batches of one query. Closing the iterator early kills the child
-        (it would go on sending the rest of the result)."""
+        (it would go on sending the rest of the result). When the child sends
+        nothing for `stall` seconds (connectorx has no read timeout: a dead
+        socket blocks it for ever) it is killed and WorkerStalled raised."""
         proc = self.proc
         if proc is None or proc.poll() is not None or self.queries >= MAX_QUERIES:
             self.close()
@@ -152,6 +166,8 @@ class Worker:
             except OSError:
                 raise WorkerLost("Lost connection: the connectorx worker process is gone") from None
             while True:
+                if stall is not None and not _readable(proc.stdout, stall):  # type: ignore[arg-type]
+                    raise WorkerStalled(stall)
                 frame = read_frame(proc.stdout)  # type: ignore[arg-type]
                 if frame is None:
                     raise WorkerLost("Lost connection: the connectorx worker process died "
@@ -176,6 +192,13 @@ class Worker:
             if self._finalizer is not None:
                 self._finalizer.detach()
             self.proc = None
+
+
+def _readable(pipe: IO[bytes], timeout: float) -> bool:
+    """Whether the pipe has data (or EOF) within `timeout` seconds. The pipe is
+    unbuffered (bufsize=0), so nothing waits in a Python buffer unseen."""
+    ready, _, _ = select.select([pipe], [], [], timeout)
+    return bool(ready)
 
 
 PIPE_BYTES = 1 << 20  # Linux's default limit for an unprivileged pipe (/proc/sys/fs/pipe-max-size)
