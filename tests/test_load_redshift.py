@@ -177,9 +177,9 @@ def test_merge_batch_exact_sql(fake, lake):
          None),
         (f"COPY {STAGE} FROM '{manifest_uri}' IAM_ROLE '{ROLE}' FORMAT AS PARQUET MANIFEST", None),
         (f"SELECT COUNT(*) FROM {STAGE}", None),
-        ('INSERT INTO "analytics"."t" ("id", "name", "ts", "doc") SELECT "s"."id", "s"."name", "s"."ts", '
-         'JSON_PARSE("s"."doc") FROM (SELECT "id", "name", "ts", "doc", ROW_NUMBER() OVER (PARTITION BY "id" '
-         f'ORDER BY "ts" DESC NULLS LAST) AS "_lakeshift_rn" FROM {STAGE}) AS "s" WHERE "s"."_lakeshift_rn" = 1', None),
+        ('INSERT INTO "analytics"."t" ("id", "name", "ts", "doc") SELECT "_lakeshift_s"."id", "_lakeshift_s"."name", "_lakeshift_s"."ts", '
+         'JSON_PARSE("_lakeshift_s"."doc") FROM (SELECT "id", "name", "ts", "doc", ROW_NUMBER() OVER (PARTITION BY "id" '
+         f'ORDER BY "ts" DESC NULLS LAST) AS "_lakeshift_rn" FROM {STAGE}) AS "_lakeshift_s" WHERE "_lakeshift_s"."_lakeshift_rn" = 1', None),
         (INSERT_LOAD, fake.log[9][1]),
         (f"DROP TABLE IF EXISTS {STAGE}", None),
         ("COMMIT", None),
@@ -204,9 +204,9 @@ def test_merge_into_an_existing_table_deletes_matching_keys_first(fake, lake):
     stage_batch(loader, lake, m, paths).commit(m)
     stmts = fake.statements()
     i = stmts.index(f"SELECT COUNT(*) FROM {STAGE}")
-    assert stmts[i + 1] == (f'DELETE FROM "analytics"."t" USING {STAGE} AS "s" '
-                            'WHERE "analytics"."t"."id" = "s"."id"')
-    assert stmts[i + 2].startswith('INSERT INTO "analytics"."t" ("id", "name") SELECT "s"."id", "s"."name" FROM (')
+    assert stmts[i + 1] == (f'DELETE FROM "analytics"."t" USING {STAGE} AS "_lakeshift_s" '
+                            'WHERE "analytics"."t"."id" = "_lakeshift_s"."id"')
+    assert stmts[i + 2].startswith('INSERT INTO "analytics"."t" ("id", "name") SELECT "_lakeshift_s"."id", "_lakeshift_s"."name" FROM (')
     assert not any(s.startswith(("CREATE TABLE \"analytics\"", "ALTER")) for s in stmts)
     parse_all(stmts)
 
@@ -222,7 +222,7 @@ def test_replace_is_delete_plus_insert_in_one_transaction_never_truncate(fake, l
     assert not any("TRUNCATE" in s.upper() for s in stmts)
     begin, commit = stmts.index("BEGIN"), stmts.index("COMMIT")
     delete = stmts.index('DELETE FROM "analytics"."t"')
-    insert = stmts.index(f'INSERT INTO "analytics"."t" ("id", "name") SELECT "s"."id", "s"."name" FROM {STAGE} AS "s"')
+    insert = stmts.index(f'INSERT INTO "analytics"."t" ("id", "name") SELECT "_lakeshift_s"."id", "_lakeshift_s"."name" FROM {STAGE} AS "_lakeshift_s"')
     assert begin < delete < insert < stmts.index(INSERT_LOAD) < commit
     parse_all(stmts)
 
@@ -235,8 +235,8 @@ def test_append_tags_the_batch_id(fake, lake):
     stage_batch(loader, lake, m, paths).commit(m)
     assert ('CREATE TABLE "analytics"."t" ("id" BIGINT, "name" VARCHAR(80), "_lakeshift_batch_id" VARCHAR(128))',
             None) in fake.log
-    assert (f'INSERT INTO "analytics"."t" ("id", "name", "_lakeshift_batch_id") SELECT "s"."id", "s"."name", %s '
-            f'FROM {STAGE} AS "s"', (BID,)) in fake.log
+    assert (f'INSERT INTO "analytics"."t" ("id", "name", "_lakeshift_batch_id") SELECT "_lakeshift_s"."id", "_lakeshift_s"."name", %s '
+            f'FROM {STAGE} AS "_lakeshift_s"', (BID,)) in fake.log
     parse_all(fake.statements())
 
 

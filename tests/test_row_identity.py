@@ -255,3 +255,16 @@ def test_composite_keys_of_every_type_with_a_limit_at_every_page(kind: str, orde
     cols = ["n", "v", "ts"]
     assert tgt.rows("c", cols, "v") == source_rows(mysql_db, "c", cols, "v")
     assert tgt.count("c") == 40
+
+
+def test_a_table_called_like_the_staging_alias_merges(tgt: Tgt, mysql: Any, mysql_db: str, tmp_path: Path,
+                                                      cli: Any) -> None:
+    """The merge's staging alias was "s": a target table named s was ambiguous in DuckDB."""
+    mysql_exec(mysql, "CREATE TABLE s (id INT PRIMARY KEY, v INT, ts DATETIME(6) NOT NULL)",
+               "INSERT INTO s VALUES (1, 1, '2026-01-01'), (2, 2, '2026-01-01')")
+    table = {"cdc_strategy": "hybrid", "cdc_timestamp_column": "ts", "cdc_id_column": "id"}
+    config = build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(tmp_path / "lake"), {"s": table})
+    sync(cli, config, "s")
+    mysql_exec(mysql, "UPDATE s SET v = 5, ts = '2026-01-02' WHERE id = 2")
+    sync(cli, config, "s")
+    assert tgt.rows("s", ["id", "v"], "id") == [(1, 1), (2, 5)]

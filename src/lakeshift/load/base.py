@@ -372,6 +372,10 @@ class LoaderBase:
         check_identifier(target_table, "target table")
         self.dialect.check_name(target_table, "target table")
         self.dialect.check_name(self.schema, "target schema")
+        if self.dialect.fold(target_table).startswith(sql.RESERVED_TABLE_PREFIX):
+            raise LoadError(f"{manifest.table}: target table {target_table!r} starts with "
+                            f"{sql.RESERVED_TABLE_PREFIX!r}, which lakeshift reserves for its own tables; set "
+                            "target_name to another name")
         names = [c.name for c in manifest.columns]
         if not names:
             raise LoadError(f"batch {manifest.batch_id} of {manifest.table} has no columns")
@@ -596,7 +600,7 @@ class StagedLoadBase:
         """The batch's column names, the staging expressions that give the target's
         types, and the cursor columns that pick the newest of a repeated key."""
         names = [c.name for c in m.columns]
-        exprs = [self.loader.dialect.insert_expr(c, f'"s".{quote_ansi(c.name)}', plan.types[c.name])
+        exprs = [self.loader.dialect.insert_expr(c, f'"_lakeshift_s".{quote_ansi(c.name)}', plan.types[c.name])
                  for c in m.columns]
         order = list(dict.fromkeys(c for c in (m.cursor_timestamp_column, m.cursor_id_column) if c and c in names))
         return names, exprs, order

@@ -527,7 +527,7 @@ class PostgresStagedLoad(StagedLoadBase):
             names = [c.name for c in self.head.columns]
             s.execute(sql.delete_all(self.target_sql))
             s.execute(sql.insert_rows(self.target_sql, self.stage_sql, names,
-                                      [f'"s".{quote_ansi(n)}' for n in names], self.head.primary_key))
+                                      [f'"_lakeshift_s".{quote_ansi(n)}' for n in names], self.head.primary_key))
             super()._drop_stage_in_transaction(s)
             return
         s.execute("RELEASE SAVEPOINT _ls_swap")

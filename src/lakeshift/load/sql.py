@@ -19,6 +19,9 @@ BATCH_ID_COLUMN = "_lakeshift_batch_id"
 ORDINAL_COLUMN = "_lakeshift_ord"  # row order inside a batch: part order, then row order
 ROW_NUMBER_COLUMN = "_lakeshift_rn"
 RESERVED_COLUMNS = (BATCH_ID_COLUMN, ORDINAL_COLUMN, ROW_NUMBER_COLUMN)
+# The staging rows' alias in a merge: a name no target table may have (a target called "s"
+# made `DELETE FROM "x"."s" USING stage AS "s"` ambiguous in DuckDB).
+RESERVED_TABLE_PREFIX = "_lakeshift_"
 
 LOAD_COLUMNS = ("pipeline", "table_name", "batch_id", "target_table", "mode", "rows", "files", "bytes",
                 "watermark_low", "watermark_high", "loaded_at", "note")
@@ -177,23 +180,23 @@ def insert_rows(target_sql: str, stage_sql: str, columns: Sequence[str], exprs: 
                 key: Sequence[str] = (), order: Sequence[str] = (), *, ordinal: bool = False,
                 extra: Sequence[tuple[str, str]] = ()) -> str:
     """INSERT INTO target (columns) SELECT exprs FROM staging, keeping only the
-    newest row of each key when a key is given. `exprs` refer to "s"."col";
+    newest row of each key when a key is given. `exprs` refer to "_lakeshift_s"."col";
     `extra` adds (column, expression) pairs such as the batch id."""
     names = list(columns) + [n for n, _ in extra]
     values = list(exprs) + [e for _, e in extra]
     head = f"INSERT INTO {target_sql} ({_cols(names)}) SELECT {', '.join(values)} FROM "
     if not key:
-        return head + f'{stage_sql} AS "s"'
+        return head + f'{stage_sql} AS "_lakeshift_s"'
     inner = (f"SELECT {_cols(columns)}, ROW_NUMBER() OVER (PARTITION BY {_cols(key)} "
              f"ORDER BY {_order_by(order, ordinal, key)}) AS {quote_ansi(ROW_NUMBER_COLUMN)} FROM {stage_sql}")
-    return head + f'({inner}) AS "s" WHERE "s".{quote_ansi(ROW_NUMBER_COLUMN)} = 1'
+    return head + f'({inner}) AS "_lakeshift_s" WHERE "_lakeshift_s".{quote_ansi(ROW_NUMBER_COLUMN)} = 1'
 
 
 def delete_matching(target_sql: str, stage_sql: str, key: Sequence[str]) -> str:
     """Delete the target rows whose key is in the batch. The target is named in
     full (Redshift's DELETE takes no alias for it)."""
-    cond = " AND ".join(f'{target_sql}.{quote_ansi(k)} = "s".{quote_ansi(k)}' for k in key)
-    return f'DELETE FROM {target_sql} USING {stage_sql} AS "s" WHERE {cond}'
+    cond = " AND ".join(f'{target_sql}.{quote_ansi(k)} = "_lakeshift_s".{quote_ansi(k)}' for k in key)
+    return f'DELETE FROM {target_sql} USING {stage_sql} AS "_lakeshift_s" WHERE {cond}'
 
 
 def delete_all(target_sql: str) -> str:
