@@ -32,6 +32,15 @@ def tgt(request: pytest.FixtureRequest, tmp_path: Path) -> Tgt:
     return make_tgt(request.param, request, tmp_path)
 
 
+@pytest.fixture(params=["local", "s3"])
+def lake_of(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """lake_of(name): a storage entry for a lake of its own, in a folder or in the moto S3 bucket."""
+    if request.param == "local":
+        return lambda name: local_storage(tmp_path / name)
+    s3 = request.getfixturevalue("s3_storage")
+    return lambda name: {**s3, "prefix": name}
+
+
 def sync(cli: Any, config: Path, table: str, *extra: str, ok: bool = True) -> Any:
     result = cli("sync", "pipeline", "-p", "p1", "-t", table, *extra, config_dir=config)
     if ok:
@@ -136,14 +145,13 @@ def test_a_not_null_unique_index_is_the_key_of_a_table_without_primary_key(tgt: 
 
 
 def test_keyless_window_from_the_start_replaces_instead_of_doubling(tgt: Tgt, mysql: Any, mysql_db: str,
-                                                                   tmp_path: Path, cli: Any) -> None:
+                                                                   tmp_path: Path, cli: Any, lake_of: Any) -> None:
     mysql_exec(mysql, "CREATE TABLE event_log (msg VARCHAR(20) NOT NULL, at DATETIME(6) NOT NULL)",
                "INSERT INTO event_log VALUES ('a', '2026-01-01 00:00:01'), ('b', '2026-01-01 00:00:02'), "
                "('b', '2026-01-01 00:00:02'), ('c', '2026-01-01 00:00:03'), ('d', '2026-01-01 00:00:04'), "
                "('e', '2026-01-01 00:00:05')")
     table = {"cdc_strategy": "timestamp_only", "cdc_timestamp_column": "at"}
-    lake = tmp_path / "lake"
-    config = build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(lake), {"event_log": table})
+    config = build_config(tmp_path / "config", mysql_db, tgt.config, lake_of("lake"), {"event_log": table})
     cols = ["msg", "at"]
     sync(cli, config, "event_log")
     assert tgt.rows("event_log", cols, '"at", msg') == source_rows(mysql_db, "event_log", cols, "at, msg")
@@ -156,7 +164,7 @@ def test_keyless_window_from_the_start_replaces_instead_of_doubling(tgt: Tgt, my
     assert tgt.count("event_log") == 7  # the two real 'b' rows stay two
 
     # a second pipeline filling the same target table reads from the start: replaces too
-    build_config(tmp_path / "config2", mysql_db, tgt.config, local_storage(tmp_path / "lake2"),
+    build_config(tmp_path / "config2", mysql_db, tgt.config, lake_of("lake2"),
                  {"event_log": table})
     sync(cli, tmp_path / "config2", "event_log")
     assert tgt.rows("event_log", cols, '"at", msg') == source_rows(mysql_db, "event_log", cols, "at, msg")
@@ -186,7 +194,7 @@ def test_keyless_timestamp_only_with_a_text_cursor_is_refused(tgt: Tgt, mysql: A
 
 
 def test_a_limit_inside_rows_sharing_the_id_column_loses_none(tgt: Tgt, mysql: Any, mysql_db: str, tmp_path: Path,
-                                                             cli: Any) -> None:
+                                                             cli: Any, lake_of: Any) -> None:
     mysql_exec(mysql, "CREATE TABLE order_lines (order_id INT NOT NULL, line_no INT NOT NULL, sku VARCHAR(10), "
                       "ts DATETIME(6) NOT NULL, PRIMARY KEY (order_id, line_no))")
     with mysql.cursor() as cur:  # 100 rows on one timestamp: orders 100..116 with 6 lines each (and 4)
@@ -194,8 +202,7 @@ def test_a_limit_inside_rows_sharing_the_id_column_loses_none(tgt: Tgt, mysql: A
                         [(100 + i // 6, i % 6 + 1, f"s{i}") for i in range(100)])
     table = {"cdc_strategy": "hybrid", "cdc_timestamp_column": "ts", "cdc_id_column": "order_id",
              "processing": {"batch_size": 4}}
-    config = build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(tmp_path / "lake"),
-                          {"order_lines": table})
+    config = build_config(tmp_path / "config", mysql_db, tgt.config, lake_of("lake"), {"order_lines": table})
     cols = ["order_id", "line_no", "sku", "ts"]
     sync(cli, config, "order_lines", "--limit", "7")  # stops after line 1 of order 101
     assert tgt.count("order_lines") == 7
