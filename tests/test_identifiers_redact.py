@@ -61,3 +61,13 @@ def test_password_values_with_parens_are_still_redacted(text: str, secret: str, 
     out = redact.redact(text)
     assert secret not in out
     assert out == expected
+
+
+def test_libpq_message_for_two_addresses_is_one_line() -> None:
+    from lakeshift.errors import one_line
+
+    hint = "Is the server running on that host and accepting TCP/IP connections?"
+    text = (f'connection failed: connection to server at "::1", port 1 failed: Connection refused\n\t{hint}\n'
+            f'connection to server at "127.0.0.1", port 1 failed: Connection refused\n\t{hint}\n')
+    assert one_line(text) == (f'connection failed: connection to server at "::1", port 1 failed: Connection refused; '
+                              f'{hint} connection to server at "127.0.0.1", port 1 failed: Connection refused')

@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from lakeshift import __version__, redact
-from lakeshift.errors import LakeshiftError
+from lakeshift.errors import LakeshiftError, one_line
 
 
 @dataclass
@@ -38,7 +38,8 @@ class App:
 
 
 def echo_error(message: str) -> None:
-    click.secho(f"Error: {redact.redact(message)}", fg="red", err=True)
+    """Every failure is ONE line, whatever text a driver put into it."""
+    click.secho(f"Error: {one_line(redact.redact(message))}", fg="red", err=True)
 
 
 class LakeshiftGroup(click.Group):
