@@ -53,7 +53,11 @@ class LakeshiftGroup(click.Group):
                 click.echo(redact.redact(traceback.format_exc()), err=True)
             echo_error(exc.message)
             ctx.exit(exc.exit_code)
-        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
+        except KeyboardInterrupt:
+            # Ctrl-C: the run was recorded as `interrupted`; one line, and the shell's code for it.
+            echo_error("interrupted (SIGINT); run again to carry on")
+            ctx.exit(130)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as exc:  # a bug, or a driver error we did not classify
             app = ctx.find_object(App)

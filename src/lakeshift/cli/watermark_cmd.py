@@ -11,7 +11,7 @@ import click
 from lakeshift.batch import Cursor
 from lakeshift.cli.options import pipeline_table
 from lakeshift.engine.tables import TableHandle
-from lakeshift.errors import ConfigError, LakeshiftError
+from lakeshift.errors import ConfigError, LakeshiftError, one_line
 
 from lakeshift.cli.output import console
 
@@ -47,7 +47,7 @@ def get(h: TableHandle) -> None:
     try:
         with h.loader() as loader:
             loaded = loader.loaded_batches(h.pipeline.name, h.name)
-            runs = loader.last_runs(h.pipeline.name, h.name, 1)
+            runs = loader.last_runs(h.pipeline.name, h.name, _RUNS_LOOKED_AT)
     except LakeshiftError as exc:
         console.print(f"Load state:        unavailable ({exc})")
         return
@@ -58,10 +58,25 @@ def get(h: TableHandle) -> None:
     else:
         console.print("Last loaded batch: none")
     console.print(f"Pending batches:   {len(pending)}" + (f" ({', '.join(pending[:5])}{' ...' if len(pending) > 5 else ''})" if pending else ""))
-    if runs:
-        r = runs[0]
-        console.print(f"Last run:          {r.status} at {r.finished_at}, {r.rows_extracted:,} extracted, "
-                      f"{r.rows_loaded:,} loaded" + (f", error: {r.error}" if r.error else ""))
+    _print_runs(runs)
+
+
+_RUNS_LOOKED_AT = 50  # newest run records read to find the last run that was not refused
+
+
+def _print_runs(runs: list[Any]) -> None:
+    """The last run that ran; a refusal (another run held the lock, the config
+    refused the table) did nothing, so it is shown apart, when it is the newest."""
+    if not runs:
+        return
+    ran = next((r for r in runs if r.status != "refused"), None)
+    if ran is not None:
+        console.print(f"Last run:          {ran.status} at {ran.finished_at}, {ran.rows_extracted:,} extracted, "
+                      f"{ran.rows_loaded:,} loaded" + (f", error: {one_line(ran.error)}" if ran.error else ""))
+    else:
+        console.print(f"Last run:          none in the newest {len(runs)} record(s), all refused")
+    if runs[0].status == "refused":
+        console.print(f"Last refusal:      at {runs[0].finished_at}, nothing done: {one_line(runs[0].error or '')}")
 
 
 def _parse_timestamp(value: str) -> str:

@@ -20,7 +20,7 @@ import pyarrow as pa
 from lakeshift import faults
 from lakeshift.batch import BatchFile, Manifest, new_batch_id, utc_now_iso
 from lakeshift.engine.plan import Plan, TablePlan
-from lakeshift.errors import LakeshiftError, ValidationFailed
+from lakeshift.errors import ConfigError, LakeshiftError, LockBusyError, ValidationFailed
 from lakeshift.load.base import Part
 from lakeshift.redact import redact
 
@@ -151,7 +151,7 @@ class TableTask:
                 self.load_pending(loader, staged_batch)
             return self.result
         except BaseException as exc:
-            status, error = "failed", exc
+            status, error = self._failure_status(exc), exc
             raise
         finally:
             self.result.seconds = time.monotonic() - started
@@ -159,15 +159,31 @@ class TableTask:
                 self._record_run(loader, started_at, status, error)
                 loader.close()
 
+    def _failure_status(self, exc: BaseException) -> str:
+        """`interrupted` (Ctrl-C); `refused` when the run was turned away before
+        it did anything (another run holds a lock, the config does not allow it),
+        so `watermark get` can tell it from a run that ran; else `failed`."""
+        if isinstance(exc, KeyboardInterrupt):
+            return "interrupted"
+        r = self.result
+        if isinstance(exc, (LockBusyError, ConfigError)) and not (
+                r.rows_extracted or r.batches_written or r.batches_loaded):
+            return "refused"
+        return "failed"
+
     def _record_run(self, loader: Any, started_at: str, status: str, error: BaseException | None) -> None:
         from lakeshift.load import RunRecord
 
+        text = None
+        if isinstance(error, KeyboardInterrupt):
+            text = "interrupted (SIGINT, e.g. Ctrl-C)"
+        elif error is not None:
+            text = str(error) or type(error).__name__  # never an empty error for a run that did not succeed
         try:
             loader.record_run(RunRecord(
                 pipeline=self.pipeline.name, table=self.table.name, started_at=started_at,
                 finished_at=utc_now_iso(), status=status, rows_extracted=self.result.rows_extracted,
-                rows_loaded=self.result.rows_loaded, batches=self.result.batches_loaded,
-                error=str(error) if error else None,
+                rows_loaded=self.result.rows_loaded, batches=self.result.batches_loaded, error=text,
             ))
         except Exception as exc:  # noqa: BLE001 - history must never hide the real outcome
             log.warning("%s: could not record the run history: %s", self.table.name, exc)
