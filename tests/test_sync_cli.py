@@ -223,7 +223,7 @@ def test_watermark_set_get_reset(shop_config: tuple[Path, Path], cli: Any, mysql
     assert duckdb_rows(db, "lake", "customers", ["customer_name"], "customer_id")[4] == ("changed",)
 
     bad = cli("watermark", "set", "-p", "p1", "-t", "customers", "--timestamp", "yesterday", config_dir=config)
-    assert bad.exit_code == 1 and "--timestamp 'yesterday' is not a timestamp" in bad.stderr
+    assert bad.exit_code == 1 and "--timestamp 'yesterday' does not fit column 'updated_at'" in bad.stderr
 
 
 def test_s3clean_list_and_clean(shop_config: tuple[Path, Path], cli: Any, tmp_path: Path) -> None:

@@ -3,7 +3,6 @@ the load state (in the target)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import click
@@ -79,13 +78,6 @@ def _print_runs(runs: list[Any]) -> None:
         console.print(f"Last refusal:      at {runs[0].finished_at}, nothing done: {one_line(runs[0].error or '')}")
 
 
-def _parse_timestamp(value: str) -> str:
-    try:
-        return datetime.fromisoformat(value.strip().replace(" ", "T", 1)).isoformat()
-    except ValueError:
-        raise ConfigError(f"--timestamp {value!r} is not a timestamp; use e.g. '2026-01-31 23:59:59.123456'") from None
-
-
 @watermark.command("set")
 @pipeline_table
 @click.option("--timestamp", help="Cursor timestamp, e.g. '2026-01-31 23:59:59.123456' (UTC for TIMESTAMP columns).")
@@ -101,12 +93,31 @@ def set_(h: TableHandle, timestamp: str | None, id_: str | None) -> None:
         raise ConfigError(f"{h.pipeline.key}.{h.name} uses id_only: pass --id only")
     if strategy == "timestamp_only" and id_:
         raise ConfigError(f"{h.pipeline.key}.{h.name} uses timestamp_only: --id does not apply")
-    ident: int | str | None = None
-    if id_ is not None:
-        ident = int(id_) if id_.lstrip("-").isdigit() else id_
-    cursor = Cursor(timestamp=_parse_timestamp(timestamp) if timestamp else None, id=ident)
+    cursor = _checked_against_source(h, timestamp, id_)
     h.table_lake.set_watermark(cursor)
     console.print(f"Watermark of {h.pipeline.key}.{h.name} set to {_fmt(cursor)}")
+
+
+def _checked_against_source(h: TableHandle, timestamp: str | None, id_: str | None) -> Cursor:
+    """The values as the source's cursor columns take them, or one line saying
+    why not: a value every later run would reject is never written."""
+    from lakeshift.source import MySQLReader
+    from lakeshift.source.watermark_values import checked_cursor
+
+    where = f"{h.pipeline.key}.{h.name}"
+    try:
+        reader = MySQLReader(h.config.source(h.pipeline.pipeline.source), h.config.settings)
+        try:
+            desc = reader.describe(h.table.full_name or h.name, h.table)
+        finally:
+            reader.close()
+    except ConfigError:
+        raise
+    except LakeshiftError as exc:
+        raise LakeshiftError(
+            f"{where}: the watermark is checked against the source's column types before it is written, and the "
+            f"source could not be read ({exc}); nothing changed. Run it again when MySQL is reachable") from None
+    return checked_cursor(desc, h.table, timestamp, id_, where)
 
 
 @watermark.command("reset")
