@@ -193,7 +193,9 @@ class TableTask:
         """Write one batch to the lake. Returns (manifest, staged load) when the
         batch was staged in the target while it was extracted."""
         t, cfg = self.table, self.table.config
-        reader, table_lake = self.ctx.reader(), self.ctx.table_lake(t.name)
+        table_lake = self.ctx.table_lake(t.name)
+        table_lake.check_writable()  # an unwritable lake fails now, not after the whole extract
+        reader = self.ctx.reader()
         try:
             return self._extract(loader, reader, table_lake)
         finally:
