@@ -81,7 +81,14 @@ def test_mysql_wrong_password_one_line_no_secret(cli, make_config, mysql_db: str
     line = one_error_line(r)
     assert line.startswith("source src: cannot connect to ")
     assert "127.0.0.1:3306" in line and "1045" in line and "Access denied for user 'root'" in line
+    assert line.endswith("(using password: YES)")  # MySQL's words kept: they hold no secret
     assert SECRET not in r.output
+
+
+def test_mysql_unknown_user_without_password_keeps_mysql_words(cli, make_config, mysql_db: str) -> None:
+    root = make_config(conns(sources={"src": {**mysql(mysql_db), "username": "no_such_user_x"}}))
+    line = one_error_line(cli("connections", "test", "src", config_dir=root))
+    assert "Access denied for user 'no_such_user_x'@" in line and line.endswith("(using password: NO)"), line
 
 
 def test_mysql_refused(cli, make_config) -> None:

@@ -5,6 +5,7 @@ the ad-hoc and v1.0 forms, and the watermark / s3clean commands."""
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -222,7 +223,7 @@ def test_watermark_set_get_reset(shop_config: tuple[Path, Path], cli: Any, mysql
     assert duckdb_rows(db, "lake", "customers", ["customer_name"], "customer_id")[4] == ("changed",)
 
     bad = cli("watermark", "set", "-p", "p1", "-t", "customers", "--timestamp", "yesterday", config_dir=config)
-    assert bad.exit_code == 1 and "--timestamp 'yesterday' is not a timestamp" in bad.stderr
+    assert bad.exit_code == 1 and "--timestamp 'yesterday' does not fit column 'updated_at'" in bad.stderr
 
 
 def test_s3clean_list_and_clean(shop_config: tuple[Path, Path], cli: Any, tmp_path: Path) -> None:
@@ -258,3 +259,24 @@ def test_redshift_target_needs_an_s3_lake(make_config: Any, cli: Any) -> None:
     result = cli("sync", "pipeline", "-p", "p", "-t", "t", config_dir=config)
     assert result.exit_code == 1
     assert "pipelines/p.yml: pipeline.s3.storage: Redshift target 'rs' loads with COPY from S3" in result.stderr
+
+
+def test_postgres_connection_refused_is_one_line(mysql: Any, mysql_db: str, tmp_path: Path, cli: Any) -> None:
+    """libpq puts its hint ('Is the server running ...?') on a line of its own,
+    once for every address it tried: the run's error is still one line."""
+    shop(mysql, customers=3, orders=1)
+    down = {**pg_target("whatever"), "host": "localhost", "port": 1}
+    config = build_config(tmp_path / "config", mysql_db, down, local_storage(tmp_path / "lake"),
+                          {"customers": SHOP_TABLES["customers"]})
+    result = cli("sync", "pipeline", "-p", "p1", "--all", config_dir=config)
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()  # the error line, and log lines
+    assert all(re.match(r"Error: |\d{4}-\d\d-\d\d \S+ (WARNING|ERROR) ", line) for line in lines), result.stderr
+    lines = [line for line in lines if line.startswith("Error: ")]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: 1 table(s) failed (customers); customers: cannot connect to PostgreSQL target "
+                               "localhost:1/test: ") and "Connection refused" in lines[0], lines[0]
+    assert "Is the server running on that host and accepting TCP/IP connections?" in lines[0]
+    shown = cli("watermark", "get", "-p", "p1", "-t", "customers", config_dir=config)
+    state = [line for line in shown.stdout.splitlines() if line.startswith("Load state:")]
+    assert len(state) == 1 and state[0].rstrip().endswith("accepting TCP/IP connections?)"), shown.stdout

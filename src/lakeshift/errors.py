@@ -4,6 +4,19 @@ else is a bug and keeps its traceback (under --debug)."""
 from __future__ import annotations
 
 
+def one_line(text: str) -> str:
+    """A driver's multi-line message as one line: libpq, for one, puts its hint
+    on a second line and repeats message and hint for every address it tried."""
+    lines: list[str] = []
+    for line in (raw.strip() for raw in text.splitlines()):
+        if line and line not in lines:
+            lines.append(line)
+    joined = ""
+    for line in lines:
+        joined += line if not joined else (" " if joined[-1] in ".?!:;,(" else "; ") + line
+    return joined
+
+
 class LakeshiftError(Exception):
     """lakeshift failed."""
 

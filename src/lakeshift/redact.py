@@ -13,10 +13,14 @@ from pydantic import SecretStr
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
+# MySQL's "Access denied ... (using password: YES)" says whether a password was
+# sent, not what it was: matched first (and kept) so the assignment rule below
+# never sees it. A real value may contain ')' and is redacted whole.
+_KEEP = r"(?P<keep>\(using password: (?:YES|NO)\))|"
 # user:password@ in URLs, password=... in DSNs, AWS secret-looking assignments
 _PATTERNS = [
     re.compile(r"(?P<pre>[a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@\s]+(?P<post>@)", re.I),
-    re.compile(r"(?P<pre>\b(?:password|passwd|pwd|secret_access_key|aws_secret_access_key|session_token|token)\s*[=:]\s*['\"]?)[^'\"\s;&]+(?P<post>)", re.I),
+    re.compile(_KEEP + r"(?P<pre>\b(?:password|passwd|pwd|secret_access_key|aws_secret_access_key|session_token|token)\s*[=:]\s*['\"]?)[^'\"\s;&]+(?P<post>)", re.I),
 ]
 
 
@@ -50,8 +54,14 @@ def redact(text: str, *, assignments: bool = True) -> str:
         if secret in text:
             text = text.replace(secret, "***")
     for pattern in _PATTERNS if assignments else _PATTERNS[:1]:
-        text = pattern.sub(lambda m: f"{m.group('pre')}***{m.group('post')}", text)
+        text = pattern.sub(_masked, text)
     return text
+
+
+def _masked(match: re.Match[str]) -> str:
+    if match.groupdict().get("keep"):
+        return match.group(0)
+    return f"{match.group('pre')}***{match.group('post')}"
 
 
 class RedactingFilter(logging.Filter):

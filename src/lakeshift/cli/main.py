@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from lakeshift import __version__, redact
-from lakeshift.errors import LakeshiftError
+from lakeshift.errors import LakeshiftError, one_line
 
 
 @dataclass
@@ -38,7 +38,8 @@ class App:
 
 
 def echo_error(message: str) -> None:
-    click.secho(f"Error: {redact.redact(message)}", fg="red", err=True)
+    """Every failure is ONE line, whatever text a driver put into it."""
+    click.secho(f"Error: {one_line(redact.redact(message))}", fg="red", err=True)
 
 
 class LakeshiftGroup(click.Group):
@@ -52,7 +53,11 @@ class LakeshiftGroup(click.Group):
                 click.echo(redact.redact(traceback.format_exc()), err=True)
             echo_error(exc.message)
             ctx.exit(exc.exit_code)
-        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
+        except KeyboardInterrupt:
+            # Ctrl-C: the run was recorded as `interrupted`; one line, and the shell's code for it.
+            echo_error("interrupted (SIGINT); run again to carry on")
+            ctx.exit(130)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as exc:  # a bug, or a driver error we did not classify
             app = ctx.find_object(App)

@@ -3,7 +3,6 @@ the load state (in the target)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import click
@@ -13,7 +12,7 @@ from lakeshift.batch_state import SKIPPED_MODE, classify, count_by_state
 from lakeshift.batch_state import pending as pending_batches
 from lakeshift.cli.options import pipeline_table
 from lakeshift.engine.tables import TableHandle
-from lakeshift.errors import ConfigError, LakeshiftError
+from lakeshift.errors import ConfigError, LakeshiftError, one_line
 
 from lakeshift.cli.output import console
 
@@ -49,7 +48,7 @@ def get(h: TableHandle) -> None:
     try:
         with h.loader() as loader:
             records = loader.loaded_batches(h.pipeline.name, h.name)
-            runs = loader.last_runs(h.pipeline.name, h.name, 1)
+            runs = loader.last_runs(h.pipeline.name, h.name, _RUNS_LOOKED_AT)
     except LakeshiftError as exc:
         console.print(f"Load state:        unavailable ({exc})")
         return
@@ -66,17 +65,25 @@ def get(h: TableHandle) -> None:
     if never:
         console.print(f"Never loaded:      {never} (`lakeshift batches list -p {h.pipeline.key} -t {h.name}` "
                       "shows them)")
-    if runs:
-        r = runs[0]
-        console.print(f"Last run:          {r.status} at {r.finished_at}, {r.rows_extracted:,} extracted, "
-                      f"{r.rows_loaded:,} loaded" + (f", error: {r.error}" if r.error else ""))
+    _print_runs(runs)
 
 
-def _parse_timestamp(value: str) -> str:
-    try:
-        return datetime.fromisoformat(value.strip().replace(" ", "T", 1)).isoformat()
-    except ValueError:
-        raise ConfigError(f"--timestamp {value!r} is not a timestamp; use e.g. '2026-01-31 23:59:59.123456'") from None
+_RUNS_LOOKED_AT = 50  # newest run records read to find the last run that was not refused
+
+
+def _print_runs(runs: list[Any]) -> None:
+    """The last run that ran; a refusal (another run held the lock, the config
+    refused the table) did nothing, so it is shown apart, when it is the newest."""
+    if not runs:
+        return
+    ran = next((r for r in runs if r.status != "refused"), None)
+    if ran is not None:
+        console.print(f"Last run:          {ran.status} at {ran.finished_at}, {ran.rows_extracted:,} extracted, "
+                      f"{ran.rows_loaded:,} loaded" + (f", error: {one_line(ran.error)}" if ran.error else ""))
+    else:
+        console.print(f"Last run:          none in the newest {len(runs)} record(s), all refused")
+    if runs[0].status == "refused":
+        console.print(f"Last refusal:      at {runs[0].finished_at}, nothing done: {one_line(runs[0].error or '')}")
 
 
 @watermark.command("set")
@@ -94,12 +101,31 @@ def set_(h: TableHandle, timestamp: str | None, id_: str | None) -> None:
         raise ConfigError(f"{h.pipeline.key}.{h.name} uses id_only: pass --id only")
     if strategy == "timestamp_only" and id_:
         raise ConfigError(f"{h.pipeline.key}.{h.name} uses timestamp_only: --id does not apply")
-    ident: int | str | None = None
-    if id_ is not None:
-        ident = int(id_) if id_.lstrip("-").isdigit() else id_
-    cursor = Cursor(timestamp=_parse_timestamp(timestamp) if timestamp else None, id=ident)
+    cursor = _checked_against_source(h, timestamp, id_)
     h.table_lake.set_watermark(cursor)
     console.print(f"Watermark of {h.pipeline.key}.{h.name} set to {_fmt(cursor)}")
+
+
+def _checked_against_source(h: TableHandle, timestamp: str | None, id_: str | None) -> Cursor:
+    """The values as the source's cursor columns take them, or one line saying
+    why not: a value every later run would reject is never written."""
+    from lakeshift.source import MySQLReader
+    from lakeshift.source.watermark_values import checked_cursor
+
+    where = f"{h.pipeline.key}.{h.name}"
+    try:
+        reader = MySQLReader(h.config.source(h.pipeline.pipeline.source), h.config.settings)
+        try:
+            desc = reader.describe(h.table.full_name or h.name, h.table)
+        finally:
+            reader.close()
+    except ConfigError:
+        raise
+    except LakeshiftError as exc:
+        raise LakeshiftError(
+            f"{where}: the watermark is checked against the source's column types before it is written, and the "
+            f"source could not be read ({exc}); nothing changed. Run it again when MySQL is reachable") from None
+    return checked_cursor(desc, h.table, timestamp, id_, where)
 
 
 @watermark.command("reset")

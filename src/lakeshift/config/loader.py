@@ -27,7 +27,7 @@ from lakeshift.config.models import (
     TableConfig,
     Target,
 )
-from lakeshift.config.yamlio import deep_merge, read_yaml
+from lakeshift.config.yamlio import deep_merge, read_text_file, read_yaml
 from lakeshift import redact
 from lakeshift.errors import ConfigError, MissingVariableError
 from lakeshift.identifiers import split_table_name
@@ -413,9 +413,12 @@ def _load_pipeline(
 def load_dotenv_file(path: Path = Path(".env")) -> None:
     """v1.0 users keep settings in .env; real environment variables win."""
     if path.is_file():
+        import io
+
         from dotenv import load_dotenv
 
-        load_dotenv(path, override=False)
+        text = read_text_file(path, str(path))  # a latin-1 .env is one line, not a UnicodeDecodeError
+        load_dotenv(stream=io.StringIO(text), override=False)
 
 
 def load_config(

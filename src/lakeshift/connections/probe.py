@@ -22,7 +22,7 @@ from lakeshift.config.models import (
     S3Storage,
 )
 from lakeshift.connections import ssh
-from lakeshift.errors import ConnectionFailed, LakeshiftError
+from lakeshift.errors import ConnectionFailed, LakeshiftError, one_line
 
 
 def run(kind: str, model: Any, settings: ConnectionSettings) -> str:
@@ -44,8 +44,7 @@ def reason(exc: BaseException) -> str:
     args = getattr(exc, "args", ())
     if len(args) == 2 and isinstance(args[0], int) and isinstance(args[1], str):  # pymysql (code, message)
         return f"{args[1]} (MySQL error {args[0]})"
-    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-    return text or type(exc).__name__
+    return one_line(str(exc)) or type(exc).__name__
 
 
 def _timeout(model: Any, settings: ConnectionSettings) -> int:

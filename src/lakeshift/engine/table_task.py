@@ -24,7 +24,7 @@ from lakeshift.engine.merge_key import RepeatCheck
 from lakeshift.engine.plan import Plan, TablePlan
 from lakeshift.engine.schema_watch import check_columns
 from lakeshift.engine.table_checks import check_table
-from lakeshift.errors import LakeshiftError, ValidationFailed
+from lakeshift.errors import ConfigError, LakeshiftError, LockBusyError, ValidationFailed
 from lakeshift.load.base import Part
 from lakeshift.redact import redact
 
@@ -145,7 +145,7 @@ class TableTask:
                 self.load_pending(loader, staged_batch)
             return self.result
         except BaseException as exc:
-            status, error = "failed", exc
+            status, error = self._failure_status(exc), exc
             raise
         finally:
             self.result.seconds = time.monotonic() - started
@@ -153,15 +153,32 @@ class TableTask:
                 self._record_run(loader, started_at, status, error)
                 loader.close()
 
+    def _failure_status(self, exc: BaseException) -> str:
+        """`interrupted` (Ctrl-C); `refused` when the run was turned away before
+        it did anything (another run holds a lock, the config does not allow it),
+        so `watermark get` can tell it from a run that ran; else `failed`."""
+        if isinstance(exc, KeyboardInterrupt):
+            return "interrupted"
+        r = self.result
+        if isinstance(exc, (LockBusyError, ConfigError)) and not (
+                r.rows_extracted or r.batches_written or r.batches_loaded):
+            return "refused"
+        return "failed"
+
     def _record_run(self, loader: Any, started_at: str, status: str, error: BaseException | None) -> None:
         from lakeshift.load import RunRecord
 
+        text = None
+        if isinstance(error, KeyboardInterrupt):
+            text = "interrupted (SIGINT, e.g. Ctrl-C)"
+        elif error is not None:
+            text = str(error) or type(error).__name__  # never an empty error for a run that did not succeed
         try:
             loader.record_run(RunRecord(
                 pipeline=self.pipeline.name, table=self.table.name, started_at=started_at,
                 finished_at=utc_now_iso(), status=status, rows_extracted=self.result.rows_extracted,
-                rows_loaded=self.result.rows_loaded, batches=self.result.batches_loaded,
-                error=str(error) if error else None, notes="; ".join(self.result.notes) or None,
+                rows_loaded=self.result.rows_loaded, batches=self.result.batches_loaded, error=text,
+                notes="; ".join(self.result.notes) or None,
             ))
         except Exception as exc:  # noqa: BLE001 - history must never hide the real outcome
             log.warning("%s: could not record the run history: %s", self.table.name, exc)
@@ -171,7 +188,9 @@ class TableTask:
         """Write one batch to the lake. Returns (manifest, staged load) when the
         batch was staged in the target while it was extracted."""
         t, cfg = self.table, self.table.config
-        reader, table_lake = self.ctx.reader(), self.ctx.table_lake(t.name)
+        table_lake = self.ctx.table_lake(t.name)
+        table_lake.check_writable()  # an unwritable lake fails now, not after the whole extract
+        reader = self.ctx.reader()
         try:
             return self._extract(loader, reader, table_lake)
         finally:

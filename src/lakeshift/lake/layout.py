@@ -208,6 +208,10 @@ class TableLake:
         known.add(WATERMARK_FILE)
         return [f for f in self.files() if f.path not in known]
 
+    def check_writable(self) -> None:
+        """A run can write this table's folder (probe file written and deleted), or LakeError."""
+        self.lake.check_writable(self.base)
+
     # ------------------------------------------------------------- watermark
     def read_watermark(self) -> WatermarkState | None:
         try:

@@ -248,6 +248,28 @@ class Lake:
             raise LakeFileNotFound(f"{self.uri(rel)} does not exist")
         return info.size or 0
 
+    def check_writable(self, rel_folder: str) -> None:
+        """Write and delete a small file in a folder, so a lake this run cannot
+        write (no permission, a path under a file, a read-only bucket policy)
+        stops the run before it reads anything, not after a whole extract.
+        What may stay behind in a folder that was empty: the folder (local), or
+        the zero-byte 'folder/' marker pyarrow puts there on delete (S3)."""
+        probe = f"{rel_folder}/.lakeshift-probe-{secrets.token_hex(6)}"
+        try:
+            self.write_bytes(probe, b"")
+            self.delete([probe])
+        except LakeError as exc:
+            blocker = None if self.is_s3 else _blocking_file(self.full_path(rel_folder))
+            if self.is_s3:
+                way_out = "check the bucket, the prefix and that these credentials may put and delete objects there"
+            elif blocker:
+                way_out = f"{blocker} is a file, not a folder: point the storage's path elsewhere"
+            else:
+                way_out = "give this user write permission on it, or point the storage's path elsewhere"
+            cause = str(exc).split(": ", 1)[-1]  # the reason, without the probe file's name
+            raise LakeError(redact.redact(f"the lake folder {self.uri(rel_folder)} is not writable ({cause}); "
+                                          f"nothing was read from the source; {way_out}")) from None
+
     # --------------------------------------------------------------- helpers
     def _sse_writer(self) -> SseWriter:
         writer = self.__dict__.get("_sse_client")
@@ -375,6 +397,16 @@ def _s3_filesystem(storage: S3Storage) -> pafs.S3FileSystem:
         return pafs.S3FileSystem(**kwargs)
     except Exception as exc:
         raise LakeError(redact.redact(f"cannot open s3://{storage.bucket}: {describe_error(exc, storage)}")) from None
+
+
+def _blocking_file(path: str) -> str | None:
+    """The regular file a local folder path is, or runs through (/data/file/lake), if any."""
+    folder = path
+    while folder and folder != os.path.dirname(folder):
+        if os.path.exists(folder):
+            return folder if not os.path.isdir(folder) else None
+        folder = os.path.dirname(folder)
+    return None
 
 
 def _atomic_local_write(path: str, data: bytes) -> None:

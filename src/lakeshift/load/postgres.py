@@ -31,7 +31,7 @@ import pyarrow.fs as pafs
 
 from lakeshift.batch import BatchFile, Manifest
 from lakeshift.config.models import ConnectionSettings, PostgresTarget, TableConfig
-from lakeshift.errors import ConnectionFailed, LakeshiftError, LoadError, LockBusyError
+from lakeshift.errors import ConnectionFailed, LakeshiftError, LoadError, LockBusyError, one_line
 from lakeshift.identifiers import qualified_ansi, quote_ansi
 from lakeshift.load import arrowio, sql
 from lakeshift.load.base import LoaderBase, Part, Session, StagedLoadBase, translate_errors
@@ -148,7 +148,7 @@ class PgProtocolLoader(LoaderBase):
         except LakeshiftError:
             raise
         except Exception as exc:  # noqa: BLE001 - any driver error: report it without secrets
-            raise ConnectionFailed(redact(f"cannot connect to {self.describe}: {str(exc).strip()}")) from None
+            raise ConnectionFailed(redact(f"cannot connect to {self.describe}: {one_line(str(exc))}")) from None
         return Session(conn, self.describe)
 
     def _main(self) -> Session:
@@ -189,7 +189,8 @@ class PostgresLoader(PgProtocolLoader):
         try:
             return adbc.connect(make_conninfo("", **{k: str(v) for k, v in self.params.items()}))
         except Exception as exc:  # noqa: BLE001
-            raise ConnectionFailed(redact(f"cannot open the ADBC connection to {self.describe}: {exc}")) from None
+            raise ConnectionFailed(
+                redact(f"cannot open the ADBC connection to {self.describe}: {one_line(str(exc))}")) from None
 
     def ensure_state_tables(self) -> None:
         super().ensure_state_tables()
