@@ -110,7 +110,7 @@ def test_a_failing_copy_that_echoes_its_statement_shows_no_key(items: None, mysq
     assert len(errors) == 1 and "Access Denied" in errors[0], result.stderr
     assert "Traceback (most recent call last)" in result.stderr  # --debug
     history = [params for stmt, params in emulator.log if '"_lakeshift_runs"' in stmt and stmt.startswith("INSERT")]
-    assert history and history[-1][4] == "failed" and "Access Denied" in history[-1][-1]
+    assert history and history[-1][4] == "failed" and "Access Denied" in history[-1][8]  # the error column
     for secret in (KEY_ID, SECRET, TOKEN):
         assert secret not in result.output + result.stderr, secret
         assert secret not in repr(history), secret
