@@ -21,8 +21,9 @@ from conftest import mysql_connect, mysql_exec
 from lakeshift.config.models import MySQLSource, TLSSettings
 from lakeshift.errors import ConnectionFailed, LockBusyError, SourceError, TransientSourceError
 from lakeshift.source import MySQLPool, connect, named_lock, retry
-from lakeshift.source.client import error_code, is_transient, pymysql_ssl
 from lakeshift.source.cx import Connectorx
+from lakeshift.source.errors import error_code, is_transient
+from lakeshift.source.tls import pymysql_ssl
 
 FULL = table_config(cdc_strategy="full_sync")
 
@@ -291,8 +292,12 @@ def test_pool_never_exceeds_its_size_and_replaces_killed_connections(mysql_db) -
     assert peak == 2
     # kill every idle pooled connection: the next query still succeeds (dead one dropped, retried)
     with mysql_connect() as admin, admin.cursor() as cur:
-        for conn, _, _ in list(pool._idle):
-            cur.execute(f"KILL CONNECTION {conn.thread_id()}")
+        cur.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s AND ID <> CONNECTION_ID()",
+                    (mysql_db,))
+        idle = [row[0] for row in cur.fetchall()]
+        assert len(idle) == 2
+        for thread_id in idle:
+            cur.execute(f"KILL CONNECTION {thread_id}")
     assert pool.query("SELECT 41 + 1") == [(42,)]
     pool.close()
     with pytest.raises(SourceError, match="closed"):
@@ -384,7 +389,7 @@ def test_tls_settings_for_pymysql() -> None:
 def test_tls_settings_for_connectorx(mysql_db, tls, params) -> None:
     pool = MySQLPool(source_for(mysql_db, ssl=tls), SETTINGS)
     try:
-        assert Connectorx(pool.src, SETTINGS, pool)._tls_params() == params
+        assert Connectorx(pool.src, SETTINGS, pool).tls_params() == params
     finally:
         pool.close()
 

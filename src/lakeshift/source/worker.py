@@ -132,7 +132,8 @@ class Worker:
         self.queries = 0
         self._finalizer: weakref.finalize | None = None
 
-    def _start(self) -> subprocess.Popen[bytes]:
+    def start(self) -> subprocess.Popen[bytes]:
+        """Start (a new) child process."""
         env = {**os.environ, "RUST_BACKTRACE": "0", "RUST_LOG": "off"}
         # The child's allocators kept freed memory just like the parent's (lakeshift/memory.py):
         # the same limits, as the environment glibc and pyarrow read at start (the user's win).
@@ -156,7 +157,7 @@ class Worker:
         proc = self.proc
         if proc is None or proc.poll() is not None or self.queries >= MAX_QUERIES:
             self.close()
-            proc = self._start()
+            proc = self.start()
         self.queries += 1
         done = False
         try:
@@ -216,8 +217,8 @@ def _widen_pipe(pipe: IO[bytes] | None) -> None:
 
 
 class WorkerPool:
-    """Children shared by the readers of one run (engine/runner.py hangs one on
-    the run's MySQLPool): a reader borrows a child for each query and gives it
+    """Children shared by the readers of one run (the run's MySQLPool holds
+    them, see engine/runner.py): a reader borrows a child for each query and gives it
     back, so a run of 20 tables starts as many children as tables read at once,
     not 20 (each costs ~0.25 s of CPU to start: the no-change run took 3.6 s)."""
 
@@ -230,7 +231,7 @@ class WorkerPool:
         """Start a child now: it imports pyarrow and connectorx (~0.25 s) while the
         parent describes the table and takes its locks, instead of after."""
         worker = Worker()
-        worker._start()
+        worker.start()
         self.release(worker)
 
     def acquire(self) -> Worker:
