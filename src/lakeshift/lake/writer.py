@@ -111,7 +111,7 @@ class BatchWriter:
                 self._writer.write_table(table.slice(0, whole), row_group_size=group)
             except (OSError, pa.ArrowException) as exc:  # the native stream's errors (S3, disk full)
                 tl = self.table_lake
-                raise tl.lake._error("write", tl.rel(self._part_path or ""), exc) from None
+                raise tl.lake.error("write", tl.rel(self._part_path or ""), exc) from None
         rest = table.slice(whole)
         self._buffer = [rest] if rest.num_rows else []
         self._buffered = rest.num_rows
@@ -143,7 +143,7 @@ class BatchWriter:
             size = self._stream.tell()
             self._stream.close()
         except Exception as exc:
-            raise tl.lake._error("write", tl.rel(path), exc) from None
+            raise tl.lake.error("write", tl.rel(path), exc) from None
         finally:
             self._writer = self._stream = None
             self._part_rows = 0
