@@ -20,6 +20,7 @@ from lakeshift.batch import Cursor, Manifest, new_batch_id
 from lakeshift.config.models import LakeSettings, LocalStorage, S3Storage
 from lakeshift.errors import LakeError
 from lakeshift.lake import BatchWriter, Lake, LakeFileNotFound, TableLake
+from lakeshift.lake.s3 import S3Lake
 
 
 @pytest.fixture(params=["s3", "local"])
@@ -46,7 +47,7 @@ def closed_port() -> int:
 
 
 def test_root_and_uri(lake: Lake, tmp_path: Path) -> None:
-    if lake.is_s3:
+    if isinstance(lake, S3Lake):
         bucket = lake.storage.bucket  # type: ignore[union-attr]
         assert lake.root == f"{bucket}/lake"
         assert lake.uri("a/b.parquet") == f"s3://{bucket}/lake/a/b.parquet"

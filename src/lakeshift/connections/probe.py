@@ -202,11 +202,11 @@ def _s3(st: S3Storage) -> str:
     """Lists the prefix through the lake's own S3 client, so a test sees what a sync sees."""
     from pyarrow import fs
 
-    from lakeshift.lake.s3_clients import s3_filesystem
+    from lakeshift.lake import Lake
 
     location = f"s3://{st.bucket}/{st.prefix}".rstrip("/")
     try:
-        filesystem = s3_filesystem(st)
+        filesystem = Lake.from_config(st).filesystem
         bucket = filesystem.get_file_info(st.bucket)
         if bucket.type == fs.FileType.NotFound:
             raise ConnectionFailed(f"bucket {st.bucket} does not exist (or is not visible to these credentials)")

@@ -18,7 +18,6 @@ from lakeshift.lake.storage import Lake, PendingUpload, check_rel
 class LocalLake(Lake):
     """The lake in one local folder (a relative path resolved against base_dir, default the cwd)."""
 
-    is_s3 = False
     scheme = ""
 
     def __init__(self, storage: LocalStorage, base_dir: Path | None = None) -> None:

@@ -9,17 +9,18 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
+from lakeshift import redact
 from lakeshift.config.models import S3Storage
 from lakeshift.errors import LakeError
-from lakeshift.lake.s3_clients import s3_client, s3_filesystem
+from lakeshift.lake.errors import describe_error
 from lakeshift.lake.sse import SseWriter
 from lakeshift.lake.storage import Lake, PendingUpload, check_rel, utc
+from lakeshift.s3_clients import s3_client, s3_filesystem
 
 
 class S3Lake(Lake):
     """The lake under s3://bucket/prefix."""
 
-    is_s3 = True
     scheme = "s3://"
     storage: S3Storage
 
@@ -30,7 +31,11 @@ class S3Lake(Lake):
 
     @cached_property
     def filesystem(self) -> pafs.FileSystem:
-        return s3_filesystem(self.storage)
+        try:
+            return s3_filesystem(self.storage)
+        except Exception as exc:
+            bucket = self.storage.bucket
+            raise LakeError(redact.redact(f"cannot open s3://{bucket}: {describe_error(exc, self.storage)}")) from None
 
     @cached_property
     def _client(self) -> Any:

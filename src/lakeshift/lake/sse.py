@@ -17,7 +17,7 @@ from typing import Any
 
 from lakeshift.config.models import S3Storage
 from lakeshift.errors import LakeError
-from lakeshift.lake.s3_clients import s3_client
+from lakeshift.s3_clients import s3_client, sse_headers
 
 PART_SIZE = 8 * 1024 * 1024  # S3's minimum is 5 MiB for every part but the last
 
@@ -31,9 +31,7 @@ class SseWriter:
         except ImportError:
             raise LakeError("server_side_encryption needs boto3: pip install boto3") from None
         self.part_size = part_size
-        self.extra: dict[str, str] = {"ServerSideEncryption": storage.server_side_encryption or "AES256"}
-        if storage.server_side_encryption == "aws:kms" and storage.kms_key_id:
-            self.extra["SSEKMSKeyId"] = storage.kms_key_id
+        self.extra = sse_headers(storage)
 
     def put(self, path: str, data: bytes) -> None:
         bucket, key = path.split("/", 1)

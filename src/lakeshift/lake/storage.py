@@ -54,7 +54,6 @@ def check_rel(rel: str) -> str:
 class Lake(ABC):
     """The lake root of one storage connection."""
 
-    is_s3: ClassVar[bool]
     scheme: ClassVar[str]  # what uri() puts before the path
     storage: S3Storage | LocalStorage
     root: str  # the root inside `filesystem`, without a trailing '/'

@@ -27,9 +27,9 @@ log = logging.getLogger("lakeshift.lake")
 
 # Parquet falls back from dictionary to plain encoding once a column chunk's
 # dictionary passes this size. pyarrow's 1 MiB default keeps unique columns (keys,
-# timestamps, doubles) dictionary-encoded for a whole 64k-row group: measured on the
-# benchmark's orders table, 64 KiB writes 35% less CPU and 18% smaller files, while
-# low-cardinality columns (status, flags) stay dictionary-encoded.
+# timestamps, doubles) dictionary-encoded for a whole 64k-row group, which costs CPU
+# and space for nothing; at 64 KiB they fall back early while low-cardinality
+# columns (status, flags) stay dictionary-encoded (docs/benchmarks.md, 14).
 DICTIONARY_PAGE_LIMIT = 64 * 1024
 
 

@@ -37,13 +37,13 @@ from lakeshift.batch import BatchFile, Manifest
 from lakeshift.config.models import TableConfig
 from lakeshift.errors import LoadError, LockBusyError
 from lakeshift.identifiers import qualified_ansi, quote_ansi
-from lakeshift.lake.sse import SseWriter
 from lakeshift.load import sql
 from lakeshift.load.base import Session, StagedLoadBase, translate_errors, wait_loop
 from lakeshift.load.postgres import PgProtocolLoader, _secret, busy_message, stage_name
 from lakeshift.load.state import LOCKS_TABLE
 from lakeshift.load.types import RedshiftTypes, parse_arrow, redshift_staging_type
 from lakeshift.redact import register, register_model
+from lakeshift.s3_clients import put_object
 
 log = logging.getLogger("lakeshift.load")
 
@@ -209,7 +209,7 @@ class RedshiftStagedLoad(StagedLoadBase):
         storage = self.loader.lake_credentials
         with translate_errors(f"writing the COPY manifest of batch {self.head.batch_id}"):
             if getattr(storage, "server_side_encryption", None):
-                SseWriter(storage).put(path, data)  # with the lake's encryption headers
+                put_object(storage, path, data)  # with the lake's encryption headers
             else:
                 with first.filesystem.open_output_stream(path) as out:
                     out.write(data)

@@ -206,8 +206,8 @@ PIPE_BYTES = 1 << 20  # Linux's default limit for an unprivileged pipe (/proc/sy
 
 
 def _widen_pipe(pipe: IO[bytes] | None) -> None:
-    """A 1 MiB pipe instead of 64 KiB: a 16k-row batch (~2.5 MB) crosses in a few
-    reads instead of ~40, which halved the parent's CPU for reading them."""
+    """A 1 MiB pipe instead of 64 KiB: a 16k-row batch crosses in a few reads
+    instead of dozens, each of which costs the parent CPU (docs/benchmarks.md, 10)."""
     try:
         import fcntl
 
@@ -220,7 +220,8 @@ class WorkerPool:
     """Children shared by the readers of one run (the run's MySQLPool holds
     them, see engine/runner.py): a reader borrows a child for each query and gives it
     back, so a run of 20 tables starts as many children as tables read at once,
-    not 20 (each costs ~0.25 s of CPU to start: the no-change run took 3.6 s)."""
+    not 20: starting one (it imports pyarrow and connectorx) is the dearest part
+    of a run that finds nothing to do (docs/benchmarks.md, 9)."""
 
     def __init__(self) -> None:
         self._idle: list[Worker] = []
@@ -228,8 +229,8 @@ class WorkerPool:
         self._closed = False
 
     def prestart(self) -> None:
-        """Start a child now: it imports pyarrow and connectorx (~0.25 s) while the
-        parent describes the table and takes its locks, instead of after."""
+        """Start a child now: it imports pyarrow and connectorx while the parent
+        describes the table and takes its locks, instead of after."""
         worker = Worker()
         worker.start()
         self.release(worker)

@@ -1,7 +1,9 @@
-"""The one place that turns an S3 storage's settings (endpoint, region, keys)
-into clients: pyarrow's S3FileSystem for reading and writing the lake, and a
-boto3 client for what pyarrow.fs cannot do (SSE headers, multipart upload
-listing). Without keys in the storage, both use the default credential chain."""
+"""The one place that turns an S3 storage's settings (endpoint, region, keys,
+encryption) into clients: pyarrow's S3FileSystem for reading and writing the
+lake, and a boto3 client for what pyarrow.fs cannot do (server-side-encryption
+headers, multipart upload listing). Without keys in the storage, both use the
+default credential chain. Neutral ground: the lake and the Redshift loader
+(its COPY manifest is an object in the lake) both use it."""
 
 from __future__ import annotations
 
@@ -13,8 +15,6 @@ import pyarrow.fs as pafs
 
 from lakeshift import redact
 from lakeshift.config.models import S3Storage
-from lakeshift.errors import LakeError
-from lakeshift.lake.errors import describe_error
 
 CONNECT_TIMEOUT = 5  # seconds
 REQUEST_TIMEOUT = 60
@@ -48,10 +48,7 @@ def s3_filesystem(storage: S3Storage) -> pafs.S3FileSystem:
         kwargs["access_key"], kwargs["secret_key"], token = keys
         if token is not None:
             kwargs["session_token"] = token
-    try:
-        return pafs.S3FileSystem(**kwargs)
-    except Exception as exc:
-        raise LakeError(redact.redact(f"cannot open s3://{storage.bucket}: {describe_error(exc, storage)}")) from None
+    return pafs.S3FileSystem(**kwargs)
 
 
 def _region(storage: S3Storage) -> str:
@@ -82,3 +79,19 @@ def s3_client(storage: S3Storage) -> Any:
     return boto3.session.Session().client(
         "s3", endpoint_url=storage.endpoint_url, region_name=storage.region, config=config, **kwargs
     )
+
+
+def sse_headers(storage: S3Storage) -> dict[str, str]:
+    """boto3's arguments for the storage's server-side encryption ({} when none)."""
+    if not storage.server_side_encryption:
+        return {}
+    headers = {"ServerSideEncryption": storage.server_side_encryption}
+    if storage.server_side_encryption == "aws:kms" and storage.kms_key_id:
+        headers["SSEKMSKeyId"] = storage.kms_key_id
+    return headers
+
+
+def put_object(storage: S3Storage, path: str, data: bytes) -> None:
+    """One PUT of bucket/key `path`, with the storage's encryption headers."""
+    bucket, key = path.split("/", 1)
+    s3_client(storage).put_object(Bucket=bucket, Key=key, Body=data, **sse_headers(storage))
