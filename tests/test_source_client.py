@@ -322,6 +322,25 @@ def test_the_connectorx_child_ends_with_its_reader(mysql_db, rows100) -> None:
     assert child.wait(timeout=10) is not None
 
 
+def test_readers_of_one_pool_share_its_connectorx_children(mysql_db, rows100) -> None:
+    from lakeshift.source import MySQLReader
+    from lakeshift.source.worker import WorkerPool
+
+    workers = WorkerPool()
+    workers.prestart()
+    pool = MySQLPool(source_for(mysql_db), SETTINGS, cx_workers=workers)
+    first, second = (MySQLReader(pool.src, SETTINGS, pool) for _ in range(2))
+    assert first.cx.worker is None and first.cx.shared is workers  # no child of its own
+    run(first, rows100, FULL)
+    run(second, rows100, FULL)
+    worker, other = workers.acquire(), workers.acquire()
+    child = worker.proc  # the child started first served both readers, and there is no other
+    assert child is not None and child.poll() is None and worker.queries >= 2 and other.proc is None
+    workers.release(worker)
+    pool.close()  # the pool ends its children with itself
+    assert child.wait(timeout=10) is not None
+
+
 def test_connect_sets_up_the_session(mysql_db) -> None:
     conn = connect(source_for(mysql_db), SETTINGS)
     try:
