@@ -164,7 +164,7 @@ def table_lake(storage: dict[str, Any], pipeline: str = "p1", table: str = "item
     from lakeshift.lake import Lake, TableLake
 
     model = S3Storage(**storage) if storage["type"] == "s3" else LocalStorage(**storage)
-    return TableLake(Lake(model), pipeline, table)
+    return TableLake(Lake.from_config(model), pipeline, table)
 
 
 def manifest_ids(storage: dict[str, Any], pipeline: str = "p1", table: str = "items") -> list[str]:

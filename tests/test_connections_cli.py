@@ -322,7 +322,7 @@ def test_six_connections_open_at_once(make_config, mysql_db: str, pg_schema: str
     import pymysql
 
     from lakeshift.config import load_config
-    from lakeshift.connections import probe
+    from lakeshift.source import connect
 
     root = make_config(conns(
         sources={f"m{i}": mysql(mysql_db) for i in range(3)},
@@ -332,7 +332,7 @@ def test_six_connections_open_at_once(make_config, mysql_db: str, pg_schema: str
     cfg = load_config(root)
     opened: list[tuple[str, Any]] = []
     for name in ("m0", "m1", "m2"):
-        opened.append(("mysql", probe._pymysql_connect(cfg.source(name), cfg.settings)))
+        opened.append(("mysql", connect(cfg.source(name), cfg.settings)))
     for name in ("p0", "p1"):
         t = cfg.target(name)
         opened.append(("pg", psycopg.connect(host=t.host, port=t.port, user=t.username, dbname=t.database,

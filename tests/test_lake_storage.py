@@ -20,6 +20,7 @@ from lakeshift.batch import Cursor, Manifest, new_batch_id
 from lakeshift.config.models import LakeSettings, LocalStorage, S3Storage
 from lakeshift.errors import LakeError
 from lakeshift.lake import BatchWriter, Lake, LakeFileNotFound, TableLake
+from lakeshift.lake.s3 import S3Lake
 
 
 @pytest.fixture(params=["s3", "local"])
@@ -46,7 +47,7 @@ def closed_port() -> int:
 
 
 def test_root_and_uri(lake: Lake, tmp_path: Path) -> None:
-    if lake.is_s3:
+    if isinstance(lake, S3Lake):
         bucket = lake.storage.bucket  # type: ignore[union-attr]
         assert lake.root == f"{bucket}/lake"
         assert lake.uri("a/b.parquet") == f"s3://{bucket}/lake/a/b.parquet"
@@ -178,7 +179,7 @@ def test_sse_header_on_every_object(s3_storage: dict[str, Any], s3_endpoint: str
     tl.write_watermark(Cursor(id=99), batch_id)
 
     # A multipart upload (> one 5 MiB part) must carry the header as well.
-    lake._sse_writer().part_size = 5 * 1024 * 1024
+    lake.sse_writer().part_size = 5 * 1024 * 1024
     big = os.urandom(11 * 1024 * 1024)
     with lake.open_output_stream("big/blob.bin") as out:
         out.write(big)
@@ -199,10 +200,10 @@ def test_sse_header_on_every_object(s3_storage: dict[str, Any], s3_endpoint: str
 
 def test_sse_aborted_multipart_leaves_nothing(s3_storage: dict[str, Any], s3_endpoint: str) -> None:
     lake = Lake.from_config(S3Storage(**s3_storage, server_side_encryption="AES256"))
-    lake._sse_writer().part_size = 5 * 1024 * 1024
+    lake.sse_writer().part_size = 5 * 1024 * 1024
     from lakeshift.lake.sse import SseWriter
 
-    upload = SseWriter.open(lake._sse_writer(), lake.full_path("x/partial.bin"))
+    upload = SseWriter.open(lake.sse_writer(), lake.full_path("x/partial.bin"))
     upload.write(os.urandom(6 * 1024 * 1024))
     assert upload.upload_id is not None
     upload.abort()
@@ -215,7 +216,7 @@ def test_errors_that_echo_a_secret_are_redacted() -> None:
     storage = S3Storage(type="s3", bucket="b-1", endpoint_url="http://127.0.0.1:1",
                         access_key_id=SECRET_KEY_ID, secret_access_key=SECRET_KEY)
     lake = Lake.from_config(storage)
-    err = lake._error("write", "t/x", OSError(f"signing with {SECRET_KEY} for {SECRET_KEY_ID} failed"))
+    err = lake.error("write", "t/x", OSError(f"signing with {SECRET_KEY} for {SECRET_KEY_ID} failed"))
     assert SECRET_KEY not in str(err) and SECRET_KEY_ID not in str(err)
     assert str(err).startswith("cannot write s3://b-1/t/x: ")
 

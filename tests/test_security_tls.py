@@ -210,7 +210,7 @@ def test_connectorx_checks_the_host_name_itself_and_a_refused_certificate_is_not
     endpoint of a pool opened for 127.0.0.1, a name in the certificate.)"""
     from lakeshift.config.models import ConnectionSettings, MySQLSource
     from lakeshift.errors import SourceError, TransientSourceError
-    from lakeshift.source.client import MySQLPool
+    from lakeshift.source import MySQLPool
     from lakeshift.source.cx import Connectorx
     from source_kit import Sleeps
 
@@ -245,7 +245,8 @@ def test_a_certificate_the_control_connection_refuses_is_not_retried(tls_mariadb
     source that is down (it was both)."""
     from lakeshift.config.models import ConnectionSettings, MySQLSource
     from lakeshift.errors import LakeshiftError
-    from lakeshift.source.client import MySQLPool, is_unreachable
+    from lakeshift.source import MySQLPool
+    from lakeshift.source.errors import is_unreachable
     from source_kit import Sleeps
 
     src = MySQLSource(host="127.0.0.2", port=tls_mariadb.port, username="tls", password=MY_PW, database="shop",

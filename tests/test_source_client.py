@@ -21,8 +21,9 @@ from conftest import mysql_connect, mysql_exec
 from lakeshift.config.models import MySQLSource, TLSSettings
 from lakeshift.errors import ConnectionFailed, LockBusyError, SourceError, TransientSourceError
 from lakeshift.source import MySQLPool, connect, named_lock, retry
-from lakeshift.source.client import error_code, is_transient, pymysql_ssl
 from lakeshift.source.cx import Connectorx
+from lakeshift.source.errors import error_code, is_transient
+from lakeshift.source.tls import pymysql_ssl
 
 FULL = table_config(cdc_strategy="full_sync")
 
@@ -291,8 +292,12 @@ def test_pool_never_exceeds_its_size_and_replaces_killed_connections(mysql_db) -
     assert peak == 2
     # kill every idle pooled connection: the next query still succeeds (dead one dropped, retried)
     with mysql_connect() as admin, admin.cursor() as cur:
-        for conn, _, _ in list(pool._idle):
-            cur.execute(f"KILL CONNECTION {conn.thread_id()}")
+        cur.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s AND ID <> CONNECTION_ID()",
+                    (mysql_db,))
+        idle = [row[0] for row in cur.fetchall()]
+        assert len(idle) == 2
+        for thread_id in idle:
+            cur.execute(f"KILL CONNECTION {thread_id}")
     assert pool.query("SELECT 41 + 1") == [(42,)]
     pool.close()
     with pytest.raises(SourceError, match="closed"):
@@ -314,6 +319,25 @@ def test_the_connectorx_child_ends_with_its_reader(mysql_db, rows100) -> None:
     child = r.cx.worker.proc
     del r
     gc.collect()
+    assert child.wait(timeout=10) is not None
+
+
+def test_readers_of_one_pool_share_its_connectorx_children(mysql_db, rows100) -> None:
+    from lakeshift.source import MySQLReader
+    from lakeshift.source.worker import WorkerPool
+
+    workers = WorkerPool()
+    workers.prestart()
+    pool = MySQLPool(source_for(mysql_db), SETTINGS, cx_workers=workers)
+    first, second = (MySQLReader(pool.src, SETTINGS, pool) for _ in range(2))
+    assert first.cx.worker is None and first.cx.shared is workers  # no child of its own
+    run(first, rows100, FULL)
+    run(second, rows100, FULL)
+    worker, other = workers.acquire(), workers.acquire()
+    child = worker.proc  # the child started first served both readers, and there is no other
+    assert child is not None and child.poll() is None and worker.queries >= 2 and other.proc is None
+    workers.release(worker)
+    pool.close()  # the pool ends its children with itself
     assert child.wait(timeout=10) is not None
 
 
@@ -384,7 +408,7 @@ def test_tls_settings_for_pymysql() -> None:
 def test_tls_settings_for_connectorx(mysql_db, tls, params) -> None:
     pool = MySQLPool(source_for(mysql_db, ssl=tls), SETTINGS)
     try:
-        assert Connectorx(pool.src, SETTINGS, pool)._tls_params() == params
+        assert Connectorx(pool.src, SETTINGS, pool).tls_params() == params
     finally:
         pool.close()
 

@@ -3,9 +3,9 @@ works: `SELECT 1` on databases, open a DuckDB file, list an S3 prefix, write
 and remove a probe file in a local lake. Returns an optional note; raises
 ConnectionFailed with one line (never a secret) when it fails.
 
-Drivers are imported lazily. MySQL and PostgreSQL connect through the source
-and load packages' own connect functions when they exist, so a test uses the
-same session settings as a sync."""
+Drivers are imported lazily. MySQL, PostgreSQL and S3 connect through the
+source, load and lake packages' own functions, so a test uses the same
+session settings as a sync."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def run(kind: str, model: Any, settings: ConnectionSettings) -> str:
     if isinstance(model, DuckDBTarget):
         return _duckdb(model)
     if isinstance(model, S3Storage):
-        return _s3(model, settings)
+        return _s3(model)
     if isinstance(model, LocalStorage):
         return _local(model)
     raise ConnectionFailed(f"cannot test a {type(model).__name__}")
@@ -60,12 +60,14 @@ def _via(model: Any) -> str:
 
 
 def _mysql(src: MySQLSource, settings: ConnectionSettings) -> str:
+    from lakeshift.source.client import connect  # the one MySQL session set-up
+
     timeout = _timeout(src, settings)
     assert src.host is not None
     with ssh.endpoint(src.ssh_tunnel, src.host, src.port, timeout) as (host, port):
         endpoint = None if (host, port) == (src.host, src.port) else (host, port)
         try:
-            conn = _mysql_connect(src, settings, endpoint)
+            conn = connect(src, settings, endpoint)
         except LakeshiftError:
             raise
         except Exception as exc:
@@ -79,36 +81,6 @@ def _mysql(src: MySQLSource, settings: ConnectionSettings) -> str:
         finally:
             conn.close()
     return ""
-
-
-def _mysql_connect(src: MySQLSource, settings: ConnectionSettings, endpoint: tuple[str, int] | None) -> Any:
-    """`endpoint`: the local end of the probe's tunnel, or None to connect directly."""
-    try:
-        from lakeshift.source.client import connect  # the source package's own session set-up
-    except ImportError:
-        if endpoint is not None:
-            src = src.model_copy(update={"host": endpoint[0], "port": endpoint[1], "ssh_tunnel": None})
-        return _pymysql_connect(src, settings)
-    return connect(src, settings, endpoint)
-
-
-def _pymysql_connect(src: MySQLSource, settings: ConnectionSettings) -> Any:
-    """Fallback while the source package has no connect(): same session basics."""
-    import ssl as ssl_lib
-
-    import pymysql
-
-    ssl: dict[str, Any] | None = None
-    if src.ssl is not None and src.ssl.mode in ("require", "verify-ca", "verify-full"):
-        ssl = {"ca": src.ssl.ca, "cert": src.ssl.cert, "key": src.ssl.key,
-               "check_hostname": src.ssl.mode == "verify-full",
-               "verify_mode": ssl_lib.CERT_NONE if src.ssl.mode == "require" else ssl_lib.CERT_REQUIRED}
-    return pymysql.connect(
-        host=src.host, port=src.port, user=src.username or "",
-        password=src.password.get_secret_value() if src.password else "",
-        database=src.database, charset="utf8mb4", connect_timeout=_timeout(src, settings),
-        init_command="SET time_zone = '+00:00'", ssl=ssl,
-    )
 
 
 # ---------------------------------------------------------------- PostgreSQL / Redshift
@@ -226,38 +198,15 @@ def _existing_parent(path: Path) -> Path:
     return folder
 
 
-def s3_filesystem(st: S3Storage, settings: ConnectionSettings) -> Any:
+def _s3(st: S3Storage) -> str:
+    """Lists the prefix through the lake's own S3 client, so a test sees what a sync sees."""
     from pyarrow import fs
 
-    options: dict[str, Any] = {"region": st.region, "connect_timeout": settings.default_timeout,
-                               "request_timeout": settings.default_timeout}
-    if st.access_key_id is not None and st.secret_access_key is not None:
-        options.update(access_key=st.access_key_id.get_secret_value(),
-                       secret_key=st.secret_access_key.get_secret_value())
-        if st.session_token is not None:
-            options["session_token"] = st.session_token.get_secret_value()
-    if st.endpoint_url:
-        scheme, _, rest = st.endpoint_url.partition("://")
-        options.update(scheme=scheme, endpoint_override=rest.rstrip("/")) if rest else options.update(
-            endpoint_override=scheme)
-    return fs.S3FileSystem(**{k: v for k, v in options.items() if v is not None})
-
-
-def _lake_filesystem(st: S3Storage, settings: ConnectionSettings) -> Any:
-    """The lake package's own S3 client when present, so a test sees what a sync sees."""
-    try:
-        from lakeshift.lake.storage import Lake
-    except ImportError:
-        return s3_filesystem(st, settings)
-    return Lake(st).filesystem
-
-
-def _s3(st: S3Storage, settings: ConnectionSettings) -> str:
-    from pyarrow import fs
+    from lakeshift.lake import Lake
 
     location = f"s3://{st.bucket}/{st.prefix}".rstrip("/")
     try:
-        filesystem = _lake_filesystem(st, settings)
+        filesystem = Lake.from_config(st).filesystem
         bucket = filesystem.get_file_info(st.bucket)
         if bucket.type == fs.FileType.NotFound:
             raise ConnectionFailed(f"bucket {st.bucket} does not exist (or is not visible to these credentials)")

@@ -144,9 +144,8 @@ class Tunnel:
         self._conn: Any = None
         self._listener: Any = None
 
-    def open(self) -> tuple[str, int]:
-        import asyncssh
-
+    def _options(self) -> dict[str, Any]:
+        """asyncssh.connect's options: trust, keys and password from the configuration only."""
         options: dict[str, Any] = {
             "port": self.cfg.port,
             "username": self.cfg.username,
@@ -161,6 +160,12 @@ class Tunnel:
             options.update(client_keys=keys or [], agent_path=None)
         if password is not None:
             options["password"] = password
+        return options
+
+    def open(self) -> tuple[str, int]:
+        import asyncssh
+
+        options = self._options()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name=f"ssh-{self.cfg.host}", daemon=True)
         self._thread.start()

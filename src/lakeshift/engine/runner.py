@@ -43,9 +43,9 @@ class RunContext:
             if self._pool is None:
                 from lakeshift.source.worker import WorkerPool
 
-                self._pool = MySQLPool(self.source, self.settings)
-                self._pool.cx_workers = WorkerPool()  # connectorx children shared by the run's tables
-                self._pool.cx_workers.prestart()
+                workers = WorkerPool()  # connectorx children shared by the run's tables
+                workers.prestart()
+                self._pool = MySQLPool(self.source, self.settings, cx_workers=workers)
         return MySQLReader(self.source, self.settings, self._pool)
 
     def loader(self) -> Any:
@@ -67,8 +67,7 @@ class RunContext:
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.cx_workers.close()
-            self._pool.close()
+            self._pool.close()  # and its connectorx children
 
 
 @dataclass

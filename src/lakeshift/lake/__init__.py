@@ -1,9 +1,11 @@
 """The lake: Parquet parts + manifests per table on S3 or a local folder,
-through one pyarrow.fs layer. See layout.py for the folder rules."""
+through one pyarrow.fs layer (storage.py: the interface; local.py, s3.py:
+the two kinds). See layout.py for the folder rules."""
 
 from lakeshift.lake.clean import BatchRow, CleanReport, Listing, clean, list_batches
+from lakeshift.lake.errors import LakeFileNotFound
 from lakeshift.lake.layout import TableLake, WatermarkInfo, WatermarkState, batch_created
-from lakeshift.lake.storage import FileInfo, Lake, LakeFileNotFound
+from lakeshift.lake.storage import FileInfo, Lake
 from lakeshift.lake.writer import BatchWriter, WriteResult
 
 __all__ = [

@@ -27,7 +27,8 @@ from typing import Literal
 
 from lakeshift.batch import Cursor, Manifest, utc_now_iso
 from lakeshift.errors import LakeError
-from lakeshift.lake.storage import FileInfo, Lake, LakeFileNotFound, PendingUpload
+from lakeshift.lake.errors import LakeFileNotFound
+from lakeshift.lake.storage import FileInfo, Lake, PendingUpload
 
 log = logging.getLogger("lakeshift.lake")
 

@@ -17,42 +17,21 @@ from typing import Any
 
 from lakeshift.config.models import S3Storage
 from lakeshift.errors import LakeError
+from lakeshift.s3_clients import s3_client, sse_headers
 
 PART_SIZE = 8 * 1024 * 1024  # S3's minimum is 5 MiB for every part but the last
 
 
-def s3_client(storage: S3Storage) -> Any:
-    """A boto3 S3 client for what pyarrow.fs cannot do (SSE headers, multipart
-    upload listing): the storage's endpoint, region and keys, or the default
-    credential chain when it has none."""
-    import boto3
-    from botocore.config import Config
-
-    kwargs: dict[str, Any] = {}
-    if storage.access_key_id is not None and storage.secret_access_key is not None:
-        kwargs["aws_access_key_id"] = storage.access_key_id.get_secret_value()
-        kwargs["aws_secret_access_key"] = storage.secret_access_key.get_secret_value()
-        if storage.session_token is not None:
-            kwargs["aws_session_token"] = storage.session_token.get_secret_value()
-    config = Config(
-        retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=60,
-        s3={"addressing_style": "path"} if storage.endpoint_url else None,
-    )
-    return boto3.session.Session().client(
-        "s3", endpoint_url=storage.endpoint_url, region_name=storage.region, config=config, **kwargs
-    )
-
-
 class SseWriter:
+    """PUTs and multipart uploads with the storage's encryption headers."""
+
     def __init__(self, storage: S3Storage, part_size: int = PART_SIZE) -> None:
         try:
             self.client = s3_client(storage)
         except ImportError:
             raise LakeError("server_side_encryption needs boto3: pip install boto3") from None
         self.part_size = part_size
-        self.extra: dict[str, str] = {"ServerSideEncryption": storage.server_side_encryption or "AES256"}
-        if storage.server_side_encryption == "aws:kms" and storage.kms_key_id:
-            self.extra["SSEKMSKeyId"] = storage.kms_key_id
+        self.extra = sse_headers(storage)
 
     def put(self, path: str, data: bytes) -> None:
         bucket, key = path.split("/", 1)

@@ -27,9 +27,9 @@ log = logging.getLogger("lakeshift.lake")
 
 # Parquet falls back from dictionary to plain encoding once a column chunk's
 # dictionary passes this size. pyarrow's 1 MiB default keeps unique columns (keys,
-# timestamps, doubles) dictionary-encoded for a whole 64k-row group: measured on the
-# benchmark's orders table, 64 KiB writes 35% less CPU and 18% smaller files, while
-# low-cardinality columns (status, flags) stay dictionary-encoded.
+# timestamps, doubles) dictionary-encoded for a whole 64k-row group, which costs CPU
+# and space for nothing; at 64 KiB they fall back early while low-cardinality
+# columns (status, flags) stay dictionary-encoded (docs/benchmarks.md, 14).
 DICTIONARY_PAGE_LIMIT = 64 * 1024
 
 
@@ -111,7 +111,7 @@ class BatchWriter:
                 self._writer.write_table(table.slice(0, whole), row_group_size=group)
             except (OSError, pa.ArrowException) as exc:  # the native stream's errors (S3, disk full)
                 tl = self.table_lake
-                raise tl.lake._error("write", tl.rel(self._part_path or ""), exc) from None
+                raise tl.lake.error("write", tl.rel(self._part_path or ""), exc) from None
         rest = table.slice(whole)
         self._buffer = [rest] if rest.num_rows else []
         self._buffered = rest.num_rows
@@ -143,7 +143,7 @@ class BatchWriter:
             size = self._stream.tell()
             self._stream.close()
         except Exception as exc:
-            raise tl.lake._error("write", tl.rel(path), exc) from None
+            raise tl.lake.error("write", tl.rel(path), exc) from None
         finally:
             self._writer = self._stream = None
             self._part_rows = 0

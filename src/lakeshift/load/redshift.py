@@ -43,6 +43,7 @@ from lakeshift.load.postgres import PgProtocolLoader, _secret, busy_message, sta
 from lakeshift.load.state import LOCKS_TABLE
 from lakeshift.load.types import RedshiftTypes, parse_arrow, redshift_staging_type
 from lakeshift.redact import register, register_model
+from lakeshift.s3_clients import put_object
 
 log = logging.getLogger("lakeshift.load")
 
@@ -74,24 +75,6 @@ def copy_manifest(parts: list[tuple[str, int]]) -> str:
     """Redshift COPY manifest: Parquet needs meta.content_length for every entry."""
     return json.dumps({"entries": [{"url": url, "mandatory": True, "meta": {"content_length": size}}
                                    for url, size in parts]}, indent=1)
-
-
-def put_with_sse(storage: Any, path: str, data: bytes) -> None:
-    """PUT one object with the storage's server-side-encryption headers
-    (pyarrow's S3FileSystem cannot send them; a bucket policy may require them)."""
-    import boto3
-
-    kwargs: dict[str, Any] = {"region_name": storage.region, "endpoint_url": storage.endpoint_url}
-    key_id, secret = _cred(storage, "access_key_id"), _cred(storage, "secret_access_key")
-    if key_id and secret:
-        kwargs.update(aws_access_key_id=key_id, aws_secret_access_key=secret,
-                      aws_session_token=_cred(storage, "session_token"))
-    extra = {"ServerSideEncryption": storage.server_side_encryption}
-    if storage.server_side_encryption == "aws:kms" and getattr(storage, "kms_key_id", None):
-        extra["SSEKMSKeyId"] = storage.kms_key_id
-    bucket, key = path.split("/", 1)
-    boto3.client("s3", **{k: v for k, v in kwargs.items() if v is not None}).put_object(
-        Bucket=bucket, Key=key, Body=data, **extra)
 
 
 def copy_statement(stage_sql: str, manifest_uri: str, credentials_sql: str) -> str:
@@ -226,7 +209,7 @@ class RedshiftStagedLoad(StagedLoadBase):
         storage = self.loader.lake_credentials
         with translate_errors(f"writing the COPY manifest of batch {self.head.batch_id}"):
             if getattr(storage, "server_side_encryption", None):
-                put_with_sse(storage, path, data)
+                put_object(storage, path, data)  # with the lake's encryption headers
             else:
                 with first.filesystem.open_output_stream(path) as out:
                     out.write(data)

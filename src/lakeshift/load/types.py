@@ -15,6 +15,7 @@ from typing import Literal
 
 import pyarrow as pa
 
+from lakeshift.arrow_types import parse_arrow_type
 from lakeshift.batch import Column
 from lakeshift.errors import LoadError
 
@@ -95,24 +96,12 @@ def compare(old: TType, new: TType) -> Change:
 
 # ---------------------------------------------------------------- Arrow types
 
-_DECIMAL = re.compile(r"^decimal(?:128|256)\((\d+),\s*(-?\d+)\)$")
-_TIMESTAMP = re.compile(r"^timestamp\[(s|ms|us|ns)(?:,\s*tz=(.+))?\]$")
-
-
 def parse_arrow(text: str) -> pa.DataType:
     """str(pa type) -> the pa type (the manifest stores types as text)."""
-    text = text.strip()
-    m = _DECIMAL.match(text)
-    if m:
-        p, s = int(m.group(1)), int(m.group(2))
-        return pa.decimal128(p, s) if p <= 38 else pa.decimal256(p, s)
-    m = _TIMESTAMP.match(text)
-    if m:
-        return pa.timestamp(m.group(1), tz=m.group(2))
     try:
-        return pa.type_for_alias(text)
-    except (ValueError, KeyError):
-        raise LoadError(f"unsupported Arrow type {text!r} in the batch") from None
+        return parse_arrow_type(text)
+    except ValueError:
+        raise LoadError(f"unsupported Arrow type {text.strip()!r} in the batch") from None
 
 
 def same_arrow(a: pa.DataType, b: pa.DataType) -> bool:

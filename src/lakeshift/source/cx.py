@@ -20,8 +20,10 @@ from lakeshift import redact
 from lakeshift.config.models import ConnectionSettings, MySQLSource
 from lakeshift.errors import SourceError, TransientSourceError
 from lakeshift.source import limits
-from lakeshift.source.client import (MySQLPool, describe_error, error_code, is_certificate_refused, source_error,
-                                     timeout_of, tls_mode, uses_tls)
+from lakeshift.source.client import timeout_of
+from lakeshift.source.errors import describe_error, error_code, is_certificate_refused, source_error
+from lakeshift.source.pool import MySQLPool
+from lakeshift.source.tls import tls_mode, uses_tls
 from lakeshift.source.worker import Worker, WorkerError, WorkerLost, WorkerPool, WorkerStalled
 
 SESSION = ["SET time_zone = '+00:00'", "SET NAMES utf8mb4"]
@@ -53,8 +55,8 @@ class Connectorx:
                  read_sql: Callable[..., Any] | None = None) -> None:
         self.src, self.settings, self.pool = src, settings, pool
         self.read_sql = read_sql or _read_sql
-        # A run's readers share the children hung on their pool; a reader alone has its own.
-        self.shared: WorkerPool | None = None if read_sql else getattr(pool, "cx_workers", None)
+        # A run's readers share the children of their pool; a reader alone has its own.
+        self.shared: WorkerPool | None = None if read_sql else pool.cx_workers
         self.worker = None if read_sql or self.shared is not None else Worker()
         self._url: str | None = None
         self._session: list[str] | None = None
@@ -80,7 +82,7 @@ class Connectorx:
         params: dict[str, str] = {"prefer_socket": "false",
                                   "tcp_connect_timeout_ms": str(timeout_of(src, self.settings) * 1000),
                                   "max_allowed_packet": str(MAX_PACKET)}
-        params.update(self._tls_params())
+        params.update(self.tls_params())
         db = quote(src.database, safe="") if src.database else ""
         return (f"mysql://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/{db}?"
                 + urlencode(params))
@@ -93,7 +95,7 @@ class Connectorx:
             self._session = SESSION + limits.statement_limit_sql(version, seconds)
         return self._session
 
-    def _tls_params(self) -> dict[str, str]:
+    def tls_params(self) -> dict[str, str]:
         """connectorx knows ssl-mode and ssl-ca only. 'prefer' follows what the
         control connection negotiated, since connectorx cannot fall back."""
         tls = self.src.ssl

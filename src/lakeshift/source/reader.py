@@ -19,9 +19,11 @@ from lakeshift.config.models import ConnectionSettings, MySQLSource, TableConfig
 from lakeshift.errors import IdentifierError, SourceError, TransientSourceError
 from lakeshift.identifiers import check_identifier, quote_mysql, split_table_name
 from lakeshift.source import keys as K
-from lakeshift.source.client import HeldLock, MySQLPool, label, named_lock
+from lakeshift.source.client import label
 from lakeshift.source.convert import ALIAS, HIDDEN, Converter
 from lakeshift.source.cx import Connectorx, RowTooLarge
+from lakeshift.source.locks import HeldLock, named_lock
+from lakeshift.source.pool import MySQLPool
 from lakeshift.source.ties import tie_sum
 from lakeshift.source.types import (COLUMNS_SQL, KEYS_SQL, ColumnInfo, column_info, lake_schema, large_columns,
                                     to_column, unique_keys)

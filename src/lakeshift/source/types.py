@@ -24,6 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from lakeshift.arrow_types import MAX_DECIMAL128, parse_arrow_type
 from lakeshift.batch import Column
 
 INTEGERS: dict[str, tuple[pa.DataType, pa.DataType]] = {
@@ -39,15 +40,6 @@ BINARIES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"}
 GEOMETRIES = {"geometry", "point", "linestring", "polygon", "multipoint", "multilinestring",
               "multipolygon", "geometrycollection", "geomcollection"}
 TEMPORALS = {"date", "datetime", "timestamp"}  # the types that can hold zero dates
-MAX_DECIMAL128 = 38
-
-_ARROW_BY_NAME: dict[str, pa.DataType] = {
-    str(t): t for t in [
-        pa.bool_(), pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint16(), pa.uint32(),
-        pa.uint64(), pa.float32(), pa.float64(), pa.date32(), pa.timestamp("us"), pa.timestamp("us", tz="UTC"),
-        pa.string(), pa.binary(),
-    ]
-}
 
 
 @dataclass(frozen=True)
@@ -172,12 +164,10 @@ def to_column(info: ColumnInfo, *, tinyint1_as_boolean: bool = True, zero_dates:
 
 def arrow_type(column: Column) -> pa.DataType:
     """The Arrow type named by column.arrow_type."""
-    if column.arrow_type in _ARROW_BY_NAME:
-        return _ARROW_BY_NAME[column.arrow_type]
-    m = re.fullmatch(r"decimal128\((\d+), (\d+)\)", column.arrow_type)
-    if m:
-        return pa.decimal128(int(m.group(1)), int(m.group(2)))
-    raise ValueError(f"column {column.name!r}: unknown lake type {column.arrow_type!r}")
+    try:
+        return parse_arrow_type(column.arrow_type)
+    except ValueError:
+        raise ValueError(f"column {column.name!r}: unknown lake type {column.arrow_type!r}") from None
 
 
 def lake_schema(columns: list[Column]) -> pa.Schema:

@@ -132,7 +132,8 @@ class Worker:
         self.queries = 0
         self._finalizer: weakref.finalize | None = None
 
-    def _start(self) -> subprocess.Popen[bytes]:
+    def start(self) -> subprocess.Popen[bytes]:
+        """Start (a new) child process."""
         env = {**os.environ, "RUST_BACKTRACE": "0", "RUST_LOG": "off"}
         # The child's allocators kept freed memory just like the parent's (lakeshift/memory.py):
         # the same limits, as the environment glibc and pyarrow read at start (the user's win).
@@ -156,7 +157,7 @@ class Worker:
         proc = self.proc
         if proc is None or proc.poll() is not None or self.queries >= MAX_QUERIES:
             self.close()
-            proc = self._start()
+            proc = self.start()
         self.queries += 1
         done = False
         try:
@@ -205,8 +206,8 @@ PIPE_BYTES = 1 << 20  # Linux's default limit for an unprivileged pipe (/proc/sy
 
 
 def _widen_pipe(pipe: IO[bytes] | None) -> None:
-    """A 1 MiB pipe instead of 64 KiB: a 16k-row batch (~2.5 MB) crosses in a few
-    reads instead of ~40, which halved the parent's CPU for reading them."""
+    """A 1 MiB pipe instead of 64 KiB: a 16k-row batch crosses in a few reads
+    instead of dozens, each of which costs the parent CPU (docs/benchmarks.md, 10)."""
     try:
         import fcntl
 
@@ -216,10 +217,11 @@ def _widen_pipe(pipe: IO[bytes] | None) -> None:
 
 
 class WorkerPool:
-    """Children shared by the readers of one run (engine/runner.py hangs one on
-    the run's MySQLPool): a reader borrows a child for each query and gives it
+    """Children shared by the readers of one run (the run's MySQLPool holds
+    them, see engine/runner.py): a reader borrows a child for each query and gives it
     back, so a run of 20 tables starts as many children as tables read at once,
-    not 20 (each costs ~0.25 s of CPU to start: the no-change run took 3.6 s)."""
+    not 20: starting one (it imports pyarrow and connectorx) is the dearest part
+    of a run that finds nothing to do (docs/benchmarks.md, 9)."""
 
     def __init__(self) -> None:
         self._idle: list[Worker] = []
@@ -227,10 +229,10 @@ class WorkerPool:
         self._closed = False
 
     def prestart(self) -> None:
-        """Start a child now: it imports pyarrow and connectorx (~0.25 s) while the
-        parent describes the table and takes its locks, instead of after."""
+        """Start a child now: it imports pyarrow and connectorx while the parent
+        describes the table and takes its locks, instead of after."""
         worker = Worker()
-        worker._start()
+        worker.start()
         self.release(worker)
 
     def acquire(self) -> Worker:
