@@ -48,6 +48,20 @@ class S3Lake(Lake):
             self._sse = SseWriter(self.storage)
         return self._sse
 
+    def delete(self, rels: list[str] | tuple[str, ...]) -> None:
+        """With server-side encryption, deletes go through boto3 too: pyarrow puts
+        back a zero-byte 'folder/' marker when a folder's last file goes, an object
+        without the encryption headers (refused where a bucket policy demands them)."""
+        if not self.storage.server_side_encryption:
+            super().delete(rels)
+            return
+        for rel in rels:
+            bucket, key = self.full_path(check_rel(rel)).split("/", 1)
+            try:
+                self._client.delete_object(Bucket=bucket, Key=key)  # deleting a missing key is fine
+            except Exception as exc:
+                raise self.error("delete", rel, exc) from None
+
     def write_bytes(self, rel: str, data: bytes) -> None:
         path = self.full_path(check_rel(rel))
         try:
