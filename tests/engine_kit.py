@@ -5,7 +5,7 @@ over a real local lake."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -101,12 +101,12 @@ class FakeReader:
              limit: int | None = None) -> RowStream:
         schema = self.lake_schema(desc, table)
 
-        def batches() -> Iterator[pa.RecordBatch]:
+        def batches() -> Generator[pa.RecordBatch, None, ReadResult]:
             if self.rows:
                 yield pa.RecordBatch.from_pylist(self.rows, schema=schema)
             return ReadResult(len(self.rows), self.last)
 
-        return RowStream(batches())  # type: ignore[arg-type]
+        return RowStream(batches())
 
     def close(self) -> None:
         self.closed += 1

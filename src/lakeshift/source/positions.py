@@ -17,7 +17,7 @@ from lakeshift.source.ties import tie_sum
 if TYPE_CHECKING:
     from lakeshift.source.client import MySQLPool
     from lakeshift.source.cx import Connectorx
-    from lakeshift.source.reader import TableDescription
+    from lakeshift.source.description import TableDescription
 
 
 def from_sql(desc: TableDescription) -> str:

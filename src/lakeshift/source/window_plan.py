@@ -5,7 +5,6 @@ after its watermark (the rules are in window.py, the tie checksums in ties.py)."
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from lakeshift.batch import Cursor
 from lakeshift.config.models import TableConfig
