@@ -1,9 +1,11 @@
 """Helpers for the source tests: a reader on the test database and one-call
-runs of a table (describe, window, read) returning rows and the window."""
+runs of a table (describe, window, read) returning rows, the window and where
+the read stopped."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -41,16 +43,27 @@ def table_config(**kw: Any) -> TableConfig:
     return TableConfig(**kw)
 
 
+@dataclass(frozen=True)
+class Ran:
+    """One run's window and where its read stopped."""
+
+    window: Window
+    last: Cursor | None  # the next watermark
+    rows: int
+
+
 def run(reader: MySQLReader, table: str, cfg: TableConfig, low: Cursor | None = None, batch_size: int = 1000,
-        limit: int | None = None) -> tuple[pa.Table, Window, list[int]]:
-    """One run: (rows as a table in the lake schema, the window, batch sizes)."""
+        limit: int | None = None) -> tuple[pa.Table, Ran, list[int]]:
+    """One run: (rows as a table in the lake schema, the window and where the read stopped, batch sizes)."""
     desc = reader.describe(table, cfg)
     window = reader.plan_window(cfg, desc, low)
     schema = reader.lake_schema(desc, cfg)
-    batches = list(reader.read(cfg, desc, window, batch_size, limit))
+    stream = reader.read(cfg, desc, window, batch_size, limit)
+    batches = list(stream)
     for b in batches:
         assert b.schema == schema
-    return pa.Table.from_batches(batches, schema=schema), window, [b.num_rows for b in batches]
+    ran = Ran(window, stream.result.last, stream.result.rows)
+    return pa.Table.from_batches(batches, schema=schema), ran, [b.num_rows for b in batches]
 
 
 @pytest.fixture

@@ -95,8 +95,11 @@ def test_superseded_snapshots_are_never_called_pending(kind: str, mysql: Any, my
 
     got = cli_ok(config, "watermark", "get", "-p", "p1", "-t", "items").stdout
     assert f"Pending batches:   1 ({new})" in got and "Never loaded:      1 superseded" in got
-    dry = ok(sync(config, "p1", ("items",), "--dry-run")).stdout
+    dry = ok(sync(config, "p1", ("items",), "--load-only", "--dry-run")).stdout
     assert f"pending batches: {new}  (never loaded: 1 superseded)" in dry
+    # a run that extracts too writes a newer snapshot, which supersedes both: it loads only its own
+    dry = ok(sync(config, "p1", ("items",), "--dry-run")).stdout
+    assert "pending batches: this run's snapshot  (never loaded: 2 superseded)" in dry
     listing = cli_ok(config, "s3clean", "list", "-p", "p1", "-t", "items").stdout
     assert re.search(rf"{old}.*superseded", listing) and re.search(rf"{new}.*pending", listing)
 

@@ -1,5 +1,5 @@
 """The hand-over of a batch's rows to the target's staging while it is being
-extracted (engine/table_task.py `_PartFeeder`).
+extracted (engine/part_feeder.py `PartFeeder`).
 
 PostgreSQL gets the extract's own Arrow data as each part is written (nothing
 is read back from the lake); other loaders get each closed part from the lake.
@@ -18,7 +18,7 @@ import pytest
 from conftest import mysql_exec
 from e2e_kit import build_config, local_storage, pg_rows, pg_target, source_rows
 from lakeshift.batch import BatchFile
-from lakeshift.engine.table_task import _PartFeeder
+from lakeshift.engine.part_feeder import PartFeeder
 from lakeshift.errors import LakeshiftError, LoadError
 
 
@@ -69,7 +69,7 @@ def rows(start: int, n: int) -> pa.Table:
 
 def test_a_streamed_part_gets_every_row_in_order_then_its_closed_part() -> None:
     staged = Streamed()
-    feeder = _PartFeeder(staged, FakeLake(), FakeTableLake())
+    feeder = PartFeeder(staged, FakeLake(), FakeTableLake())
     assert feeder.streamed
     feeder.rows(rows(0, 5))
     feeder.rows(rows(5, 3))
@@ -85,7 +85,7 @@ def test_a_streamed_part_gets_every_row_in_order_then_its_closed_part() -> None:
 
 def test_a_loader_without_streaming_gets_closed_parts_from_the_lake() -> None:
     staged = FromLake()
-    feeder = _PartFeeder(staged, FakeLake(), FakeTableLake())
+    feeder = PartFeeder(staged, FakeLake(), FakeTableLake())
     assert not feeder.streamed
     feeder.put(BatchFile("part-0.parquet", 8, 100))
     feeder.close()
@@ -95,7 +95,7 @@ def test_a_loader_without_streaming_gets_closed_parts_from_the_lake() -> None:
 
 def test_an_extract_that_stops_mid_part_fails_the_staging_not_half_loads_it() -> None:
     staged = Streamed()
-    feeder = _PartFeeder(staged, FakeLake(), FakeTableLake())
+    feeder = PartFeeder(staged, FakeLake(), FakeTableLake())
     feeder.rows(rows(0, 5))  # the part never closes: the writer was aborted
     with pytest.raises(LakeshiftError, match="extract stopped before the part was closed"):
         feeder.close()
@@ -106,11 +106,11 @@ def test_a_failing_loader_never_blocks_the_extract() -> None:
     """The loader dies on its second batch; the extract goes on handing over far
     more than the queue holds, and learns of the failure when it closes."""
     staged = Streamed(fail_after=1)
-    feeder = _PartFeeder(staged, FakeLake(), FakeTableLake())
+    feeder = PartFeeder(staged, FakeLake(), FakeTableLake())
     done = threading.Event()
 
     def extract() -> None:
-        for i in range(10 * _PartFeeder.QUEUE_ITEMS):
+        for i in range(10 * PartFeeder.QUEUE_ITEMS):
             feeder.rows(rows(i * 10, 10))
             if i % 7 == 6:
                 feeder.put(BatchFile(f"part-{i}.parquet", 70, 1))

@@ -61,12 +61,12 @@ def test_first_run_then_exactly_the_changes(reader, events, mysql, cfg, second) 
     assert sorted(got) == sorted(second) and len(got) == len(set(got))
     if cfg.cdc_strategy != "full_sync":
         assert got == second  # in cursor order
-        assert w2.low == w1.last
+        assert w2.window.low == w1.last
 
 
 def test_watermarks_by_strategy(reader, events) -> None:  # noqa: F811
     _, w, _ = run(reader, events, table_config(**HYBRID))
-    assert w.last == Cursor(timestamp="2026-01-01T00:00:50.000050", id=50) == w.high
+    assert w.last == Cursor(timestamp="2026-01-01T00:00:50.000050", id=50) == w.window.high
     _, w, _ = run(reader, events, table_config(**TS_ONLY))
     assert w.last == Cursor(timestamp="2026-01-01T00:00:50.000050", id=None)
     _, w, _ = run(reader, events, table_config(**ID_ONLY))
@@ -83,10 +83,10 @@ def test_datetime6_watermark_keeps_microseconds_and_an_unchanged_table_gives_not
     first, w1, _ = run(reader, "m", cfg, batch_size=2)
     assert w1.last == Cursor(timestamp="2026-03-01T10:00:00.999999", id=3)  # never rounded up to :01
     again, w2, _ = run(reader, "m", cfg, low=w1.last)
-    assert again.num_rows == 0 and w2.last is None and w2.rows == 0 and not w2.low_inclusive
+    assert again.num_rows == 0 and w2.last is None and w2.rows == 0 and not w2.window.low_inclusive
     mysql_exec(mysql, "UPDATE m SET id = 5 WHERE id = 3")  # same timestamp, another row: the tie changed
     changed, w2b, _ = run(reader, "m", cfg, low=w1.last)
-    assert ids(changed) == [5] and w2b.low_inclusive
+    assert ids(changed) == [5] and w2b.window.low_inclusive
     mysql_exec(mysql, "UPDATE m SET id = 3 WHERE id = 5")
     # a row one microsecond later is taken, one at an earlier microsecond is not (no lookback)
     mysql_exec(mysql, "INSERT INTO m VALUES (4, '2026-03-01 10:00:01.000000'), (0, '2026-03-01 10:00:00.999998')")
@@ -101,7 +101,7 @@ def test_timestamp_only_rereads_only_the_rows_at_the_watermark(reader, mysql) ->
     cfg = table_config(**{**TS_ONLY})
     _, w1, _ = run(reader, "m", cfg)
     again, w2, _ = run(reader, "m", cfg, low=w1.last)
-    assert ids(again) == [] and not w2.low_inclusive  # the tie at the watermark is unchanged
+    assert ids(again) == [] and not w2.window.low_inclusive  # the tie at the watermark is unchanged
     # a row committed later with the watermark's own timestamp is taken
     mysql_exec(mysql, "INSERT INTO m VALUES (0, '2026-03-01 10:00:00.5')")
     third, _, _ = run(reader, "m", cfg, low=w1.last)
@@ -153,9 +153,9 @@ def test_lookback_catches_a_late_row_that_a_plain_run_misses(reader, events, mys
     assert 100 not in ids(missed)
     caught, w2, _ = run(reader, events, table_config(**cfg, lookback="10m"), low=w1.last)
     assert 100 in ids(caught) and set(ids(caught)) == set(range(1, 51)) | {100}
-    assert w2.low == Cursor(timestamp="2025-12-31T23:50:50.000050", id=None) and w2.low_inclusive
+    assert w2.window.low == Cursor(timestamp="2025-12-31T23:50:50.000050", id=None) and w2.window.low_inclusive
     assert w2.last == w1.last  # the watermark does not move back
-    assert "lookback 10m" in w2.describe()
+    assert "lookback 10m" in w2.window.describe()
 
 
 def test_lookback_needs_a_temporal_cursor(reader, mysql) -> None:  # noqa: F811
@@ -177,14 +177,16 @@ def test_rows_written_during_the_run_wait_for_the_next_run(reader, events, mysql
     desc = reader.describe(events, cfg)
     window = reader.plan_window(cfg, desc, None)
     batches = reader.read(cfg, desc, window, 10)
+    with pytest.raises(SourceError, match="before the read ended"):
+        batches.result  # noqa: B018 - a position taken halfway would skip rows
     seen = ids_of(next(batches))
     mysql_exec(mysql, "INSERT INTO events (updated_at, val) VALUES ('2026-01-01 00:00:50.000050', 'tie'), "
                       "('2027-01-01 00:00:00', 'during')")
     for b in batches:
         seen += ids_of(b)
     assert seen == list(range(1, 51))
-    assert window.high == window.last
-    later, _, _ = run(reader, events, cfg, low=window.last)
+    assert window.high == batches.result.last
+    later, _, _ = run(reader, events, cfg, low=batches.result.last)
     assert 51 in ids(later) and 52 in ids(later)
 
 
@@ -221,7 +223,7 @@ def test_table_without_a_key_is_read_in_one_streamed_query(reader, mysql) -> Non
                "FROM seq_1_to_2500")
     cfg = table_config(**TS_ONLY)
     table, w, sizes = run(reader, "nokey", cfg, batch_size=1000)
-    assert w.page_columns == [] and table.num_rows == 2500 and sizes == [1000, 1000, 500]
+    assert w.window.page_columns == [] and table.num_rows == 2500 and sizes == [1000, 1000, 500]
     assert "one streamed query" in reader.plan_window(table_config(**FULL), reader.describe("nokey"), None).describe()
     table, _, _ = run(reader, "nokey", table_config(**FULL), batch_size=1000, limit=1200)
     assert table.num_rows == 1200
@@ -282,7 +284,7 @@ def test_full_sync_pages_by_any_key_type_exactly_once(reader, mysql, kind) -> No
         expected = [(r[0], r[1]) for r in cur.fetchall()]
     for batch_size in (1, 2, 5):
         table, w, _ = run(reader, "k", table_config(**FULL), batch_size=batch_size)
-        assert w.page_columns == ["pk", "n"]
+        assert w.window.page_columns == ["pk", "n"]
         assert table.num_rows == rows == len(expected)
         assert table.column("n").to_pylist() == [n for _, n in expected]
 
@@ -371,5 +373,5 @@ def test_window_descriptions(reader, events) -> None:  # noqa: F811
 def test_empty_table_has_an_empty_window(reader, mysql) -> None:  # noqa: F811
     mysql_exec(mysql, "CREATE TABLE e (id INT PRIMARY KEY, updated_at DATETIME)")
     table, w, _ = run(reader, "e", table_config(**HYBRID))
-    assert table.num_rows == 0 and w.empty and w.last is None
-    assert "nothing to read" in w.describe()
+    assert table.num_rows == 0 and w.window.empty and w.last is None
+    assert "nothing to read" in w.window.describe()

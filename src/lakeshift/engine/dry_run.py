@@ -1,4 +1,6 @@
-"""`--dry-run`: what a sync would do, reading but never writing anything."""
+"""`--dry-run`: what a sync would do, reading but never writing anything. The
+batch a table would extract comes from the run's own planning (batch_spec.py)
+and the batches it would load from the run's own rule (batch_state.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +9,13 @@ from typing import Any
 
 from lakeshift.batch_state import classify, count_by_state
 from lakeshift.batch_state import pending as pending_batches
-from lakeshift.engine.plan import Plan
+from lakeshift.engine.batch_spec import BatchSpec, batches_after_extract, plan_batch
+from lakeshift.engine.contracts import TargetLoader
+from lakeshift.engine.plan import Plan, TablePlan
 from lakeshift.engine.runner import RunContext
-from lakeshift.engine.schema_watch import check_columns
-from lakeshift.engine.table_checks import check_table
 from lakeshift.errors import LakeshiftError
+
+THIS_RUN = "this run's snapshot"  # how the pending list names the batch the run would write
 
 
 @dataclass
@@ -31,46 +35,47 @@ class TablePreview:
 
 def preview(plan: Plan) -> list[TablePreview]:
     ctx = RunContext(plan)
-    rows: list[TablePreview] = []
     loader = ctx.loader() if plan.stages.load else None
     try:
-        for t in plan.tables:
-            table_lake = ctx.table_lake(t.name)
-            window, merge, warnings = "(not extracted: load only)", "-", []
-            if plan.stages.extract:
-                reader = ctx.reader()
-                desc = reader.describe(t.source_table)
-                checked = check_table(t.name, t.config, desc)
-                warnings = checked.warnings
-                low = None if t.config.cdc_strategy == "full_sync" else table_lake.effective_watermark()[0]
-                reread = check_columns(t.name, t.config.cdc_strategy, desc.apply(t.config).columns, table_lake,
-                                       loader, t.target_table, low is not None).read_from_start
-                win = reader.plan_window(t.config, desc, None if reread else low)
-                window = win.describe() + (f", at most {plan.limit} rows" if plan.limit else "")
-                window += " (columns added since the last batch: every row is read again)" if reread else ""
-                if plan.limit and t.config.cdc_strategy == "full_sync":
-                    window += " (a sample batch: never loaded)"
-                merge = checked.describe()
-            pending: list[str] = []
-            not_loaded = ""
-            target = "(not loaded: backup only)"
-            if loader is not None:
-                target = f"{plan.config.target(plan.pipeline.pipeline.target).schema_}.{t.target_table}"
-                statuses = classify(table_lake.manifests(), _loaded(loader, plan.pipeline.name, t.name))
-                pending = [m.batch_id for m in pending_batches(statuses)]
-                not_loaded = count_by_state(statuses, ("superseded", "sample"))
-            rows.append(TablePreview(t.name, t.config.cdc_strategy, t.source_table, window,
-                                     table_lake.uri(""), target, merge, pending, t.depends_on, not_loaded,
-                                     warnings))
+        return [_preview(plan, ctx, loader, t) for t in plan.tables]
     finally:
         if loader is not None:
             loader.close()
         ctx.close()
-    return rows
 
 
-def _loaded(loader: Any, pipeline: str, table: str) -> dict[str, Any]:
+def _preview(plan: Plan, ctx: RunContext, loader: TargetLoader | None, t: TablePlan) -> TablePreview:
+    table_lake = ctx.table_lake(t.name)
+    spec = None
+    if plan.stages.extract:
+        reader = ctx.reader()
+        try:
+            spec = plan_batch(t, plan.pipeline.name, plan.limit, reader, table_lake, loader)
+        finally:
+            reader.close()
+    row = TablePreview(t.name, t.config.cdc_strategy, t.source_table, _window(spec, plan.limit),
+                       table_lake.uri(""), "(not loaded: backup only)", spec.check.describe() if spec else "-",
+                       [], t.depends_on, warnings=list(spec.check.warnings) if spec else [])
+    if loader is not None:
+        row.target = f"{plan.config.target(plan.pipeline.pipeline.target).schema_}.{t.target_table}"
+        mine = spec.head if spec else None
+        statuses = classify(batches_after_extract(spec, table_lake.manifests()),
+                            _loaded(loader, plan.pipeline.name, t.name))
+        row.pending = [THIS_RUN if m is mine else m.batch_id for m in pending_batches(statuses)]
+        row.not_loaded = count_by_state([s for s in statuses if s.manifest is not mine], ("superseded", "sample"))
+    return row
+
+
+def _window(spec: BatchSpec | None, limit: int | None) -> str:
+    if spec is None:
+        return "(not extracted: load only)"
+    text = spec.window.describe() + (f", at most {limit} rows" if limit else "")
+    text += " (columns added since the last batch: every row is read again)" if spec.read_from_start else ""
+    return text + (" (a sample batch: never loaded)" if spec.sample else "")
+
+
+def _loaded(loader: TargetLoader, pipeline: str, table: str) -> dict[str, Any]:
     try:
-        return loader.loaded_batches(pipeline, table)
+        return dict(loader.loaded_batches(pipeline, table))
     except LakeshiftError:
         return {}

@@ -10,11 +10,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lakeshift.engine.dag import Outcome, run_dag
 from lakeshift.engine.plan import Plan
 from lakeshift.engine.table_task import TableResult, TableTask
+
+if TYPE_CHECKING:
+    from lakeshift.engine.contracts import TargetLoader
+    from lakeshift.lake import BatchWriter, TableLake
+    from lakeshift.source import MySQLReader
 
 log = logging.getLogger("lakeshift.engine")
 
@@ -36,7 +41,7 @@ class RunContext:
         self._pool: Any = None
         self._lock = threading.Lock()
 
-    def reader(self) -> Any:
+    def reader(self) -> MySQLReader:
         from lakeshift.source import MySQLPool, MySQLReader
 
         with self._lock:
@@ -48,18 +53,18 @@ class RunContext:
                 self._pool = MySQLPool(self.source, self.settings, cx_workers=workers)
         return MySQLReader(self.source, self.settings, self._pool)
 
-    def loader(self) -> Any:
+    def loader(self) -> TargetLoader:
         from lakeshift.load import open_target
 
         return open_target(self.target, self.settings, lake_credentials=self.storage)
 
-    def table_lake(self, name: str) -> Any:
+    def table_lake(self, name: str) -> TableLake:
         from lakeshift.lake import TableLake
 
         return TableLake(self.lake, self.plan.pipeline.isolation_prefix, name)
 
-    def batch_writer(self, table_lake: Any, batch_id: str, started: datetime, schema: Any,
-                     on_part: Callable[..., None] | None, on_rows: Callable[..., None] | None = None) -> Any:
+    def batch_writer(self, table_lake: TableLake, batch_id: str, started: datetime, schema: Any,
+                     on_part: Callable[..., None] | None, on_rows: Callable[..., None] | None = None) -> BatchWriter:
         from lakeshift.lake import BatchWriter
 
         return BatchWriter(table_lake, batch_id, started, schema, self.plan.pipeline.pipeline.s3, on_part=on_part,

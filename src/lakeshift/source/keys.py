@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from lakeshift.batch import Cursor
 from lakeshift.errors import SourceError
 from lakeshift.source.convert import HIDDEN, ref
 from lakeshift.source.types import BINARIES, INTEGERS, TEMPORALS, ColumnInfo
@@ -151,6 +152,15 @@ class KeyCol:
         if self.kind in ("string", "time"):
             return str(v)
         raise SourceError(f"column {self.name!r} ({self.info.column_type}) cannot be a CDC cursor column")
+
+
+def cursor_of(strategy: str, keys: list[KeyCol], values: list[Value]) -> Cursor:
+    """The watermark Cursor of a position of the cursor columns `keys` (ts[, id], or id)."""
+    if strategy == "id_only":
+        return Cursor(timestamp=None, id=keys[0].to_cursor(values[0]))
+    ts = keys[0].to_cursor(values[0], as_timestamp=True)
+    ident = keys[1].to_cursor(values[1]) if strategy == "hybrid" else None
+    return Cursor(timestamp=None if ts is None else str(ts), id=ident)
 
 
 # ---------------------------------------------------------------- predicates

@@ -57,8 +57,6 @@ class Window:
     page_columns: list[str] = field(default_factory=list)  # keyset order; [] = one streamed query
     high_columns: list[str] = field(default_factory=list)  # what high_values are for: the page key (or bound)
     empty: bool = False  # nothing to read: no row had a cursor value when the run started
-    last: Cursor | None = None  # the last position read: the next watermark
-    rows: int = 0
     high_ties: str | None = None  # checksum of the tie at `high`, taken before reading (ties.py)
     # positions as the reader renders them into SQL (per bound column)
     low_values: list[Any] | None = field(default=None, repr=False)
