@@ -25,7 +25,7 @@ from lakeshift.engine.plan import Plan, TablePlan
 from lakeshift.engine.schema_watch import check_columns
 from lakeshift.engine.table_checks import check_table
 from lakeshift.errors import ConfigError, LakeshiftError, LockBusyError, ValidationFailed
-from lakeshift.load.base import Part
+from lakeshift.load.contracts import Part
 from lakeshift.redact import redact
 
 log = logging.getLogger("lakeshift.engine")
@@ -220,7 +220,7 @@ class TableTask:
             staged = feeder = None
             # Stage while extracting only when no older batch waits: batches commit in order.
             if loader is not None and not sample and not self._pending(loader, table_lake):
-                staged = loader.begin(head, t.target_table, cfg)
+                staged = loader.begin(head, t.target_table)
                 feeder = _PartFeeder(staged, self.ctx.lake, table_lake)
             writer = self.ctx.batch_writer(table_lake, head.batch_id, started, reader.lake_schema(desc, cfg),
                                            on_part=feeder.put if feeder else None,
@@ -315,7 +315,7 @@ class TableTask:
                 if staged_batch and manifest.batch_id == staged_id:
                     staged = staged_batch[1]
                 else:
-                    staged = loader.begin(manifest, t.target_table, t.config)
+                    staged = loader.begin(manifest, t.target_table)
                     try:
                         for part in manifest.files:
                             rel = table_lake.rel(part.path)
@@ -326,10 +326,10 @@ class TableTask:
                         raise
                 outcome = staged.commit(manifest)
                 faults.checkpoint("after_load_commit")
-                self.result.notes.extend(getattr(outcome, "notes", ()))
-                if getattr(outcome, "skipped", False):
+                self.result.notes.extend(outcome.notes)
+                if outcome.skipped:
                     continue
-                self.result.rows_loaded += getattr(outcome, "rows", manifest.rows)
+                self.result.rows_loaded += outcome.rows
                 self.result.batches_loaded += 1
             if staged_batch and staged_id not in {m.batch_id for m in pending}:
                 staged_batch[1].abort()  # superseded or loaded by another run meanwhile
