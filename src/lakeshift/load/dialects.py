@@ -79,6 +79,14 @@ _POSTGRES_ONLY = {"interval": TType("interval"), "text": TType("text"), "bytea":
 _REDSHIFT_ONLY = {"super": TType("json")}
 
 
+def _pg_family_type(data_type: str, char_len: int | None, own: dict[str, TType]) -> TType | None:
+    """A type PostgreSQL and Redshift report alike (or one of the dialect's `own`), else None."""
+    d = data_type.lower()
+    if d in ("character varying", "character"):
+        return TType("text", char_len)
+    return _PG_FAMILY.get(d) or own.get(d)
+
+
 class PostgresTypes(TypeDialect):
     """Natural exact PostgreSQL types. Unsigned ints take the next wider type
     (BIGINT UNSIGNED -> numeric(20,0)); DECIMAL of any precision is numeric(p,s);
@@ -129,14 +137,11 @@ class PostgresTypes(TypeDialect):
         return {"bool": "boolean", "date": "date", "interval": "interval"}[k]
 
     def parse(self, data_type: str, char_len: int | None, precision: int | None, scale: int | None) -> TType:
-        d = data_type.lower()
-        simple = _PG_FAMILY.get(d) or _POSTGRES_ONLY.get(d)
-        if simple is not None:
-            return simple
-        if d == "numeric":
+        known = _pg_family_type(data_type, char_len, _POSTGRES_ONLY)
+        if known is not None:
+            return known
+        if data_type.lower() == "numeric":
             return TType("numeric", precision, scale if precision is not None else None)
-        if d in ("character varying", "character"):
-            return TType("text", char_len)
         return TType("other", name=data_type)
 
     def insert_expr(self, col: Column, ref: str, target: TType) -> str:
@@ -204,14 +209,12 @@ class RedshiftTypes(TypeDialect):
                 "interval": "INTERVAL", "uint": "DECIMAL(20,0)"}[k]
 
     def parse(self, data_type: str, char_len: int | None, precision: int | None, scale: int | None) -> TType:
+        known = _pg_family_type(data_type, char_len, _REDSHIFT_ONLY)
+        if known is not None:
+            return known
         d = data_type.lower()
-        simple = _PG_FAMILY.get(d) or _REDSHIFT_ONLY.get(d)
-        if simple is not None:
-            return simple
         if d == "numeric":
             return TType("numeric", precision, scale)
-        if d in ("character varying", "character"):
-            return TType("text", char_len)
         if d in ("binary varying", "varbyte", "varbinary", "bytea"):
             return TType("bytes", char_len)
         return TType("other", name=data_type)
