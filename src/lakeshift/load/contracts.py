@@ -51,9 +51,15 @@ class StreamingStagedBatch(StagedBatch, Protocol):
 class TargetLoader(Protocol):
     """A target as the engine and the CLI use it (see lakeshift.load)."""
 
-    dialect: TypeDialect
-    schema: str
-    describe: str
+    @property
+    def dialect(self) -> TypeDialect: ...
+
+    @property
+    def schema(self) -> str: ...
+
+    @property
+    def describe(self) -> str:
+        """E.g. "PostgreSQL target host:port/db", for messages."""
 
     def ensure_state_tables(self) -> None: ...
 

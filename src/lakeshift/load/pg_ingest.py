@@ -143,7 +143,8 @@ class PgStaging:
                 self._create_stage()
             if self._adbc is None:
                 self._adbc = self._adbc_connect()
-            copied, failure = [0], []
+            copied: list[int] = [0]
+            failure: list[BaseException] = []
             reader = pa.RecordBatchReader.from_batches(self._ingest_schema(), self._converted(batches, copied, failure))
             try:
                 rows = self._ingest(reader, what)
