@@ -155,7 +155,7 @@ class FakeLoader:
     def lock(self, pipeline: str, table: str) -> Iterator[None]:
         yield
 
-    def begin(self, manifest_head: Manifest, target_table: str, table_cfg: TableConfig) -> FakeStaged:
+    def begin(self, manifest_head: Manifest, target_table: str) -> FakeStaged:
         staged = FakeStaged(self, manifest_head, fail_parts=self.fail_staging and not self.staged)
         self.staged.append(staged)
         return staged

@@ -12,7 +12,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from lakeshift.batch import BatchFile, Column, Cursor, Manifest
-from lakeshift.config.models import ConnectionSettings, DuckDBTarget, PostgresTarget, TableConfig
+from lakeshift.config.models import ConnectionSettings, DuckDBTarget, PostgresTarget
 from lakeshift.load import LoadResult, open_target
 
 SETTINGS = ConnectionSettings()
@@ -103,10 +103,9 @@ def _arrow(text: str) -> pa.DataType:
     return parse_arrow(text)
 
 
-def load(loader: Any, lake: Lake, m: Manifest, paths: Sequence[str], target_table: str = "t",
-         cfg: TableConfig | None = None) -> LoadResult:
+def load(loader: Any, lake: Lake, m: Manifest, paths: Sequence[str], target_table: str = "t") -> LoadResult:
     """Like the engine: begin, add every part (abort if that fails), commit."""
-    staged = loader.begin(m, target_table, cfg or TableConfig())
+    staged = loader.begin(m, target_table)
     try:
         for path, f in zip(paths, m.files):
             staged.add_part(path, lake.fs, "file://" + path, f)

@@ -118,6 +118,20 @@ def test_postgres_bad_database(cli, make_config) -> None:
     assert SECRET not in r.output
 
 
+def test_postgres_with_a_ca_is_tested_with_verify_full_like_a_load(cli, make_config, tmp_path: Path) -> None:
+    """ssl {mode: prefer, ca: ...}: a load verifies the server (verify-full), so the
+    test must too. The PostgreSQL here has no TLS: `prefer` alone falls back to
+    plain text and passes, verify-full fails; a test that passed would be a lie."""
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not used: the server offers no TLS\n")
+    root = make_config(conns(targets={"tls": pg_target(ssl={"mode": "prefer", "ca": str(ca)}),
+                                      "plain": pg_target(ssl={"mode": "prefer"})}))
+    line = one_error_line(cli("connections", "test", "tls", config_dir=root))
+    assert line.startswith("target tls: cannot connect to 127.0.0.1:5432: ") and "SSL" in line, line
+    r = cli("connections", "test", "plain", config_dir=root)
+    assert r.exit_code == 0 and OK.search(r.stdout), r.output
+
+
 def test_redshift_type_uses_postgres_protocol(cli, make_config) -> None:
     # no Redshift here: a redshift-typed target pointed at PostgreSQL proves the driver path
     root = make_config(conns(targets={"rs": {**pg_target(), "type": "redshift", "port": 5432}}))

@@ -128,15 +128,15 @@ def test_a_failing_loader_never_blocks_the_extract() -> None:
 def test_a_part_with_a_wrong_row_count_is_refused(pg_schema: str) -> None:
     """PostgreSQL: the rows copied from the stream must be the closed part's rows."""
     from lakeshift.batch import Column, Manifest
-    from lakeshift.config.models import ConnectionSettings, PostgresTarget, TableConfig
-    from lakeshift.load.base import Part
+    from lakeshift.config.models import ConnectionSettings, PostgresTarget
+    from lakeshift.load.contracts import Part
     from lakeshift.load.postgres import PostgresLoader
 
     loader = PostgresLoader(PostgresTarget(**pg_target(pg_schema)), ConnectionSettings())
     head = Manifest(batch_id="20260101T000000000000Z-abcdef", pipeline="p", table="t", source_table="db.t",
                     strategy="hybrid", mode="merge", primary_key=["id"],
                     columns=[Column("id", "bigint(20)", "bigint", False, "int64")])
-    staged = loader.begin(head, "t", TableConfig())
+    staged = loader.begin(head, "t")
     try:
         with pytest.raises(LoadError, match="3 rows copied but the batch says 4"):
             staged.add_streamed_part(rows(0, 3).to_batches(),

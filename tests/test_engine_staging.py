@@ -52,7 +52,7 @@ def session(tmp_path: Path) -> StagingSession:
 
 
 def begun(session: StagingSession, fail_parts: bool = False) -> Any:
-    staged = FakeLoader(fail_staging=fail_parts).begin(HEAD, "items", None)  # type: ignore[arg-type]
+    staged = FakeLoader(fail_staging=fail_parts).begin(HEAD, "items")
     session.begin(staged, HEAD.batch_id)
     return staged
 

@@ -83,7 +83,7 @@ def test_an_s3_lake_is_read_through_pyarrow_without_httpfs(tmp_path, s3_endpoint
     size = fs.get_file_info(key).size
     m = manifest(cols, [BatchFile("pipe/t/b1/part-00000.parquet", 2, size)])
     loader = open_duck(tmp_path / "t.duckdb")
-    staged = loader.begin(m, "t", None)
+    staged = loader.begin(m, "t")
     staged.add_part(key, fs, f"s3://{key}", m.files[0])
     assert staged.commit(m).rows == 2
     con = duckdb.connect(str(tmp_path / "t.duckdb"))

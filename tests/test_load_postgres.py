@@ -23,7 +23,8 @@ from load_kit import SETTINGS, Lake, batch, col, load, open_pg, pg_target
 from lakeshift.config.models import SSHTunnel, TLSSettings
 from lakeshift.errors import ConnectionFailed, LoadError
 from lakeshift.load import open_target
-from lakeshift.load.postgres import PostgresLoader, connection_params
+from lakeshift.load.pg_base import connection_params
+from lakeshift.load.postgres import PostgresLoader
 
 UTC = timezone.utc
 F32_MAX = struct.unpack("f", struct.pack("f", 3.4028234663852886e38))[0]
@@ -172,7 +173,7 @@ def test_parts_go_to_an_unlogged_staging_table_by_adbc_copy_as_they_arrive(pg_sc
     m, paths = batch(lake, cols, [{"id": [1, 2], "v": [2**64 - 1, 0]}, {"id": [3], "v": [7]}])
     loader = open_pg(pg_schema)
     try:
-        staged = loader.begin(m, "t", None)
+        staged = loader.begin(m, "t")
         staged.add_part(paths[0], lake.fs, "file://" + paths[0], m.files[0])
         stages = _stages(pg, pg_schema)
         assert stages == [(staged.name, "u")]  # UNLOGGED, already holding the first part
@@ -192,10 +193,10 @@ def test_staging_of_a_dead_run_is_dropped_and_a_live_one_kept(pg_schema, pg, lak
     m2, p2 = batch(lake, cols, [pa.table({"id": [2]})], table="u")
     dead_loader, live_loader, cleaner = open_pg(pg_schema), open_pg(pg_schema), open_pg(pg_schema)
     try:
-        dead = dead_loader.begin(m1, "t", None)
+        dead = dead_loader.begin(m1, "t")
         dead.add_part(p1[0], lake.fs, "x", m1.files[0])
-        dead._sess.conn.close()  # the process dies: no cleanup, its session ends
-        live = live_loader.begin(m2, "u", None)
+        dead.staging.session().conn.close()  # the process dies: no cleanup, its session ends
+        live = live_loader.begin(m2, "u")
         live.add_part(p2[0], lake.fs, "x", m2.files[0])
         assert {n for n, _ in _stages(pg, pg_schema)} == {dead.name, live.name}
         cleaner.ensure_state_tables()
@@ -386,13 +387,13 @@ def test_the_server_dropping_the_session_inside_the_load_transaction(pg_schema, 
     loader = open_pg(pg_schema)
     try:
         load(loader, lake, m1, p1)
-        staged = loader.begin(m2, "t", None)
+        staged = loader.begin(m2, "t")
         for p, f in zip(p2, m2.files):
             staged.add_part(p, lake.fs, "x", f)
 
         def drop_session(point: str) -> None:
             if point == "in_load_transaction":
-                pg.execute("SELECT pg_terminate_backend(%s)", (staged._sess.conn.info.backend_pid,))
+                pg.execute("SELECT pg_terminate_backend(%s)", (staged.staging.session().conn.info.backend_pid,))
 
         monkeypatch.setattr(faults, "checkpoint", drop_session)
         with pytest.raises(LoadError):
@@ -414,7 +415,7 @@ def test_the_server_dropping_the_session_inside_the_load_transaction(pg_schema, 
 @pytest.fixture
 def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every statement the loaders' psycopg sessions send."""
-    from lakeshift.load.base import Session
+    from lakeshift.load.session import Session
 
     seen: list[str] = []
     for name in ("execute", "query"):

@@ -15,7 +15,7 @@ import pytest
 from conftest import PG_DSN
 from load_kit import Lake, batch, col, load, open_pg
 
-from lakeshift.load import postgres as pgmod
+from lakeshift.load.strategies import swap as swapmod
 
 @pytest.fixture
 def lake(tmp_path: Any) -> Lake:
@@ -91,7 +91,7 @@ def test_a_repeated_key_is_deduplicated_instead(pg_schema, pg, lake):
 
 
 def test_a_reader_holding_the_table_makes_it_fall_back(pg_schema, pg, lake, monkeypatch):
-    monkeypatch.setattr(pgmod, "SWAP_LOCK_TIMEOUT", "200ms")
+    monkeypatch.setattr(swapmod, "SWAP_LOCK_TIMEOUT", "200ms")
     _replace(lake, pg_schema, {"id": [1], "v": ["a"], "n": [1]})
     first = _oid(pg, pg_schema)
     reader = psycopg.connect(PG_DSN)  # a transaction reading the table: ACCESS SHARE until it ends

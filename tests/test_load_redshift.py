@@ -128,7 +128,7 @@ def s3_uri(lake: Lake, path: str) -> str:
 
 
 def stage_batch(loader: Any, lake: Lake, m: Any, paths: list[str], target: str = "t") -> Any:
-    staged = loader.begin(m, target, None)
+    staged = loader.begin(m, target)
     for p, f in zip(paths, m.files):
         staged.add_part(p, lake.fs, s3_uri(lake, p), f)
     return staged
@@ -163,7 +163,7 @@ def test_merge_batch_exact_sql(fake, lake):
     m, paths = batch(lake, COLS, DATA, bid=BID, ts="ts")
     fake.staged_rows = 3
     loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect)
-    loader._state_ready = True  # state DDL is asserted in its own test
+    loader.state.ready = True  # state DDL is asserted in its own test
     result = stage_batch(loader, lake, m, paths).commit(m)
     assert (result.status, result.rows) == ("loaded", 5)  # the fake reports 5 rows per DML
     manifest_uri = f"{S3_ROOT}/t/{BID}/{BID}.copy-manifest"
@@ -200,7 +200,7 @@ def test_merge_into_an_existing_table_deletes_matching_keys_first(fake, lake):
     fake.columns["t"] = [("id", "bigint", None, 64, 0), ("name", "character varying", 80, None, None)]
     fake.staged_rows = 1
     loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect)
-    loader._state_ready = True
+    loader.state.ready = True
     stage_batch(loader, lake, m, paths).commit(m)
     stmts = fake.statements()
     i = stmts.index(f"SELECT COUNT(*) FROM {STAGE}")
@@ -216,7 +216,7 @@ def test_replace_is_delete_plus_insert_in_one_transaction_never_truncate(fake, l
     fake.columns["t"] = [("id", "bigint", None, 64, 0), ("name", "character varying", 80, None, None)]
     fake.staged_rows = 1
     loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect)
-    loader._state_ready = True
+    loader.state.ready = True
     stage_batch(loader, lake, m, paths).commit(m)
     stmts = fake.statements()
     assert not any("TRUNCATE" in s.upper() for s in stmts)
@@ -231,7 +231,7 @@ def test_append_tags_the_batch_id(fake, lake):
     m, paths = batch(lake, COLS[:2], [{"id": [1], "name": ["a"]}], bid=BID, mode="append")
     fake.staged_rows = 1
     loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect)
-    loader._state_ready = True
+    loader.state.ready = True
     stage_batch(loader, lake, m, paths).commit(m)
     assert ('CREATE TABLE "analytics"."t" ("id" BIGINT, "name" VARCHAR(80), "_lakeshift_batch_id" VARCHAR(128))',
             None) in fake.log
@@ -256,7 +256,7 @@ def test_a_loaded_batch_is_skipped_before_any_copy(fake, lake):
     m, paths = batch(lake, COLS[:2], [{"id": [1], "name": ["a"]}], bid=BID)
     fake.loaded = [("pipe", "t", BID, "t", "merge", 1, 1, 10, None, None, None, None)]
     loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect)
-    loader._state_ready = True
+    loader.state.ready = True
     assert stage_batch(loader, lake, m, paths).commit(m).skipped
     assert fake.statements() == [LOADS_SELECT]
 
@@ -275,7 +275,7 @@ def test_types_in_the_redshift_ddl(fake, lake):
     m, paths = batch(lake, cols, [{c.name: [None] for c in cols}], bid=BID, key=("u64",))
     fake.staged_rows = 1
     loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect)
-    loader._state_ready = True
+    loader.state.ready = True
     stage_batch(loader, lake, m, paths).commit(m)
     stmts = fake.statements()
     assert ('CREATE TABLE "analytics"."t" ("u64" DECIMAL(20,0), "bits" DECIMAL(20,0), "u32" BIGINT, "flag" BOOLEAN, '
@@ -296,7 +296,7 @@ def test_varchar_widening_runs_before_the_transaction_and_other_widenings_are_re
     fake.columns["t"] = [("id", "bigint", None, 64, 0), ("name", "character varying", 40, None, None)]
     fake.staged_rows = 1
     loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect)
-    loader._state_ready = True
+    loader.state.ready = True
     stage_batch(loader, lake, m, paths).commit(m)
     stmts = fake.statements()
     alter = stmts.index('ALTER TABLE "analytics"."t" ALTER COLUMN "name" TYPE VARCHAR(80)')
@@ -308,7 +308,7 @@ def test_varchar_widening_runs_before_the_transaction_and_other_widenings_are_re
     fake2.columns["t"] = [("id", "integer", None, 32, 0)]
     m2, p2 = batch(lake, cols[:1], [{"id": [1]}], bid=BID)
     loader2 = open_target(rs_target(), SETTINGS, connection_factory=fake2.connect)
-    loader2._state_ready = True
+    loader2.state.ready = True
     with pytest.raises(SchemaChangeError, match=r"Redshift table analytics\.t: column 'id' is INTEGER but the source "
                                                 r"now needs BIGINT .*cannot apply in place.*full_sync"):
         stage_batch(loader2, lake, m2, p2).commit(m2)
@@ -323,7 +323,7 @@ def _recreate_case(fake: FakeRedshift, lake: Lake) -> tuple[Any, Any]:
     fake.columns["t"] = [("id", "integer", None, 32, 0), ("name", "character varying", 40, None, None)]
     fake.staged_rows = 1
     loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect)
-    loader._state_ready = True
+    loader.state.ready = True
     return stage_batch(loader, lake, m, paths), m
 
 
@@ -367,7 +367,7 @@ def test_static_keys_only_without_a_role_and_never_shown(fake, lake, caplog):
     m, paths = batch(lake, COLS[:2], [{"id": [1], "name": ["a"]}], bid=BID)
     fake.staged_rows = 1
     loader = open_target(rs_target(iam_role=None), SETTINGS, lake_credentials=storage, connection_factory=fake.connect)
-    loader._state_ready = True
+    loader.state.ready = True
     stage_batch(loader, lake, m, paths).commit(m)
     copy = next(s for s in fake.statements() if s.startswith("COPY"))
     assert copy == (f"COPY {STAGE} FROM '{S3_ROOT}/t/{BID}/{BID}.copy-manifest' ACCESS_KEY_ID 'AKIAEXAMPLE123' "
@@ -379,7 +379,7 @@ def test_static_keys_only_without_a_role_and_never_shown(fake, lake, caplog):
     fake2.staged_rows = 1
     fake2.fail_on = ("COPY", f"S3ServiceException: denied for SECRET_ACCESS_KEY '{secret}' token {token}")
     loader2 = open_target(rs_target(iam_role=None), SETTINGS, lake_credentials=storage, connection_factory=fake2.connect)
-    loader2._state_ready = True
+    loader2.state.ready = True
     with pytest.raises(LoadError) as err:
         stage_batch(loader2, lake, m, paths).commit(m)
     import traceback
@@ -392,7 +392,7 @@ def test_static_keys_only_without_a_role_and_never_shown(fake, lake, caplog):
     fake3 = FakeRedshift()
     fake3.staged_rows = 1
     loader3 = open_target(rs_target(), SETTINGS, lake_credentials=storage, connection_factory=fake3.connect)
-    loader3._state_ready = True
+    loader3.state.ready = True
     stage_batch(loader3, lake, m, paths).commit(m)
     assert not any(secret in s or "ACCESS_KEY_ID" in s for s in fake3.statements())
 
@@ -400,7 +400,7 @@ def test_static_keys_only_without_a_role_and_never_shown(fake, lake, caplog):
 def test_no_role_and_no_keys_is_a_clear_error(fake, lake):
     m, paths = batch(lake, COLS[:2], [{"id": [1], "name": ["a"]}], bid=BID)
     loader = open_target(rs_target(iam_role=None), SETTINGS, connection_factory=fake.connect)
-    loader._state_ready = True
+    loader.state.ready = True
     with pytest.raises(LoadError, match="COPY needs `iam_role` on the Redshift target"):
         stage_batch(loader, lake, m, paths).commit(m)
 
@@ -415,14 +415,14 @@ def test_copy_literals_refuse_quotes():
 
 def test_parts_must_be_in_s3(fake, lake):
     m, paths = batch(lake, COLS[:2], [{"id": [1], "name": ["a"]}], bid=BID)
-    staged = open_target(rs_target(), SETTINGS, connection_factory=fake.connect).begin(m, "t", None)
+    staged = open_target(rs_target(), SETTINGS, connection_factory=fake.connect).begin(m, "t")
     with pytest.raises(LoadError, match="S3 only"):
         staged.add_part(paths[0], lake.fs, "file://" + paths[0], m.files[0])
 
 
 def test_lock_lease_sql(fake):
     loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect, lock_timeout=0)
-    loader._state_ready = True
+    loader.state.ready = True
     with loader.lock("pipe", "t"):
         pass
     L = '"analytics"."_lakeshift_locks"'
@@ -461,8 +461,8 @@ def test_the_copy_manifest_in_an_s3_lake_honours_server_side_encryption(fake, s3
     m = manifest([col("id", pa.int64())], [BatchFile(f"pipe/t/{BID}/part-00000.parquet", 2, 0)], bid=BID)
     fake.staged_rows = 2
     loader = open_target(rs_target(), SETTINGS, lake_credentials=storage, connection_factory=fake.connect)
-    loader._state_ready = True
-    staged = loader.begin(m, "t", None)
+    loader.state.ready = True
+    staged = loader.begin(m, "t")
     staged.add_part(key, fs, f"s3://{key}", m.files[0])
     staged.commit(m)
     url = f"s3://{s3_bucket}/lake/pipe/t/{BID}/{BID}.copy-manifest"
@@ -568,7 +568,7 @@ def test_redshift_sql_runs_for_real_on_postgresql(pg_schema, pg, lake):
             with opener(timeout=0).lock("pipe", "t"):
                 pass
         for m, paths in ((m1, p1), (m2, p2)):
-            staged = loader.begin(m, "t", None)
+            staged = loader.begin(m, "t")
             for p, f in zip(paths, m.files):
                 staged.add_part(p, lake.fs, s3_uri(lake, p), f)
             assert staged.commit(m).status == "loaded"
@@ -586,13 +586,13 @@ def test_redshift_sql_runs_for_real_on_postgresql(pg_schema, pg, lake):
         pass
     # replace and append on the same SQL
     m3, p3 = batch(lake, v2, [{"id": [9], "name": ["only"], **row, "added": [1]}], mode="replace")
-    staged = loader.begin(m3, "t", None)
+    staged = loader.begin(m3, "t")
     staged.add_part(p3[0], lake.fs, s3_uri(lake, p3[0]), m3.files[0])
     staged.commit(m3)
     assert pg.execute(f'SELECT id, name FROM "{pg_schema}".t').fetchall() == [(9, "only")]
     ev = [col("e", pa.string())]
     m4, p4 = batch(lake, ev, [{"e": ["x", "y"]}], mode="append", table="ev")
-    staged = loader.begin(m4, "events", None)
+    staged = loader.begin(m4, "events")
     staged.add_part(p4[0], lake.fs, s3_uri(lake, p4[0]), m4.files[0])
     assert staged.commit(m4).rows == 2
     assert pg.execute(f'SELECT e, "_lakeshift_batch_id" FROM "{pg_schema}".events ORDER BY e').fetchall() == [
@@ -638,7 +638,7 @@ def test_real_redshift_cluster(tmp_path):  # pragma: no cover - needs a cluster
             pq.write_table(data, key, filesystem=fs)
             m = manifest(cols, [BatchFile(f"b{n}/part-0.parquet", len(ids), fs.get_file_info(key).size)], mode=mode)
             with loader.lock(m.pipeline, m.table):
-                staged = loader.begin(m, "t", None)
+                staged = loader.begin(m, "t")
                 staged.add_part(key, fs, f"s3://{key}", m.files[0])
                 assert staged.commit(m).status == "loaded"
         with psycopg.connect(host=target.host, port=target.port, dbname=target.database, user=target.username,
@@ -693,7 +693,7 @@ def test_skip_records_the_batch_in_one_transaction_under_the_load_lock(fake, lak
     m, _ = batch(lake, COLS[:2], [{"id": [1], "name": ["a"]}], bid=BID, low=Cursor("2026-01-01T00:00:00", 4),
                  high=Cursor("2026-01-02T00:00:00", 9))
     loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect, lock_timeout=0)
-    loader._state_ready = True
+    loader.state.ready = True
     with loader.lock("pipe", "t"):
         rec = loader.record_skip(m, "pipe", "t", "t", "amounts missing upstream")
     L = '"analytics"."_lakeshift_locks"'

@@ -10,7 +10,8 @@ from lakeshift.batch import BatchFile
 from lakeshift.config.models import TableConfig
 from lakeshift.errors import LoadError
 from lakeshift.load import validate_batch
-from lakeshift.load.types import DuckDBTypes, PostgresTypes, RedshiftTypes, TType, compare, parse_arrow
+from lakeshift.load.dialects import DuckDBTypes, PostgresTypes, RedshiftTypes
+from lakeshift.load.types import TType, compare, parse_arrow
 
 PG, RS, DK = PostgresTypes(), RedshiftTypes(), DuckDBTypes()
 

@@ -109,27 +109,10 @@ def _postgres(tgt: PostgresTarget, settings: ConnectionSettings) -> str:
 def _pg_connect(tgt: PostgresTarget, host: str, port: int, settings: ConnectionSettings) -> Any:
     import psycopg
 
+    from lakeshift.load.pg_base import connection_params  # a load's libpq parameters: the same TLS rules
+
     endpoint = (host, port) if (host, port) != (tgt.host, tgt.port) else None
-    try:  # the load package's libpq parameters: same TLS rules as a load
-        from lakeshift.load.postgres import connection_params
-    except ImportError:
-        connection_params = _pg_params
     return psycopg.connect(**connection_params(tgt, settings, endpoint), autocommit=True)
-
-
-def _pg_params(tgt: PostgresTarget, settings: ConnectionSettings,
-               endpoint: tuple[str, int] | None = None) -> dict[str, Any]:
-    """Fallback while the load package is absent."""
-    params: dict[str, Any] = {
-        "host": tgt.host, "port": tgt.port, "dbname": tgt.database, "user": tgt.username,
-        "password": tgt.password.get_secret_value() if tgt.password else None,
-        "connect_timeout": _timeout(tgt, settings), "application_name": "lakeshift",
-    }
-    if endpoint is not None:  # through a tunnel: connect to the local end, verify TLS against the real name
-        params["hostaddr"], params["port"] = endpoint
-    if tgt.ssl is not None:
-        params.update(sslmode=tgt.ssl.mode, sslrootcert=tgt.ssl.ca, sslcert=tgt.ssl.cert, sslkey=tgt.ssl.key)
-    return {k: v for k, v in params.items() if v is not None}
 
 
 # ---------------------------------------------------------------- DuckDB

@@ -18,7 +18,7 @@ import pyarrow as pa
 from lakeshift.batch import BatchFile
 from lakeshift.engine.contracts import PartStreaming, StagedLoad
 from lakeshift.errors import LakeshiftError
-from lakeshift.load.base import Part
+from lakeshift.load.contracts import Part
 
 if TYPE_CHECKING:
     from lakeshift.lake import Lake, TableLake

@@ -176,7 +176,7 @@ class TableTask:
         return pending(classify(self.table_lake.manifests(), records))
 
     def _begin(self, loader: TargetLoader, head: Manifest) -> StagedLoad:
-        return loader.begin(head, self.table.target_table, self.table.config)
+        return loader.begin(head, self.table.target_table)
 
     def load_pending(self, loader: TargetLoader, staging: StagingSession) -> None:
         """Load every pending batch, oldest first, under the table's load lock."""

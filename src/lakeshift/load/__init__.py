@@ -3,11 +3,13 @@
     loader = open_target(target, settings, lake_credentials=storage)
     loader.ensure_state_tables()
     with loader.lock(pipeline, table):
-        staged = loader.begin(manifest_head, target_table, table_cfg)
+        staged = loader.begin(manifest_head, target_table)
         staged.add_part(path, filesystem, uri, batch_file)   # per part, may overlap extraction
-        result = staged.commit(manifest)                     # ONE transaction; "skipped" if loaded before
+        result = staged.commit(manifest)                     # ONE transaction; result.skipped if loaded before
     loader.record_run(RunRecord(...)); loader.close()
 
+The contracts are in load/contracts.py; how a batch's rows get into the table
+(upsert, DELETE + INSERT, swap, replace, append) in load/strategies/.
 Drivers are imported lazily: DuckDB-only installs never import psycopg/ADBC."""
 
 from __future__ import annotations
@@ -16,15 +18,14 @@ from collections.abc import Callable
 from typing import Any
 
 from lakeshift.config.models import ConnectionSettings, DuckDBTarget, PostgresTarget, RedshiftTarget
-from lakeshift.load.base import LoaderBase as Loader
-from lakeshift.load.base import StagedLoadBase as StagedLoad
+from lakeshift.load.contracts import Part, StagedBatch, StreamingStagedBatch, TargetLoader
 from lakeshift.load.state import LoadRecord, LoadResult, RunRecord
 from lakeshift.load.validation import validate_batch
 
 
 def open_target(target: PostgresTarget | RedshiftTarget | DuckDBTarget, settings: ConnectionSettings, *,
                 lake_credentials: Any = None, connection_factory: Callable[[], Any] | None = None,
-                lock_timeout: float | None = None) -> Loader:
+                lock_timeout: float | None = None) -> TargetLoader:
     """A loader for `target`. `connection_factory()` (tests) returns a DB-API
     connection in autocommit mode used instead of a real one; `lake_credentials`
     (the lake's storage config) gives Redshift COPY its keys when the target
@@ -44,4 +45,5 @@ def open_target(target: PostgresTarget | RedshiftTarget | DuckDBTarget, settings
     return PostgresLoader(target, settings, connection_factory=connection_factory, lock_timeout=lock_timeout)
 
 
-__all__ = ["open_target", "Loader", "StagedLoad", "LoadRecord", "LoadResult", "RunRecord", "validate_batch"]
+__all__ = ["open_target", "TargetLoader", "StagedBatch", "StreamingStagedBatch", "Part", "LoadRecord", "LoadResult",
+           "RunRecord", "validate_batch"]

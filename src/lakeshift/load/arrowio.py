@@ -16,7 +16,7 @@ from lakeshift.errors import LoadError
 from lakeshift.load.sql import ORDINAL_COLUMN
 from lakeshift.load.types import classify, parse_arrow, postgres_ingest_type, same_arrow
 
-BATCH_ROWS = 16 * 1024  # small: the ADBC COPY costs the same, memory a quarter (docs/benchmarks.md)
+BATCH_ROWS = 16 * 1024  # small: the COPY is no slower for it and memory stays low (docs/benchmarks.md)
 
 
 def _compatible(actual: pa.DataType, expected: pa.DataType) -> bool:
@@ -89,8 +89,9 @@ def for_postgres(batch: pa.RecordBatch, columns: Sequence[Column], table: str) -
 
 def _may_hold_nul(arr: pa.Array) -> bool:
     """Whether the bytes behind the strings hold a zero byte at all: one memchr
-    over the value buffer, ~20x faster than matching value by value. Only a hit
-    (which may lie behind a NULL slot) is checked exactly, value by value."""
+    over the value buffer instead of a match per value, since text almost never
+    holds one. Only a hit (which may lie behind a NULL slot) is checked exactly,
+    value by value."""
     _, offsets_buf, data = arr.buffers()
     if data is None or offsets_buf is None or len(arr) == 0:
         return False

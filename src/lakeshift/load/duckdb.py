@@ -22,12 +22,19 @@ from typing import Any
 import pyarrow as pa
 
 from lakeshift.batch import Manifest
-from lakeshift.config.models import ConnectionSettings, DuckDBTarget, TableConfig
+from lakeshift.config.models import ConnectionSettings, DuckDBTarget
 from lakeshift.errors import LoadError, LockBusyError
 from lakeshift.identifiers import quote_ansi
 from lakeshift.load import arrowio, sql
-from lakeshift.load.base import LoaderBase, Session, StagedLoadBase, translate_errors, wait_loop
-from lakeshift.load.types import DuckDBTypes
+from lakeshift.load.base import LoaderBase
+from lakeshift.load.contracts import LoadContext, Part
+from lakeshift.load.dialects import DuckDBTypes
+from lakeshift.load.duckdb_files import open_file
+from lakeshift.load.locking import busy_message, wait_loop
+from lakeshift.load.naming import stage_name
+from lakeshift.load.session import Session, translate_errors
+from lakeshift.load.staged import StagedLoad
+from lakeshift.load.strategies import MoveJob, TableFacts
 from lakeshift.redact import redact
 
 log = logging.getLogger("lakeshift.load")
@@ -64,12 +71,10 @@ class DuckDBLoader(LoaderBase):
 
     def __init__(self, target: DuckDBTarget, settings: ConnectionSettings, *,
                  connection_factory: Callable[[], Any] | None = None, lock_timeout: float | None = None) -> None:
-        super().__init__()
         self.target = target
         self.path = Path(os.path.expanduser(target.path))
-        self.schema = target.schema_
-        self.describe = f"DuckDB target {self.path}"
-        self.lock_timeout = float(settings.default_timeout if lock_timeout is None else lock_timeout)
+        super().__init__(target.schema_, f"DuckDB target {self.path}",
+                         float(settings.default_timeout if lock_timeout is None else lock_timeout))
         self._factory = connection_factory
         self._memory: Any = None  # ":memory:" lives as long as the loader: one database, a cursor per use
         self._memory_locks: dict[tuple[str, str], threading.Lock] = {}
@@ -93,7 +98,7 @@ class DuckDBLoader(LoaderBase):
 
         def attempt() -> bool:
             try:
-                holder.append(_open_file(duckdb, self.path, self.schema))
+                holder.append(open_file(duckdb, self.path, self.schema))
                 return True
             except Exception as exc:  # noqa: BLE001
                 if not _is_lock_conflict(exc):
@@ -106,8 +111,8 @@ class DuckDBLoader(LoaderBase):
                                 f"waited {self.lock_timeout:g}s")
         con = holder[0]
         # DuckDB may use 80% of the machine's memory by default, and a batch's staging
-        # table grew with the table (740 MB for 2M rows): bounded, it spills to
-        # <file>.tmp instead, and memory stays flat (docs/benchmarks.md).
+        # table grows with the table: bounded, it spills to <file>.tmp instead, and
+        # memory stays flat (docs/benchmarks.md, finding 11).
         con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
         return DuckDBSession(con, self.describe)
 
@@ -147,9 +152,7 @@ class DuckDBLoader(LoaderBase):
                     return False
 
             if not wait_loop(self.lock_timeout, attempt):
-                raise LockBusyError(f"{pipeline}.{table}: another lakeshift run is loading this table into "
-                                    f"{self.describe} (schema {self.schema}); waited {self.lock_timeout:g}s for it "
-                                    "to finish. Try again when it is done.")
+                raise LockBusyError(busy_message(pipeline, table, self.describe, self.schema, self.lock_timeout))
             try:
                 os.ftruncate(fd, 0)
                 os.write(fd, f"{os.getpid()} {pipeline}.{table}\n".encode())
@@ -164,15 +167,14 @@ class DuckDBLoader(LoaderBase):
         with self._mutex:
             lock = self._memory_locks.setdefault((pipeline, table), threading.Lock())
         if not lock.acquire(timeout=self.lock_timeout):
-            raise LockBusyError(f"{pipeline}.{table}: another load into {self.describe} holds this table; "
-                                f"waited {self.lock_timeout:g}s")
+            raise LockBusyError(busy_message(pipeline, table, self.describe, self.schema, self.lock_timeout))
         try:
             yield
         finally:
             lock.release()
 
-    def begin(self, manifest_head: Manifest, target_table: str, table_cfg: TableConfig) -> DuckDBStagedLoad:
-        return DuckDBStagedLoad(self, manifest_head, target_table, table_cfg)
+    def _begin(self, ctx: LoadContext, head: Manifest, target_table: str) -> StagedLoad:
+        return StagedLoad(ctx, head, target_table, DuckDBStaging(ctx, head))
 
     def close(self) -> None:
         if self._memory is not None:  # files: nothing is kept open
@@ -180,56 +182,42 @@ class DuckDBLoader(LoaderBase):
             self._memory = None
 
 
-class DuckDBStagedLoad(StagedLoadBase):
-    """add_part only records the part: the file is opened once, at commit, for
-    the whole transaction (staging a part while extracting would hold the
-    file for the whole extraction)."""
+class DuckDBStaging:
+    """The Staging (load/contracts.py) of DuckDB. A part handed over is only
+    recorded: the file is opened once, at commit, for the whole transaction
+    (staging a part while extracting would hold the file for the whole
+    extraction), and the parts are scanned as Arrow streams into a TEMP table."""
 
-    loader: DuckDBLoader
+    ordinal = True
 
-    def __init__(self, loader: DuckDBLoader, head: Manifest, target_table: str, table_cfg: TableConfig) -> None:
-        super().__init__(loader, head, target_table, table_cfg)
-        self.name = "_ls_stage_" + hashlib.sha256(
-            f"{head.pipeline}\x1f{head.table}\x1f{head.batch_id}".encode()).hexdigest()[:24]
-        self._sess: DuckDBSession | None = None
+    def __init__(self, ctx: LoadContext, head: Manifest) -> None:
+        self.ctx = ctx
+        self.name = stage_name(head)
+        self.stage_sql = quote_ansi(self.name)
+        self._sess: Session | None = None
 
-    @property
-    def stage_sql(self) -> str:
-        return quote_ansi(self.name)
+    def accept(self, part: Part) -> None:
+        pass
 
-    def _session(self) -> Session:
+    def session(self) -> Session:
         if self._sess is None:
-            self._sess = self.loader.connect()
+            self._sess = self.ctx.connect()
         return self._sess
 
-    def _stage_in_transaction(self, s: Session, manifest: Manifest) -> None:
+    def fill(self, s: Session, manifest: Manifest, parts: Sequence[Part]) -> None:
         columns = manifest.columns
         base = pa.schema([pa.field(c.name, arrowio.parse_arrow(c.arrow_type)) for c in columns])
         schema = base.append(pa.field(sql.ORDINAL_COLUMN, pa.int64()))
-        created = False
         offset = 0
-        for part in sorted(self.parts, key=lambda p: _file_index(manifest, p.file.path)):
+        for i, part in enumerate(sorted(parts, key=lambda p: _file_index(manifest, p.file.path))):
             failure: list[BaseException] = []
-
-            def batches(part: Any = part, start: int = offset, failure: list[BaseException] = failure
-                        ) -> Iterator[pa.RecordBatch]:
-                n = start
-                try:
-                    for b in arrowio.read_part(part.path, part.filesystem, columns):
-                        yield arrowio.add_ordinal(arrowio.conform(b, base), n)
-                        n += b.num_rows
-                except BaseException as exc:  # DuckDB would wrap it in its own error
-                    failure.append(exc)
-                    raise
-
-            reader = pa.RecordBatchReader.from_batches(schema, batches())
+            reader = pa.RecordBatchReader.from_batches(schema, _with_ordinal(part, columns, base, offset, failure))
+            verb = "INSERT INTO {} SELECT * FROM _ls_part" if i else "CREATE TEMP TABLE {} AS SELECT * FROM _ls_part"
             s.conn.register("_ls_part", reader)
             try:
-                verb = "INSERT INTO {} SELECT * FROM _ls_part" if created else "CREATE TEMP TABLE {} AS SELECT * FROM _ls_part"
                 s.execute(verb.format(self.stage_sql))
-                created = True
             except BaseException:
-                if failure:
+                if failure:  # DuckDB wrapped the reader's own error in one of its own
                     raise failure[0] from None
                 raise
             finally:
@@ -239,13 +227,29 @@ class DuckDBStagedLoad(StagedLoadBase):
                     pass
             offset += part.file.rows
 
-    def _staged_rows(self, s: Session) -> int:
+    def rows(self, s: Session) -> int:
         return int(s.query(sql.count_rows(self.stage_sql))[0][0])
 
-    def _cleanup(self) -> None:
+    def facts(self, s: Session, job: MoveJob, known: TableFacts) -> TableFacts:
+        return known
+
+    def close(self) -> None:
         if self._sess is not None:
             self._sess.close()
             self._sess = None
+
+
+def _with_ordinal(part: Part, columns: Any, base: pa.Schema, start: int,
+                  failure: list[BaseException]) -> Iterator[pa.RecordBatch]:
+    """The part's rows with _lakeshift_ord from `start` on; an error is kept in `failure`."""
+    n = start
+    try:
+        for b in arrowio.read_part(part.path, part.filesystem, columns):
+            yield arrowio.add_ordinal(arrowio.conform(b, base), n)
+            n += b.num_rows
+    except BaseException as exc:
+        failure.append(exc)
+        raise
 
 
 def _file_index(manifest: Manifest, path: str) -> int:
@@ -253,80 +257,3 @@ def _file_index(manifest: Manifest, path: str) -> int:
         if f.path == path:
             return i
     return len(manifest.files)
-
-
-_shared_lock = threading.Lock()
-_shared: dict[str, list[Any]] = {}  # resolved path -> [hub connection, sessions open]
-
-
-def _catalog(schema: str) -> str:
-    return "lakeshift_target" if schema.casefold() != "lakeshift_target" else "lakeshift_target_db"
-
-
-class _SharedFileConnection:
-    """A connection to a DuckDB file attached once per process. DuckDB refuses
-    to attach one file twice in one process ("already attached"), so parallel
-    tables share one in-memory hub with the file attached, each through its
-    own cursor (own transaction, TEMP tables and registrations); the file is
-    detached and closed with its last session, so another process can open it."""
-
-    def __init__(self, key: str, cursor: Any) -> None:
-        self._key, self._cursor, self._closed = key, cursor, False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._cursor, name)
-
-    def execute(self, *args: Any) -> Any:
-        return self._cursor.execute(*args)
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self._cursor.close()
-        finally:
-            with _shared_lock:
-                entry = _shared.get(self._key)
-                if entry is not None:
-                    entry[1] -= 1
-                    if entry[1] <= 0:
-                        del _shared[self._key]
-                        entry[0].close()
-
-
-def _open_file(duckdb: Any, path: Path, schema: str) -> Any:
-    """Open the target file. DuckDB names the file's catalog after its stem,
-    so a target schema with the same name (shop.duckdb + schema shop) makes
-    every `"shop"."t"` ambiguous: only then is the file attached under a fixed
-    catalog name instead, through one attachment shared by this process
-    (see _SharedFileConnection). Otherwise a plain connect, which shares
-    DuckDB's per-process instance with anything else that has the file open."""
-    if path.stem.casefold() != schema.casefold():
-        con = duckdb.connect(str(path))
-        catalog = con.execute("SELECT current_database()").fetchone()[0]
-        if catalog.casefold() != schema.casefold():
-            return con
-        con.close()
-    catalog = _catalog(schema)
-    key = f"{path.resolve()}\x1f{catalog}"
-    with _shared_lock:
-        entry = _shared.get(key)
-        if entry is None:
-            hub = duckdb.connect(":memory:")
-            try:
-                literal = str(path).replace("'", "''")
-                hub.execute(f"ATTACH '{literal}' AS \"{catalog}\"")
-            except BaseException:
-                hub.close()
-                raise
-            entry = _shared[key] = [hub, 0]
-        cur = entry[0].cursor()
-        entry[1] += 1
-    con = _SharedFileConnection(key, cur)
-    try:
-        cur.execute(f'USE "{catalog}"')
-    except BaseException:
-        con.close()
-        raise
-    return con

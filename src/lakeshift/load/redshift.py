@@ -26,22 +26,27 @@ from __future__ import annotations
 import json
 import logging
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
 import pyarrow.fs as pafs
 
-from lakeshift.batch import BatchFile, Manifest
-from lakeshift.config.models import TableConfig
+from lakeshift.batch import Manifest
 from lakeshift.errors import LoadError, LockBusyError
 from lakeshift.identifiers import qualified_ansi, quote_ansi
 from lakeshift.load import sql
-from lakeshift.load.base import Session, StagedLoadBase, translate_errors, wait_loop
-from lakeshift.load.postgres import PgProtocolLoader, _secret, busy_message, stage_name
+from lakeshift.load.contracts import LoadContext, Part
+from lakeshift.load.dialects import RedshiftTypes
+from lakeshift.load.locking import busy_message, wait_loop
+from lakeshift.load.naming import stage_name
+from lakeshift.load.pg_base import PgProtocolLoader, secret_value
+from lakeshift.load.session import Session, translate_errors
+from lakeshift.load.staged import StagedLoad
 from lakeshift.load.state import LOCKS_TABLE
-from lakeshift.load.types import RedshiftTypes, parse_arrow, redshift_staging_type
+from lakeshift.load.strategies import MoveJob, TableFacts
+from lakeshift.load.types import parse_arrow, redshift_staging_type
 from lakeshift.redact import register, register_model
 from lakeshift.s3_clients import put_object
 
@@ -68,7 +73,7 @@ def literal(value: str, what: str) -> str:
 
 def _cred(obj: Any, name: str) -> str | None:
     value = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
-    return _secret(value)
+    return secret_value(value)
 
 
 def copy_manifest(parts: list[tuple[str, int]]) -> str:
@@ -85,6 +90,7 @@ def copy_statement(stage_sql: str, manifest_uri: str, credentials_sql: str) -> s
 class RedshiftLoader(PgProtocolLoader):
     dialect = RedshiftTypes()
     create_primary_key = False  # Redshift does not enforce keys and its planner trusts them: never declare one
+    state_locks_table = True  # no advisory locks: lock() keeps a lease row in _lakeshift_locks
 
     def __init__(self, *args: Any, lake_credentials: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -116,13 +122,9 @@ class RedshiftLoader(PgProtocolLoader):
             out += f" SESSION_TOKEN {literal(token, 'session token')}"
         return out
 
-    def _state_ddl(self) -> list[str]:
-        return [sql.create_schema(self.schema), *sql.state_tables(self.schema, with_locks=True)]
-
     @contextmanager
     def lock(self, pipeline: str, table: str) -> Iterator[None]:
-        if not self._state_ready:
-            self.ensure_state_tables()
+        self.ensure_state_ready()
         s = self.connect()
         locks = qualified_ansi(self.schema, LOCKS_TABLE)
         who = (pipeline, table)
@@ -162,51 +164,54 @@ class RedshiftLoader(PgProtocolLoader):
         finally:
             s.close()
 
-    def begin(self, manifest_head: Manifest, target_table: str, table_cfg: TableConfig) -> RedshiftStagedLoad:
-        return RedshiftStagedLoad(self, manifest_head, target_table, table_cfg)
+    def _begin(self, ctx: LoadContext, head: Manifest, target_table: str) -> StagedLoad:
+        staging = RedshiftStaging(ctx, head, credentials_sql=self.credentials_sql, storage=self.lake_credentials)
+        return StagedLoad(ctx, head, target_table, staging)
 
 
-class RedshiftStagedLoad(StagedLoadBase):
-    loader: RedshiftLoader
+class RedshiftStaging:
+    """The Staging (load/contracts.py) of Redshift: a TEMP table filled by one
+    COPY of every part, from a COPY manifest written next to them, inside the
+    batch's transaction."""
+
     ordinal = False  # COPY maps Parquet columns by position: staging holds exactly the batch's columns
 
-    def __init__(self, loader: RedshiftLoader, head: Manifest, target_table: str, table_cfg: TableConfig) -> None:
-        super().__init__(loader, head, target_table, table_cfg)
+    def __init__(self, ctx: LoadContext, head: Manifest, *, credentials_sql: Callable[[], str],
+                 storage: Any) -> None:
+        self.ctx, self.head = ctx, head
         self.name = stage_name(head)
+        self.stage_sql = quote_ansi(self.name)  # TEMP tables take no schema
+        self._credentials_sql = credentials_sql
+        self._storage = storage  # the lake's storage config: keys and server-side encryption for the manifest
         self._sizes: dict[str, int] = {}
         self._sess: Session | None = None
         self.manifest_uri: str | None = None
 
-    @property
-    def stage_sql(self) -> str:
-        return quote_ansi(self.name)  # TEMP tables take no schema
-
-    def add_part(self, path: str, filesystem: pafs.FileSystem, uri: str, file: BatchFile) -> None:
-        if not uri.startswith("s3://"):
-            raise LoadError(f"Redshift COPY loads from S3 only; part {uri} is not in an S3 lake")
-        with translate_errors(f"reading the size of {uri}"):
-            info = filesystem.get_file_info(path)
+    def accept(self, part: Part) -> None:
+        if not part.uri.startswith("s3://"):
+            raise LoadError(f"Redshift COPY loads from S3 only; part {part.uri} is not in an S3 lake")
+        with translate_errors(f"reading the size of {part.uri}"):
+            info = part.filesystem.get_file_info(part.path)
         if info.type != pafs.FileType.File or info.size is None:
-            raise LoadError(f"part {uri} does not exist in the lake")
-        super().add_part(path, filesystem, uri, file)
-        self._sizes[uri] = int(info.size)  # the object's real size: COPY checks it
+            raise LoadError(f"part {part.uri} does not exist in the lake")
+        self._sizes[part.uri] = int(info.size)  # the object's real size: COPY checks it
 
-    def _session(self) -> Session:
+    def session(self) -> Session:
         if self._sess is None:
-            self._sess = self.loader.connect()
+            self._sess = self.ctx.connect()
         return self._sess
 
-    def write_copy_manifest(self) -> str:
+    def write_copy_manifest(self, parts: Sequence[Part]) -> str:
         """Write <batch_id>.copy-manifest in the parts' folder; return its s3:// URL."""
-        first = self.parts[0]
-        dir_path = posixpath.commonpath([p.path for p in self.parts])
-        dir_uri = "s3://" + posixpath.commonpath([p.uri[len("s3://"):] for p in self.parts])
-        if len(self.parts) == 1:
+        first = parts[0]
+        dir_path = posixpath.commonpath([p.path for p in parts])
+        dir_uri = "s3://" + posixpath.commonpath([p.uri[len("s3://"):] for p in parts])
+        if len(parts) == 1:
             dir_path, dir_uri = posixpath.dirname(first.path), posixpath.dirname(first.uri)
         name = self.head.batch_id + COPY_MANIFEST_SUFFIX
-        data = copy_manifest([(p.uri, self._sizes[p.uri]) for p in self.parts]).encode("utf-8")
+        data = copy_manifest([(p.uri, self._sizes[p.uri]) for p in parts]).encode("utf-8")
         path = posixpath.join(dir_path, name)
-        storage = self.loader.lake_credentials
+        storage = self._storage
         with translate_errors(f"writing the COPY manifest of batch {self.head.batch_id}"):
             if getattr(storage, "server_side_encryption", None):
                 put_object(storage, path, data)  # with the lake's encryption headers
@@ -216,17 +221,20 @@ class RedshiftStagedLoad(StagedLoadBase):
         self.manifest_uri = posixpath.join(dir_uri, name)
         return self.manifest_uri
 
-    def _stage_in_transaction(self, s: Session, manifest: Manifest) -> None:
+    def fill(self, s: Session, manifest: Manifest, parts: Sequence[Part]) -> None:
         cols = [(c.name, redshift_staging_type(parse_arrow(c.arrow_type))) for c in manifest.columns]
-        uri = self.write_copy_manifest()
-        creds = self.loader.credentials_sql()
+        uri = self.write_copy_manifest(parts)
+        creds = self._credentials_sql()
         s.execute(sql.create_table("", self.name, cols, temporary=True))
         s.execute(copy_statement(self.stage_sql, uri, creds))
 
-    def _staged_rows(self, s: Session) -> int:
+    def rows(self, s: Session) -> int:
         return int(s.query(sql.count_rows(self.stage_sql))[0][0])
 
-    def _cleanup(self) -> None:
+    def facts(self, s: Session, job: MoveJob, known: TableFacts) -> TableFacts:
+        return known
+
+    def close(self) -> None:
         if self._sess is not None:
             self._sess.close()  # TEMP staging ends with the session
             self._sess = None

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -36,30 +36,21 @@ class LoadRecord:
 
 @dataclass(frozen=True)
 class LoadResult:
-    """What `StagedLoad.commit` did. `rows` is the number of rows written to
-    the target (after de-duplication), 0 when skipped."""
+    """What `StagedBatch.commit` did. `rows` is the number of rows written to
+    the target (after de-duplication), 0 when skipped. Two results are equal
+    when the batch, status and row counts are (never equal to a plain string)."""
 
     batch_id: str
     status: Literal["loaded", "skipped"]
     rows: int = 0
     rows_deleted: int = 0
-    seconds: float = 0.0
-    notes: tuple[str, ...] = ()  # what the load changed beyond rows (e.g. a table recreated), for the run history
+    seconds: float = field(default=0.0, compare=False)
+    notes: tuple[str, ...] = field(default=(), compare=False)  # what the load changed beyond rows, for the run history
 
     @property
     def skipped(self) -> bool:
+        """The batch was recorded in the target before: nothing was loaded."""
         return self.status == "skipped"
-
-    def __eq__(self, other: object) -> bool:  # `commit(...) == "skipped"` reads naturally
-        if isinstance(other, str):
-            return self.status == other
-        if isinstance(other, LoadResult):
-            return (self.batch_id, self.status, self.rows, self.rows_deleted) == (
-                other.batch_id, other.status, other.rows, other.rows_deleted)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash((self.batch_id, self.status, self.rows))
 
 
 @dataclass

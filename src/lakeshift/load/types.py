@@ -1,11 +1,12 @@
-"""MySQL-aware column types per target, and the rules for schema evolution.
+"""MySQL-aware column types, and the rules for schema evolution.
 
 A lake column is classified once (`classify`: what the Parquet value *means*,
 from its Arrow type, MySQL DATA_TYPE and lake encoding), then each target
-dialect maps that meaning to its own exact type (`TType`). Types read back
-from a target's catalogue are parsed into the same `TType`, so "is the new
-type the same, a safe widening, or incompatible?" is one comparison
-(`compare`) for every target."""
+dialect (load/dialects.py) maps that meaning to its own exact type (`TType`).
+Types read back from a target's catalogue are parsed into the same `TType`,
+so "is the new type the same, a safe widening, or incompatible?" is one
+comparison (`compare`) for every target. The staging types at the end say
+what each target's bulk load puts a Parquet column into."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ class TType:
 
 
 # Decimal digits needed for every value of an integer type.
-_INT_DIGITS = {("int", 8): 3, ("int", 16): 5, ("int", 32): 10, ("int", 64): 19, ("int", 128): 39,
+INT_DIGITS = {("int", 8): 3, ("int", 16): 5, ("int", 32): 10, ("int", 64): 19, ("int", 128): 39,
                ("uint", 8): 3, ("uint", 16): 5, ("uint", 32): 10, ("uint", 64): 20}
 
 
@@ -58,7 +59,7 @@ def fits(a: TType, b: TType) -> bool:
         lo_b, hi_b = _int_range(b)
         return lo_b <= lo_a and hi_a <= hi_b
     if a.kind in ints and b.kind == "numeric":
-        return b.size is None or _INT_DIGITS[(a.kind, a.size or 64)] <= b.size - (b.scale or 0)
+        return b.size is None or INT_DIGITS[(a.kind, a.size or 64)] <= b.size - (b.scale or 0)
     if a.kind == "numeric" and b.kind == "numeric":
         if b.size is None:
             return True
@@ -183,285 +184,10 @@ def _decimal_params(col: Column) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2) or 0)
 
 
-# ---------------------------------------------------------------- dialects
-
-
-class TypeDialect:
-    """One target's type system: MySQL meaning -> TType -> SQL, and back from its catalogue."""
-
-    name = "abstract"
-    max_identifier_bytes: int | None = None
-    widen_in_transaction = True
-
-    def can_widen(self, old: TType, new: TType) -> bool:
-        """ALTER COLUMN ... TYPE can turn `old` into the wider `new` in place."""
-        return True
-
-    def target_type(self, col: Column) -> TType:
-        raise NotImplementedError
-
-    def render(self, t: TType) -> str:
-        raise NotImplementedError
-
-    def parse(self, data_type: str, char_len: int | None, precision: int | None, scale: int | None) -> TType:
-        raise NotImplementedError
-
-    def insert_expr(self, col: Column, ref: str, target: TType) -> str:
-        """The SELECT expression that turns a staging column into the target value."""
-        return ref
-
-    def fold(self, name: str) -> str:
-        """The form two column names are compared in (Redshift/DuckDB match case-insensitively)."""
-        return name
-
-    def catalog_name(self, name: str) -> str:
-        """How information_schema spells a name we created quoted."""
-        return name
-
-    def check_name(self, name: str, what: str) -> None:
-        limit = self.max_identifier_bytes
-        if limit and len(name.encode("utf-8")) > limit:
-            raise LoadError(f"{what} {name!r} is {len(name.encode())} bytes long; {self.name} allows {limit}")
-
-
-def _numeric_or_text(p: int, s: int, text_len: int) -> TType:
-    return TType("numeric", p, s) if p <= 38 else TType("text", text_len)
-
-
-class PostgresTypes(TypeDialect):
-    """Natural exact PostgreSQL types. Unsigned ints take the next wider type
-    (BIGINT UNSIGNED -> numeric(20,0)); DECIMAL of any precision is numeric(p,s);
-    TIME -> interval (holds -838:59:59 and >24h to the microsecond); JSON -> jsonb."""
-
-    name = "PostgreSQL"
-    max_identifier_bytes = 63
-
-    def target_type(self, col: Column) -> TType:
-        m = classify(col)
-        k = m.kind
-        if k == "int":
-            return TType("int", max(16, m.size or 64))
-        if k == "uint":
-            return TType("numeric", 20, 0) if m.size == 64 else TType("int", min(64, (m.size or 32) * 2))
-        if k in ("numeric", "numeric_text"):
-            return TType("numeric", m.size, m.scale)
-        if k == "float":
-            return TType("float", m.size)
-        if k == "time_text":
-            return TType("interval")
-        if k == "text":
-            return TType("text", m.size)
-        if k == "bytes":
-            return TType("bytes", None)
-        return TType(k)  # bool, date, timestamp, timestamptz, json
-
-    def render(self, t: TType) -> str:
-        k = t.kind
-        if k == "int":
-            return {16: "smallint", 32: "integer", 64: "bigint"}.get(t.size or 64, "numeric(39,0)")
-        if k == "uint":  # only read back from elsewhere; never created here
-            return self.render(TType("numeric", _INT_DIGITS[("uint", t.size or 64)], 0))
-        if k == "numeric":
-            return "numeric" if t.size is None else f"numeric({t.size},{t.scale or 0})"
-        if k == "float":
-            return "real" if t.size == 32 else "double precision"
-        if k == "text":
-            return "text" if t.size is None else f"varchar({t.size})"
-        if k == "bytes":
-            return "bytea"
-        if k == "json":
-            return t.name or "jsonb"
-        if k == "timestamp":
-            return "timestamp(6)"
-        if k == "timestamptz":
-            return "timestamptz(6)"
-        if k == "other":
-            return t.name or "?"
-        return {"bool": "boolean", "date": "date", "interval": "interval"}[k]
-
-    def parse(self, data_type: str, char_len: int | None, precision: int | None, scale: int | None) -> TType:
-        d = data_type.lower()
-        simple = {"smallint": TType("int", 16), "integer": TType("int", 32), "bigint": TType("int", 64),
-                  "real": TType("float", 32), "double precision": TType("float", 64), "boolean": TType("bool"),
-                  "date": TType("date"), "timestamp without time zone": TType("timestamp"),
-                  "timestamp with time zone": TType("timestamptz"), "interval": TType("interval"),
-                  "text": TType("text"), "bytea": TType("bytes"), "jsonb": TType("json", name="jsonb"),
-                  "json": TType("json", name="json")}
-        if d in simple:
-            return simple[d]
-        if d == "numeric":
-            return TType("numeric", precision, scale if precision is not None else None)
-        if d in ("character varying", "character"):
-            return TType("text", char_len)
-        return TType("other", name=data_type)
-
-    def insert_expr(self, col: Column, ref: str, target: TType) -> str:
-        k = classify(col).kind
-        if k == "time_text":
-            return f"CAST({ref} AS interval)"
-        if k == "numeric_text":
-            return f"CAST({ref} AS {self.render(target)})"
-        if k == "json":
-            return f"CAST({ref} AS {self.render(target)})"
-        return ref
-
+# ---------------------------------------------------------------- staging (what the Parquet holds)
 
 REDSHIFT_VARCHAR_MAX = 65535
 REDSHIFT_VARBYTE_MAX = 1024000
-
-
-class RedshiftTypes(TypeDialect):
-    """Redshift counts VARCHAR in bytes: utf8mb4 VARCHAR(n) -> VARCHAR(min(4n, 65535));
-    TEXT types -> VARCHAR(65535); JSON -> SUPER; BLOB/BINARY -> VARBYTE;
-    BIGINT UNSIGNED -> DECIMAL(20,0); DECIMAL p>38 and TIME -> VARCHAR (their
-    exact MySQL text: Redshift DECIMAL stops at 38 digits and TIME cannot be
-    negative or above 24h). Only VARCHAR can be widened in place, and only
-    outside a transaction block."""
-
-    name = "Redshift"
-    max_identifier_bytes = 127
-    widen_in_transaction = False  # ALTER COLUMN ... TYPE cannot run inside a transaction block
-
-    def can_widen(self, old: TType, new: TType) -> bool:
-        return old.kind == new.kind == "text"  # Redshift only widens VARCHAR in place
-
-    def target_type(self, col: Column) -> TType:
-        m = classify(col)
-        k = m.kind
-        if k == "int":
-            return TType("int", max(16, m.size or 64))
-        if k == "uint":
-            return TType("numeric", 20, 0) if m.size == 64 else TType("int", min(64, (m.size or 32) * 2))
-        if k == "numeric":
-            return _numeric_or_text(m.size or 38, m.scale or 0, (m.size or 38) + 2)
-        if k == "numeric_text":
-            return TType("text", (m.size or 65) + 2)  # sign and decimal point
-        if k == "float":
-            return TType("float", m.size)
-        if k == "time_text":
-            return TType("text", 20)  # '-838:59:59.000000' is 17 characters
-        if k == "text":
-            return TType("text", REDSHIFT_VARCHAR_MAX if m.size is None else min(4 * m.size, REDSHIFT_VARCHAR_MAX))
-        if k == "bytes":
-            return TType("bytes", REDSHIFT_VARBYTE_MAX if m.size is None else min(max(m.size, 1), REDSHIFT_VARBYTE_MAX))
-        return TType(k)
-
-    def render(self, t: TType) -> str:
-        k = t.kind
-        if k == "int":
-            return {16: "SMALLINT", 32: "INTEGER", 64: "BIGINT"}.get(t.size or 64, "DECIMAL(38,0)")
-        if k == "numeric":
-            return f"DECIMAL({t.size if t.size is not None else 38},{t.scale or 0})"
-        if k == "float":
-            return "REAL" if t.size == 32 else "DOUBLE PRECISION"
-        if k == "text":
-            return f"VARCHAR({t.size or REDSHIFT_VARCHAR_MAX})"
-        if k == "bytes":
-            return f"VARBYTE({t.size or REDSHIFT_VARBYTE_MAX})"
-        if k == "json":
-            return "SUPER"
-        if k == "other":
-            return t.name or "?"
-        return {"bool": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMP", "timestamptz": "TIMESTAMPTZ",
-                "interval": "INTERVAL", "uint": "DECIMAL(20,0)"}[k]
-
-    def parse(self, data_type: str, char_len: int | None, precision: int | None, scale: int | None) -> TType:
-        d = data_type.lower()
-        simple = {"smallint": TType("int", 16), "integer": TType("int", 32), "bigint": TType("int", 64),
-                  "real": TType("float", 32), "double precision": TType("float", 64), "boolean": TType("bool"),
-                  "date": TType("date"), "timestamp without time zone": TType("timestamp"),
-                  "timestamp with time zone": TType("timestamptz"), "super": TType("json")}
-        if d in simple:
-            return simple[d]
-        if d == "numeric":
-            return TType("numeric", precision, scale)
-        if d in ("character varying", "character"):
-            return TType("text", char_len)
-        if d in ("binary varying", "varbyte", "varbinary", "bytea"):
-            return TType("bytes", char_len)
-        return TType("other", name=data_type)
-
-    def insert_expr(self, col: Column, ref: str, target: TType) -> str:
-        return f"JSON_PARSE({ref})" if classify(col).kind == "json" else ref
-
-    def fold(self, name: str) -> str:
-        return name.lower()  # Redshift folds identifiers to lower case unless enable_case_sensitive_identifier
-
-    def catalog_name(self, name: str) -> str:
-        return name.lower()
-
-
-class DuckDBTypes(TypeDialect):
-    """DuckDB has exact unsigned types (UTINYINT..UBIGINT), DECIMAL up to 38
-    digits (p>38 stays VARCHAR text), INTERVAL for TIME, JSON, BLOB. VARCHAR
-    lengths are not enforced by DuckDB, so strings are plain VARCHAR."""
-
-    name = "DuckDB"
-
-    def target_type(self, col: Column) -> TType:
-        m = classify(col)
-        k = m.kind
-        if k in ("int", "uint"):
-            return TType(k, m.size)
-        if k == "numeric":
-            if (m.size or 0) > 38:
-                raise LoadError(f"column {col.name!r}: DECIMAL({m.size},{m.scale}) needs the lake's text encoding for DuckDB")
-            return TType("numeric", m.size, m.scale)
-        if k == "numeric_text":
-            return TType("text")
-        if k == "float":
-            return TType("float", m.size)
-        if k == "time_text":
-            return TType("interval")
-        if k == "text":
-            return TType("text")
-        if k == "bytes":
-            return TType("bytes")
-        return TType(k)
-
-    def render(self, t: TType) -> str:
-        k = t.kind
-        if k == "int":
-            return {8: "TINYINT", 16: "SMALLINT", 32: "INTEGER", 64: "BIGINT", 128: "HUGEINT"}[t.size or 64]
-        if k == "uint":
-            return {8: "UTINYINT", 16: "USMALLINT", 32: "UINTEGER", 64: "UBIGINT", 128: "UHUGEINT"}[t.size or 64]
-        if k == "numeric":
-            return f"DECIMAL({t.size if t.size is not None else 38},{t.scale or 0})"
-        if k == "float":
-            return "FLOAT" if t.size == 32 else "DOUBLE"
-        if k == "other":
-            return t.name or "?"
-        return {"bool": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMP", "timestamptz": "TIMESTAMPTZ",
-                "interval": "INTERVAL", "text": "VARCHAR", "bytes": "BLOB", "json": "JSON"}[k]
-
-    def parse(self, data_type: str, char_len: int | None, precision: int | None, scale: int | None) -> TType:
-        d = data_type.upper()
-        m = re.match(r"^DECIMAL\((\d+),\s*(\d+)\)$", d)
-        if m:
-            return TType("numeric", int(m.group(1)), int(m.group(2)))
-        simple = {"TINYINT": TType("int", 8), "SMALLINT": TType("int", 16), "INTEGER": TType("int", 32),
-                  "BIGINT": TType("int", 64), "HUGEINT": TType("int", 128), "UTINYINT": TType("uint", 8),
-                  "USMALLINT": TType("uint", 16), "UINTEGER": TType("uint", 32), "UBIGINT": TType("uint", 64),
-                  "FLOAT": TType("float", 32), "DOUBLE": TType("float", 64), "BOOLEAN": TType("bool"),
-                  "DATE": TType("date"), "TIMESTAMP": TType("timestamp"),
-                  "TIMESTAMP WITH TIME ZONE": TType("timestamptz"), "TIMESTAMPTZ": TType("timestamptz"),
-                  "INTERVAL": TType("interval"),
-                  "VARCHAR": TType("text"), "BLOB": TType("bytes"), "JSON": TType("json")}
-        return simple.get(d, TType("other", name=data_type))
-
-    def insert_expr(self, col: Column, ref: str, target: TType) -> str:
-        k = classify(col).kind
-        if k == "time_text":
-            return f"CAST({ref} AS INTERVAL)"
-        if k == "json":
-            return f"CAST({ref} AS JSON)"
-        return ref
-
-    def fold(self, name: str) -> str:
-        return name.lower()  # DuckDB resolves names case-insensitively, quoted or not
-
-
-# ---------------------------------------------------------------- staging (what the Parquet holds)
 
 
 def redshift_staging_type(arrow: pa.DataType) -> str:

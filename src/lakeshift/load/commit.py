@@ -1,0 +1,99 @@
+"""The commit of a batch: ONE transaction that gives the target table its new
+shape, moves the staged rows in by the planned strategy and writes the load
+record, so a batch is in the target completely, with its record, or not at all.
+
+    skip if recorded -> schema plan -> [ALTER outside (Redshift)] -> BEGIN
+    -> skip if recorded meanwhile -> [recreate] -> CREATE / ALTER -> fill staging
+    -> facts -> plan_move -> move -> load record -> finish (drop staging / swap) -> COMMIT"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+from lakeshift import faults
+from lakeshift.batch import Manifest
+from lakeshift.errors import LoadError
+from lakeshift.load import sql
+from lakeshift.load.contracts import LoadContext, Part, Staging
+from lakeshift.load.schema_plan import TablePlan, plan_table, widen_refused
+from lakeshift.load.session import Session
+from lakeshift.load.state import LoadResult, cursor_to_text
+from lakeshift.load.strategies import Moved, MoveJob, Recreate, TableFacts, plan_move
+
+log = logging.getLogger("lakeshift.load")
+
+
+def commit_batch(ctx: LoadContext, staging: Staging, target_table: str, manifest: Manifest,
+                 parts: Sequence[Part]) -> LoadResult:
+    """Load the staged batch in one transaction; "skipped" when it is recorded already."""
+    started = time.monotonic()
+    m = manifest
+    ctx.ensure_state()
+    s = staging.session()
+    if _already_loaded(s, ctx.schema, m):
+        log.info("%s: batch %s already loaded; skipped", m.table, m.batch_id)
+        return LoadResult(m.batch_id, "skipped")
+    existing = s.query(sql.table_columns(s.placeholder),
+                       (ctx.dialect.catalog_name(ctx.schema), ctx.dialect.catalog_name(target_table)))
+    plan = plan_table(ctx.dialect, ctx.schema, target_table, m, existing, primary_key=ctx.create_primary_key)
+    job = MoveJob(m, ctx.dialect, ctx.schema, target_table, staging.name, staging.stage_sql, staging.ordinal,
+                  plan.types)
+    for stmt in plan.before_transaction:
+        _ddl(s, stmt, job)
+    s.begin()
+    try:
+        if _already_loaded(s, ctx.schema, m):  # a concurrent run got there first
+            s.rollback()
+            return LoadResult(m.batch_id, "skipped")
+        moved, notes = _in_transaction(ctx, staging, s, job, plan, parts)
+        s.commit()
+    except BaseException:
+        s.rollback()
+        raise
+    log.info("%s: batch %s loaded into %s (%s rows, mode %s)", m.table, m.batch_id, target_table,
+             moved.inserted, m.mode)
+    return LoadResult(m.batch_id, "loaded", moved.inserted, moved.deleted, time.monotonic() - started, tuple(notes))
+
+
+def _in_transaction(ctx: LoadContext, staging: Staging, s: Session, job: MoveJob, plan: TablePlan,
+                    parts: Sequence[Part]) -> tuple[Moved, list[str]]:
+    m = job.manifest
+    notes = [Recreate(plan.recreate).run(s, job, ctx.dependent_views(s, job.target_table))] if plan.recreate else []
+    if plan.create:
+        s.execute(plan.create)
+    for stmt in plan.in_transaction:
+        _ddl(s, stmt, job)
+    staged = 0
+    if job.staged:
+        staging.fill(s, m, parts)
+        staged = staging.rows(s)
+        if staged != m.rows:
+            raise LoadError(f"batch {m.batch_id} of {m.table}: staging holds {staged} rows, "
+                            f"the manifest says {m.rows}; not loading it")
+    known = TableFacts(exists=plan.exists, staged=job.staged, staged_rows=staged, key=tuple(m.primary_key))
+    moved = plan_move(m.mode, staging.facts(s, job, known)).move(s, job)
+    moved = Moved(max(moved.deleted, 0), max(moved.inserted, 0), moved.finish)
+    s.execute(sql.insert_load(ctx.schema, s.placeholder), (
+        m.pipeline, m.table, m.batch_id, job.target_table, m.mode, moved.inserted, len(m.files), m.bytes,
+        cursor_to_text(m.watermark_low), cursor_to_text(m.watermark_high), datetime.now(timezone.utc), None))
+    faults.checkpoint("in_load_transaction")
+    moved.finish(s, job)
+    return moved, notes
+
+
+def _already_loaded(s: Session, schema: str, m: Manifest) -> bool:
+    return bool(s.query(sql.select_loads(schema, s.placeholder, batch=True), (m.pipeline, m.table, m.batch_id)))
+
+
+def _ddl(s: Session, stmt: str, job: MoveJob) -> None:
+    """A schema change the target refuses (e.g. PostgreSQL: a view uses the
+    column) is a SchemaChangeError with the way out, not a bare driver error."""
+    try:
+        s.execute(stmt)
+    except LoadError as exc:
+        if " ALTER COLUMN " not in stmt:
+            raise
+        raise widen_refused(job.dialect, job.schema, job.target_table, job.manifest.batch_id, exc) from None
