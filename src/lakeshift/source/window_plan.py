@@ -127,7 +127,11 @@ def _set_low(positions: PositionQueries, w: Window, desc: TableDescription, bkey
     elif checks_ties(w) and low.ties is not None and (w.strategy == "timestamp_only" or low.id is not None):
         position = w.low_values + ([bkeys[1].from_cursor(low.id)] if w.strategy == "hybrid" else [])
         upto = (bkeys, position) if w.strategy == "hybrid" else None
-        if positions.tie_sum(desc, bkeys[0], w.low_values[0], upto) == low.ties:
+        # Nothing beyond the watermark (a run with no change): the upper bound is the watermark's
+        # own position, and the tie just checksummed there is the one to compare -- no second query.
+        now = w.high_ties if w.high == low and w.high_ties is not None else (
+            positions.tie_sum(desc, bkeys[0], w.low_values[0], upto))
+        if now == low.ties:
             w.low_values = position
             return
     w.low_inclusive = True
