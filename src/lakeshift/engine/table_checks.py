@@ -46,18 +46,12 @@ def check_table(name: str, cfg: TableConfig, desc: Any) -> TableCheck:
                 f"window it read, but cdc_timestamp_column {ts!r} is {info.column_type}, which the target does not "
                 f"order like MySQL; set primary_key, or use a DATETIME/TIMESTAMP/integer cdc_timestamp_column")
     warnings = []
-    if info is not None and cfg.lookback is None and _whole_seconds(info):
+    if info is not None and cfg.lookback is None and info.whole_seconds:
         warnings.append(
             f"tables.{name}: cdc_timestamp_column {ts!r} is {info.column_type} (whole seconds) and no lookback is "
             f"set: a row committed after a run with a timestamp before the last one read is never read; set "
             f"lookback (e.g. lookback: 5m) to read recent rows again")
     return TableCheck(key, mode, warnings)
-
-
-def _whole_seconds(info: Any) -> bool:
-    if info.data_type == "date":
-        return True
-    return info.data_type in ("datetime", "timestamp") and not info.datetime_precision
 
 
 @dataclass

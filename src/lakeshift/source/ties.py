@@ -47,7 +47,6 @@ def tie_columns(desc: Any, ts: K.KeyCol) -> list[str]:
     same second leaves such a cursor as it was; and every column for a table
     without a key."""
     keys = desc.identifying_keys()
-    whole_seconds = ts.info.data_type == "date" or (ts.kind == "temporal" and not ts.info.datetime_precision)
-    if keys and not whole_seconds:
+    if keys and not ts.info.whole_seconds:
         return [ts.name] + [c for c in keys[0][1] if c != ts.name]
     return [i.name for i in desc.infos]

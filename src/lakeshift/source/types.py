@@ -62,6 +62,12 @@ class ColumnInfo:
         return " unsigned" in self.column_type
 
     @property
+    def whole_seconds(self) -> bool:
+        """A DATE, or a DATETIME/TIMESTAMP without fractions: many rows share a value,
+        and an update within the same second leaves it as it was."""
+        return self.data_type in TEMPORALS and not self.datetime_precision
+
+    @property
     def is_tinyint1(self) -> bool:
         # Only an explicit (1): MySQL 8 reports plain 'tinyint' without a width.
         return re.match(r"tinyint\(1\)(\s|$)", self.column_type) is not None
