@@ -142,7 +142,7 @@ def test_an_append_replaces_its_window_unless_the_batch_made_the_table() -> None
 
 
 def test_an_unknown_mode_is_refused_naming_the_known_ones() -> None:
-    assert set(MODES) == {"merge", "replace", "append"}
+    assert set(MODES) == {"merge", "replace", "append", "delete"}
     with pytest.raises(LoadError, match="unknown mode 'scd2'; lakeshift loads replace, merge, append"):
         plan_move("scd2", staged())
 
