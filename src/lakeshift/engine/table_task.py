@@ -37,6 +37,7 @@ class TableResult:
     table: str
     rows_extracted: int = 0
     rows_loaded: int = 0
+    rows_deleted: int = 0  # rows gone from MySQL, removed from the target or marked (hard_deletes)
     batches_written: int = 0
     batches_loaded: int = 0
     seconds: float = 0.0
@@ -105,7 +106,7 @@ class TableTask:
                 pipeline=self.pipeline.name, table=self.table.name, started_at=started_at,
                 finished_at=utc_now_iso(), status=status, rows_extracted=self.result.rows_extracted,
                 rows_loaded=self.result.rows_loaded, batches=self.result.batches_loaded, error=text,
-                notes="; ".join(self.result.notes) or None,
+                notes="; ".join(self.result.notes) or None, rows_deleted=self.result.rows_deleted,
             ))
         except Exception as exc:  # noqa: BLE001 - history must never hide the real outcome
             log.warning("%s: could not record the run history: %s", self.table.name, exc)
@@ -190,6 +191,7 @@ class TableTask:
                 if outcome.skipped:
                     continue
                 self.result.rows_loaded += outcome.rows
+                self.result.rows_deleted += outcome.deleted
                 self.result.batches_loaded += 1
             staging.abort()  # a staged batch not loaded here was superseded, or loaded by another run meanwhile
 
