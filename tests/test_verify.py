@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from conftest import mysql_exec
-from verify_kit import make_target, pipeline_config, verify
+from hostile_kit import make_tgt
+from verify_kit import pipeline_config, tamper, verify
 
 TARGETS = ["postgres", "duckdb"]
 
@@ -28,13 +29,13 @@ def _items(mysql: Any, n: int = 500) -> None:
 def test_key_only_finds_missing_and_extra_rows(kind: str, mysql: Any, mysql_db: str, tmp_path: Path, cli: Any,
                                                request: pytest.FixtureRequest) -> None:
     _items(mysql)
-    target = make_target(kind, tmp_path, request)
+    target = make_tgt(kind, request, tmp_path)
     config = pipeline_config(tmp_path, mysql_db, target, {"items": {"cdc_strategy": "full_sync"}})
     assert cli("sync", "pipeline", "-p", "p1", "-t", "items", config_dir=config).exit_code == 0
     same = verify(config, ["items"])["items"]
     assert (same.equal, same.source_rows, same.target_rows, same.windows_differing) == (True, 500, 500, 0)
 
-    target.sql("DELETE FROM items WHERE id IN (3, 77, 300)",
+    tamper(target, "DELETE FROM items WHERE id IN (3, 77, 300)",
                "INSERT INTO items VALUES (1001, 'x', 1.00, TIMESTAMP '2026-01-01 00:00:00')",
                "UPDATE items SET name = 'changed' WHERE id = 10")
     r = verify(config, ["items"])["items"]
@@ -55,7 +56,7 @@ def test_gone_keys(kind: str, mysql: Any, mysql_db: str, tmp_path: Path, cli: An
     from lakeshift.verify import gone_keys
 
     _items(mysql)
-    target = make_target(kind, tmp_path, request)
+    target = make_tgt(kind, request, tmp_path)
     config = pipeline_config(tmp_path, mysql_db, target, {"items": {"cdc_strategy": "hybrid", "cdc_id_column": "id",
                                                                     "cdc_timestamp_column": "updated_at"}})
     assert cli("sync", "pipeline", "-p", "p1", "-t", "items", config_dir=config).exit_code == 0

@@ -1,5 +1,5 @@
-"""Helpers for the verify tests: a synced pipeline table on PostgreSQL or
-DuckDB, SQL on its target, and verify run through the library."""
+"""Helpers for the verify tests: a pipeline on a test target (hostile_kit's
+Tgt), SQL that tampers with the target, and verify run through the library."""
 
 from __future__ import annotations
 
@@ -8,39 +8,28 @@ from typing import Any
 
 import duckdb
 import psycopg
+from e2e_kit import build_config, local_storage
+from hostile_kit import Tgt
 
 from conftest import PG_DSN
-from e2e_kit import build_config, duckdb_target, local_storage, pg_target
 
 
-class Target:
-    """One test target: PostgreSQL schema or DuckDB file, with SQL on it."""
-
-    def __init__(self, kind: str, tmp_path: Path, pg_schema: str | None) -> None:
-        self.kind = kind
-        self.path = tmp_path / "t.duckdb"
-        self.schema = pg_schema if kind == "postgres" else "lake"
-        self.config = pg_target(self.schema) if kind == "postgres" else duckdb_target(self.path)
-
-    def sql(self, *statements: str) -> None:
-        if self.kind == "postgres":
-            with psycopg.connect(PG_DSN, autocommit=True) as conn:
-                conn.execute(f'SET search_path = "{self.schema}"')
-                for s in statements:
-                    conn.execute(s)
-        else:
-            with duckdb.connect(str(self.path)) as conn:
-                conn.execute(f'SET schema = {self.schema}')
-                for s in statements:
-                    conn.execute(s)
+def tamper(tgt: Tgt, *statements: str) -> None:
+    """Run statements on the target, with the table's schema as the default one."""
+    if tgt.kind == "postgres":
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            conn.execute(f'SET search_path = "{tgt.schema}"')
+            for s in statements:
+                conn.execute(s)
+        return
+    with duckdb.connect(str(tgt.path)) as conn:
+        conn.execute(f"SET schema = '{tgt.schema}'")
+        for s in statements:
+            conn.execute(s)
 
 
-def make_target(kind: str, tmp_path: Path, request: Any) -> Target:
-    return Target(kind, tmp_path, request.getfixturevalue("pg_schema") if kind == "postgres" else None)
-
-
-def pipeline_config(tmp_path: Path, mysql_db: str, target: Target, tables: dict[str, Any]) -> Path:
-    return build_config(tmp_path / "config", mysql_db, target.config, local_storage(tmp_path / "lake"), tables)
+def pipeline_config(tmp_path: Path, mysql_db: str, tgt: Tgt, tables: dict[str, Any]) -> Path:
+    return build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(tmp_path / "lake"), tables)
 
 
 def verify(config_dir: Path, tables: list[str], deep: bool = False) -> dict[str, Any]:
@@ -49,5 +38,8 @@ def verify(config_dir: Path, tables: list[str], deep: bool = False) -> dict[str,
     from lakeshift.verify.pipeline import verify_pipeline
 
     cfg = load_config(str(config_dir))
-    reports = verify_pipeline(cfg, cfg.pipeline("p1"), tables, deep=deep)
-    return {r.table: r for r in reports}
+    return {r.table: r for r in verify_pipeline(cfg, cfg.pipeline("p1"), tables, deep=deep)}
+
+
+def example_ids(report: Any, kind: str, column: str = "id") -> list[Any]:
+    return sorted(k[column] for k in report.examples.get(kind, []))

@@ -37,7 +37,7 @@ def kind(c: Column) -> str | None:
     if t == "bool":
         return "bool"
     if t.startswith(("int", "uint")):
-        return "bit" if dt == "bit" else "int"
+        return "bit" if dt in ("bit", "year") else "int"  # MySQL's text of these is not their number
     if t.startswith("decimal") or dt in ("decimal", "numeric"):
         return "decimal" if t.startswith("decimal") else "decimal_text"
     if t == "date32[day]":
@@ -77,7 +77,7 @@ _TEMPORAL = ("date", "datetime", "timestamp")
 def _mysql(k: str, r: str) -> str:
     if k in ("int", "bool", "decimal", "decimal_text"):
         return f"CAST({r} AS CHAR)"
-    if k == "bit":
+    if k == "bit":  # BIT's text is its bytes, YEAR 0's is '0000'
         return f"CAST(CAST({r} AS UNSIGNED) AS CHAR)"
     if k == "date":
         return f"DATE_FORMAT({r}, {_DAY[MYSQL]})"
