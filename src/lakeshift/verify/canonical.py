@@ -1,0 +1,176 @@
+"""One canonical text per lakeshift type, written in the SQL of each engine, so
+that equal values hash equally in MySQL/MariaDB, PostgreSQL, DuckDB and
+Redshift despite their different text forms (docs/verify.md has the table).
+
+A column's canonical text (NULL stays NULL):
+  integers, BIT, YEAR   the decimal number ('18446744073709551615')
+  TINYINT(1) as bool    '0' / '1'
+  DECIMAL(p,s)          the number with exactly s decimals ('1.50'); the same for p > 38
+  DATE                  'YYYY-MM-DD'
+  DATETIME              'YYYY-MM-DD HH:MM:SS.ffffff' (wall time)
+  TIMESTAMP             'YYYY-MM-DD HH:MM:SS.ffffff' of the UTC instant
+  text, ENUM, SET, JSON md5 of the UTF-8 text (a fixed-width hex string: no separator can be faked)
+  binary                md5 of the bytes
+
+A row's text joins its columns with '|' and NULL as '~' (never a canonical text);
+its hash is md5 of that. What no SQL renders identically on an engine (floats,
+TIME, GEOMETRY, and on some targets JSON and binary) is `None` here: those
+columns are compared in Arrow (arrow_cols.py)."""
+
+from __future__ import annotations
+
+from lakeshift.batch import Column
+
+MYSQL, POSTGRES, DUCKDB, REDSHIFT = "MySQL", "PostgreSQL", "DuckDB", "Redshift"
+ENGINES = (MYSQL, POSTGRES, DUCKDB, REDSHIFT)
+NULL_MARK = "~"
+_DAY = {MYSQL: "'%Y-%m-%d'", POSTGRES: "'YYYY-MM-DD'", DUCKDB: "'%Y-%m-%d'", REDSHIFT: "'YYYY-MM-DD'"}
+_MOMENT = {MYSQL: "'%Y-%m-%d %H:%i:%s.%f'", POSTGRES: "'YYYY-MM-DD HH24:MI:SS.US'",
+           DUCKDB: "'%Y-%m-%d %H:%M:%S.%f'", REDSHIFT: "'YYYY-MM-DD HH24:MI:SS.US'"}
+# kinds an engine cannot render in SQL as the others do (its target type differs)
+_ARROW_ONLY = {POSTGRES: {"json"}, REDSHIFT: {"json", "binary"}, DUCKDB: set(), MYSQL: set()}
+
+
+def kind(c: Column) -> str | None:
+    """The canonical kind of a lake column; None: compared in Arrow on every engine."""
+    t, dt = c.arrow_type, c.data_type
+    if t == "bool":
+        return "bool"
+    if t.startswith(("int", "uint")):
+        return "bit" if dt in ("bit", "year") else "int"  # MySQL's text of these is not their number
+    if t.startswith("decimal") or dt in ("decimal", "numeric"):
+        return "decimal" if t.startswith("decimal") else "decimal_text"
+    if t == "date32[day]":
+        return "date"
+    if t.startswith("timestamp"):
+        return "timestamp" if "tz=" in t else "datetime"
+    if dt == "json":
+        return "json"
+    if t in ("string", "large_string") and dt != "time":
+        return "text"
+    if t in ("binary", "large_binary") and c.lake_encoding != "wkb":
+        return "binary"
+    return None  # float, double, TIME, GEOMETRY
+
+
+def sql_kind(c: Column, engine: str) -> str | None:
+    """kind(c) where `engine` renders it like MySQL does; None: compare in Arrow."""
+    k = kind(c)
+    return None if k is None or k in _ARROW_ONLY[engine] else k
+
+
+def column_text(c: Column, engine: str, r: str, zero_test: str | None = None) -> str:
+    """SQL for the canonical text of column `c` (referenced as `r`) on `engine`.
+    `zero_test` (MySQL): SQL true for a zero date, which the lake holds as NULL."""
+    k = sql_kind(c, engine)
+    if k is None:
+        raise ValueError(f"column {c.name!r} ({c.mysql_type}) has no canonical SQL text on {engine}")
+    if engine == MYSQL:
+        text = _mysql(k, r)
+        return f"CASE WHEN {zero_test} THEN NULL ELSE {text} END" if zero_test and k in _TEMPORAL else text
+    return {POSTGRES: _postgres, DUCKDB: _duckdb, REDSHIFT: _redshift}[engine](k, r)
+
+
+_TEMPORAL = ("date", "datetime", "timestamp")
+
+
+def _mysql(k: str, r: str) -> str:
+    if k in ("int", "bool", "decimal", "decimal_text"):
+        return f"CAST({r} AS CHAR)"
+    if k == "bit":  # BIT's text is its bytes, YEAR 0's is '0000'
+        return f"CAST(CAST({r} AS UNSIGNED) AS CHAR)"
+    if k == "date":
+        return f"DATE_FORMAT({r}, {_DAY[MYSQL]})"
+    if k in ("datetime", "timestamp"):  # every session runs in UTC: a TIMESTAMP reads as its UTC instant
+        return f"DATE_FORMAT({r}, {_MOMENT[MYSQL]})"
+    if k in ("text", "json"):
+        return f"MD5(CAST({r} AS CHAR CHARACTER SET utf8mb4))"
+    return f"MD5({r})"  # binary: its bytes
+
+
+def _postgres(k: str, r: str) -> str:
+    if k in ("int", "bit", "decimal", "decimal_text"):
+        return f"({r})::text"
+    if k == "bool":
+        return f"(({r})::int)::text"
+    if k == "date":
+        return f"to_char({r}, {_DAY[POSTGRES]})"
+    if k == "datetime":
+        return f"to_char({r}, {_MOMENT[POSTGRES]})"
+    if k == "timestamp":
+        return f"to_char({r} AT TIME ZONE 'UTC', {_MOMENT[POSTGRES]})"
+    if k == "text":
+        return f"md5(({r})::text)"
+    return f"md5({r})"  # binary: bytea
+
+
+def _duckdb(k: str, r: str) -> str:
+    if k in ("int", "bit", "decimal"):
+        return f"CAST({r} AS VARCHAR)"
+    if k == "decimal_text":
+        return r  # DuckDB holds the exact MySQL text
+    if k == "bool":
+        return f"CAST(CAST({r} AS INTEGER) AS VARCHAR)"
+    if k == "date":
+        return f"strftime({r}, {_DAY[DUCKDB]})"
+    if k == "datetime":
+        return f"strftime({r}, {_MOMENT[DUCKDB]})"
+    if k == "timestamp":
+        return f"strftime(timezone('UTC', {r}), {_MOMENT[DUCKDB]})"
+    if k in ("text", "json"):
+        return f"md5(CAST({r} AS VARCHAR))"
+    return f"md5({r})"  # binary: BLOB
+
+
+def _redshift(k: str, r: str) -> str:
+    if k in ("int", "bit", "decimal"):
+        return f"CAST({r} AS VARCHAR)"
+    if k == "decimal_text":
+        return r
+    if k == "bool":
+        return f"CASE WHEN {r} IS NULL THEN NULL WHEN {r} THEN '1' ELSE '0' END"
+    if k == "date":
+        return f"TO_CHAR({r}, {_DAY[REDSHIFT]})"
+    if k == "datetime":
+        return f"TO_CHAR({r}, {_MOMENT[REDSHIFT]})"
+    if k == "timestamp":
+        return f"TO_CHAR(CONVERT_TIMEZONE('UTC', {r}), {_MOMENT[REDSHIFT]})"
+    return f"MD5({r})"  # text
+
+
+# ---------------------------------------------------------------- row hashes
+
+
+def row_hash(engine: str, texts: list[str]) -> str:
+    """md5 of the column texts joined by '|', NULL as '~' (32 hex digits)."""
+    parts = [f"COALESCE({t}, '{NULL_MARK}')" for t in texts]
+    if engine == MYSQL:
+        return f"MD5(CONCAT_WS('|', {', '.join(parts)}))"
+    return "md5(" + " || '|' || ".join(parts) + ")"
+
+
+def hex_number(engine: str, h: str, start: int, digits: int) -> str:
+    """The unsigned integer of `digits` hex digits of `h` from position `start` (1-based), ≤ 60 bits."""
+    piece = f"SUBSTRING({h}, {start}, {digits})"
+    if engine == MYSQL:
+        return f"CAST(CONV({piece}, 16, 10) AS UNSIGNED)"
+    if engine == POSTGRES:
+        return f"('x' || {piece})::bit({digits * 4})::bigint"
+    if engine == DUCKDB:
+        return f"CAST('0x' || {piece} AS BIGINT)"
+    return f"STRTOL({piece}, 16)"
+
+
+def checksum_items(engine: str, h: str) -> list[str]:
+    """Two order-free sums of 60-bit pieces of the hash `h`. Exact: MySQL sums
+    BIGINT UNSIGNED as DECIMAL, PostgreSQL bigint as numeric, DuckDB as HUGEINT;
+    Redshift's SUM(BIGINT) would overflow, so it sums DECIMAL(38,0)."""
+    pieces = [hex_number(engine, h, 1, 15), hex_number(engine, h, 16, 15)]
+    if engine == REDSHIFT:
+        pieces = [f"CAST({p} AS DECIMAL(38,0))" for p in pieces]
+    return [f"COALESCE(SUM({p}), 0)" for p in pieces]
+
+
+def bucket(engine: str, h: str, buckets: int) -> str:
+    """Which of `buckets` windows a row with hash `h` falls in (the last 8 hex digits, modulo)."""
+    return f"({hex_number(engine, h, 25, 8)} % {int(buckets)})"

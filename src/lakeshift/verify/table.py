@@ -1,0 +1,147 @@
+"""Compare one table: counts, then per window a row count and checksums on
+both sides (one aggregate query each), then the rows of the windows that
+differ, fetched by key hash and classified (diff.py). With --deep, columns no
+SQL renders identically on both engines are compared in Arrow (arrow_cols.py)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from lakeshift.batch import Column
+from lakeshift.errors import SourceError
+from lakeshift.source.types import arrow_type
+from lakeshift.verify import canonical as C
+from lakeshift.verify import diff as D
+from lakeshift.verify import queries as Q
+from lakeshift.verify.report import EXAMPLES, TableReport
+from lakeshift.verify.sides import SourceSide, TargetSide
+
+if TYPE_CHECKING:
+    from lakeshift.source import MySQLReader, TableDescription
+
+
+@dataclass(frozen=True)
+class TableJob:
+    """One table to compare. `loader`: the target's loader (its `connect()`,
+    `schema` and `dialect` are used); `desc`: the MySQL table, typed by the
+    table's options (`desc.apply(table_config)`); `key`: the merge key ([]:
+    keyless); `synced`: MySQL condition of the rows the target has loaded
+    (watermark.py; None: every row)."""
+
+    reader: MySQLReader
+    desc: TableDescription
+    loader: Any
+    target_table: str
+    key: Sequence[str]
+    deep: bool = False
+    synced: str | None = None
+    name: str = ""
+
+
+@dataclass
+class Outcome:
+    report: TableReport
+    diff: D.Diff
+
+
+def compare_table(job: TableJob) -> TableReport:
+    return run(job).report
+
+
+def run(job: TableJob) -> Outcome:
+    started = time.monotonic()
+    engine = job.loader.dialect.name
+    cols = {c.name: c for c in job.desc.columns}
+    key = [cols[k] for k in job.key]
+    for c in key:
+        if C.sql_kind(c, engine) is None:
+            raise SourceError(f"{job.desc.full_name}: key column {c.name!r} ({c.mysql_type}) cannot be compared "
+                              f"on {engine} (no canonical text in SQL); verify needs a key of integers, decimals, "
+                              f"dates or text")
+    hashable = [c for c in job.desc.columns if C.sql_kind(c, engine) is not None]
+    row = hashable if (job.deep or not key) else key
+    report = TableReport(job.name or job.desc.table, job.target_table, deep=job.deep, keyed=bool(key),
+                         key=list(job.key))
+    source = SourceSide(job.reader, job.desc, job.synced)
+    with closing(job.loader.connect()) as session:
+        target = TargetSide(session, engine, job.loader.schema, job.target_table)
+        report.source_rows, report.pending = source.counts()
+        report.target_rows = target.rows()
+        shape = Q.Shape(key, row, Q.bucket_count(max(report.source_rows, report.target_rows)))
+        src_agg, tgt_agg = source.aggregate(shape), target.aggregate(shape)
+        windows = D.differing(src_agg, tgt_agg)
+        report.windows, report.windows_differing = shape.buckets, len(windows)
+        diff = _classify(source, target, shape, windows, bool(job.synced)) if windows else D.Diff()
+        skipped = [c for c in job.desc.columns if c not in hashable]
+        if job.deep and key and skipped:
+            from lakeshift.verify.arrow_cols import compare_columns
+
+            compare_columns(job, session, key, skipped, diff)
+    _fill(report, diff, [c.name for c in key], skipped if (job.deep or not key) else [], engine)
+    report.seconds = time.monotonic() - started
+    return Outcome(report, diff)
+
+
+def _classify(source: SourceSide, target: TargetSide, shape: Q.Shape, windows: list[int], synced: bool) -> D.Diff:
+    src, tgt = source.fetch(shape, windows), target.fetch(shape, windows)
+    if not shape.key:
+        return D.classify_keyless(src, tgt)
+    return D.classify_keyed(src, tgt, len(shape.key), synced)
+
+
+def _fill(report: TableReport, diff: D.Diff, key: list[str], skipped: list[Column], engine: str) -> None:
+    if not report.keyed:
+        report.missing, report.extra = diff.missing_rows, diff.extra_rows
+        report.notes.append("no key: row counts and multiset checksums only (no example keys, no 'different')")
+    else:
+        report.missing, report.extra, report.different = len(diff.missing), len(diff.extra), len(diff.different)
+        for kind in ("missing", "extra", "different"):
+            keys = getattr(diff, kind)
+            if keys:
+                report.examples[kind] = [dict(zip(key, k)) for k in sorted(keys, key=repr)[:EXAMPLES]]
+    if skipped:
+        names = ", ".join(c.name for c in skipped)
+        how = "compared in Arrow" if report.keyed else "not compared (a keyless table has no key to match them by)"
+        report.notes.append(f"columns without a canonical SQL text on {engine}: {names}: {how}")
+
+
+# ---------------------------------------------------------------- hard deletes
+
+
+def gone_keys(reader: MySQLReader, desc: TableDescription, loader: Any, target_table: str,
+              key: Sequence[str]) -> pa.Table:
+    """The keys the target table holds and MySQL no longer does, as an Arrow
+    table of the key columns in their lake types (the shape of a delete batch).
+    Key-only: one aggregate query per side, then the keys of the differing windows."""
+    if not key:
+        raise SourceError(f"{desc.full_name}: a table without a key has no keys to delete")
+    outcome = run(TableJob(reader, desc, loader, target_table, list(key)))
+    return keys_table(desc, list(key), outcome.diff.extra)
+
+
+def keys_table(desc: TableDescription, key: list[str], rows: list[tuple[Any, ...]]) -> pa.Table:
+    """Key values as the target returned them, typed as the lake holds them."""
+    cols = {c.name: c for c in desc.columns}
+    arrays = []
+    for i, name in enumerate(key):
+        typ = arrow_type(cols[name])
+        arrays.append(pa.array([_lake_value(r[i], typ) for r in rows], type=typ))
+    return pa.Table.from_arrays(arrays, names=key)
+
+
+def _lake_value(v: Any, typ: pa.DataType) -> Any:
+    if v is None:
+        return None
+    if isinstance(v, memoryview):
+        return bytes(v)
+    if pa.types.is_integer(typ):
+        return int(v)  # PostgreSQL numeric(20,0) for BIGINT UNSIGNED
+    if pa.types.is_string(typ) and not isinstance(v, str):
+        return str(v)  # DECIMAL above 38 digits: PostgreSQL numeric, the lake the text
+    return v
