@@ -12,8 +12,15 @@ warehouse, and how `--dry-run` says it.
 
 from __future__ import annotations
 
+from typing import Any
+
+import pyarrow as pa
+
+from lakeshift.batch import Manifest
+from lakeshift.engine.contracts import TargetLoader
 from lakeshift.engine.plan import Plan, TablePlan
 from lakeshift.errors import DeletesRefused
+from lakeshift.lake import TableLake, write_delete_batch
 
 
 def check_delete_fraction(table: str, count: int, target_rows: int, fraction: float, force: bool) -> None:
@@ -53,3 +60,34 @@ def describe_deletes(plan: Plan, table: TablePlan) -> str:
              f"refused above {cfg.max_delete_fraction:g} of the target's rows (max_delete_fraction)")
     return (f"detected after the load by a key-only comparison over the loaded range, written to the lake as a "
             f"delete batch and {action}; {guard}")
+
+
+def gone_rows(reader: Any, desc: Any, loader: TargetLoader, table: TablePlan, key: list[str]) -> pa.Table:
+    """The keys the target holds as live rows and MySQL no longer does (verify's key-only
+    comparison); with soft deletes, keys already marked are left out."""
+    from lakeshift.verify import gone_keys
+    from lakeshift.verify.table import keys_table
+
+    keys = gone_keys(reader, desc, loader, table.target_table, key)
+    if keys.num_rows and table.config.hard_deletes == "soft":
+        marked = loader.marked_keys(table.target_table, key)
+        if marked:
+            keys = keys.join(keys_table(desc, key, marked), keys=key, join_type="left anti").select(key)
+    return keys
+
+
+def write_gone_rows(plan: Plan, table: TablePlan, table_lake: TableLake, reader: Any, desc: Any,
+                    loader: TargetLoader, key: list[str]) -> Manifest | None:
+    """Compare, guard, and write the keys gone from MySQL as a delete batch (None: nothing gone).
+    Call under the table's extract lock: no batch of rows may be made between the comparison and
+    this batch, or a key that came back in it would be deleted after it."""
+    cfg = table.config
+    keys = gone_rows(reader, desc, loader, table, key)
+    if not keys.num_rows:
+        return None
+    check_delete_fraction(table.name, keys.num_rows, loader.live_rows(table.target_table), cfg.max_delete_fraction,
+                          plan.force_deletes)
+    columns = {c.name: c for c in desc.columns}
+    return write_delete_batch(table_lake, plan.pipeline.pipeline.s3, pipeline=plan.pipeline.name, table=table.name,
+                              source_table=desc.full_name, strategy=cfg.cdc_strategy,
+                              key_columns=[columns[k] for k in key], keys=keys, soft=cfg.hard_deletes == "soft")

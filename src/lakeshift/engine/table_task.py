@@ -18,6 +18,7 @@ from lakeshift.batch import Manifest, utc_now_iso
 from lakeshift.batch_state import classify, pending
 from lakeshift.engine.batch_spec import BatchSpec, plan_batch
 from lakeshift.engine.contracts import StagedLoad, TargetLoader
+from lakeshift.engine.deletes import detects_deletes, write_gone_rows
 from lakeshift.engine.merge_key import RepeatCheck
 from lakeshift.engine.part_feeder import lake_part
 from lakeshift.engine.plan import Plan, TablePlan
@@ -51,6 +52,7 @@ class TableTask:
         self.plan, self.table, self.ctx, self.progress = plan, table, ctx, progress
         self.pipeline = plan.pipeline
         self.result = TableResult(table.name)
+        self._spec: BatchSpec | None = None  # what this run extracted (its table description and key)
 
     @cached_property
     def table_lake(self) -> TableLake:
@@ -71,6 +73,8 @@ class TableTask:
                     self.extract(loader, staging)
                 if loader:
                     self.load_pending(loader, staging)
+                if loader and self._spec is not None and detects_deletes(self.plan, self.table):
+                    self.apply_deletes(loader, staging, self._spec)
             return self.result
         except BaseException as exc:
             status, error = self._failure_status(exc), exc
@@ -120,7 +124,7 @@ class TableTask:
         reader = self.ctx.reader()
         try:
             with reader.table_lock(self.pipeline.name, self.table.name, scope=tl.uri()) as lock:
-                spec = plan_batch(self.table, self.pipeline.name, self.plan.limit, reader, tl, loader)
+                spec = self._spec = plan_batch(self.table, self.pipeline.name, self.plan.limit, reader, tl, loader)
                 self.result.notes.extend(spec.notes)
                 if loader is not None and not spec.sample and not self._pending(loader):
                     staging.begin(self._begin(loader, spec.head), spec.head.batch_id)
@@ -170,6 +174,21 @@ class TableTask:
             self.table_lake.write_watermark(manifest.watermark_high, manifest.batch_id)
         self.result.batches_written = 1
         faults.checkpoint("after_manifest")
+
+    def apply_deletes(self, loader: TargetLoader, staging: StagingSession, spec: BatchSpec) -> None:
+        """hard_deletes: the keys gone from MySQL, compared and written as a delete batch under
+        the extract lock (engine/deletes.py), then loaded like any batch."""
+        reader = self.ctx.reader()
+        try:
+            with reader.table_lock(self.pipeline.name, self.table.name, scope=self.table_lake.uri()):
+                written = write_gone_rows(self.plan, self.table, self.table_lake, reader, spec.desc, loader,
+                                          list(spec.check.key.columns))
+        finally:
+            reader.close()
+        if written is None:
+            return
+        self.result.batches_written += 1
+        self.load_pending(loader, staging)
 
     # ----------------------------------------------------------------- load
     def _pending(self, loader: TargetLoader) -> list[Manifest]:
