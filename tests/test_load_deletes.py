@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
 from load_kit import Lake, batch, col, load
-from test_load_targets import DuckTarget, PgTarget
+from test_load_targets import PgTarget, lake, loader, target  # noqa: F401 - the same fixtures: PostgreSQL and DuckDB
 
 from lakeshift.batch import Manifest
 from lakeshift.load.strategies import swap as swapmod
@@ -21,26 +20,6 @@ from lakeshift.load.strategies import swap as swapmod
 COLS = [col("id", pa.int64()), col("name", pa.string(), "varchar(20)", "varchar"),
         col("updated_at", pa.timestamp("us"))]
 D1, D2 = datetime(2026, 1, 1, 0, 0, 0, 1), datetime(2026, 1, 2, 0, 0, 0, 2)
-
-
-@pytest.fixture(params=["postgres", "duckdb"])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    if request.param == "postgres":
-        return PgTarget(request.getfixturevalue("pg_schema"))
-    return DuckTarget(tmp_path / "db" / "target.duckdb")
-
-
-@pytest.fixture
-def lake(tmp_path: Path) -> Lake:
-    return Lake(tmp_path / "lake")
-
-
-@pytest.fixture
-def loader(target: Any) -> Any:
-    ld = target.open()
-    ld.ensure_state_tables()
-    yield ld
-    ld.close()
 
 
 def rows(n_from: int, n_to: int, name: str = "a", ts: datetime = D1) -> dict[str, list[Any]]:
