@@ -151,6 +151,9 @@ class FakeLoader:
     def ensure_state_tables(self) -> None:
         pass
 
+    def assume_state_ready(self) -> None:
+        pass
+
     @contextmanager
     def lock(self, pipeline: str, table: str) -> Iterator[None]:
         yield
@@ -189,6 +192,9 @@ class FakeContext:
 
     def loader(self) -> FakeLoader | None:
         return self._loader
+
+    def ensure_state(self, loader: FakeLoader) -> None:
+        loader.ensure_state_tables()
 
     def table_lake(self, name: str) -> TableLake:
         return TableLake(self.lake, "p1", name)

@@ -56,6 +56,11 @@ class BatchSpec:
         incremental table that reads nothing writes no batch and its watermark stays."""
         return self.mode == "replace"
 
+    @property
+    def writes_nothing(self) -> bool:
+        """Known before reading: the window holds no row and an empty read writes no batch."""
+        return self.window.empty and not self.written_without_rows
+
     def manifest(self, written: WriteResult, read: ReadResult) -> Manifest:
         """The complete manifest once the batch is written; the next watermark is where the
         read stopped, or where it began when it read nothing."""

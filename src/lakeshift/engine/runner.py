@@ -40,6 +40,8 @@ class RunContext:
         self.lake = Lake.from_config(self.storage)
         self._pool: Any = None
         self._lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._state_ready = False
 
     def reader(self) -> MySQLReader:
         from lakeshift.source import MySQLPool, MySQLReader
@@ -57,6 +59,17 @@ class RunContext:
         from lakeshift.load import open_target
 
         return open_target(self.target, self.settings, lake_credentials=self.storage)
+
+    def ensure_state(self, loader: TargetLoader) -> None:
+        """The target's state tables, made sure of by the run's first table: each
+        table has its own loader, and asking again costs every table catalogue
+        queries (and, on PostgreSQL, the scan for stale staging tables)."""
+        with self._state_lock:
+            if self._state_ready:
+                loader.assume_state_ready()
+                return
+            loader.ensure_state_tables()
+            self._state_ready = True
 
     def table_lake(self, name: str) -> TableLake:
         from lakeshift.lake import TableLake

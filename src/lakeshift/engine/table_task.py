@@ -67,7 +67,7 @@ class TableTask:
         loader = self.ctx.loader() if self.plan.stages.load else None
         try:
             if loader:
-                loader.ensure_state_tables()
+                self.ctx.ensure_state(loader)
             with StagingSession(self.ctx.lake, self.table_lake) as staging:
                 if self.plan.stages.extract:
                     self.extract(loader, staging)
@@ -126,7 +126,7 @@ class TableTask:
             with reader.table_lock(self.pipeline.name, self.table.name, scope=tl.uri()) as lock:
                 spec = self._spec = plan_batch(self.table, self.pipeline.name, self.plan.limit, reader, tl, loader)
                 self.result.notes.extend(spec.notes)
-                if loader is not None and not spec.sample and not self._pending(loader):
+                if loader is not None and not spec.sample and not spec.writes_nothing and not self._pending(loader):
                     staging.begin(self._begin(loader, spec.head), spec.head.batch_id)
                 written, read = self._write(reader, spec, staging)
                 staging.end_extract(self.table.name)

@@ -37,6 +37,17 @@ class LocalLake(Lake):
         except Exception as exc:
             raise self.error("write", rel, exc) from None
 
+    def _probe(self, rel: str) -> None:
+        # Created and unlinked, not written atomically with fsyncs: nothing of it must
+        # survive, and a no-change run probes every table (see docs/benchmarks.md).
+        path = self.full_path(check_rel(rel))
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            os.unlink(path)
+        except OSError as exc:
+            raise self.error("write", rel, exc) from None
+
     def sync(self, rel: str) -> None:
         path = self.full_path(check_rel(rel))
         try:

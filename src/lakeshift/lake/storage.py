@@ -193,15 +193,18 @@ class Lake(ABC):
         stops the run before it reads anything, not after a whole extract.
         What may stay behind in a folder that was empty: the folder (local), or
         the zero-byte 'folder/' marker pyarrow puts there on delete (S3)."""
-        probe = f"{rel_folder}/.lakeshift-probe-{secrets.token_hex(6)}"
         try:
-            self.write_bytes(probe, b"")
-            self.delete([probe])
+            self._probe(f"{rel_folder}/.lakeshift-probe-{secrets.token_hex(6)}")
         except LakeError as exc:
             cause = str(exc).split(": ", 1)[-1]  # the reason, without the probe file's name
             raise LakeError(redact.redact(f"the lake folder {self.uri(rel_folder)} is not writable ({cause}); "
                                           f"nothing was read from the source; "
                                           f"{self._unwritable_way_out(rel_folder)}")) from None
+
+    def _probe(self, rel: str) -> None:
+        """Write an empty file at `rel` and delete it (check_writable)."""
+        self.write_bytes(rel, b"")
+        self.delete([rel])
 
     def error(self, action: str, rel: str, exc: BaseException) -> LakeError:
         """The one-line LakeError for `action` on `rel` failing with `exc`."""

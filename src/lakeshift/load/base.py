@@ -74,6 +74,9 @@ class LoaderBase:
     def ensure_state_tables(self) -> None:
         self.state.ensure()
 
+    def assume_state_ready(self) -> None:
+        self.state.ready = True
+
     def ensure_state_ready(self) -> None:
         """ensure_state_tables(), unless this loader made sure of them already."""
         if not self.state.ready:

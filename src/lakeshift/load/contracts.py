@@ -63,6 +63,9 @@ class TargetLoader(Protocol):
 
     def ensure_state_tables(self) -> None: ...
 
+    def assume_state_ready(self) -> None:
+        """Another loader of this target made sure of the state tables in this run."""
+
     def lock(self, pipeline: str, table: str) -> AbstractContextManager[None]: ...
 
     def begin(self, manifest_head: Manifest, target_table: str) -> StagedBatch: ...

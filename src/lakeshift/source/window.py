@@ -56,7 +56,9 @@ class Window:
     bound_columns: list[str] = field(default_factory=list)  # columns low/high apply to
     page_columns: list[str] = field(default_factory=list)  # keyset order; [] = one streamed query
     high_columns: list[str] = field(default_factory=list)  # what high_values are for: the page key (or bound)
-    empty: bool = False  # nothing to read: no row had a cursor value when the run started
+    # nothing to read: no row had a cursor value when the run started, or the greatest
+    # was the watermark's own position with the tie there unchanged (nothing new)
+    empty: bool = False
     high_ties: str | None = None  # checksum of the tie at `high`, taken before reading (ties.py)
     # positions as the reader renders them into SQL (per bound column)
     low_values: list[Any] | None = field(default=None, repr=False)
@@ -69,6 +71,8 @@ class Window:
             how = f"paged by {','.join(self.page_columns)}" if self.page_columns else "one streamed query (no unique key)"
             return f"all rows (full snapshot), {how}"
         cols = ",".join(self.bound_columns)
+        if self.empty and self.low_values is not None:
+            return f"{cols}: nothing to read (nothing after the watermark {_show(self.low_values)})"
         if self.empty:
             return f"{cols}: nothing to read (no row with a value in {cols})"
         lo = "(start" if self.low_values is None else ("[" if self.low_inclusive else "(") + _show(self.low_values)

@@ -133,5 +133,6 @@ def _set_low(positions: PositionQueries, w: Window, desc: TableDescription, bkey
             positions.tie_sum(desc, bkeys[0], w.low_values[0], upto))
         if now == low.ties:
             w.low_values = position
+            w.empty = w.high == low  # right after the upper bound itself: no row to read
             return
     w.low_inclusive = True
