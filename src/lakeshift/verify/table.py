@@ -6,10 +6,11 @@ SQL renders identically on both engines are compared in Arrow (arrow_cols.py).""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 
@@ -26,6 +27,7 @@ from lakeshift.verify.sides import SourceSide, TargetSide
 if TYPE_CHECKING:
     from lakeshift.source import MySQLReader, TableDescription
 
+A, B = TypeVar("A"), TypeVar("B")
 DELETED_AT = "_lakeshift_deleted_at"  # a soft-deleted row (hard_deletes: soft) is not a live row
 
 
@@ -73,10 +75,9 @@ def run(job: TableJob) -> Outcome:
     with closing(job.loader.connect()) as session:
         live = (f"{quote_ansi(DELETED_AT)} IS NULL",) if DELETED_AT in present else ()
         target = TargetSide(session, engine, job.loader.schema, job.target_table, live)
-        report.source_rows, report.pending = source.counts()
-        report.target_rows = target.rows()
+        (report.source_rows, report.pending), report.target_rows = both(source.counts, target.rows)
         shape = Q.Shape(key, row, Q.bucket_count(max(report.source_rows, report.target_rows)))
-        src_agg, tgt_agg = source.aggregate(shape), target.aggregate(shape)
+        src_agg, tgt_agg = both(lambda: source.aggregate(shape), lambda: target.aggregate(shape))
         windows = D.differing(src_agg, tgt_agg)
         report.windows, report.windows_differing = shape.buckets, len(windows)
         diff = _classify(source, target, shape, windows, bool(job.synced)) if windows else D.Diff()
@@ -91,6 +92,14 @@ def run(job: TableJob) -> Outcome:
         report.notes.append(f"not in the target table yet (the next run adds them), not compared: {', '.join(absent)}")
     report.seconds = time.monotonic() - started
     return Outcome(report, diff)
+
+
+def both(on_source: Callable[[], A], on_target: Callable[[], B]) -> tuple[A, B]:
+    """The two sides' queries at the same time: each engine does its own work."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lakeshift-verify") as pool:
+        theirs = pool.submit(on_target)
+        mine = on_source()
+        return mine, theirs.result()
 
 
 def _target_columns(job: TableJob) -> set[str]:
