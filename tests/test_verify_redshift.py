@@ -48,14 +48,22 @@ def test_redshift_statements_parse_and_compare_the_right_columns(hostile_desc: A
     assert arrow == ["f", "db", "bl", "vb", "tm", "g"]  # SUPER (MySQL JSON) too; MariaDB's JSON is text
     hashable = [c for c in desc.columns if c.name not in arrow]
     key = [c for c in desc.columns if c.name == "id"]
-    for shape in (Q.Shape(key, key, 16), Q.Shape(key, hashable, 1024), Q.Shape([], hashable, 64)):
+    vc = [c for c in desc.columns if c.name == "vc"]
+    for shape in (Q.Shape(key, key, 16), Q.Shape(vc, vc, 16), Q.Shape(key, hashable, 1024), Q.Shape([], hashable, 64)):
         for statement in (Q.aggregate_sql(side, shape), Q.fetch_sql(side, shape, [1, 5, 9]), Q.count_sql(side)):
             _parses(statement)
+    # an integer key, keys only: the key itself (canonical.py); Redshift sums DECIMAL(38,0)
     assert Q.aggregate_sql(side, Q.Shape(key, key, 16)) == (
+        "SELECT b, COUNT(*), COALESCE(SUM(CAST(h AS DECIMAL(38,0))), 0), "
+        "COALESCE(SUM(CAST(MOD(MOD(h, 2147483647) * 1000003, 2147483647) AS DECIMAL(38,0))), 0) FROM ("
+        "SELECT MOD(k, 16) AS b, k AS h FROM (SELECT \"id\" AS k FROM \"analytics\".\"hostile\" "
+        "WHERE (\"_lakeshift_deleted_at\" IS NULL)) x) y GROUP BY b")
+    text_key = [c for c in desc.columns if c.name == "vc"]  # any other key: md5 of its canonical text
+    assert Q.aggregate_sql(side, Q.Shape(text_key, text_key, 16)) == (
         "SELECT b, COUNT(*), COALESCE(SUM(CAST(STRTOL(SUBSTRING(h, 1, 15), 16) AS DECIMAL(38,0))), 0), "
         "COALESCE(SUM(CAST(STRTOL(SUBSTRING(h, 16, 15), 16) AS DECIMAL(38,0))), 0) FROM ("
         "SELECT (STRTOL(SUBSTRING(k, 25, 8), 16) % 16) AS b, k AS h FROM ("
-        "SELECT md5(COALESCE(CAST(\"id\" AS VARCHAR), '~')) AS k FROM \"analytics\".\"hostile\" "
+        "SELECT md5(COALESCE(MD5(\"vc\"), '~')) AS k FROM \"analytics\".\"hostile\" "
         "WHERE (\"_lakeshift_deleted_at\" IS NULL)) x) y GROUP BY b")
     texts = {c.name: side.text(c) for c in hashable}
     assert texts["zts"] == "TO_CHAR(CONVERT_TIMEZONE('UTC', \"zts\"), 'YYYY-MM-DD HH24:MI:SS.US')"
