@@ -17,6 +17,7 @@ import pyarrow as pa
 from lakeshift.batch import Column
 from lakeshift.errors import LoadError, SourceError
 from lakeshift.identifiers import quote_ansi
+from lakeshift.load.sql import DELETED_AT_COLUMN as DELETED_AT  # a soft-deleted row is not a live row
 from lakeshift.source.types import arrow_type
 from lakeshift.verify import canonical as C
 from lakeshift.verify import diff as D
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from lakeshift.source import MySQLReader, TableDescription
 
 A, B = TypeVar("A"), TypeVar("B")
-DELETED_AT = "_lakeshift_deleted_at"  # a soft-deleted row (hard_deletes: soft) is not a live row
 
 
 @dataclass(frozen=True)
