@@ -66,7 +66,7 @@ def run(job: TableJob) -> Outcome:
     cols = {c.name: c for c in job.desc.columns}
     key = [cols[k] for k in job.key]
     _check_key(job, key, engine, present)
-    compared = [c for c in job.desc.columns if c.name in present]
+    compared = [c for c in job.desc.columns if _in(job, c.name, present)]
     hashable = [c for c in compared if C.sql_kind(c, engine) is not None]
     row = hashable if (job.deep or not key) else key
     report = TableReport(job.name or job.desc.table, job.target_table, deep=job.deep, keyed=bool(key),
@@ -87,7 +87,7 @@ def run(job: TableJob) -> Outcome:
 
             compare_columns(job, target, key, skipped, diff)
     _fill(report, diff, [c.name for c in key], skipped if (job.deep or not key) else [], engine)
-    absent = [c.name for c in job.desc.columns if c.name not in present]
+    absent = [c.name for c in job.desc.columns if not _in(job, c.name, present)]
     if absent and (job.deep or not key):
         report.notes.append(f"not in the target table yet (the next run adds them), not compared: {', '.join(absent)}")
     report.seconds = time.monotonic() - started
@@ -110,9 +110,14 @@ def _target_columns(job: TableJob) -> set[str]:
     return present
 
 
+def _in(job: TableJob, name: str, present: set[str]) -> bool:
+    """`name` is a column of the target table (as its catalogue spells it: Redshift folds case)."""
+    return job.loader.dialect.catalog_name(name) in present
+
+
 def _check_key(job: TableJob, key: list[Column], engine: str, present: set[str]) -> None:
     for c in key:
-        if c.name not in present:
+        if not _in(job, c.name, present):
             raise LoadError(f"{job.desc.full_name}: key column {c.name!r} is not in target table "
                             f"{job.loader.schema}.{job.target_table}; run `lakeshift sync` first")
         if C.sql_kind(c, engine) is None:
