@@ -72,3 +72,24 @@ def test_gone_keys(kind: str, mysql: Any, mysql_db: str, tmp_path: Path, cli: An
         reader.close()
     assert keys.schema.names == ["id"] and str(keys.schema.field("id").type) == "int32"
     assert sorted(keys.column("id").to_pylist()) == [5, 6, 499]
+
+
+@pytest.mark.parametrize("kind", TARGETS)
+def test_integer_keys_at_their_extremes(kind: str, mysql: Any, mysql_db: str, tmp_path: Path, cli: Any,
+                                        request: pytest.FixtureRequest) -> None:
+    """Keys only on one integer column use the key itself (no md5): negative keys, BIGINT UNSIGNED's
+    maximum (numeric(20,0) in PostgreSQL, UBIGINT in DuckDB) land in the same windows on both sides."""
+    mysql_exec(mysql, "CREATE TABLE u (id BIGINT UNSIGNED PRIMARY KEY)", "CREATE TABLE s (id BIGINT PRIMARY KEY)",
+               "INSERT INTO u VALUES (0), (1), (18446744073709551615), (18446744073709551614), (9223372036854775808)",
+               "INSERT INTO s VALUES (-9223372036854775808), (-1), (0), (1), (9223372036854775807), (-17)")
+    target = make_tgt(kind, request, tmp_path)
+    config = pipeline_config(tmp_path, mysql_db, target, {"u": {"cdc_strategy": "full_sync"},
+                                                          "s": {"cdc_strategy": "full_sync"}})
+    assert cli("sync", "pipeline", "-p", "p1", "--all", config_dir=config).exit_code == 0
+    assert all(r.equal for r in verify(config, ["u", "s"]).values())
+    tamper(target, "DELETE FROM u WHERE id = 18446744073709551615", "DELETE FROM s WHERE id = -9223372036854775808",
+           "INSERT INTO s VALUES (-2)")
+    r = verify(config, ["u", "s"])
+    assert (r["u"].missing, r["u"].extra, r["u"].examples) == (1, 0, {"missing": [{"id": 18446744073709551615}]})
+    assert (r["s"].missing, r["s"].extra) == (1, 1)
+    assert r["s"].examples == {"missing": [{"id": -9223372036854775808}], "extra": [{"id": -2}]}

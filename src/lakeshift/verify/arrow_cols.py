@@ -30,10 +30,9 @@ CHUNK = 65_536
 _TIME = re.compile(r"^(-?)(\d+):(\d{2}):(\d{2})(?:\.(\d{1,6}))?$")
 
 
-def compare_columns(job: TableJob, session: Session, key: list[Column], columns: list[Column], diff: Diff) -> None:
+def compare_columns(job: TableJob, target: TargetSide, key: list[Column], columns: list[Column], diff: Diff) -> None:
     """Add to `diff.different` the keys whose `columns` differ (synced rows only)."""
     source = SourceSide(job.reader, job.desc, job.synced)
-    target = TargetSide(session, job.loader.dialect.name, job.loader.schema, job.target_table)
     src = _source_table(source, key, columns)
     tgt = _target_table(target, key, columns)
     joined = src.join(tgt, "k", join_type="inner")
@@ -84,7 +83,7 @@ def _normalize_batch(b: pa.RecordBatch, columns: list[Column], prefix: str) -> p
 
 def _target_table(target: TargetSide, key: list[Column], columns: list[Column]) -> pa.Table:
     items = [f"{_key_hash(target, key)} AS k"] + [f"{target.side.ref(c.name)} AS t{i}" for i, c in enumerate(columns)]
-    sql = f"SELECT {', '.join(items)} FROM {target.side.table_sql}"
+    sql = f"SELECT {', '.join(items)} FROM {target.side.table_sql}{target.side.where()}"
     batches = []
     for rows in _chunks(target.session, sql):
         arrays = [pa.array([int(r[0]) for r in rows], pa.int64())]

@@ -65,77 +65,34 @@ def column_text(c: Column, engine: str, r: str, zero_test: str | None = None) ->
     k = sql_kind(c, engine)
     if k is None:
         raise ValueError(f"column {c.name!r} ({c.mysql_type}) has no canonical SQL text on {engine}")
-    if engine == MYSQL:
-        text = _mysql(k, r)
-        return f"CASE WHEN {zero_test} THEN NULL ELSE {text} END" if zero_test and k in _TEMPORAL else text
-    return {POSTGRES: _postgres, DUCKDB: _duckdb, REDSHIFT: _redshift}[engine](k, r)
+    text = _TEXT[engine][k].format(r=r, day=_DAY[engine], moment=_MOMENT[engine])
+    if zero_test and k in ("date", "datetime", "timestamp"):
+        return f"CASE WHEN {zero_test} THEN NULL ELSE {text} END"
+    return text
 
 
-_TEMPORAL = ("date", "datetime", "timestamp")
-
-
-def _mysql(k: str, r: str) -> str:
-    if k in ("int", "bool", "decimal", "decimal_text"):
-        return f"CAST({r} AS CHAR)"
-    if k == "bit":  # BIT's text is its bytes, YEAR 0's is '0000'
-        return f"CAST(CAST({r} AS UNSIGNED) AS CHAR)"
-    if k == "date":
-        return f"DATE_FORMAT({r}, {_DAY[MYSQL]})"
-    if k in ("datetime", "timestamp"):  # every session runs in UTC: a TIMESTAMP reads as its UTC instant
-        return f"DATE_FORMAT({r}, {_MOMENT[MYSQL]})"
-    if k in ("text", "json"):
-        return f"MD5(CAST({r} AS CHAR CHARACTER SET utf8mb4))"
-    return f"MD5({r})"  # binary: its bytes
-
-
-def _postgres(k: str, r: str) -> str:
-    if k in ("int", "bit", "decimal", "decimal_text"):
-        return f"({r})::text"
-    if k == "bool":
-        return f"(({r})::int)::text"
-    if k == "date":
-        return f"to_char({r}, {_DAY[POSTGRES]})"
-    if k == "datetime":
-        return f"to_char({r}, {_MOMENT[POSTGRES]})"
-    if k == "timestamp":
-        return f"to_char({r} AT TIME ZONE 'UTC', {_MOMENT[POSTGRES]})"
-    if k == "text":
-        return f"md5(({r})::text)"
-    return f"md5({r})"  # binary: bytea
-
-
-def _duckdb(k: str, r: str) -> str:
-    if k in ("int", "bit", "decimal"):
-        return f"CAST({r} AS VARCHAR)"
-    if k == "decimal_text":
-        return r  # DuckDB holds the exact MySQL text
-    if k == "bool":
-        return f"CAST(CAST({r} AS INTEGER) AS VARCHAR)"
-    if k == "date":
-        return f"strftime({r}, {_DAY[DUCKDB]})"
-    if k == "datetime":
-        return f"strftime({r}, {_MOMENT[DUCKDB]})"
-    if k == "timestamp":
-        return f"strftime(timezone('UTC', {r}), {_MOMENT[DUCKDB]})"
-    if k in ("text", "json"):
-        return f"md5(CAST({r} AS VARCHAR))"
-    return f"md5({r})"  # binary: BLOB
-
-
-def _redshift(k: str, r: str) -> str:
-    if k in ("int", "bit", "decimal"):
-        return f"CAST({r} AS VARCHAR)"
-    if k == "decimal_text":
-        return r
-    if k == "bool":
-        return f"CASE WHEN {r} IS NULL THEN NULL WHEN {r} THEN '1' ELSE '0' END"
-    if k == "date":
-        return f"TO_CHAR({r}, {_DAY[REDSHIFT]})"
-    if k == "datetime":
-        return f"TO_CHAR({r}, {_MOMENT[REDSHIFT]})"
-    if k == "timestamp":
-        return f"TO_CHAR(CONVERT_TIMEZONE('UTC', {r}), {_MOMENT[REDSHIFT]})"
-    return f"MD5({r})"  # text
+# The canonical text of each kind, per engine ({r}: the column). MySQL sessions run in UTC, so a
+# TIMESTAMP reads as its UTC instant; BIT's text is its bytes and YEAR 0's is '0000', hence the
+# CAST to UNSIGNED; DuckDB and Redshift hold DECIMAL above 38 digits as MySQL's exact text.
+_TEXT: dict[str, dict[str, str]] = {
+    MYSQL: {"int": "CAST({r} AS CHAR)", "bool": "CAST({r} AS CHAR)", "decimal": "CAST({r} AS CHAR)",
+            "decimal_text": "CAST({r} AS CHAR)", "bit": "CAST(CAST({r} AS UNSIGNED) AS CHAR)",
+            "date": "DATE_FORMAT({r}, {day})", "datetime": "DATE_FORMAT({r}, {moment})",
+            "timestamp": "DATE_FORMAT({r}, {moment})", "text": "MD5(CAST({r} AS CHAR CHARACTER SET utf8mb4))",
+            "json": "MD5(CAST({r} AS CHAR CHARACTER SET utf8mb4))", "binary": "MD5({r})"},
+    POSTGRES: {"int": "({r})::text", "bit": "({r})::text", "decimal": "({r})::text", "decimal_text": "({r})::text",
+               "bool": "(({r})::int)::text", "date": "to_char({r}, {day})", "datetime": "to_char({r}, {moment})",
+               "timestamp": "to_char({r} AT TIME ZONE 'UTC', {moment})", "text": "md5(({r})::text)",
+               "binary": "md5({r})"},
+    DUCKDB: {"int": "CAST({r} AS VARCHAR)", "bit": "CAST({r} AS VARCHAR)", "decimal": "CAST({r} AS VARCHAR)",
+             "decimal_text": "{r}", "bool": "CAST(CAST({r} AS INTEGER) AS VARCHAR)", "date": "strftime({r}, {day})",
+             "datetime": "strftime({r}, {moment})", "timestamp": "strftime(timezone('UTC', {r}), {moment})",
+             "text": "md5(CAST({r} AS VARCHAR))", "json": "md5(CAST({r} AS VARCHAR))", "binary": "md5({r})"},
+    REDSHIFT: {"int": "CAST({r} AS VARCHAR)", "bit": "CAST({r} AS VARCHAR)", "decimal": "CAST({r} AS VARCHAR)",
+               "decimal_text": "{r}", "bool": "CASE WHEN {r} IS NULL THEN NULL WHEN {r} THEN '1' ELSE '0' END",
+               "date": "TO_CHAR({r}, {day})", "datetime": "TO_CHAR({r}, {moment})",
+               "timestamp": "TO_CHAR(CONVERT_TIMEZONE('UTC', {r}), {moment})", "text": "MD5({r})"},
+}
 
 
 # ---------------------------------------------------------------- row hashes
@@ -174,3 +131,26 @@ def checksum_items(engine: str, h: str) -> list[str]:
 def bucket(engine: str, h: str, buckets: int) -> str:
     """Which of `buckets` windows a row with hash `h` falls in (the last 8 hex digits, modulo)."""
     return f"({hex_number(engine, h, 25, 8)} % {int(buckets)})"
+
+
+# ---------------------------------------------------------------- integer keys
+# A key of one integer column, compared by keys only, needs no md5: the windows are the key
+# modulo the window count, the checksums SUM(key) and a sum of (key mod p) * a mod p; every
+# engine computes them exactly (remainders keep the dividend's sign everywhere), at a fraction
+# of md5's cost (the check that runs after every incremental run with hard_deletes).
+_P, _A = 2147483647, 1000003
+
+
+def _mod(engine: str, x: str, n: int) -> str:
+    return f"MOD({x}, {n})" if engine in (MYSQL, REDSHIFT) else f"({x} % {n})"
+
+
+def int_checksum_items(engine: str, k: str) -> list[str]:
+    items = [k, _mod(engine, f"{_mod(engine, k, _P)} * {_A}", _P)]
+    if engine == REDSHIFT:
+        items = [f"CAST({i} AS DECIMAL(38,0))" for i in items]
+    return [f"COALESCE(SUM({i}), 0)" for i in items]
+
+
+def int_bucket(engine: str, k: str, buckets: int) -> str:
+    return _mod(engine, k, int(buckets))

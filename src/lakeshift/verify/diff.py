@@ -20,23 +20,27 @@ class Diff:
     different: list[tuple[Any, ...]] = field(default_factory=list)
     missing_rows: int = 0  # keyless: counted, no keys
     extra_rows: int = 0
-    pending_hashes: set[str] = field(default_factory=set)  # key hashes the comparison must leave alone
 
 
 def classify_keyed(source: Sequence[Row], target: Sequence[Row], nkey: int, synced: bool) -> Diff:
     """`synced`: the source rows carry the synced flag after their key values."""
     d = Diff()
-    src = {r[0]: r for r in source}
-    tgt = {r[0]: r for r in target}
+    src = {_key(r[0]): r for r in source}
+    tgt = {_key(r[0]): r for r in target}
     for k, r in src.items():
         if synced and not r[2 + nkey]:
-            d.pending_hashes.add(k)
-        elif k not in tgt:
+            continue  # pending, whatever the target holds for it
+        if k not in tgt:
             d.missing.append(tuple(r[2:2 + nkey]))
-        elif tgt[k][1] != r[1]:
+        elif _key(tgt[k][1]) != _key(r[1]):
             d.different.append(tuple(r[2:2 + nkey]))
     d.extra = [tuple(r[2:2 + nkey]) for k, r in tgt.items() if k not in src]
     return d
+
+
+def _key(v: Any) -> Any:
+    """A key hash, or an integer key standing for one (PostgreSQL sends numeric(20,0) as Decimal)."""
+    return v if isinstance(v, str) else int(v)
 
 
 def classify_keyless(source: Sequence[Row], target: Sequence[Row]) -> Diff:

@@ -40,8 +40,23 @@ class Shape:
     row: list[Column]  # columns in the row checksum (the key alone, or every SQL-hashable column)
     buckets: int
 
+    @property
+    def integer_key(self) -> bool:
+        """Keys only, of one integer column: the key itself stands for its hash (canonical.py)."""
+        return self.row == self.key and len(self.key) == 1 and C.kind(self.key[0]) == "int"
+
+    def bucket(self, side: Side, k: str) -> str:
+        if self.integer_key:
+            return C.int_bucket(side.engine, k, self.buckets)
+        return C.bucket(side.engine, k, self.buckets)
+
+    def sums(self, side: Side, h: str) -> list[str]:
+        return C.int_checksum_items(side.engine, h) if self.integer_key else C.checksum_items(side.engine, h)
+
     def hashes(self, side: Side) -> tuple[str, str]:
         """(key hash, row hash) as SQL on `side`."""
+        if self.integer_key:
+            return side.ref(self.key[0].name), side.ref(self.key[0].name)
         hr = C.row_hash(side.engine, [side.text(c) for c in self.row])
         hk = C.row_hash(side.engine, [side.text(c) for c in self.key]) if self.key else hr
         return hk, hr
@@ -51,9 +66,9 @@ def aggregate_sql(side: Side, shape: Shape) -> str:
     """Per window: its bucket, row count and two checksums of the row hashes."""
     hk, hr = shape.hashes(side)
     same = hk == hr
-    s1, s2 = C.checksum_items(side.engine, "h")
+    s1, s2 = shape.sums(side, "h")
     inner = f"SELECT {hk} AS k" + ("" if same else f", {hr} AS h") + f" FROM {side.table_sql}{side.where()}"
-    middle = f"SELECT {C.bucket(side.engine, 'k', shape.buckets)} AS b, {'k' if same else 'h'} AS h FROM ({inner}) x"
+    middle = f"SELECT {shape.bucket(side, 'k')} AS b, {'k' if same else 'h'} AS h FROM ({inner}) x"
     return f"SELECT b, COUNT(*), {s1}, {s2} FROM ({middle}) y GROUP BY b"
 
 
@@ -69,7 +84,7 @@ def fetch_sql(side: Side, shape: Shape, buckets: Sequence[int], extra: Sequence[
     hk, hr = shape.hashes(side)
     where = side.where() if use_conds else ""
     in_list = ", ".join(str(int(b)) for b in buckets)
-    pick = f"{C.bucket(side.engine, 'k', shape.buckets)} IN ({in_list})"
+    pick = f"{shape.bucket(side, 'k')} IN ({in_list})"
     if not shape.key:
         inner = f"SELECT {hk} AS k FROM {side.table_sql}{where}"
         return f"SELECT k, COUNT(*) FROM ({inner}) x WHERE {pick} GROUP BY k"

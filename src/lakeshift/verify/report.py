@@ -33,6 +33,8 @@ class TableReport:
     deep: bool = False
     keyed: bool = True
     key: list[str] = field(default_factory=list)
+    repaired_rows: int = 0  # --repair: rows read again from MySQL and merged
+    repaired_deletes: int = 0  # --repair: extra keys deleted (or marked, hard_deletes: soft)
     examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 

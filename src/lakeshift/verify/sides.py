@@ -51,11 +51,11 @@ class SourceSide:
 
 
 class TargetSide:
-    """The target table, through one session (`engine`: the loader dialect's name)."""
+    """The target table, through one session (`engine`: the loader dialect's name; `conds`: its live rows)."""
 
-    def __init__(self, session: Session, engine: str, schema: str, table: str) -> None:
+    def __init__(self, session: Session, engine: str, schema: str, table: str, conds: tuple[str, ...] = ()) -> None:
         self.session, self.engine = session, engine
-        self.side = Q.Side(engine, f"{quote_ansi(schema)}.{quote_ansi(table)}", quote_ansi)
+        self.side = Q.Side(engine, f"{quote_ansi(schema)}.{quote_ansi(table)}", quote_ansi, conds=conds)
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         return self.session.query(sql)
