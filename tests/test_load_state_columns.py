@@ -53,7 +53,7 @@ def make_old_state(target: Any) -> None:
 
 def state_columns(target: Any) -> set[tuple[str, str]]:
     return set(target.q("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = "
-                        f"'{target.schema}' AND column_name IN ('note', 'notes')"))
+                        f"'{target.schema}' AND column_name IN ('note', 'notes', 'deleted', 'rows_deleted')"))
 
 
 def test_an_older_releases_state_tables_are_read_then_migrated(target, lake):  # noqa: F811
@@ -62,14 +62,17 @@ def test_an_older_releases_state_tables_are_read_then_migrated(target, lake):  #
     try:
         # reading (dry run, watermark get, batches list) works and adds nothing
         assert ld.loaded_batches("pipe", "t")[OLD_ID].note is None
-        assert ld.last_runs("pipe", "t", 5)[0].notes is None
+        assert ld.loaded_batches("pipe", "t")[OLD_ID].deleted == 0
+        assert ld.last_runs("pipe", "t", 5)[0].notes is None and ld.last_runs("pipe", "t", 5)[0].rows_deleted == 0
         assert state_columns(target) == set()
         # a run's first step adds the columns; the old records stay
         ld.ensure_state_tables()
-        assert state_columns(target) == {("_lakeshift_loads", "note"), ("_lakeshift_runs", "notes")}
+        assert state_columns(target) == {("_lakeshift_loads", "note"), ("_lakeshift_runs", "notes"),
+                                         ("_lakeshift_loads", "deleted"), ("_lakeshift_runs", "rows_deleted")}
         ld.record_run(RunRecord("pipe", "t", "2026-01-01T00:00:00+00:00", "2026-01-01T00:00:01+00:00", "ok",
-                                notes="column x added; no new rows"))
-        assert [r.notes for r in ld.last_runs("pipe", "t", 5)] == ["column x added; no new rows", None]
+                                notes="column x added; no new rows", rows_deleted=4))
+        assert [(r.notes, r.rows_deleted) for r in ld.last_runs("pipe", "t", 5)] == [
+            ("column x added; no new rows", 4), (None, 0)]
         m, paths = batch(lake, COLS, [{"id": [1], "v": ["a"]}], high=Cursor("2026-01-01T00:00:00", 1))
         rec = ld.record_skip(m, "pipe", "t", "t", "cannot load: ticket 7")
         assert (rec.mode, rec.rows, rec.note) == ("skipped", 0, "cannot load: ticket 7")
@@ -136,7 +139,8 @@ def test_a_migration_that_loses_the_race_to_another_run_is_fine(target, tmp_path
         assert ld.loaded_batches("pipe", "t")[OLD_ID].note is None
     finally:
         ld.close()
-    assert state_columns(target) == {("_lakeshift_loads", "note"), ("_lakeshift_runs", "notes")}
+    assert state_columns(target) == {("_lakeshift_loads", "note"), ("_lakeshift_runs", "notes"),
+                                     ("_lakeshift_loads", "deleted"), ("_lakeshift_runs", "rows_deleted")}
 
 
 def test_a_migration_that_fails_for_another_reason_is_an_error(target):  # noqa: F811
