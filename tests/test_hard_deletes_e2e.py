@@ -139,8 +139,9 @@ def test_full_sync_soft_marks_rows_the_snapshot_lacks(target_kind: str, mysql: A
 def test_a_delete_batch_in_the_s3_lake_is_listed_and_replayed_by_load_only(mysql: Any, mysql_db: str, tmp_path: Path,
                                                                          s3_storage: dict[str, Any],
                                                                          request: pytest.FixtureRequest) -> None:
-    """Killed right after the delete batch's manifest: the lake holds it (pending), and
-    `--load-only` loads it; nothing is lost or doubled."""
+    """Killed right after the delete batch's manifest: the lake holds it (pending, listed by
+    `batches list`, kept by `s3clean` until loaded), and `--load-only` loads it; nothing is lost
+    or doubled, and cleaning it afterwards leaves the watermark alone."""
     target = make_target("postgres", request, tmp_path)
     config = setup(mysql, mysql_db, target, s3_storage, tmp_path, {**HYBRID, "hard_deletes": "delete"}, rows=50)
     ok(sync(config))
@@ -154,9 +155,14 @@ def test_a_delete_batch_in_the_s3_lake_is_listed_and_replayed_by_load_only(mysql
     from e2e_kit import run_cli
     batches = run_cli(config, "batches", "list", "-p", "p1", "-t", "items")
     assert newest.batch_id in batches.stdout and "pending" in batches.stdout, batches.stdout + batches.stderr
+    kept = run_cli(config, "s3clean", "clean", "-p", "p1", "-t", "items")  # the loaded batch goes, the delete stays
+    assert "kept 1 pending batch(es)" in kept.stdout, kept.stdout + kept.stderr
+    assert tl.manifest_ids() == [newest.batch_id]
     ok(sync(config, "p1", ("items",), "--load-only"))
     assert target.rows() == source_rows(mysql_db, "items", ITEMS, "id")
-    assert_loaded_once(target, s3_storage)
+    assert [b for b, _ in target.loads()][-1] == newest.batch_id
+    run_cli(config, "s3clean", "clean", "-p", "p1", "-t", "items")
+    assert tl.manifest_ids() == [] and tl.effective_watermark()[0] is not None  # the watermark stays
 
 
 @pytest.mark.slow
