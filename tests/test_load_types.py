@@ -164,3 +164,10 @@ def test_validate_passes_and_handles_empty_batches():
     assert validate_batch(_m(10, {"id": 0}), cfg) == []
     assert validate_batch(_m(0, {}), cfg) == []
     assert validate_batch(_m(5, {"id": 5}), TableConfig()) == []
+
+
+def test_a_delete_batch_of_keys_only_is_not_held_to_the_rules_about_rows():
+    cfg = TableConfig(validation={"required_columns": ["id", "email"], "max_null_percentage": 0})
+    keys = manifest([col("id", pa.int64())], [BatchFile("t/p.parquet", 3, 10)], mode="delete")
+    assert validate_batch(keys, cfg) == []
+    assert validate_batch(manifest([col("id", pa.int64())], [BatchFile("t/p.parquet", 3, 10)]), cfg) != []
