@@ -57,7 +57,9 @@ def get(h: TableHandle) -> None:
     loaded = {b: r for b, r in records.items() if r.mode != SKIPPED_MODE}
     if loaded:
         rec = loaded[max(loaded)]
-        console.print(f"Last loaded batch: {rec.batch_id}  {rec.rows:,} rows into {rec.target_table} at {rec.loaded_at}")
+        what = (f"{rec.deleted:,} row(s) gone from MySQL applied to" if rec.mode == "delete" else
+                f"{rec.rows:,} rows into")
+        console.print(f"Last loaded batch: {rec.batch_id}  {what} {rec.target_table} at {rec.loaded_at}")
     else:
         console.print("Last loaded batch: none")
     console.print(f"Pending batches:   {len(pending)}" + (f" ({', '.join(pending[:5])}{' ...' if len(pending) > 5 else ''})" if pending else ""))
