@@ -33,8 +33,9 @@ _TIME = re.compile(r"^(-?)(\d+):(\d{2}):(\d{2})(?:\.(\d{1,6}))?$")
 def compare_columns(job: TableJob, target: TargetSide, key: list[Column], columns: list[Column], diff: Diff) -> None:
     """Add to `diff.different` the keys whose `columns` differ (synced rows only)."""
     source = SourceSide(job.reader, job.desc, job.synced)
-    src = _source_table(source, key, columns)
-    tgt = _target_table(target, key, columns)
+    from lakeshift.verify.table import both
+
+    src, tgt = both(lambda: _source_table(source, key, columns), lambda: _target_table(target, key, columns))
     joined = src.join(tgt, "k", join_type="inner")
     bad = None
     for i, c in enumerate(columns):
@@ -51,6 +52,9 @@ def compare_columns(job: TableJob, target: TargetSide, key: list[Column], column
 
 
 def _key_hash(side: Any, key: list[Column]) -> str:
+    """The row's 60-bit key hash; a signed integer key (one column) is its own."""
+    if len(key) == 1 and C.kind(key[0]) == "int" and key[0].arrow_type != "uint64":
+        return side.side.ref(key[0].name)
     h = C.row_hash(side.side.engine, [side.side.text(c) for c in key])
     return C.hex_number(side.side.engine, h, 1, 15)
 

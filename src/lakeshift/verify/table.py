@@ -142,11 +142,19 @@ def _fill(report: TableReport, diff: D.Diff, key: list[str], skipped: list[Colum
         for kind in ("missing", "extra", "different"):
             keys = getattr(diff, kind)
             if keys:
-                report.examples[kind] = [dict(zip(key, k)) for k in sorted(keys, key=repr)[:EXAMPLES]]
+                report.examples[kind] = [dict(zip(key, k)) for k in _ordered(keys)[:EXAMPLES]]
     if skipped:
         names = ", ".join(c.name for c in skipped)
         how = "compared in Arrow" if report.keyed else "not compared (a keyless table has no key to match them by)"
         report.notes.append(f"columns without a canonical SQL text on {engine}: {names}: {how}")
+
+
+def _ordered(keys: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Keys in their order (by their text where values do not compare, e.g. a NULL next to a number)."""
+    try:
+        return sorted(keys)
+    except TypeError:
+        return sorted(keys, key=repr)
 
 
 # ---------------------------------------------------------------- hard deletes
