@@ -21,23 +21,24 @@ TARGETS = ["postgres", "duckdb"]
 def test_composite_key_with_spaces_and_unicode_in_its_names(kind: str, mysql: Any, mysql_db: str, tmp_path: Path,
                                                             cli: Any, request: pytest.FixtureRequest) -> None:
     mysql_exec(mysql, """CREATE TABLE `order lines` (`order id` INT NOT NULL, `línea` VARCHAR(20) NOT NULL,
-        `qty ñ` INT NULL, PRIMARY KEY (`order id`, `línea`)) CHARACTER SET utf8mb4""")
-    with mysql.cursor() as cur:
-        cur.executemany("INSERT INTO `order lines` VALUES (%s, %s, %s)",
-                        [(o, line, o * 10) for o in range(1, 101) for line in ("a", "B", "ç 😀")])
+        `qty ñ` INT NULL, price DOUBLE NULL, PRIMARY KEY (`order id`, `línea`)) CHARACTER SET utf8mb4""")
+    with mysql.cursor() as cur:  # price: compared in Arrow, matched by the composite key's hash
+        cur.executemany("INSERT INTO `order lines` VALUES (%s, %s, %s, %s)",
+                        [(o, line, o * 10, o / 3) for o in range(1, 101) for line in ("a", "B", "ç 😀")])
     tgt = make_tgt(kind, request, tmp_path)
     config = pipeline_config(tmp_path, mysql_db, tgt, {"order lines": {"cdc_strategy": "full_sync"}})
     assert cli("sync", "pipeline", "-p", "p1", "-t", "order lines", config_dir=config).exit_code == 0
     assert verify(config, ["order lines"], deep=True)["order lines"].equal
 
     tamper(tgt, """DELETE FROM "order lines" WHERE "order id" = 7 AND "línea" = 'ç 😀'""",
-           """INSERT INTO "order lines" VALUES (7, 'b', 1)""",  # 'b' is not 'B'
-           """UPDATE "order lines" SET "qty ñ" = NULL WHERE "order id" = 9 AND "línea" = 'a'""")
+           """INSERT INTO "order lines" VALUES (7, 'b', 1, 0)""",  # 'b' is not 'B'
+           """UPDATE "order lines" SET "qty ñ" = NULL WHERE "order id" = 9 AND "línea" = 'a'""",
+           """UPDATE "order lines" SET price = price + 1e-13 WHERE "order id" = 12 AND "línea" = 'B'""")
     r = verify(config, ["order lines"], deep=True)["order lines"]
-    assert (r.missing, r.extra, r.different) == (1, 1, 1)
+    assert (r.missing, r.extra, r.different) == (1, 1, 2)
     assert r.key == ["order id", "línea"]
     assert r.examples == {"missing": [{"order id": 7, "línea": "ç 😀"}], "extra": [{"order id": 7, "línea": "b"}],
-                          "different": [{"order id": 9, "línea": "a"}]}
+                          "different": [{"order id": 9, "línea": "a"}, {"order id": 12, "línea": "B"}]}
 
 
 @pytest.mark.parametrize("kind", TARGETS)

@@ -33,8 +33,9 @@ _TIME = re.compile(r"^(-?)(\d+):(\d{2}):(\d{2})(?:\.(\d{1,6}))?$")
 def compare_columns(job: TableJob, target: TargetSide, key: list[Column], columns: list[Column], diff: Diff) -> None:
     """Add to `diff.different` the keys whose `columns` differ (synced rows only)."""
     source = SourceSide(job.reader, job.desc, job.synced)
-    src = _source_table(source, key, columns)
-    tgt = _target_table(target, key, columns)
+    from lakeshift.verify.table import both
+
+    src, tgt = both(lambda: _source_table(source, key, columns), lambda: _target_table(target, key, columns))
     joined = src.join(tgt, "k", join_type="inner")
     bad = None
     for i, c in enumerate(columns):
@@ -50,7 +51,14 @@ def compare_columns(job: TableJob, target: TargetSide, key: list[Column], column
         diff.different.extend(k for k in _key_values(source, key, hashes) if k not in known)
 
 
+def _key_type(key: list[Column]) -> pa.DataType:
+    return pa.uint64() if len(key) == 1 and key[0].arrow_type == "uint64" else pa.int64()
+
+
 def _key_hash(side: Any, key: list[Column]) -> str:
+    """The row's 60-bit key hash; an integer key (one column) is its own."""
+    if len(key) == 1 and C.kind(key[0]) == "int":
+        return side.side.ref(key[0].name)
     h = C.row_hash(side.side.engine, [side.side.text(c) for c in key])
     return C.hex_number(side.side.engine, h, 1, 15)
 
@@ -62,35 +70,36 @@ def _source_table(source: SourceSide, key: list[Column], columns: list[Column]) 
         items.append(f"CASE WHEN {source.synced} THEN 1 ELSE 0 END AS synced")
     items += [f"{select_expr(c)} AS s{i}" for i, c in enumerate(columns)]
     sql = f"SELECT {', '.join(items)} FROM {side.table_sql}"
-    batches = [_normalize_batch(b, columns, "s") for b in source.reader.cx.stream(sql, CHUNK, source.where)]
-    names = ["k"] + (["synced"] if source.synced else []) + [f"s{i}" for i in range(len(columns))]
+    kt = _key_type(key)
+    batches = [_normalize_batch(b, columns, kt) for b in source.reader.cx.stream(sql, CHUNK, source.where)]
     if not batches:
-        return pa.table({n: pa.array([], pa.int64()) for n in names}).select(names)
+        empty = {"k": pa.array([], kt), **({"synced": pa.array([], pa.int64())} if source.synced else {})}
+        return pa.table({**empty, **{f"s{i}": _as_arrow(c, []) for i, c in enumerate(columns)}})
     return pa.Table.from_batches(batches)
 
 
-def _normalize_batch(b: pa.RecordBatch, columns: list[Column], prefix: str) -> pa.RecordBatch:
-    arrays, names = [pc.cast(b.column("k"), pa.int64())], ["k"]
+def _normalize_batch(b: pa.RecordBatch, columns: list[Column], key_type: pa.DataType) -> pa.RecordBatch:
+    arrays, names = [pc.cast(b.column("k"), key_type)], ["k"]
     if "synced" in b.schema.names:
         arrays.append(pc.cast(b.column("synced"), pa.int64()))
         names.append("synced")
     for i, c in enumerate(columns):
-        arr = b.column(f"{prefix}{i}")
+        arr = b.column(f"s{i}")
         arrays.append(pc.cast(arr, _FLOATS[c.arrow_type]) if c.arrow_type in _FLOATS else _as_arrow(c, arr.to_pylist()))
-        names.append(f"{prefix}{i}")
+        names.append(f"s{i}")
     return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
 def _target_table(target: TargetSide, key: list[Column], columns: list[Column]) -> pa.Table:
     items = [f"{_key_hash(target, key)} AS k"] + [f"{target.side.ref(c.name)} AS t{i}" for i, c in enumerate(columns)]
     sql = f"SELECT {', '.join(items)} FROM {target.side.table_sql}{target.side.where()}"
-    batches = []
+    batches, kt = [], _key_type(key)
     for rows in _chunks(target.session, sql):
-        arrays = [pa.array([int(r[0]) for r in rows], pa.int64())]
+        arrays = [pa.array([int(r[0]) for r in rows], kt)]
         arrays += [_as_arrow(c, [r[i + 1] for r in rows]) for i, c in enumerate(columns)]
         batches.append(pa.RecordBatch.from_arrays(arrays, names=["k"] + [f"t{i}" for i in range(len(columns))]))
     if not batches:
-        return pa.table({"k": pa.array([], pa.int64()), **{f"t{i}": _as_arrow(c, []) for i, c in enumerate(columns)}})
+        return pa.table({"k": pa.array([], kt), **{f"t{i}": _as_arrow(c, []) for i, c in enumerate(columns)}})
     return pa.Table.from_batches(batches)
 
 

@@ -119,13 +119,14 @@ def hex_number(engine: str, h: str, start: int, digits: int) -> str:
 
 
 def checksum_items(engine: str, h: str) -> list[str]:
-    """Two order-free sums of 60-bit pieces of the hash `h`. Exact: MySQL sums
-    BIGINT UNSIGNED as DECIMAL, PostgreSQL bigint as numeric, DuckDB as HUGEINT;
-    Redshift's SUM(BIGINT) would overflow, so it sums DECIMAL(38,0)."""
-    pieces = [hex_number(engine, h, 1, 15), hex_number(engine, h, 16, 15)]
+    """An order-free sum of a 60-bit piece of the hash `h`. Exact: MySQL sums BIGINT UNSIGNED
+    as DECIMAL, PostgreSQL bigint as numeric, DuckDB as HUGEINT; Redshift's SUM(BIGINT) would
+    overflow, so it sums DECIMAL(38,0). (With the count, a changed row goes unseen only if
+    another change cancels its 60 bits exactly; a second piece cost MariaDB as much again.)"""
+    piece = hex_number(engine, h, 1, 15)
     if engine == REDSHIFT:
-        pieces = [f"CAST({p} AS DECIMAL(38,0))" for p in pieces]
-    return [f"COALESCE(SUM({p}), 0)" for p in pieces]
+        piece = f"CAST({piece} AS DECIMAL(38,0))"
+    return [f"COALESCE(SUM({piece}), 0)"]
 
 
 def bucket(engine: str, h: str, buckets: int) -> str:
@@ -134,10 +135,10 @@ def bucket(engine: str, h: str, buckets: int) -> str:
 
 
 # ---------------------------------------------------------------- integer keys
-# A key of one integer column, compared by keys only, needs no md5: the windows are the key
-# modulo the window count, the checksums SUM(key) and a sum of (key mod p) * a mod p; every
-# engine computes them exactly (remainders keep the dividend's sign everywhere), at a fraction
-# of md5's cost (the check that runs after every incremental run with hard_deletes).
+# A key of one integer column needs no md5 for its windows: they are the key modulo the window
+# count. Compared by keys only, its checksums are SUM(key) and a sum of (key mod p) * a mod p.
+# Every engine computes them exactly (remainders keep the dividend's sign everywhere), at a
+# fraction of md5's cost (the check that runs after every incremental run with hard_deletes).
 _P, _A = 2147483647, 1000003
 
 

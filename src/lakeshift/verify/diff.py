@@ -62,5 +62,5 @@ def differing(source: dict[int, tuple[Any, ...]], target: dict[int, tuple[Any, .
     return sorted(b for b in source.keys() | target.keys() if _norm(source.get(b)) != _norm(target.get(b)))
 
 
-def _norm(agg: tuple[Any, ...] | None) -> tuple[int, ...]:
-    return tuple(int(v) for v in agg) if agg else (0, 0, 0)
+def _norm(agg: tuple[Any, ...] | None) -> tuple[int, ...] | None:
+    return tuple(int(v) for v in agg) if agg else None

@@ -42,8 +42,12 @@ class Shape:
 
     @property
     def integer_key(self) -> bool:
-        """Keys only, of one integer column: the key itself stands for its hash (canonical.py)."""
-        return self.row == self.key and len(self.key) == 1 and C.kind(self.key[0]) == "int"
+        """A key of one integer column: the key itself stands for its hash (canonical.py)."""
+        return len(self.key) == 1 and C.kind(self.key[0]) == "int"
+
+    @property
+    def keys_only(self) -> bool:
+        return self.row == self.key
 
     def bucket(self, side: Side, k: str) -> str:
         if self.integer_key:
@@ -51,25 +55,28 @@ class Shape:
         return C.bucket(side.engine, k, self.buckets)
 
     def sums(self, side: Side, h: str) -> list[str]:
-        return C.int_checksum_items(side.engine, h) if self.integer_key else C.checksum_items(side.engine, h)
+        if self.integer_key and self.keys_only:
+            return C.int_checksum_items(side.engine, h)
+        return C.checksum_items(side.engine, h)
 
     def hashes(self, side: Side) -> tuple[str, str]:
         """(key hash, row hash) as SQL on `side`."""
         if self.integer_key:
-            return side.ref(self.key[0].name), side.ref(self.key[0].name)
+            k = side.ref(self.key[0].name)
+            return k, k if self.keys_only else C.row_hash(side.engine, [side.text(c) for c in self.row])
         hr = C.row_hash(side.engine, [side.text(c) for c in self.row])
         hk = C.row_hash(side.engine, [side.text(c) for c in self.key]) if self.key else hr
         return hk, hr
 
 
 def aggregate_sql(side: Side, shape: Shape) -> str:
-    """Per window: its bucket, row count and two checksums of the row hashes."""
+    """Per window: its bucket, row count and checksums of the row hashes."""
     hk, hr = shape.hashes(side)
     same = hk == hr
-    s1, s2 = shape.sums(side, "h")
+    sums = ", ".join(shape.sums(side, "h"))
     inner = f"SELECT {hk} AS k" + ("" if same else f", {hr} AS h") + f" FROM {side.table_sql}{side.where()}"
     middle = f"SELECT {shape.bucket(side, 'k')} AS b, {'k' if same else 'h'} AS h FROM ({inner}) x"
-    return f"SELECT b, COUNT(*), {s1}, {s2} FROM ({middle}) y GROUP BY b"
+    return f"SELECT b, COUNT(*), {sums} FROM ({middle}) y GROUP BY b"
 
 
 def count_sql(side: Side, extra: Sequence[str] = ()) -> str:

@@ -31,13 +31,18 @@ class SourceSide:
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         return self.reader.pool.query(sql, None, self.where)
 
-    def counts(self) -> tuple[int, int]:
-        """(rows, rows beyond the loaded watermark)."""
-        (total,), = self.query(Q.count_sql(self.all_rows))
+    def estimate(self) -> int:
+        """The catalogue's row estimate (sizes the windows; the counts come from the aggregate)."""
+        rows = self.reader.pool.query("SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
+                                      "AND TABLE_NAME = %s", (self.desc.schema, self.desc.table), self.where)
+        return int(rows[0][0] or 0) if rows else 0
+
+    def pending(self) -> int:
+        """Rows beyond the loaded watermark (0 without one)."""
         if not self.synced:
-            return int(total), 0
+            return 0
         (beyond,), = self.query(Q.count_sql(self.all_rows, [f"NOT COALESCE(({self.synced}), FALSE)"]))
-        return int(total), int(beyond)
+        return int(beyond)
 
     def aggregate(self, shape: Q.Shape) -> dict[int, tuple[Any, ...]]:
         return {int(r[0]): tuple(r[1:]) for r in self.query(Q.aggregate_sql(self.side, shape))}
@@ -59,10 +64,6 @@ class TargetSide:
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         return self.session.query(sql)
-
-    def rows(self) -> int:
-        (n,), = self.query(Q.count_sql(self.side))
-        return int(n)
 
     def aggregate(self, shape: Q.Shape) -> dict[int, tuple[Any, ...]]:
         return {int(r[0]): tuple(r[1:]) for r in self.query(Q.aggregate_sql(self.side, shape))}

@@ -1,5 +1,5 @@
-"""Compare one table: counts, then per window a row count and checksums on
-both sides (one aggregate query each), then the rows of the windows that
+"""Compare one table: per window a row count and checksums on both sides
+(one aggregate query each, at the same time), then the rows of the windows that
 differ, fetched by key hash and classified (diff.py). With --deep, columns no
 SQL renders identically on both engines are compared in Arrow (arrow_cols.py)."""
 
@@ -75,9 +75,11 @@ def run(job: TableJob) -> Outcome:
     with closing(job.loader.connect()) as session:
         live = (f"{quote_ansi(DELETED_AT)} IS NULL",) if DELETED_AT in present else ()
         target = TargetSide(session, engine, job.loader.schema, job.target_table, live)
-        (report.source_rows, report.pending), report.target_rows = both(source.counts, target.rows)
-        shape = Q.Shape(key, row, Q.bucket_count(max(report.source_rows, report.target_rows)))
+        shape = Q.Shape(key, row, Q.bucket_count(source.estimate()))
         src_agg, tgt_agg = both(lambda: source.aggregate(shape), lambda: target.aggregate(shape))
+        report.pending = source.pending()
+        report.source_rows = sum(int(a[0]) for a in src_agg.values()) + report.pending
+        report.target_rows = sum(int(a[0]) for a in tgt_agg.values())
         windows = D.differing(src_agg, tgt_agg)
         report.windows, report.windows_differing = shape.buckets, len(windows)
         diff = _classify(source, target, shape, windows, bool(job.synced)) if windows else D.Diff()
@@ -142,11 +144,19 @@ def _fill(report: TableReport, diff: D.Diff, key: list[str], skipped: list[Colum
         for kind in ("missing", "extra", "different"):
             keys = getattr(diff, kind)
             if keys:
-                report.examples[kind] = [dict(zip(key, k)) for k in sorted(keys, key=repr)[:EXAMPLES]]
+                report.examples[kind] = [dict(zip(key, k)) for k in _ordered(keys)[:EXAMPLES]]
     if skipped:
         names = ", ".join(c.name for c in skipped)
         how = "compared in Arrow" if report.keyed else "not compared (a keyless table has no key to match them by)"
         report.notes.append(f"columns without a canonical SQL text on {engine}: {names}: {how}")
+
+
+def _ordered(keys: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Keys in their order (by their text where values do not compare, e.g. a NULL next to a number)."""
+    try:
+        return sorted(keys)
+    except TypeError:
+        return sorted(keys, key=repr)
 
 
 # ---------------------------------------------------------------- hard deletes
