@@ -93,13 +93,14 @@ def _swap_facts(s: Session, job: MoveJob, staged_xid: int | None) -> CatalogFact
         return [r[:2] + ((r[2] and r[0] not in key),) + r[3:] for r in s.query(_ATTRIBUTES, (table,))]
 
     old, new = attributes(target), attributes(stage)
-    if job.manifest.soft_delete:  # SoftSwap adds the column to staging as the target's last: it must be there
-        old = old[:-1] if old and old[-1][0] == DELETED_AT_COLUMN else old + [()]
+    same = old == new
+    if job.manifest.soft_delete:  # SoftSwap adds _lakeshift_deleted_at to staging last: the target's last column
+        same = bool(old) and old[-1][0] == DELETED_AT_COLUMN and old[:-1] == new
     pk = s.query(_PRIMARY_KEY, (target,))
     swap = SwapFacts(
         same_owner=bool(owner), same_grants=bool(grants), storage_options=bool(options), same_tablespace=bool(space),
         row_security=bool(rls), partition=bool(partition), replica_identity=str(replident),
-        same_columns=old == new, primary_key=tuple(pk[0][0] or ()),
+        same_columns=same, primary_key=tuple(pk[0][0] or ()),
         dependents=int(s.query(_DEPENDENTS, (target,))[0][0]), own_extras=int(s.query(_OWN_EXTRAS, (target,))[0][0]),
         staged_xid=staged_xid, old_snapshots=_old_snapshots(s, staged_xid))
     return replace(rel, swap=swap)
