@@ -69,3 +69,14 @@ def test_a_delete_batch_in_the_lake_moves_no_watermark_and_is_no_column_referenc
     with pytest.raises(LakeError, match="lack the key column"):
         write_delete_batch(tl, LakeSettings(), pipeline="p1", table="items", source_table="shop.items",
                            strategy="hybrid", key_columns=key, keys=pa.table({"other": [1]}), soft=False)
+
+
+def test_hard_deletes_on_a_table_without_a_key_is_refused_in_one_line() -> None:
+    from lakeshift.engine.table_checks import check_table
+    from lakeshift.errors import ConfigError
+
+    cfg = HYBRID.model_copy(update={"cdc_strategy": "timestamp_only", "cdc_id_column": None, "hard_deletes": "soft"})
+    with pytest.raises(ConfigError, match=r"tables.items: hard_deletes: soft finds deleted rows by their key, but "
+                                          r"MySQL shop.items has no key; set primary_key, or hard_deletes: ignore"):
+        check_table("items", cfg, items_table(key=False))
+    assert check_table("items", cfg.model_copy(update={"hard_deletes": "ignore"}), items_table(key=False)).mode == "append"
