@@ -17,6 +17,8 @@ from e2e_kit import build_config, local_storage, source_rows
 from faults_kit import (HYBRID, ITEMS, Target, assert_loaded_once, change_items, create_items, error_lines, insert_items, killed,
                         make_target, manifest_ids, ok, summary, sync, table_lake)
 
+pytestmark = pytest.mark.slow  # every test runs the CLI in several subprocesses (20-75 s each)
+
 STRATEGIES = {
     "hybrid": HYBRID,
     "timestamp_only": {"cdc_strategy": "timestamp_only", "cdc_timestamp_column": "updated_at"},
@@ -57,7 +59,6 @@ def deleted_cell(output: str) -> int:
     raise AssertionError(output)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["delete", "soft"])
 @pytest.mark.parametrize("strategy", list(STRATEGIES))
 @pytest.mark.parametrize("target_kind", ["postgres", "duckdb"])
@@ -165,7 +166,6 @@ def test_a_delete_batch_in_the_s3_lake_is_listed_and_replayed_by_load_only(mysql
     assert tl.manifest_ids() == [] and tl.effective_watermark()[0] is not None  # the watermark stays
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["delete", "soft"])
 @pytest.mark.parametrize("fault", ["after_delete_manifest", "in_load_transaction", "after_load_commit"])
 @pytest.mark.parametrize("target_kind", ["postgres", "duckdb"])
