@@ -19,7 +19,17 @@ import pytest
 import sqlglot
 from conftest import PG_DSN
 from load_kit import SETTINGS, Lake, batch, col
-from test_load_redshift import BID, S3_ROOT, STAGE, FakeRedshift, parse_all, rs_target, stage_batch
+from test_load_redshift import (  # noqa: F401 - fake and lake are fixtures
+    BID,
+    S3_ROOT,
+    STAGE,
+    FakeRedshift,
+    fake,
+    lake,
+    parse_all,
+    rs_target,
+    stage_batch,
+)
 
 from lakeshift.config.models import S3Storage
 from lakeshift.errors import ConnectionFailed, LoadError, LockBusyError
@@ -27,16 +37,6 @@ from lakeshift.load import open_target
 from lakeshift.load.redshift import LOCK_VIEWER, SESSION_SETUP
 from lakeshift.load.redshift_copy import copy_failure
 from lakeshift.load.types import REDSHIFT_VARBYTE_MAX
-
-
-@pytest.fixture
-def fake() -> FakeRedshift:
-    return FakeRedshift()
-
-
-@pytest.fixture
-def lake(tmp_path: Path) -> Lake:
-    return Lake(tmp_path / "lake")
 
 
 def loader_for(fake: FakeRedshift, **target: Any) -> Any:
