@@ -35,7 +35,7 @@ from lakeshift.config.models import S3Storage
 from lakeshift.errors import ConnectionFailed, LoadError, LockBusyError
 from lakeshift.load import open_target
 from lakeshift.load.redshift import LOCK_VIEWER, SESSION_SETUP
-from lakeshift.load.redshift_copy import copy_failure
+from lakeshift.load.redshift_copy import LOAD_ERROR, copy_failure
 from lakeshift.load.types import REDSHIFT_VARBYTE_MAX
 
 
@@ -156,10 +156,31 @@ def test_a_failed_copy_shows_redshifts_detail_on_one_line(fake: FakeRedshift, la
         f"COPY of batch {BID} failed: Spectrum Scan Error; code: 15007; context: File "
         "'https://s3.us-east-1.amazonaws.com/bucket/lake/t/part-00000.parquet' has an incompatible Parquet schema for "
         "column 's3://bucket/lake/t/part-00000.parquet.u64'. Column type: DECIMAL(20,0), Parquet schema: optional "
-        "int64 u64 [i:0 d:1 r:0]; query: 1234567; location: dory_util.cpp:1615; more in SYS_LOAD_ERROR_DETAIL / "
-        "STL_LOAD_ERRORS for that query")
-    assert "ROLLBACK" in fake.statements() and "COMMIT" not in fake.statements()
-    # an error without a detail block keeps every line, joined
+        "int64 u64 [i:0 d:1 r:0]; query: 1234567; location: dory_util.cpp:1615")
+    stmts = fake.statements()
+    copy = next(i for i, s in enumerate(stmts) if s.startswith("COPY"))
+    assert stmts[copy + 1:copy + 3] == ["ROLLBACK", LOAD_ERROR]  # nothing runs in a failed transaction
+    assert LOAD_ERROR == ("SELECT TRIM(file_name), TRIM(column_name), TRIM(column_type), error_code, "
+                          "TRIM(error_message) FROM sys_load_error_detail WHERE session_id = pg_backend_pid() "
+                          "ORDER BY start_time DESC LIMIT 1")
+    assert "COMMIT" not in stmts
+    parse_all(stmts)
+
+
+def test_a_failed_copy_shows_its_sys_load_error_detail_row(fake: FakeRedshift, lake: Lake) -> None:
+    m, paths = batch(lake, [col("id", pa.int64())], [{"id": [1]}], bid=BID)
+    fake.fail_on = ("COPY", "Load into table '_ls_stage_5771aa7f165f8b1b8f85d446' failed. Check "
+                            "'sys_load_error_detail' system table for details.")
+    answer = fake.respond
+    row = ("s3://bucket/lake/t/part-00000.parquet", "id", "int8", 1216, "Invalid digit, Value 'x', Pos 0")
+    fake.respond = lambda stmt, params: ([row], 1) if stmt == LOAD_ERROR else answer(stmt, params)
+    with pytest.raises(LoadError) as err:
+        stage_batch(loader_for(fake), lake, m, paths).commit(m)
+    assert str(err.value) == (
+        f"COPY of batch {BID} failed: Load into table '_ls_stage_5771aa7f165f8b1b8f85d446' failed. Check "
+        "'sys_load_error_detail' system table for details.; SYS_LOAD_ERROR_DETAIL: Invalid digit, Value 'x', Pos 0 "
+        "(file s3://bucket/lake/t/part-00000.parquet, column id int8, code 1216)")
+    # without a row (or when the view cannot be read) the driver's lines stay, joined
     assert copy_failure(BID, "S3ServiceException:Access Denied\nDETAIL: bucket policy\n") == (
         f"COPY of batch {BID} failed: S3ServiceException:Access Denied DETAIL: bucket policy")
 

@@ -45,6 +45,7 @@ from lakeshift.load.locking import busy_message, wait_loop
 from lakeshift.load.naming import stage_name
 from lakeshift.load.pg_base import PgProtocolLoader, secret_value
 from lakeshift.load.redshift_copy import (
+    LOAD_ERROR,
     check_json_sizes,
     copy_failure,
     credentials_clause,
@@ -190,6 +191,17 @@ def _may_be_alive(s: Session, holders: list[tuple[Any, ...]]) -> bool:
     return any(r[1] is None or str(r[1]).strip() != str(me).strip() for r in holders)
 
 
+def _load_error(s: Session) -> tuple[Any, ...] | None:
+    """The failed COPY's row of SYS_LOAD_ERROR_DETAIL; the transaction is rolled back
+    first (nothing runs in a failed one). Best effort: None when it cannot be read."""
+    s.rollback()
+    try:
+        rows = s.query(LOAD_ERROR)
+    except LoadError:
+        return None
+    return rows[0] if rows and len(rows[0]) == 5 else None
+
+
 class RedshiftStaging:
     """The Staging (load/contracts.py) of Redshift: a TEMP table filled by one
     COPY of every part, from a COPY manifest written next to them, inside the
@@ -252,7 +264,8 @@ class RedshiftStaging:
         try:
             s.execute(copy_statement(self.stage_sql, uri, creds))
         except LoadError as exc:
-            raise LoadError(copy_failure(self.head.batch_id, getattr(exc, "full_text", str(exc)))) from None
+            text = getattr(exc, "full_text", str(exc))
+            raise LoadError(copy_failure(self.head.batch_id, text, _load_error(s))) from None
 
     def rows(self, s: Session) -> int:
         return int(s.query(sql.count_rows(self.stage_sql))[0][0])

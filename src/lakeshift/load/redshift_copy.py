@@ -28,6 +28,9 @@ from lakeshift.redact import redact, register
 _DETAIL_KEYS = ("error", "code", "context", "query", "location")
 _DETAIL_LINE = re.compile(r"^\s*(?:DETAIL:\s*)?(error|code|context|query|location|process):\s*(.*)$")
 MESSAGE_MAX = 2000
+# The failed COPY's row (its error, file and column), run after the ROLLBACK: each staging session runs one COPY.
+LOAD_ERROR = ("SELECT TRIM(file_name), TRIM(column_name), TRIM(column_type), error_code, TRIM(error_message) "
+              "FROM sys_load_error_detail WHERE session_id = pg_backend_pid() ORDER BY start_time DESC LIMIT 1")
 
 
 def literal(value: str, what: str) -> str:
@@ -59,11 +62,16 @@ def credentials_clause(role: str | None, keys: tuple[str, str, str | None] | Non
     return f"CREDENTIALS {literal(text, 'credentials')}"
 
 
-def copy_failure(batch_id: str, text: str) -> str:
-    """One line for a failed COPY: the error's first line and Redshift's detail block."""
+def copy_failure(batch_id: str, text: str, load_error: Sequence[Any] | None = None) -> str:
+    """One line for a failed COPY: the error's first line, Redshift's detail block and
+    the COPY's row of SYS_LOAD_ERROR_DETAIL (file, column, type, code, message) if any."""
+    found = ""
+    if load_error:
+        file, column, column_type, code, message = load_error
+        found = f"; SYS_LOAD_ERROR_DETAIL: {message} (file {file}, column {column} {column_type}, code {code})"
     lines = [line for line in text.strip().splitlines() if line.strip()]
     if not lines:
-        return f"COPY of batch {batch_id} failed"
+        return redact(f"COPY of batch {batch_id} failed{found}")[:MESSAGE_MAX]
     fields: dict[str, list[str]] = {}
     current = None
     for line in lines[1:]:
@@ -80,11 +88,9 @@ def copy_failure(batch_id: str, text: str) -> str:
         value = " ".join(v for v in fields.get(key, []) if v)
         if value and value != parts[0]:
             parts.append(f"{key}: {value}")
-    if "query" in fields:
-        parts.append("more in SYS_LOAD_ERROR_DETAIL / STL_LOAD_ERRORS for that query")
-    elif len(parts) == 1:  # no detail block: keep what the driver said, on one line
+    if len(parts) == 1:  # no detail block: keep what the driver said, on one line
         parts = [" ".join(line.strip() for line in lines)]
-    return redact(f"COPY of batch {batch_id} failed: " + "; ".join(parts))[:MESSAGE_MAX]
+    return redact(f"COPY of batch {batch_id} failed: " + "; ".join(parts) + found)[:MESSAGE_MAX]
 
 
 def json_columns(columns: Sequence[Column]) -> list[str]:
