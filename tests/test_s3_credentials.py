@@ -41,8 +41,8 @@ AWS_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "
 
 def _admin(endpoint_url: str, key: dict[str, str] | None = None, service: str = "s3") -> Any:
     creds = (key["AccessKeyId"], key["SecretAccessKey"]) if key else ("admin", "admin")
-    return boto3.client(service, endpoint_url=endpoint_url, region_name="us-east-1", aws_access_key_id=creds[0],
-                        aws_secret_access_key=creds[1])
+    return boto3.session.Session().client(service, endpoint_url=endpoint_url, region_name="us-east-1",
+                                          aws_access_key_id=creds[0], aws_secret_access_key=creds[1])
 
 
 @pytest.fixture
@@ -244,3 +244,30 @@ def test_web_identity_through_sts(aws_env: Path, s3_endpoint: str, bucket: str, 
     got = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", aws_access_key_id=key_id,
                        aws_secret_access_key=secret, aws_session_token=token)
     assert got.get_object(Bucket=bucket, Key="lake/probe/web-identity.txt")["Body"].read() == b"assumed"
+
+
+def test_a_backup_only_sync_finds_s3_like_the_aws_cli(aws_env: Path, s3_endpoint: str, bucket: str,
+                                                      iam_key: dict[str, str], mysql: Any, mysql_db: str,
+                                                      cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The v1.0 report: a storage without endpoint_url, the endpoint in AWS_ENDPOINT_URL_S3 and the
+    keys in a profile; the whole sync writes its batch there (and says so in the summary)."""
+    from e2e_kit import build_config
+
+    from conftest import mysql_exec
+
+    mysql_exec(mysql, "CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(10))",
+               "INSERT INTO items VALUES (1, 'a'), (2, 'b')")
+    (aws_env / "aws-credentials").write_text(
+        f"[lake]\naws_access_key_id = {iam_key['AccessKeyId']}\naws_secret_access_key = {iam_key['SecretAccessKey']}\n")
+    monkeypatch.setenv("AWS_PROFILE", "lake")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_endpoint)
+    config = build_config(aws_env / "config", mysql_db, {"type": "duckdb", "path": str(aws_env / "w.duckdb")},
+                          {"type": "s3", "bucket": bucket, "prefix": "lake"}, {"items": {"cdc_strategy": "full_sync"}})
+    with enable_iam_authentication():
+        result = cli("sync", "pipeline", "-p", "p1", "-t", "items", "--backup-only", config_dir=config)
+        assert result.exit_code == 0, result.output + result.stderr
+        monkeypatch.delenv("AWS_PROFILE")
+        listed = _admin(s3_endpoint, iam_key).list_objects_v2(Bucket=bucket, Prefix="lake/p1/items/")
+    assert any(o["Key"].endswith(".parquet") for o in listed.get("Contents", []))
+    row = next(line for line in result.output.splitlines() if line.startswith("│ items "))
+    assert [c.strip() for c in row.strip("│").split("│")][2:6] == ["2", "0", "1", "0"]  # rows; batches written, loaded
