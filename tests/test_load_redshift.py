@@ -81,7 +81,8 @@ class FakeRedshift:
         self.alive = 0
         self.fail_on: tuple[str, str] | None = None
         # (table_name, column_name) of the state tables: up to date unless a test says otherwise
-        self.state_columns = [("_lakeshift_loads", "note"), ("_lakeshift_runs", "notes")]
+        self.state_columns = [("_lakeshift_loads", "note"), ("_lakeshift_runs", "notes"), ("_lakeshift_locks", "holder")]
+        self.user = ("loader", False)  # current_user, usesuper
 
     def respond(self, statement: str, params: Any) -> tuple[list[tuple[Any, ...]], int]:
         if self.fail_on and self.fail_on[0] in statement:
@@ -92,6 +93,8 @@ class FakeRedshift:
             return self.columns.get(params[1], []), -1
         if '"_lakeshift_loads" WHERE' in statement and statement.startswith("SELECT"):
             return self.loaded, -1
+        if "FROM pg_user" in statement:
+            return [self.user], 1
         if statement.startswith("SELECT COUNT(*) FROM stv_sessions"):
             return [(self.alive,)], 1
         if statement.startswith("SELECT COUNT(*)"):
@@ -153,7 +156,7 @@ LOADS_SELECT = ('SELECT "pipeline", "table_name", "batch_id", "target_table", "m
 COLUMNS_SELECT = ("SELECT column_name, data_type, character_maximum_length, numeric_precision, numeric_scale "
                   "FROM information_schema.columns WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position")
 STATE_COLUMNS_SELECT = ("SELECT table_name, column_name FROM information_schema.columns "
-                        "WHERE table_schema = %s AND table_name IN (%s, %s)")
+                        "WHERE table_schema = %s AND table_name IN (%s, %s, %s)")
 INSERT_LOAD = ('INSERT INTO "analytics"."_lakeshift_loads" ("pipeline", "table_name", "batch_id", "target_table", '
                '"mode", "rows", "files", "bytes", "watermark_low", "watermark_high", "loaded_at", "note") '
                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
@@ -280,13 +283,13 @@ def test_types_in_the_redshift_ddl(fake, lake):
     stmts = fake.statements()
     assert ('CREATE TABLE "analytics"."t" ("u64" DECIMAL(20,0), "bits" DECIMAL(20,0), "u32" BIGINT, "flag" BOOLEAN, '
             '"d" DECIMAL(38,10), "d65" VARCHAR(67), "tm" VARCHAR(20), "v" VARCHAR(1020), "big" VARCHAR(65535), '
-            '"txt" VARCHAR(65535), "j" SUPER, "b" VARBYTE(65535), "vb" VARBYTE(16), "geo" VARBYTE(1024000), '
+            '"txt" VARCHAR(65535), "j" SUPER, "b" VARBYTE(65535), "vb" VARBYTE(16), "geo" VARBYTE(16777216), '
             '"dt" TIMESTAMP, "ts" TIMESTAMPTZ, "day" DATE, "yr" SMALLINT, "f" REAL)') in stmts
     # staging mirrors the Parquet columns (COPY maps them by position)
     assert (f'CREATE TEMP TABLE {STAGE} ("u64" DECIMAL(20,0), "bits" DECIMAL(20,0), "u32" BIGINT, "flag" BOOLEAN, '
             '"d" DECIMAL(38,10), "d65" VARCHAR(65535), "tm" VARCHAR(65535), "v" VARCHAR(65535), "big" VARCHAR(65535), '
-            '"txt" VARCHAR(65535), "j" VARCHAR(65535), "b" VARBYTE(1024000), "vb" VARBYTE(1024000), '
-            '"geo" VARBYTE(1024000), "dt" TIMESTAMP, "ts" TIMESTAMPTZ, "day" DATE, "yr" SMALLINT, "f" REAL)') in stmts
+            '"txt" VARCHAR(65535), "j" VARCHAR(65535), "b" VARBYTE(16777216), "vb" VARBYTE(16777216), '
+            '"geo" VARBYTE(16777216), "dt" TIMESTAMP, "ts" TIMESTAMP, "day" DATE, "yr" SMALLINT, "f" REAL)') in stmts
     parse_all(stmts)
 
 
@@ -370,8 +373,9 @@ def test_static_keys_only_without_a_role_and_never_shown(fake, lake, caplog):
     loader.state.ready = True
     stage_batch(loader, lake, m, paths).commit(m)
     copy = next(s for s in fake.statements() if s.startswith("COPY"))
-    assert copy == (f"COPY {STAGE} FROM '{S3_ROOT}/t/{BID}/{BID}.copy-manifest' ACCESS_KEY_ID 'AKIAEXAMPLE123' "
-                    f"SECRET_ACCESS_KEY '{secret}' SESSION_TOKEN '{token}' FORMAT AS PARQUET MANIFEST")
+    assert copy == (f"COPY {STAGE} FROM '{S3_ROOT}/t/{BID}/{BID}.copy-manifest' CREDENTIALS "
+                    f"'aws_access_key_id=AKIAEXAMPLE123;aws_secret_access_key={secret};token={token}' "
+                    "FORMAT AS PARQUET MANIFEST")
     parse_all([copy])
     # a failing COPY whose driver error quotes the credentials: the error shown has none
     caplog.set_level(logging.DEBUG)
@@ -394,10 +398,14 @@ def test_static_keys_only_without_a_role_and_never_shown(fake, lake, caplog):
     loader3 = open_target(rs_target(), SETTINGS, lake_credentials=storage, connection_factory=fake3.connect)
     loader3.state.ready = True
     stage_batch(loader3, lake, m, paths).commit(m)
-    assert not any(secret in s or "ACCESS_KEY_ID" in s for s in fake3.statements())
+    assert not any(secret in s or "aws_access_key_id" in s for s in fake3.statements())
 
 
-def test_no_role_and_no_keys_is_a_clear_error(fake, lake):
+def test_no_role_and_no_keys_is_a_clear_error(fake, lake, monkeypatch, tmp_path):
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)  # nor any in the AWS credential chain
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     m, paths = batch(lake, COLS[:2], [{"id": [1], "name": ["a"]}], bid=BID)
     loader = open_target(rs_target(iam_role=None), SETTINGS, connection_factory=fake.connect)
     loader.state.ready = True
@@ -428,20 +436,21 @@ def test_lock_lease_sql(fake):
     L = '"analytics"."_lakeshift_locks"'
     assert fake.statements() == [
         "BEGIN", f"LOCK {L}",
-        f'SELECT "pid" FROM {L} WHERE "pipeline" = %s AND "table_name" = %s',
-        f'INSERT INTO {L} ("pipeline", "table_name", "pid", "acquired_at") VALUES (%s, %s, pg_backend_pid(), %s)',
+        f'SELECT "pid", "holder" FROM {L} WHERE "pipeline" = %s AND "table_name" = %s',
+        f'INSERT INTO {L} ("pipeline", "table_name", "pid", "holder", "acquired_at") '
+        "VALUES (%s, %s, pg_backend_pid(), current_user, %s)",
         "COMMIT",
         f'DELETE FROM {L} WHERE "pipeline" = %s AND "table_name" = %s AND "pid" = pg_backend_pid()',
     ]
     parse_all(fake.statements())
     fake.log.clear()
-    fake.holders, fake.alive = [(4242,)], 1  # held by a live session
+    fake.holders, fake.alive = [(4242, "loader")], 1  # held by a live session
     with pytest.raises(LockBusyError, match="another lakeshift run is loading"):
         with loader.lock("pipe", "t"):
             pass
     assert "ROLLBACK" in fake.statements() and not any(s.startswith("INSERT") for s in fake.statements())
     fake.log.clear()
-    fake.alive = 0  # the holder died: its lease is taken over
+    fake.alive = 0  # the holder (the same user: STV_SESSIONS would show it) died: its lease is taken over
     with loader.lock("pipe", "t"):
         pass
     assert f'DELETE FROM {L} WHERE "pipeline" = %s AND "table_name" = %s' in fake.statements()
@@ -661,7 +670,7 @@ def test_state_tables_of_an_older_release_get_the_new_columns(fake):
         STATE_COLUMNS_SELECT,
         'ALTER TABLE "analytics"."_lakeshift_loads" ADD COLUMN "note" VARCHAR(1024)',
         'ALTER TABLE "analytics"."_lakeshift_runs" ADD COLUMN "notes" VARCHAR(4096)']
-    assert fake.log[4][1] == ("analytics", "_lakeshift_loads", "_lakeshift_runs")
+    assert fake.log[4][1] == ("analytics", "_lakeshift_loads", "_lakeshift_runs", "_lakeshift_locks")
     parse_all(fake.statements())
 
 
@@ -698,8 +707,9 @@ def test_skip_records_the_batch_in_one_transaction_under_the_load_lock(fake, lak
         rec = loader.record_skip(m, "pipe", "t", "t", "amounts missing upstream")
     L = '"analytics"."_lakeshift_locks"'
     assert fake.statements() == [
-        "BEGIN", f"LOCK {L}", f'SELECT "pid" FROM {L} WHERE "pipeline" = %s AND "table_name" = %s',
-        f'INSERT INTO {L} ("pipeline", "table_name", "pid", "acquired_at") VALUES (%s, %s, pg_backend_pid(), %s)',
+        "BEGIN", f"LOCK {L}", f'SELECT "pid", "holder" FROM {L} WHERE "pipeline" = %s AND "table_name" = %s',
+        f'INSERT INTO {L} ("pipeline", "table_name", "pid", "holder", "acquired_at") '
+        "VALUES (%s, %s, pg_backend_pid(), current_user, %s)",
         "COMMIT",
         "BEGIN", LOADS_SELECT, INSERT_LOAD, "COMMIT",
         f'DELETE FROM {L} WHERE "pipeline" = %s AND "table_name" = %s AND "pid" = pg_backend_pid()']

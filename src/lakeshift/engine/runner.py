@@ -144,8 +144,8 @@ class Progress:
     def done(self, outcome: Outcome[TableResult]) -> None:
         r = outcome.result
         if outcome.status == "ok" and r:
-            msg = (f"{outcome.name}: ok, {r.rows_extracted:,} rows extracted, {r.rows_loaded:,} loaded "
-                   f"in {r.batches_loaded} batch(es), {r.seconds:.2f}s")
+            msg = (f"{outcome.name}: ok, {r.rows_extracted:,} rows extracted in {r.batches_written} batch(es) written, "
+                   f"{r.rows_loaded:,} loaded in {r.batches_loaded} batch(es), {r.seconds:.2f}s")
         elif outcome.status == "skipped":
             msg = f"{outcome.name}: skipped because {outcome.blocked_by} did not succeed"
         else:

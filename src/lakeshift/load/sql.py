@@ -29,7 +29,8 @@ RUN_COLUMNS = ("pipeline", "table_name", "started_at", "finished_at", "status", 
                "rows_loaded", "batches", "error", "notes")
 # State columns added after the tables were first released: targets made before them get
 # them by ALTER TABLE (see state_migrations). (table, column, type)
-ADDED_STATE_COLUMNS = ((LOADS_TABLE, "note", "VARCHAR(1024)"), (RUNS_TABLE, "notes", "VARCHAR(4096)"))
+ADDED_STATE_COLUMNS = ((LOADS_TABLE, "note", "VARCHAR(1024)"), (RUNS_TABLE, "notes", "VARCHAR(4096)"),
+                       (LOCKS_TABLE, "holder", "VARCHAR(128)"))
 
 
 def _p(placeholder: str, n: int) -> str:
@@ -67,15 +68,15 @@ def state_tables(schema: str, *, with_locks: bool = False) -> list[str]:
         out.append(
             f"CREATE TABLE IF NOT EXISTS {qualified_ansi(schema, LOCKS_TABLE)} ("
             '"pipeline" VARCHAR(256) NOT NULL, "table_name" VARCHAR(256) NOT NULL, "pid" INTEGER NOT NULL, '
-            '"acquired_at" TIMESTAMPTZ)'
+            '"acquired_at" TIMESTAMPTZ, "holder" VARCHAR(128))'
         )
     return out
 
 
 def state_columns(ph: str) -> str:
-    """The columns the two state tables have (information_schema exists on all three targets)."""
+    """The columns the state tables have (information_schema exists on all three targets)."""
     return ("SELECT table_name, column_name FROM information_schema.columns "
-            f"WHERE table_schema = {ph} AND table_name IN ({ph}, {ph})")
+            f"WHERE table_schema = {ph} AND table_name IN ({ph}, {ph}, {ph})")
 
 
 def state_migrations(schema: str, present: dict[str, set[str]]) -> list[str]:

@@ -187,7 +187,7 @@ def _decimal_params(col: Column) -> tuple[int, int]:
 # ---------------------------------------------------------------- staging (what the Parquet holds)
 
 REDSHIFT_VARCHAR_MAX = 65535
-REDSHIFT_VARBYTE_MAX = 1024000
+REDSHIFT_VARBYTE_MAX = 16_777_216  # VARBYTE's documented maximum (bytes)
 
 
 def redshift_staging_type(arrow: pa.DataType) -> str:
@@ -211,7 +211,7 @@ def redshift_staging_type(arrow: pa.DataType) -> str:
     if pa.types.is_date(arrow):
         return "DATE"
     if pa.types.is_timestamp(arrow):
-        return "TIMESTAMPTZ" if arrow.tz else "TIMESTAMP"
+        return "TIMESTAMP"  # also UTC instants (MySQL TIMESTAMP): the INSERT ... SELECT makes them TIMESTAMPTZ
     if pa.types.is_string(arrow) or pa.types.is_large_string(arrow):
         return f"VARCHAR({REDSHIFT_VARCHAR_MAX})"
     if pa.types.is_binary(arrow) or pa.types.is_large_binary(arrow):
