@@ -25,7 +25,8 @@ import pyarrow.parquet as pq
 import pytest
 import sqlglot
 from conftest import PG_DSN
-from load_kit import SETTINGS, Lake, batch, col, manifest
+from lake_profile_kit import assert_copy_accepts, staging_columns
+from load_kit import SETTINGS, Lake, batch, col, manifest, ucol
 
 from lakeshift.batch import BatchFile, Cursor
 from lakeshift.config.models import RedshiftTarget, S3Storage
@@ -262,7 +263,7 @@ def test_a_loaded_batch_is_skipped_before_any_copy(fake, lake):
 
 
 def test_types_in_the_redshift_ddl(fake, lake):
-    cols = [col("u64", pa.uint64()), col("bits", pa.uint64(), "bit(8)", "bit"), col("u32", pa.uint32()),
+    cols = [ucol("u64", 64), ucol("bits", 64, "bit(8)", "bit"), ucol("u32", 32),
             col("flag", pa.bool_()), col("d", pa.decimal128(38, 10)),
             col("d65", pa.string(), "decimal(65,30)", "decimal", numeric_precision=65, numeric_scale=30,
                 lake_encoding="text"),
@@ -287,6 +288,8 @@ def test_types_in_the_redshift_ddl(fake, lake):
             '"d" DECIMAL(38,10), "d65" VARCHAR(65535), "tm" VARCHAR(65535), "v" VARCHAR(65535), "big" VARCHAR(65535), '
             '"txt" VARCHAR(65535), "j" VARCHAR(65535), "b" VARBYTE(1024000), "vb" VARBYTE(1024000), '
             '"geo" VARBYTE(1024000), "dt" TIMESTAMP, "ts" TIMESTAMPTZ, "day" DATE, "yr" SMALLINT, "f" REAL)') in stmts
+    create = next(st for st in stmts if st.startswith("CREATE TEMP TABLE"))
+    assert_copy_accepts(staging_columns(create), pq.ParquetFile(paths[0]).schema, paths[0])  # exactly the Parquet types
     parse_all(stmts)
 
 
@@ -525,6 +528,8 @@ class PgProxy:
         for e in entries:
             path = self.local(e["url"])
             assert e["mandatory"] and e["meta"]["content_length"] == os.path.getsize(path)
+            create = [s for s in self.log if s.startswith(f"CREATE TEMP TABLE {stage} (")][-1]
+            assert_copy_accepts(staging_columns(create), pq.ParquetFile(path).schema, path)
             table = pq.read_table(path)
             marks = ", ".join(["%s"] * table.num_columns)
             with self.conn.cursor() as cur:
@@ -550,7 +555,7 @@ def test_redshift_sql_runs_for_real_on_postgresql(pg_schema, pg, lake):
     loader = opener()
     loader.ensure_state_tables()
     v1 = [col("id", pa.int64()), col("name", pa.string(), "varchar(10)", "varchar"),
-          col("amount", pa.decimal128(12, 2)), col("u", pa.uint64()), col("u32", pa.uint32()), col("flag", pa.bool_()),
+          col("amount", pa.decimal128(12, 2)), ucol("u", 64), ucol("u32", 32), col("flag", pa.bool_()),
           col("day", pa.date32()), col("at", pa.timestamp("us", tz="UTC")), col("x", pa.float64()),
           col("tm", pa.string(), "time(6)", "time", lake_encoding="text")]
     at = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
@@ -558,7 +563,7 @@ def test_redshift_sql_runs_for_real_on_postgresql(pg_schema, pg, lake):
            "day": [date(2026, 1, 1)], "at": [at], "x": [0.1], "tm": ["-838:59:59.000000"]}
     m1, p1 = batch(lake, v1, [{"id": [1, 2], "name": ["a", "b"], **{k: v * 2 for k, v in row.items()}}], ts="at")
     v2 = [col("id", pa.int64()), col("name", pa.string(), "varchar(30)", "varchar"), col("amount", pa.decimal128(12, 2)),
-          col("u", pa.uint64()), col("u32", pa.uint32()), col("flag", pa.bool_()), col("day", pa.date32()),
+          ucol("u", 64), ucol("u32", 32), col("flag", pa.bool_()), col("day", pa.date32()),
           col("at", pa.timestamp("us", tz="UTC")), col("x", pa.float64()),
           col("tm", pa.string(), "time(6)", "time", lake_encoding="text"), col("added", pa.int32())]
     m2, p2 = batch(lake, v2, [{"id": [2, 3, 3], "name": ["b-updated-and-longer", "old", "new"],
@@ -624,14 +629,14 @@ def test_real_redshift_cluster(tmp_path):  # pragma: no cover - needs a cluster
     target = RedshiftTarget(type="redshift", host=env["REDSHIFT_HOST"], port=int(env.get("REDSHIFT_PORT", 5439)),
                             database=env["REDSHIFT_DATABASE"], username=env["REDSHIFT_USER"],
                             password=env["REDSHIFT_PASSWORD"], schema=schema, iam_role=env["REDSHIFT_IAM_ROLE"])
-    cols = [col("id", pa.int64()), col("name", pa.string(), "varchar(20)", "varchar"), col("u", pa.uint64()),
+    cols = [col("id", pa.int64()), col("name", pa.string(), "varchar(20)", "varchar"), ucol("u", 64),
             col("doc", pa.string(), "json", "json"), col("tm", pa.string(), "time(6)", "time", lake_encoding="text"),
             col("b", pa.binary(), "blob", "blob")]
     loader = open_target(target, SETTINGS)
     try:
         loader.ensure_state_tables()
         for n, (ids, mode) in enumerate((([1, 2, 2], "merge"), ([2, 3], "merge"), ([7], "replace"))):
-            data = pa.table({"id": ids, "name": [f"v{n}"] * len(ids), "u": pa.array([2**64 - 1] * len(ids), pa.uint64()),
+            data = pa.table({"id": ids, "name": [f"v{n}"] * len(ids), "u": pa.array([2**64 - 1] * len(ids), pa.decimal128(20, 0)),
                              "doc": ['{"a": 1}'] * len(ids), "tm": ["-838:59:59.000000"] * len(ids),
                              "b": [bytes(range(256))] * len(ids)})
             key = f"{prefix}/b{n}/part-0.parquet"

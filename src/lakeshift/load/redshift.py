@@ -36,6 +36,7 @@ import pyarrow.fs as pafs
 from lakeshift.batch import Manifest
 from lakeshift.errors import LoadError, LockBusyError
 from lakeshift.identifiers import qualified_ansi, quote_ansi
+from lakeshift.lake_profile import legacy_unsigned
 from lakeshift.load import sql
 from lakeshift.load.contracts import LoadContext, Part
 from lakeshift.load.dialects import RedshiftTypes
@@ -85,6 +86,20 @@ def copy_manifest(parts: list[tuple[str, int]]) -> str:
 def copy_statement(stage_sql: str, manifest_uri: str, credentials_sql: str) -> str:
     return (f"COPY {stage_sql} FROM {literal(manifest_uri, 'manifest URL')} {credentials_sql} "
             "FORMAT AS PARQUET MANIFEST")
+
+
+def staging_columns(manifest: Manifest) -> list[tuple[str, str]]:
+    """The COPY staging table's columns: exactly the parts' Parquet types, in their order."""
+    legacy = legacy_unsigned(manifest)
+    if legacy:
+        raise LoadError(
+            f"batch {manifest.batch_id} of {manifest.table} was written by an earlier lakeshift with unsigned "
+            f"Parquet types in column(s) {', '.join(repr(n) for n in legacy)}, which Redshift COPY cannot read; "
+            f"the batch was not loaded. Way out: `lakeshift batches skip -p {manifest.pipeline} -t {manifest.table} "
+            f"{manifest.batch_id}`, then `lakeshift watermark reset -p {manifest.pipeline} -t {manifest.table}` "
+            "(a full_sync table: just sync again), so the rows are extracted again in the current lake profile")
+    cols = [(c.name, redshift_staging_type(parse_arrow(c.arrow_type))) for c in manifest.columns]
+    return cols + [(sql.ORDINAL_COLUMN, "BIGINT")] if manifest.row_ordinal else cols
 
 
 class RedshiftLoader(PgProtocolLoader):
@@ -174,11 +189,12 @@ class RedshiftStaging:
     COPY of every part, from a COPY manifest written next to them, inside the
     batch's transaction."""
 
-    ordinal = False  # COPY maps Parquet columns by position: staging holds exactly the batch's columns
-
     def __init__(self, ctx: LoadContext, head: Manifest, *, credentials_sql: Callable[[], str],
                  storage: Any) -> None:
         self.ctx, self.head = ctx, head
+        # COPY maps Parquet columns by position: staging holds exactly the part's columns, the
+        # row ordinal the writer put last included (Redshift numbers no rows itself).
+        self.ordinal = head.row_ordinal
         self.name = stage_name(head)
         self.stage_sql = quote_ansi(self.name)  # TEMP tables take no schema
         self._credentials_sql = credentials_sql
@@ -222,7 +238,7 @@ class RedshiftStaging:
         return self.manifest_uri
 
     def fill(self, s: Session, manifest: Manifest, parts: Sequence[Part]) -> None:
-        cols = [(c.name, redshift_staging_type(parse_arrow(c.arrow_type))) for c in manifest.columns]
+        cols = staging_columns(manifest)
         uri = self.write_copy_manifest(parts)
         creds = self._credentials_sql()
         s.execute(sql.create_table("", self.name, cols, temporary=True))
