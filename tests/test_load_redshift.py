@@ -167,7 +167,7 @@ def test_merge_batch_exact_sql(fake, lake):
     loader.state.ready = True  # state DDL is asserted in its own test
     result = stage_batch(loader, lake, m, paths).commit(m)
     assert (result.status, result.rows) == ("loaded", 5)  # the fake reports 5 rows per DML
-    manifest_uri = f"{S3_ROOT}/t/{BID}/{BID}.copy-manifest"
+    manifest_uri = f"{S3_ROOT}/t/{BID}/_{BID}.copy-manifest"
     assert fake.log[:-1] == [
         (LOADS_SELECT, ("pipe", "t", BID)),
         (COLUMNS_SELECT, ("analytics", "t")),
@@ -191,7 +191,7 @@ def test_merge_batch_exact_sql(fake, lake):
     assert fake.log[-1] == ("<close>", None)  # the TEMP staging goes with its session
     parse_all(fake.statements())
     # the COPY manifest: every part with its real size (Parquet COPY needs meta.content_length)
-    written = json.loads((lake.root / "t" / BID / f"{BID}.copy-manifest").read_text())
+    written = json.loads((lake.root / "t" / BID / f"_{BID}.copy-manifest").read_text())
     assert written == {"entries": [
         {"url": s3_uri(lake, p), "mandatory": True, "meta": {"content_length": os.path.getsize(p)}} for p in paths]}
 
@@ -373,7 +373,7 @@ def test_static_keys_only_without_a_role_and_never_shown(fake, lake, caplog):
     loader.state.ready = True
     stage_batch(loader, lake, m, paths).commit(m)
     copy = next(s for s in fake.statements() if s.startswith("COPY"))
-    assert copy == (f"COPY {STAGE} FROM '{S3_ROOT}/t/{BID}/{BID}.copy-manifest' ACCESS_KEY_ID 'AKIAEXAMPLE123' "
+    assert copy == (f"COPY {STAGE} FROM '{S3_ROOT}/t/{BID}/_{BID}.copy-manifest' ACCESS_KEY_ID 'AKIAEXAMPLE123' "
                     f"SECRET_ACCESS_KEY '{secret}' SESSION_TOKEN '{token}' FORMAT AS PARQUET MANIFEST")
     parse_all([copy])
     # a failing COPY whose driver error quotes the credentials: the error shown has none
@@ -468,12 +468,12 @@ def test_the_copy_manifest_in_an_s3_lake_honours_server_side_encryption(fake, s3
     staged = loader.begin(m, "t")
     staged.add_part(key, fs, f"s3://{key}", m.files[0])
     staged.commit(m)
-    url = f"s3://{s3_bucket}/lake/pipe/t/{BID}/{BID}.copy-manifest"
+    url = f"s3://{s3_bucket}/lake/pipe/t/{BID}/_{BID}.copy-manifest"
     assert f"COPY {STAGE} FROM '{url}' IAM_ROLE '{ROLE}' FORMAT AS PARQUET MANIFEST" in fake.statements()
     s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
                       aws_access_key_id=storage.access_key_id.get_secret_value(),
                       aws_secret_access_key=storage.secret_access_key.get_secret_value())
-    obj = s3.get_object(Bucket=s3_bucket, Key=f"lake/pipe/t/{BID}/{BID}.copy-manifest")
+    obj = s3.get_object(Bucket=s3_bucket, Key=f"lake/pipe/t/{BID}/_{BID}.copy-manifest")
     assert obj["ServerSideEncryption"] == "AES256"
     assert json.loads(obj["Body"].read()) == {"entries": [
         {"url": f"s3://{key}", "mandatory": True, "meta": {"content_length": fs.get_file_info(key).size}}]}

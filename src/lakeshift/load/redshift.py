@@ -4,7 +4,7 @@ staging table, inside the batch's transaction:
 
     BEGIN
     CREATE TEMP TABLE "_ls_stage_<hash>" (...columns as in the Parquet...)
-    COPY "_ls_stage_<hash>" FROM 's3://.../<batch_id>.copy-manifest' IAM_ROLE '...' FORMAT AS PARQUET MANIFEST
+    COPY "_ls_stage_<hash>" FROM 's3://.../_<batch_id>.copy-manifest' IAM_ROLE '...' FORMAT AS PARQUET MANIFEST
     DELETE FROM target USING stage ... ; INSERT INTO target SELECT ...   (or DELETE + INSERT to replace)
     INSERT INTO "<schema>"."_lakeshift_loads" ...
     DROP TABLE "_ls_stage_<hash>"
@@ -218,13 +218,14 @@ class RedshiftStaging:
         return self._sess
 
     def write_copy_manifest(self, parts: Sequence[Part]) -> str:
-        """Write <batch_id>.copy-manifest in the parts' folder; return its s3:// URL."""
+        """Write _<batch_id>.copy-manifest in the parts' folder; return its s3:// URL. The leading
+        underscore hides it from Athena, Spectrum and Spark, which read the folder as a table."""
         first = parts[0]
         dir_path = posixpath.commonpath([p.path for p in parts])
         dir_uri = "s3://" + posixpath.commonpath([p.uri[len("s3://"):] for p in parts])
         if len(parts) == 1:
             dir_path, dir_uri = posixpath.dirname(first.path), posixpath.dirname(first.uri)
-        name = self.head.batch_id + COPY_MANIFEST_SUFFIX
+        name = "_" + self.head.batch_id + COPY_MANIFEST_SUFFIX
         data = copy_manifest([(p.uri, self._sizes[p.uri]) for p in parts]).encode("utf-8")
         path = posixpath.join(dir_path, name)
         storage = self._storage
