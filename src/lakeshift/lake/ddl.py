@@ -21,7 +21,10 @@ from lakeshift.batch import Manifest
 from lakeshift.errors import LakeshiftError
 from lakeshift.identifiers import quote_ansi, quote_mysql
 from lakeshift.lake_profile import ROW_ORDINAL, upgrade_type
-from lakeshift.load.types import REDSHIFT_VARBYTE_MAX, REDSHIFT_VARCHAR_MAX
+
+# Redshift's largest VARCHAR and VARBYTE (bytes), which Spectrum's external tables take too.
+SPECTRUM_VARCHAR_MAX = 65535
+SPECTRUM_VARBYTE_MAX = 16777216
 
 Dialect = Literal["athena", "spectrum", "snowflake", "duckdb"]
 DIALECTS: tuple[str, ...] = ("athena", "spectrum", "snowflake", "duckdb")
@@ -46,8 +49,8 @@ def column_type(arrow: pa.DataType, dialect: str) -> str:
     simple = {
         "bool": ("BOOLEAN",) * 4, "date32[day]": ("DATE",) * 4,
         "float": ("FLOAT", "REAL", "FLOAT", "FLOAT"), "double": ("DOUBLE", "DOUBLE PRECISION", "FLOAT", "DOUBLE"),
-        "string": ("STRING", f"VARCHAR({REDSHIFT_VARCHAR_MAX})", "VARCHAR", "VARCHAR"),
-        "binary": ("BINARY", f"VARBYTE({REDSHIFT_VARBYTE_MAX})", "BINARY", "BLOB"),
+        "string": ("STRING", f"VARCHAR({SPECTRUM_VARCHAR_MAX})", "VARCHAR", "VARCHAR"),
+        "binary": ("BINARY", f"VARBYTE({SPECTRUM_VARBYTE_MAX})", "BINARY", "BLOB"),
     }.get(str(arrow))
     if simple is None:
         raise LakeshiftError(f"lake type {arrow} is not in the lake profile; no {dialect} type for it")
