@@ -16,6 +16,7 @@ import os
 import re
 import time
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +133,11 @@ def test_local_apache_spark_reads_every_part_exactly(lake: tuple[Path, list[Any]
         types = {f.name: f.dataType.simpleString() for f in frame.schema.fields}
         assert (types["biu"], types["b64"], types["zts"], types["zdt"], types["flag"]) == (
             "decimal(20,0)", "decimal(20,0)", "timestamp", "timestamp_ntz", "tinyint"), pyspark.__version__
-        rows = [tuple(r[c] for c in COLUMNS) for r in frame.collect()]
+        assert types["d38"] == "decimal(38,10)"
+        # Python gets Spark's decimals in its own notation (1.00E-10); the scale is the column type's (asserted)
+        scale = Decimal(1).scaleb(-10)
+        rows = [tuple(r[c].quantize(scale) if c == "d38" and r[c] is not None else r[c] for c in COLUMNS)
+                for r in frame.collect()]
     finally:
         spark.stop()
     assert_equal_to_mysql("spark", lake_rows(rows), want)
