@@ -16,7 +16,7 @@ import os
 import re
 import time
 from datetime import timedelta
-from decimal import Decimal
+from decimal import Context, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +136,8 @@ def test_local_apache_spark_reads_every_part_exactly(lake: tuple[Path, list[Any]
         assert types["d38"] == "decimal(38,10)"
         # Python gets Spark's decimals in its own notation (1.00E-10); the scale is the column type's (asserted)
         scale = Decimal(1).scaleb(-10)
-        rows = [tuple(r[c].quantize(scale) if c == "d38" and r[c] is not None else r[c] for c in COLUMNS)
+        wide = Context(prec=80)  # 38 digits: more than the default context's 28
+        rows = [tuple(r[c].quantize(scale, context=wide) if c == "d38" and r[c] is not None else r[c] for c in COLUMNS)
                 for r in frame.collect()]
     finally:
         spark.stop()
