@@ -5,8 +5,9 @@ pyarrow read every value exactly (docs/types.md, "The lake type profile").
 - no unsigned integers (Spectrum does no coercion, Trino does not infer
   UINT_*, Spark < 3.2 rejects them): each widens to the next signed type, and
   64-bit unsigned (BIGINT UNSIGNED, BIT) to DECIMAL(20,0);
-- timestamps INT64 microseconds (never nanoseconds, which Spark < 3.3, Athena
-  engine 2 and Redshift reject, nor INT96), isAdjustedToUTC only for instants;
+- timestamps INT64 microseconds (never nanoseconds, which Spark reads only as
+  longs and which overflow outside 1677..2262, nor the deprecated INT96),
+  isAdjustedToUTC only for instants (MySQL TIMESTAMP), false for DATETIME;
 - decimals as Parquet DECIMAL on FIXED_LEN_BYTE_ARRAY up to 38 digits.
 
 PROFILE_VERSION is written into each manifest (`lake_profile`); batches of an
