@@ -28,9 +28,8 @@ from lakeshift.arrow_types import MAX_DECIMAL128, parse_arrow_type
 from lakeshift.batch import Column, Manifest
 
 PROFILE_VERSION = 2
-LEGACY_PROFILE = 1  # lakeshift <= 1.x: uint8/16/32/64 for unsigned integers and BIT
 UINT64_DECIMAL = pa.decimal128(20, 0)  # every value of 0 .. 18446744073709551615 exactly
-ROW_ORDINAL = "_lakeshift_ord"  # the row's position in its batch (0, 1, ...), the last column of each part
+ROW_ORDINAL = "_lakeshift_ord"  # the row's position in its batch (0, 1, ...): last column of a keyed batch's parts
 
 # The unsigned width a MySQL integer type holds (BIT(n) is at most 64 bits).
 UNSIGNED_BITS = {"tinyint": 8, "smallint": 16, "mediumint": 32, "int": 32, "integer": 32, "bigint": 64, "bit": 64}
