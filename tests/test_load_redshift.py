@@ -25,7 +25,8 @@ import pyarrow.parquet as pq
 import pytest
 import sqlglot
 from conftest import PG_DSN
-from load_kit import SETTINGS, Lake, batch, col, manifest
+from lake_profile_kit import assert_copy_accepts, staging_columns
+from load_kit import SETTINGS, Lake, batch, col, manifest, ucol
 
 from lakeshift.batch import BatchFile, Cursor
 from lakeshift.config.models import RedshiftTarget, S3Storage
@@ -169,7 +170,7 @@ def test_merge_batch_exact_sql(fake, lake):
     loader.state.ready = True  # state DDL is asserted in its own test
     result = stage_batch(loader, lake, m, paths).commit(m)
     assert (result.status, result.rows) == ("loaded", 5)  # the fake reports 5 rows per DML
-    manifest_uri = f"{S3_ROOT}/t/{BID}/{BID}.copy-manifest"
+    manifest_uri = f"{S3_ROOT}/t/{BID}/_{BID}.copy-manifest"
     assert fake.log[:-1] == [
         (LOADS_SELECT, ("pipe", "t", BID)),
         (COLUMNS_SELECT, ("analytics", "t")),
@@ -193,7 +194,7 @@ def test_merge_batch_exact_sql(fake, lake):
     assert fake.log[-1] == ("<close>", None)  # the TEMP staging goes with its session
     parse_all(fake.statements())
     # the COPY manifest: every part with its real size (Parquet COPY needs meta.content_length)
-    written = json.loads((lake.root / "t" / BID / f"{BID}.copy-manifest").read_text())
+    written = json.loads((lake.root / "t" / BID / f"_{BID}.copy-manifest").read_text())
     assert written == {"entries": [
         {"url": s3_uri(lake, p), "mandatory": True, "meta": {"content_length": os.path.getsize(p)}} for p in paths]}
 
@@ -265,7 +266,7 @@ def test_a_loaded_batch_is_skipped_before_any_copy(fake, lake):
 
 
 def test_types_in_the_redshift_ddl(fake, lake):
-    cols = [col("u64", pa.uint64()), col("bits", pa.uint64(), "bit(8)", "bit"), col("u32", pa.uint32()),
+    cols = [ucol("u64", 64), ucol("bits", 64, "bit(8)", "bit"), ucol("u32", 32),
             col("flag", pa.bool_()), col("d", pa.decimal128(38, 10)),
             col("d65", pa.string(), "decimal(65,30)", "decimal", numeric_precision=65, numeric_scale=30,
                 lake_encoding="text"),
@@ -290,6 +291,8 @@ def test_types_in_the_redshift_ddl(fake, lake):
             '"d" DECIMAL(38,10), "d65" VARCHAR(65535), "tm" VARCHAR(65535), "v" VARCHAR(65535), "big" VARCHAR(65535), '
             '"txt" VARCHAR(65535), "j" VARCHAR(65535), "b" VARBYTE(16777216), "vb" VARBYTE(16777216), '
             '"geo" VARBYTE(16777216), "dt" TIMESTAMP, "ts" TIMESTAMP, "day" DATE, "yr" SMALLINT, "f" REAL)') in stmts
+    create = next(st for st in stmts if st.startswith("CREATE TEMP TABLE"))
+    assert_copy_accepts(staging_columns(create), pq.ParquetFile(paths[0]).schema, paths[0])  # exactly the Parquet types
     parse_all(stmts)
 
 
@@ -373,7 +376,7 @@ def test_static_keys_only_without_a_role_and_never_shown(fake, lake, caplog):
     loader.state.ready = True
     stage_batch(loader, lake, m, paths).commit(m)
     copy = next(s for s in fake.statements() if s.startswith("COPY"))
-    assert copy == (f"COPY {STAGE} FROM '{S3_ROOT}/t/{BID}/{BID}.copy-manifest' CREDENTIALS "
+    assert copy == (f"COPY {STAGE} FROM '{S3_ROOT}/t/{BID}/_{BID}.copy-manifest' CREDENTIALS "
                     f"'aws_access_key_id=AKIAEXAMPLE123;aws_secret_access_key={secret};token={token}' "
                     "FORMAT AS PARQUET MANIFEST")
     parse_all([copy])
@@ -474,12 +477,12 @@ def test_the_copy_manifest_in_an_s3_lake_honours_server_side_encryption(fake, s3
     staged = loader.begin(m, "t")
     staged.add_part(key, fs, f"s3://{key}", m.files[0])
     staged.commit(m)
-    url = f"s3://{s3_bucket}/lake/pipe/t/{BID}/{BID}.copy-manifest"
+    url = f"s3://{s3_bucket}/lake/pipe/t/{BID}/_{BID}.copy-manifest"
     assert f"COPY {STAGE} FROM '{url}' IAM_ROLE '{ROLE}' FORMAT AS PARQUET MANIFEST" in fake.statements()
     s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
                       aws_access_key_id=storage.access_key_id.get_secret_value(),
                       aws_secret_access_key=storage.secret_access_key.get_secret_value())
-    obj = s3.get_object(Bucket=s3_bucket, Key=f"lake/pipe/t/{BID}/{BID}.copy-manifest")
+    obj = s3.get_object(Bucket=s3_bucket, Key=f"lake/pipe/t/{BID}/_{BID}.copy-manifest")
     assert obj["ServerSideEncryption"] == "AES256"
     assert json.loads(obj["Body"].read()) == {"entries": [
         {"url": f"s3://{key}", "mandatory": True, "meta": {"content_length": fs.get_file_info(key).size}}]}
@@ -534,6 +537,8 @@ class PgProxy:
         for e in entries:
             path = self.local(e["url"])
             assert e["mandatory"] and e["meta"]["content_length"] == os.path.getsize(path)
+            create = [s for s in self.log if s.startswith(f"CREATE TEMP TABLE {stage} (")][-1]
+            assert_copy_accepts(staging_columns(create), pq.ParquetFile(path).schema, path)
             table = pq.read_table(path)
             marks = ", ".join(["%s"] * table.num_columns)
             with self.conn.cursor() as cur:
@@ -559,7 +564,7 @@ def test_redshift_sql_runs_for_real_on_postgresql(pg_schema, pg, lake):
     loader = opener()
     loader.ensure_state_tables()
     v1 = [col("id", pa.int64()), col("name", pa.string(), "varchar(10)", "varchar"),
-          col("amount", pa.decimal128(12, 2)), col("u", pa.uint64()), col("u32", pa.uint32()), col("flag", pa.bool_()),
+          col("amount", pa.decimal128(12, 2)), ucol("u", 64), ucol("u32", 32), col("flag", pa.bool_()),
           col("day", pa.date32()), col("at", pa.timestamp("us", tz="UTC")), col("x", pa.float64()),
           col("tm", pa.string(), "time(6)", "time", lake_encoding="text")]
     at = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
@@ -567,7 +572,7 @@ def test_redshift_sql_runs_for_real_on_postgresql(pg_schema, pg, lake):
            "day": [date(2026, 1, 1)], "at": [at], "x": [0.1], "tm": ["-838:59:59.000000"]}
     m1, p1 = batch(lake, v1, [{"id": [1, 2], "name": ["a", "b"], **{k: v * 2 for k, v in row.items()}}], ts="at")
     v2 = [col("id", pa.int64()), col("name", pa.string(), "varchar(30)", "varchar"), col("amount", pa.decimal128(12, 2)),
-          col("u", pa.uint64()), col("u32", pa.uint32()), col("flag", pa.bool_()), col("day", pa.date32()),
+          ucol("u", 64), ucol("u32", 32), col("flag", pa.bool_()), col("day", pa.date32()),
           col("at", pa.timestamp("us", tz="UTC")), col("x", pa.float64()),
           col("tm", pa.string(), "time(6)", "time", lake_encoding="text"), col("added", pa.int32())]
     m2, p2 = batch(lake, v2, [{"id": [2, 3, 3], "name": ["b-updated-and-longer", "old", "new"],
@@ -633,14 +638,14 @@ def test_real_redshift_cluster(tmp_path):  # pragma: no cover - needs a cluster
     target = RedshiftTarget(type="redshift", host=env["REDSHIFT_HOST"], port=int(env.get("REDSHIFT_PORT", 5439)),
                             database=env["REDSHIFT_DATABASE"], username=env["REDSHIFT_USER"],
                             password=env["REDSHIFT_PASSWORD"], schema=schema, iam_role=env["REDSHIFT_IAM_ROLE"])
-    cols = [col("id", pa.int64()), col("name", pa.string(), "varchar(20)", "varchar"), col("u", pa.uint64()),
+    cols = [col("id", pa.int64()), col("name", pa.string(), "varchar(20)", "varchar"), ucol("u", 64),
             col("doc", pa.string(), "json", "json"), col("tm", pa.string(), "time(6)", "time", lake_encoding="text"),
             col("b", pa.binary(), "blob", "blob")]
     loader = open_target(target, SETTINGS)
     try:
         loader.ensure_state_tables()
         for n, (ids, mode) in enumerate((([1, 2, 2], "merge"), ([2, 3], "merge"), ([7], "replace"))):
-            data = pa.table({"id": ids, "name": [f"v{n}"] * len(ids), "u": pa.array([2**64 - 1] * len(ids), pa.uint64()),
+            data = pa.table({"id": ids, "name": [f"v{n}"] * len(ids), "u": pa.array([2**64 - 1] * len(ids), pa.decimal128(20, 0)),
                              "doc": ['{"a": 1}'] * len(ids), "tm": ["-838:59:59.000000"] * len(ids),
                              "b": [bytes(range(256))] * len(ids)})
             key = f"{prefix}/b{n}/part-0.parquet"

@@ -200,7 +200,7 @@ def test_static_keys_in_the_credentials_string_never_shown(fake: FakeRedshift, l
     with pytest.raises(LoadError) as err:
         stage_batch(loader, lake, m, paths).commit(m)
     copy = next(s for s in fake.statements() if s.startswith("COPY"))
-    assert copy == (f"COPY {STAGE} FROM '{S3_ROOT}/t/{BID}/{BID}.copy-manifest' CREDENTIALS "
+    assert copy == (f"COPY {STAGE} FROM '{S3_ROOT}/t/{BID}/_{BID}.copy-manifest' CREDENTIALS "
                     f"'aws_access_key_id=AKIAREADINESS0001;aws_secret_access_key={secret};token={token}' "
                     "FORMAT AS PARQUET MANIFEST")
     assert isinstance(sqlglot.parse_one(copy, read="redshift"), sqlglot.exp.Copy)

@@ -94,6 +94,12 @@ class Manifest:
     # False: the read started right AFTER watermark_low (the tie there was unchanged), so an
     # append batch's window starts after it too. Written only when false, like `sample`.
     low_inclusive: bool = True
+    # The lake type profile of the parts (lake_profile.py); 1 (no field): written before it
+    # existed, with unsigned Parquet types, which are converted when the batch is read.
+    lake_profile: int = 1
+    # True: each part ends with the column _lakeshift_ord, the row's position in the batch
+    # (Redshift's COPY cannot number rows itself; the newest of a repeated key is the later row).
+    row_ordinal: bool = False
 
     def to_json(self) -> str:
         data = asdict(self)

@@ -77,11 +77,12 @@ class RunContext:
         return TableLake(self.lake, self.plan.pipeline.isolation_prefix, name)
 
     def batch_writer(self, table_lake: TableLake, batch_id: str, started: datetime, schema: Any,
-                     on_part: Callable[..., None] | None, on_rows: Callable[..., None] | None = None) -> BatchWriter:
+                     on_part: Callable[..., None] | None, on_rows: Callable[..., None] | None = None,
+                     ordinal: bool = False) -> BatchWriter:
         from lakeshift.lake import BatchWriter
 
         return BatchWriter(table_lake, batch_id, started, schema, self.plan.pipeline.pipeline.s3, on_part=on_part,
-                           on_rows=on_rows)
+                           on_rows=on_rows, ordinal=ordinal)
 
     def close(self) -> None:
         if self._pool is not None:

@@ -4,7 +4,7 @@ staging table, inside the batch's transaction:
 
     BEGIN
     CREATE TEMP TABLE "_ls_stage_<hash>" (...columns as in the Parquet...)
-    COPY "_ls_stage_<hash>" FROM 's3://.../<batch_id>.copy-manifest' IAM_ROLE '...' FORMAT AS PARQUET MANIFEST
+    COPY "_ls_stage_<hash>" FROM 's3://.../_<batch_id>.copy-manifest' IAM_ROLE '...' FORMAT AS PARQUET MANIFEST
     DELETE FROM target USING stage ... ; INSERT INTO target SELECT ...   (or DELETE + INSERT to replace)
     INSERT INTO "<schema>"."_lakeshift_loads" ...
     DROP TABLE "_ls_stage_<hash>"
@@ -38,6 +38,7 @@ import pyarrow.fs as pafs
 from lakeshift.batch import Manifest
 from lakeshift.errors import LoadError, LockBusyError
 from lakeshift.identifiers import qualified_ansi, quote_ansi
+from lakeshift.lake_profile import legacy_unsigned
 from lakeshift.load import sql
 from lakeshift.load.contracts import LoadContext, Part
 from lakeshift.load.dialects import RedshiftTypes
@@ -92,6 +93,20 @@ def copy_manifest(parts: list[tuple[str, int]]) -> str:
 def copy_statement(stage_sql: str, manifest_uri: str, credentials_sql: str) -> str:
     return (f"COPY {stage_sql} FROM {literal(manifest_uri, 'manifest URL')} {credentials_sql} "
             "FORMAT AS PARQUET MANIFEST")
+
+
+def staging_columns(manifest: Manifest) -> list[tuple[str, str]]:
+    """The COPY staging table's columns: exactly the parts' Parquet types, in their order."""
+    legacy = legacy_unsigned(manifest)
+    if legacy:
+        raise LoadError(
+            f"batch {manifest.batch_id} of {manifest.table} was written by an earlier lakeshift with unsigned "
+            f"Parquet types in column(s) {', '.join(repr(n) for n in legacy)}, which Redshift COPY cannot read; "
+            f"the batch was not loaded. Way out: `lakeshift batches skip -p {manifest.pipeline} -t {manifest.table} "
+            f"{manifest.batch_id}`, then `lakeshift watermark reset -p {manifest.pipeline} -t {manifest.table}` "
+            "(a full_sync table: just sync again), so the rows are extracted again in the current lake profile")
+    cols = [(c.name, redshift_staging_type(parse_arrow(c.arrow_type))) for c in manifest.columns]
+    return cols + [(sql.ORDINAL_COLUMN, "BIGINT")] if manifest.row_ordinal else cols
 
 
 class RedshiftLoader(PgProtocolLoader):
@@ -207,11 +222,12 @@ class RedshiftStaging:
     COPY of every part, from a COPY manifest written next to them, inside the
     batch's transaction."""
 
-    ordinal = False  # COPY maps Parquet columns by position: staging holds exactly the batch's columns
-
     def __init__(self, ctx: LoadContext, head: Manifest, *, credentials_sql: Callable[[], str],
                  storage: Any) -> None:
         self.ctx, self.head = ctx, head
+        # COPY maps Parquet columns by position: staging holds exactly the part's columns, the
+        # row ordinal the writer put last included (Redshift numbers no rows itself).
+        self.ordinal = head.row_ordinal
         self.name = stage_name(head)
         self.stage_sql = quote_ansi(self.name)  # TEMP tables take no schema
         self._credentials_sql = credentials_sql
@@ -237,13 +253,14 @@ class RedshiftStaging:
         return self._sess
 
     def write_copy_manifest(self, parts: Sequence[Part]) -> str:
-        """Write <batch_id>.copy-manifest in the parts' folder; return its s3:// URL."""
+        """Write _<batch_id>.copy-manifest in the parts' folder; return its s3:// URL. The leading
+        underscore hides it from Athena, Spectrum and Spark, which read the folder as a table."""
         first = parts[0]
         dir_path = posixpath.commonpath([p.path for p in parts])
         dir_uri = "s3://" + posixpath.commonpath([p.uri[len("s3://"):] for p in parts])
         if len(parts) == 1:
             dir_path, dir_uri = posixpath.dirname(first.path), posixpath.dirname(first.uri)
-        name = self.head.batch_id + COPY_MANIFEST_SUFFIX
+        name = "_" + self.head.batch_id + COPY_MANIFEST_SUFFIX
         data = copy_manifest([(p.uri, self._sizes[p.uri]) for p in parts]).encode("utf-8")
         path = posixpath.join(dir_path, name)
         storage = self._storage
@@ -257,7 +274,7 @@ class RedshiftStaging:
         return self.manifest_uri
 
     def fill(self, s: Session, manifest: Manifest, parts: Sequence[Part]) -> None:
-        cols = [(c.name, redshift_staging_type(parse_arrow(c.arrow_type))) for c in manifest.columns]
+        cols = staging_columns(manifest)
         uri = self.write_copy_manifest(parts)
         creds = self._credentials_sql()
         s.execute(sql.create_table("", self.name, cols, temporary=True))

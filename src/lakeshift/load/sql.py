@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lakeshift.identifiers import qualified_ansi, quote_ansi
+from lakeshift.lake_profile import ROW_ORDINAL
 from lakeshift.load.state import LOADS_TABLE, LOCKS_TABLE, RUNS_TABLE
 
 BATCH_ID_COLUMN = "_lakeshift_batch_id"
-ORDINAL_COLUMN = "_lakeshift_ord"  # row order inside a batch: part order, then row order
+ORDINAL_COLUMN = ROW_ORDINAL  # row order inside a batch: part order, then row order
 ROW_NUMBER_COLUMN = "_lakeshift_rn"
 RESERVED_COLUMNS = (BATCH_ID_COLUMN, ORDINAL_COLUMN, ROW_NUMBER_COLUMN)
 # The staging rows' alias in a merge: a name no target table may have (a target called "s"
