@@ -82,7 +82,8 @@ class FakeRedshift:
         self.alive = 0
         self.fail_on: tuple[str, str] | None = None
         # (table_name, column_name) of the state tables: up to date unless a test says otherwise
-        self.state_columns = [("_lakeshift_loads", "note"), ("_lakeshift_runs", "notes"), ("_lakeshift_locks", "holder")]
+        self.state_columns = [("_lakeshift_loads", "note"), ("_lakeshift_runs", "notes"), ("_lakeshift_locks", "holder"),
+                              ("_lakeshift_loads", "deleted"), ("_lakeshift_runs", "rows_deleted")]
         self.user = ("loader", False)  # current_user, usesuper
 
     def respond(self, statement: str, params: Any) -> tuple[list[tuple[Any, ...]], int]:
@@ -152,15 +153,15 @@ DATA = [{"id": [1, 2], "name": ["a", "b"], "ts": [None, None], "doc": ["{}", "[]
         {"id": [3], "name": ["c"], "ts": [None], "doc": ["1"]}]
 
 LOADS_SELECT = ('SELECT "pipeline", "table_name", "batch_id", "target_table", "mode", "rows", "files", "bytes", '
-                '"watermark_low", "watermark_high", "loaded_at", "note" FROM "analytics"."_lakeshift_loads" '
+                '"watermark_low", "watermark_high", "loaded_at", "note", "deleted" FROM "analytics"."_lakeshift_loads" '
                 'WHERE "pipeline" = %s AND "table_name" = %s AND "batch_id" = %s ORDER BY "batch_id"')
 COLUMNS_SELECT = ("SELECT column_name, data_type, character_maximum_length, numeric_precision, numeric_scale "
                   "FROM information_schema.columns WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position")
 STATE_COLUMNS_SELECT = ("SELECT table_name, column_name FROM information_schema.columns "
                         "WHERE table_schema = %s AND table_name IN (%s, %s, %s)")
 INSERT_LOAD = ('INSERT INTO "analytics"."_lakeshift_loads" ("pipeline", "table_name", "batch_id", "target_table", '
-               '"mode", "rows", "files", "bytes", "watermark_low", "watermark_high", "loaded_at", "note") '
-               "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
+               '"mode", "rows", "files", "bytes", "watermark_low", "watermark_high", "loaded_at", "note", "deleted") '
+               "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
 
 
 def test_merge_batch_exact_sql(fake, lake):
@@ -258,7 +259,7 @@ def test_state_tables_and_already_loaded_batches(fake):
 
 def test_a_loaded_batch_is_skipped_before_any_copy(fake, lake):
     m, paths = batch(lake, COLS[:2], [{"id": [1], "name": ["a"]}], bid=BID)
-    fake.loaded = [("pipe", "t", BID, "t", "merge", 1, 1, 10, None, None, None, None)]
+    fake.loaded = [("pipe", "t", BID, "t", "merge", 1, 1, 10, None, None, None, None, None)]
     loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect)
     loader.state.ready = True
     assert stage_batch(loader, lake, m, paths).commit(m).skipped
@@ -674,7 +675,9 @@ def test_state_tables_of_an_older_release_get_the_new_columns(fake):
     assert fake.statements()[4:] == [  # no ADD COLUMN IF NOT EXISTS on Redshift: asked first
         STATE_COLUMNS_SELECT,
         'ALTER TABLE "analytics"."_lakeshift_loads" ADD COLUMN "note" VARCHAR(1024)',
-        'ALTER TABLE "analytics"."_lakeshift_runs" ADD COLUMN "notes" VARCHAR(4096)']
+        'ALTER TABLE "analytics"."_lakeshift_runs" ADD COLUMN "notes" VARCHAR(4096)',
+        'ALTER TABLE "analytics"."_lakeshift_loads" ADD COLUMN "deleted" BIGINT',
+        'ALTER TABLE "analytics"."_lakeshift_runs" ADD COLUMN "rows_deleted" BIGINT']
     assert fake.log[4][1] == ("analytics", "_lakeshift_loads", "_lakeshift_runs", "_lakeshift_locks")
     parse_all(fake.statements())
 
@@ -691,13 +694,15 @@ class RacedRedshift(FakeRedshift):
 
 def test_a_migration_that_loses_the_race_is_fine_and_a_real_failure_is_not():
     raced = RacedRedshift()
-    raced.state_columns = [("_lakeshift_loads", "pipeline"), ("_lakeshift_runs", "notes")]
+    raced.state_columns = [("_lakeshift_loads", "pipeline"), ("_lakeshift_runs", "notes"),
+                           ("_lakeshift_loads", "deleted"), ("_lakeshift_runs", "rows_deleted")]
     open_target(rs_target(), SETTINGS, connection_factory=raced.connect).ensure_state_tables()
     assert raced.statements()[4:] == [
         STATE_COLUMNS_SELECT, 'ALTER TABLE "analytics"."_lakeshift_loads" ADD COLUMN "note" VARCHAR(1024)',
         STATE_COLUMNS_SELECT]  # looked again: the column is there
     refused = FakeRedshift()
-    refused.state_columns = [("_lakeshift_loads", "pipeline"), ("_lakeshift_runs", "notes")]
+    refused.state_columns = [("_lakeshift_loads", "pipeline"), ("_lakeshift_runs", "notes"),
+                             ("_lakeshift_loads", "deleted"), ("_lakeshift_runs", "rows_deleted")]
     refused.fail_on = ("ALTER TABLE", "permission denied for relation _lakeshift_loads")
     with pytest.raises(LoadError, match="permission denied"):
         open_target(rs_target(), SETTINGS, connection_factory=refused.connect).ensure_state_tables()
@@ -726,7 +731,7 @@ def test_skip_records_the_batch_in_one_transaction_under_the_load_lock(fake, lak
     parse_all(fake.statements())
     # a batch already recorded is refused inside the transaction: nothing written
     fake.log.clear()
-    fake.loaded = [("pipe", "t", BID, "t", "merge", 1, 1, 10, None, None, None, None)]
+    fake.loaded = [("pipe", "t", BID, "t", "merge", 1, 1, 10, None, None, None, None, None)]
     with pytest.raises(LoadError, match="already recorded"):
         loader.record_skip(m, "pipe", "t", "t", "again")
     assert fake.statements() == ["BEGIN", LOADS_SELECT, "ROLLBACK"]

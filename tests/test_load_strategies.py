@@ -142,7 +142,7 @@ def test_an_append_replaces_its_window_unless_the_batch_made_the_table() -> None
 
 
 def test_an_unknown_mode_is_refused_naming_the_known_ones() -> None:
-    assert set(MODES) == {"merge", "replace", "append"}
+    assert set(MODES) == {"merge", "replace", "append", "delete"}
     with pytest.raises(LoadError, match="unknown mode 'scd2'; lakeshift loads replace, merge, append"):
         plan_move("scd2", staged())
 
@@ -171,3 +171,26 @@ def test_a_load_result_is_never_equal_to_a_string() -> None:
     assert skipped.skipped and skipped != "skipped" and skipped.status == "skipped"
     assert LoadResult("b1", "loaded", 3, 1, seconds=1.5, notes=("x",)) == LoadResult("b1", "loaded", 3, 1)
     assert LoadResult("b1", "loaded", 3) != LoadResult("b1", "loaded", 4)
+
+
+def test_a_delete_batch_removes_or_marks_its_keys_and_a_missing_table_has_none() -> None:
+    from lakeshift.load.strategies import DeleteKeys, SoftDelete
+
+    assert plan_move("delete", staged()) == DeleteKeys()
+    assert plan_move("delete", staged(catalog=PLAIN)) == DeleteKeys()
+    assert plan_move("delete", replace(staged(), soft_delete=True)) == SoftDelete()
+    assert plan_move("delete", staged(exists=False)) == NoRows()
+    assert plan_move("delete", TableFacts(exists=True, staged=False, key=KEY)) == NoRows()
+
+
+def test_a_soft_full_sync_keeps_the_swap_where_it_loses_nothing_and_marks_row_by_row_elsewhere() -> None:
+    from lakeshift.load.strategies import SoftReplace, SoftSwap
+
+    swap = CatalogFacts(relkind="r", estimated_rows=100, swap=SwapFacts(primary_key=KEY, staged_xid=5))
+    soft = replace(staged(catalog=swap), soft_delete=True)
+    assert plan_move("replace", soft) == SoftSwap(staged_rows=10)
+    blocked = replace(soft, catalog=replace(swap, swap=SwapFacts(primary_key=KEY, staged_xid=5, dependents=1)))
+    assert plan_move("replace", blocked) == SoftReplace()
+    assert plan_move("replace", replace(staged(), soft_delete=True)) == SoftReplace()  # DuckDB, Redshift
+    assert plan_move("replace", TableFacts(exists=True, staged=False, key=KEY, soft_delete=True)) == SoftReplace()
+    assert plan_move("replace", replace(staged(exists=False, catalog=swap), soft_delete=True)) == Replace()

@@ -25,9 +25,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lakeshift.arrow_types import MAX_DECIMAL128, parse_arrow_type
-from lakeshift.batch import Column, Manifest
+from lakeshift.batch import LAKE_PROFILE as PROFILE_VERSION, Column, Manifest
 
-PROFILE_VERSION = 2
 UINT64_DECIMAL = pa.decimal128(20, 0)  # every value of 0 .. 18446744073709551615 exactly
 ROW_ORDINAL = "_lakeshift_ord"  # the row's position in its batch (0, 1, ...): last column of a keyed batch's parts
 

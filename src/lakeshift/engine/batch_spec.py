@@ -16,7 +16,6 @@ from lakeshift.config.models import TableConfig
 from lakeshift.engine.plan import TablePlan
 from lakeshift.engine.schema_watch import check_columns
 from lakeshift.engine.table_checks import TableCheck, check_table
-from lakeshift.lake_profile import PROFILE_VERSION
 
 if TYPE_CHECKING:
     from lakeshift.engine.contracts import TargetLoader
@@ -90,7 +89,8 @@ def plan_batch(table: TablePlan, pipeline: str, limit: int | None, reader: Windo
         primary_key=check.key.columns, cursor_timestamp_column=cfg.cdc_timestamp_column,
         cursor_id_column=cfg.cdc_id_column, watermark_low=window.low, low_inclusive=window.low_inclusive,
         created_at=started.isoformat(), sample=check.mode == "replace" and limit is not None,
-        lake_profile=PROFILE_VERSION, row_ordinal=bool(check.key.columns),
+        row_ordinal=bool(check.key.columns),
+        soft_delete=check.mode == "replace" and cfg.hard_deletes == "soft",
     )
     return BatchSpec(desc, check, schema.read_from_start, window, head, started, tuple(schema.notes))
 

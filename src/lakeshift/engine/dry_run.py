@@ -11,6 +11,7 @@ from lakeshift.batch_state import classify, count_by_state
 from lakeshift.batch_state import pending as pending_batches
 from lakeshift.engine.batch_spec import BatchSpec, batches_after_extract, plan_batch
 from lakeshift.engine.contracts import TargetLoader
+from lakeshift.engine.deletes import describe_deletes
 from lakeshift.engine.plan import Plan, TablePlan
 from lakeshift.engine.runner import RunContext
 from lakeshift.errors import LakeshiftError
@@ -29,6 +30,7 @@ class TablePreview:
     merge: str
     pending: list[str]
     depends_on: tuple[str, ...]
+    deletes: str = ""  # what becomes of rows deleted in MySQL (hard_deletes)
     not_loaded: str = ""  # batches no run loads, e.g. "2 superseded, 1 sample"
     warnings: list[str] = field(default_factory=list)
 
@@ -55,7 +57,8 @@ def _preview(plan: Plan, ctx: RunContext, loader: TargetLoader | None, t: TableP
             reader.close()
     row = TablePreview(t.name, t.config.cdc_strategy, t.source_table, _window(spec, plan.limit),
                        table_lake.uri(""), "(not loaded: backup only)", spec.check.describe() if spec else "-",
-                       [], t.depends_on, warnings=list(spec.check.warnings) if spec else [])
+                       [], t.depends_on, deletes=describe_deletes(plan, t),
+                       warnings=list(spec.check.warnings) if spec else [])
     if loader is not None:
         row.target = f"{plan.config.target(plan.pipeline.pipeline.target).schema_}.{t.target_table}"
         mine = spec.head if spec else None

@@ -176,8 +176,12 @@ class TableLake:
             return list(pool.map(self.read_manifest, ids))  # one GET each: overlap them on S3
 
     def newest_manifest(self) -> Manifest | None:
-        ids = self.manifest_ids()
-        return self.read_manifest(ids[-1]) if ids else None
+        """The newest batch of rows (a delete batch holds keys only: it tells nothing of the columns)."""
+        for batch_id in reversed(self.manifest_ids()):
+            manifest = self.read_manifest(batch_id)
+            if not manifest.deletes:
+                return manifest
+        return None
 
     def delete_batch(self, manifest: Manifest) -> None:
         """Parts first, manifest last: a crash in between leaves orphans, never
@@ -249,7 +253,7 @@ class TableLake:
             if state is not None and state.batch_id is not None and newest <= state.batch_id:
                 break
             manifest = self.read_manifest(newest)
-            if manifest.sample:  # a sample moves no watermark
+            if manifest.sample or manifest.deletes:  # a sample or a delete batch moves no watermark
                 continue
             return manifest.watermark_high, WatermarkInfo("manifest", newest, state, manifest.created_at)
         if state is None:
