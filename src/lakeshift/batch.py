@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 FORMAT = "lakeshift-batch/1"
+# The lake type profile new batches are written in (lake_profile.py).
+LAKE_PROFILE = 2
 Mode = Literal["merge", "replace", "append", "delete"]
 DELETE_MODE = "delete"  # a batch of keys only: rows gone from the source (hard_deletes, verify --repair)
 
@@ -95,6 +97,12 @@ class Manifest:
     # False: the read started right AFTER watermark_low (the tie there was unchanged), so an
     # append batch's window starts after it too. Written only when false, like `sample`.
     low_inclusive: bool = True
+    # The lake type profile of the parts (lake_profile.py); a manifest without the field (1) was
+    # written before it existed, with unsigned Parquet types, which are converted when read.
+    lake_profile: int = LAKE_PROFILE
+    # True: each part ends with the column _lakeshift_ord, the row's position in the batch
+    # (Redshift's COPY cannot number rows itself; the newest of a repeated key is the later row).
+    row_ordinal: bool = False
     # hard_deletes: soft. A delete batch marks its keys' rows deleted (_lakeshift_deleted_at) instead
     # of removing them; a replace batch marks the rows its snapshot lacks. Written only when true.
     soft_delete: bool = False
@@ -124,6 +132,7 @@ class Manifest:
         data = json.loads(text)
         if data.get("format") != FORMAT:
             raise ValueError(f"unsupported manifest format {data.get('format')!r}")
+        data.setdefault("lake_profile", 1)
         data["columns"] = [Column(**c) for c in data["columns"]]
         data["files"] = [BatchFile(**f) for f in data["files"]]
         data["watermark_low"] = Cursor.from_dict(data.get("watermark_low"))

@@ -57,13 +57,15 @@ def execute(plan: Plan, dry_run: bool) -> None:
 
 
 def show_summary(report: Any) -> None:
-    table = Table("table", "status", "extracted", "loaded", "deleted", "batches", "seconds", "note", title="Summary")
+    table = Table("table", "status", "extracted", "loaded", "deleted", "batches written", "batches loaded", "seconds", "note",
+                  title="Summary")
     for o in report.outcomes:
         r = o.result
         note = (", ".join(r.notes) if r and r.notes else "") if o.status == "ok" else (
             f"after {o.blocked_by} failed" if o.status == "skipped" else str(o.error).splitlines()[0][:120])
         table.add_row(o.name, o.status, f"{r.rows_extracted:,}" if r else "-", f"{r.rows_loaded:,}" if r else "-",
-                      f"{r.rows_deleted:,}" if r else "-", str(r.batches_loaded) if r else "-", f"{r.seconds:.2f}" if r else "-", note)
+                      f"{r.rows_deleted:,}" if r else "-", str(r.batches_written) if r else "-", str(r.batches_loaded) if r else "-",
+                      f"{r.seconds:.2f}" if r else "-", note)
     console.print(table)
     console.print(f"Done in {report.seconds:.2f}s")
 

@@ -150,7 +150,7 @@ class TableTask:
         t = self.table
         writer = self.ctx.batch_writer(self.table_lake, spec.head.batch_id, spec.started,
                                        reader.lake_schema(spec.desc, t.config), on_part=staging.on_part,
-                                       on_rows=staging.on_rows)
+                                       on_rows=staging.on_rows, ordinal=spec.head.row_ordinal)
         repeats = RepeatCheck(t.name, spec.check.key)
         try:
             stream = reader.read(t.config, spec.desc, spec.window, t.batch_size, self.plan.limit)

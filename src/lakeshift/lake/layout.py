@@ -29,6 +29,7 @@ from lakeshift.batch import Cursor, Manifest, utc_now_iso
 from lakeshift.errors import LakeError
 from lakeshift.lake.errors import LakeFileNotFound
 from lakeshift.lake.storage import FileInfo, Lake, PendingUpload
+from lakeshift.lake_profile import upgrade_manifest
 
 log = logging.getLogger("lakeshift.lake")
 
@@ -158,7 +159,7 @@ class TableLake:
         path = self.manifest_path(batch_id)
         data = self.lake.read_bytes(self.rel(path))
         try:
-            manifest = Manifest.from_json(data)
+            manifest = upgrade_manifest(Manifest.from_json(data))
         except Exception as exc:  # noqa: BLE001 - any parse problem is the same: a damaged file
             raise LakeError(f"manifest {self.uri(path)} is unreadable ({_short(exc)}); repair or delete it") from None
         if manifest.batch_id != batch_id:

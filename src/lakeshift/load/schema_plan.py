@@ -47,6 +47,8 @@ def plan_table(dialect: TypeDialect, schema: str, table: str, manifest: Manifest
     incompatible = []
     for col, new in wanted:
         old = have.get(dialect.fold(col.name))
+        if old is not None:
+            old = dialect.known(old, new)
         if old is None:
             plan.in_transaction.append(sql.add_column(schema, table, col.name, dialect.render(new)))
             plan.types[col.name] = new

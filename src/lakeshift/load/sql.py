@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lakeshift.identifiers import qualified_ansi, quote_ansi
+from lakeshift.lake_profile import ROW_ORDINAL
 from lakeshift.load.state import LOADS_TABLE, LOCKS_TABLE, RUNS_TABLE
 
 BATCH_ID_COLUMN = "_lakeshift_batch_id"
-ORDINAL_COLUMN = "_lakeshift_ord"  # row order inside a batch: part order, then row order
+ORDINAL_COLUMN = ROW_ORDINAL  # row order inside a batch: part order, then row order
 ROW_NUMBER_COLUMN = "_lakeshift_rn"
 # hard_deletes: soft: when the row was found deleted in the source (NULL: a live row)
 DELETED_AT_COLUMN = "_lakeshift_deleted_at"
@@ -32,6 +33,7 @@ RUN_COLUMNS = ("pipeline", "table_name", "started_at", "finished_at", "status", 
 # State columns added after the tables were first released: targets made before them get
 # them by ALTER TABLE (see state_migrations). (table, column, type)
 ADDED_STATE_COLUMNS = ((LOADS_TABLE, "note", "VARCHAR(1024)"), (RUNS_TABLE, "notes", "VARCHAR(4096)"),
+                       (LOCKS_TABLE, "holder", "VARCHAR(128)"),
                        (LOADS_TABLE, "deleted", "BIGINT"), (RUNS_TABLE, "rows_deleted", "BIGINT"))
 
 
@@ -70,15 +72,15 @@ def state_tables(schema: str, *, with_locks: bool = False) -> list[str]:
         out.append(
             f"CREATE TABLE IF NOT EXISTS {qualified_ansi(schema, LOCKS_TABLE)} ("
             '"pipeline" VARCHAR(256) NOT NULL, "table_name" VARCHAR(256) NOT NULL, "pid" INTEGER NOT NULL, '
-            '"acquired_at" TIMESTAMPTZ)'
+            '"acquired_at" TIMESTAMPTZ, "holder" VARCHAR(128))'
         )
     return out
 
 
 def state_columns(ph: str) -> str:
-    """The columns the two state tables have (information_schema exists on all three targets)."""
+    """The columns the state tables have (information_schema exists on all three targets)."""
     return ("SELECT table_name, column_name FROM information_schema.columns "
-            f"WHERE table_schema = {ph} AND table_name IN ({ph}, {ph})")
+            f"WHERE table_schema = {ph} AND table_name IN ({ph}, {ph}, {ph})")
 
 
 def state_migrations(schema: str, present: dict[str, set[str]]) -> list[str]:

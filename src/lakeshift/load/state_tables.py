@@ -51,7 +51,8 @@ class StateTables:
         """State table -> its column names (lower case); a table not there yet is left out."""
         present: dict[str, set[str]] = {}
         for table, column in s.query(sql.state_columns(s.placeholder),
-                                     (self.dialect.catalog_name(self.schema), sql.LOADS_TABLE, sql.RUNS_TABLE)):
+                                     (self.dialect.catalog_name(self.schema), sql.LOADS_TABLE, sql.RUNS_TABLE,
+                                      sql.LOCKS_TABLE)):
             present.setdefault(str(table).lower(), set()).add(str(column).lower())
         return present
 
