@@ -38,7 +38,7 @@ def test_a_delete_batch_copies_its_keys_and_deletes_using_them(fake, lake):
     begin = stmts.index("BEGIN")
     assert stmts[begin + 2:] == [
         f'CREATE TEMP TABLE {STAGE} ("id" BIGINT)',
-        f"COPY {STAGE} FROM '{S3_ROOT}/t/{BID}/{BID}.copy-manifest' IAM_ROLE '{ROLE}' FORMAT AS PARQUET MANIFEST",
+        f"COPY {STAGE} FROM '{S3_ROOT}/t/{BID}/_{BID}.copy-manifest' IAM_ROLE '{ROLE}' FORMAT AS PARQUET MANIFEST",
         f"SELECT COUNT(*) FROM {STAGE}",
         f'DELETE FROM "analytics"."t" USING {STAGE} AS "_lakeshift_s" WHERE "analytics"."t"."id" = "_lakeshift_s"."id"',
         INSERT_LOAD, f"DROP TABLE IF EXISTS {STAGE}", "COMMIT"]
