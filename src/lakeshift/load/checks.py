@@ -38,8 +38,8 @@ def check_batch(dialect: TypeDialect, schema: str, manifest: Manifest, target_ta
         raise LoadError(f"{manifest.table}: column names that differ only by case cannot coexist in {dialect.name}")
     if manifest.mode not in MODES:
         raise LoadError(f"batch {manifest.batch_id}: unknown mode {manifest.mode!r}")
-    if manifest.mode == "merge" and not manifest.primary_key:
-        raise LoadError(f"batch {manifest.batch_id} of {manifest.table}: mode merge needs a primary key")
+    if manifest.mode in ("merge", "changes") and not manifest.primary_key:
+        raise LoadError(f"batch {manifest.batch_id} of {manifest.table}: mode {manifest.mode} needs a primary key")
     for k in manifest.primary_key:
         if k not in names:
             raise LoadError(f"batch {manifest.batch_id} of {manifest.table}: merge key column {k!r} is not in the batch")
