@@ -76,11 +76,21 @@ def _mysql(src: MySQLSource, settings: ConnectionSettings) -> str:
             with conn.cursor() as cur:
                 cur.execute("SELECT 1")
                 cur.fetchone()
+            return _binlog_readiness(conn)
         except Exception as exc:
             raise ConnectionFailed(f"connected to {src.host}:{src.port} but SELECT 1 failed: {reason(exc)}") from None
         finally:
             conn.close()
-    return ""
+
+
+def _binlog_readiness(conn: Any) -> str:
+    """Whether the source could serve cdc_strategy binlog; a server that will not say is no failure."""
+    from lakeshift.source.binlog.server import readiness
+
+    try:
+        return readiness(conn)
+    except Exception as exc:  # noqa: BLE001 - the connection itself works
+        return f"binlog CDC readiness unknown ({reason(exc)})"
 
 
 # ---------------------------------------------------------------- PostgreSQL / Redshift

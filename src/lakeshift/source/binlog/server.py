@@ -61,8 +61,14 @@ def _version(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in m.groups()) if m else (0, 0, 0)
 
 
-def problems(conn: Any, where: str) -> list[str]:
-    """Why this server cannot serve binlog CDC, one line each (empty: ready)."""
+def problems(conn: Any, where: str = "") -> list[str]:
+    """Why this server cannot serve binlog CDC, one line each (empty: ready);
+    each line starts with `where` when given."""
+    found = _problems(conn)
+    return [f"{where}: {p}" for p in found] if where else found
+
+
+def _problems(conn: Any) -> list[str]:
     info = server_info(conn)
     v = info.variables
     out = []
@@ -70,28 +76,28 @@ def problems(conn: Any, where: str) -> list[str]:
     def need(name: str, wanted: str, why: str = "") -> None:
         have = v.get(name)
         if have is None or have.upper() != wanted.upper():
-            out.append(f"{where}: {name} is {have or 'not set'}; binlog CDC needs {name}={wanted}{why} "
+            out.append(f"{name} is {have or 'not set'}; binlog CDC needs {name}={wanted}{why} "
                        f"(set it in the server's configuration and restart, or SET GLOBAL {name}={wanted})")
 
     if v.get("log_bin", "OFF").upper() not in ("ON", "1"):
-        out.append(f"{where}: log_bin is OFF; binlog CDC needs the binary log: start the server with "
+        out.append(f"log_bin is OFF; binlog CDC needs the binary log: start the server with "
                    f"--log-bin (and --binlog-format=ROW, --binlog-row-metadata=FULL)")
         return out
     need("binlog_format", "ROW")
     need("binlog_row_image", "FULL")
     if "binlog_row_metadata" not in v:
-        out.append(f"{where}: server {info.version} has no binlog_row_metadata; binlog CDC needs "
+        out.append(f"server {info.version} has no binlog_row_metadata; binlog CDC needs "
                    f"binlog_row_metadata=FULL (MariaDB 10.5 or later, MySQL 8.0.14 or later)")
     else:
         need("binlog_row_metadata", "FULL", " (the column names come from the log itself)")
     for name in ("log_bin_compress", "binlog_transaction_compression"):  # MariaDB, MySQL
         if v.get(name, "OFF").upper() not in ("OFF", "0"):
-            out.append(f"{where}: {name} is {v[name]}; binlog CDC needs {name}=OFF "
+            out.append(f"{name} is {v[name]}; binlog CDC needs {name}=OFF "
                        f"(compressed events cannot be read)")
     if "partial_json" in v.get("binlog_row_value_options", "").lower():
-        out.append(f"{where}: binlog_row_value_options is PARTIAL_JSON; binlog CDC needs it empty "
+        out.append(f"binlog_row_value_options is PARTIAL_JSON; binlog CDC needs it empty "
                    f"(partial JSON updates carry no full row image)")
-    out.extend(f"{where}: {p}" for p in _grant_problems(conn))
+    out.extend(_grant_problems(conn))
     return out
 
 
@@ -115,6 +121,14 @@ def _grant_problems(conn: Any) -> list[str]:
         out.append(f"user {user} lacks REPLICATION CLIENT; binlog CDC needs GRANT REPLICATION CLIENT ON *.* "
                    f"TO {user}")
     return out
+
+
+def readiness(conn: Any) -> str:
+    """For `connections test`: whether the source can serve cdc_strategy binlog, in one line."""
+    found = problems(conn)
+    if not found:
+        return "ready for binlog CDC"
+    return "not ready for binlog CDC: " + found[0] + (f" (and {len(found) - 1} more)" if len(found) > 1 else "")
 
 
 def check_ready(conn: Any, where: str) -> ServerInfo:
