@@ -195,15 +195,23 @@ def test_merge_batch_exact_sql(fake, lake):
         {"url": s3_uri(lake, p), "mandatory": True, "meta": {"content_length": os.path.getsize(p)}} for p in paths]}
 
 
-def test_merge_into_an_existing_table_deletes_matching_keys_first(fake, lake):
-    m, paths = batch(lake, COLS[:2], [{"id": [1], "name": ["a"]}], bid=BID)
-    fake.columns["t"] = [("id", "bigint", None, 64, 0), ("name", "character varying", 80, None, None)]
-    fake.staged_rows = 1
+def commit_into_existing(fake: Any, lake: Lake, m: Any, paths: list[str],
+                         columns: list[tuple[Any, ...]]) -> tuple[list[str], int]:
+    """Commit a batch into an existing target table "t" with `columns` (information_schema
+    rows); the statements sent, and the index of staging's row count among them."""
+    fake.columns["t"] = columns
+    fake.staged_rows = m.rows
     loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect)
     loader.state.ready = True
     stage_batch(loader, lake, m, paths).commit(m)
     stmts = fake.statements()
-    i = stmts.index(f"SELECT COUNT(*) FROM {STAGE}")
+    return stmts, stmts.index(f"SELECT COUNT(*) FROM {STAGE}")
+
+
+def test_merge_into_an_existing_table_deletes_matching_keys_first(fake, lake):
+    m, paths = batch(lake, COLS[:2], [{"id": [1], "name": ["a"]}], bid=BID)
+    stmts, i = commit_into_existing(fake, lake, m, paths, [("id", "bigint", None, 64, 0),
+                                                          ("name", "character varying", 80, None, None)])
     assert stmts[i + 1] == (f'DELETE FROM "analytics"."t" USING {STAGE} AS "_lakeshift_s" '
                             'WHERE "analytics"."t"."id" = "_lakeshift_s"."id"')
     assert stmts[i + 2].startswith('INSERT INTO "analytics"."t" ("id", "name") SELECT "_lakeshift_s"."id", "_lakeshift_s"."name" FROM (')
@@ -724,15 +732,10 @@ def test_a_binlog_changes_batch_deletes_the_keys_it_touches_and_inserts_the_newe
     data = {"id": [1, 1, 2], "name": ["a", "a2", "b"], "_lakeshift_op": ["insert", "update", "delete"],
             "_lakeshift_seq": [7, 8, 9], "_lakeshift_commit_ts": [datetime(2026, 1, 1, tzinfo=timezone.utc)] * 3}
     m, paths = batch(lake, cols, [data], bid=BID, mode="changes")
-    fake.columns["t"] = [("id", "bigint", None, 64, 0), ("name", "character varying", 80, None, None),
-                         ("_lakeshift_op", "character varying", 6, None, None), ("_lakeshift_seq", "bigint", None, 64, 0),
-                         ("_lakeshift_commit_ts", "timestamp with time zone", None, None, None)]
-    fake.staged_rows = 3
-    loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect)
-    loader.state.ready = True
-    stage_batch(loader, lake, m, paths).commit(m)
-    stmts = fake.statements()
-    i = stmts.index(f"SELECT COUNT(*) FROM {STAGE}")
+    stmts, i = commit_into_existing(fake, lake, m, paths, [
+        ("id", "bigint", None, 64, 0), ("name", "character varying", 80, None, None),
+        ("_lakeshift_op", "character varying", 6, None, None), ("_lakeshift_seq", "bigint", None, 64, 0),
+        ("_lakeshift_commit_ts", "timestamp with time zone", None, None, None)])
     assert stmts[i + 1] == (f'DELETE FROM "analytics"."t" USING {STAGE} AS "_lakeshift_s" '
                             'WHERE "analytics"."t"."id" = "_lakeshift_s"."id"')
     assert stmts[i + 2] == (
