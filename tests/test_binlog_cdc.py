@@ -225,3 +225,23 @@ def test_hostile_values_decode_from_the_binlog_exactly_as_the_snapshot_reads_the
     assert image(inserts.sort_by("id")) == want
     assert image(moved, "delete") == want and image(moved, "update") == want
     assert [r + 100 for r in inserts.column("id").to_pylist()] == snapshot.column("id").to_pylist()
+
+
+@pytest.mark.parametrize("statement", ["ALTER TABLE {db}.items ADD COLUMN extra INT", "TRUNCATE TABLE items"])
+def test_a_statement_on_the_table_outside_row_events_stops_it(server: Any, db: str, tmp_path: Path,
+                                                              statement: str) -> None:
+    """DDL (issued from another default schema, qualified) and TRUNCATE leave no row events:
+    the run stops with the way out instead of missing them; same-named tables elsewhere do not count."""
+    t = duck_target(tmp_path / "t.duckdb")
+    config = binlog_config(tmp_path, server, db, t.config, {"items": BINLOG})
+    assert sync(config).returncode == 0
+    other = new_database(server)
+    execute(server, other, ITEMS_DDL, "ALTER TABLE items ADD COLUMN unrelated INT", "TRUNCATE TABLE items")
+    execute(server, db, "UPDATE items SET name = 'before' WHERE id = 1")
+    assert sync(config).returncode == 0 and t.rows("items", ["name"])[0] == ("before",)
+    execute(server, other if "{db}" in statement else db, statement.format(db=db))
+    failed = sync(config)
+    assert failed.returncode != 0
+    line = next(x for x in failed.stderr.splitlines() if x.startswith("Error:"))
+    assert "a statement changed the table outside the row events" in line
+    assert "`lakeshift watermark reset` for this table" in line

@@ -62,7 +62,9 @@ class ChangeRead:
         self.where = f"binlog of {target.desc.full_name}"
         self._decoder = RowDecoder(target.desc.full_name, target.desc.columns, target.zero_dates)
         self._names = [c.name for c in target.desc.columns]
-        self._mention = re.compile(r"(?<![\w$])`?" + re.escape(target.desc.table) + r"`?(?![\w$])", re.IGNORECASE)
+        # the table's name in a statement, with the schema that qualifies it, if any
+        self._mention = re.compile(r"(?:`?([\w$]+)`?\s*\.\s*)?(?<![\w$])`?" + re.escape(target.desc.table)
+                                   + r"`?(?![\w$])", re.IGNORECASE)
 
     def batches(self) -> Generator[pa.RecordBatch, None, None]:
         if self.start.key() >= self.end.key():
@@ -133,7 +135,7 @@ class ChangeRead:
                 return False
             if word in _COMMITS:
                 return True
-            if self._mention.search(query) and (not event.schema or _text(event.schema) in ("", self.t.desc.schema)):
+            if self._names_table(query, _text(event.schema or "")):
                 raise SourceError(
                     f"{self.where}: a statement changed the table outside the row events at {self._at(event)} "
                     f"({' '.join(query.split())[:120]!r}); binlog CDC cannot follow schema changes, TRUNCATE or "
@@ -150,6 +152,15 @@ class ChangeRead:
                           f"was loaded. Turn it off on the server (log_bin_compress / "
                           f"binlog_transaction_compression / binlog_row_value_options) and `lakeshift watermark "
                           f"reset` this table")
+
+    def _names_table(self, query: str, default_schema: str) -> bool:
+        """The statement names this table: qualified by its schema, or unqualified while that
+        schema is the session's (or the session had none). Same-named tables elsewhere do not count."""
+        for m in self._mention.finditer(query):
+            schema = m.group(1) or default_schema
+            if not schema or schema == self.t.desc.schema:
+                return True
+        return False
 
     def _changes(self, event: Any) -> Iterator[tuple[str, dict[str, Any], dict[str, Any], dict[str, list[str]]]]:
         """(op, values, none reasons, SET orders) per change; an update of the key is a delete and an insert."""
