@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import pymysql
 from e2e_kit import build_config, local_storage, set_source
 from hostile_kit import MariaDBServer, start_mariadb
 
@@ -63,4 +62,4 @@ def binlog_files(server: MariaDBServer) -> list[str]:
 
 
 __all__ = ["MariaDBServer", "ROW_LOG", "binlog_config", "binlog_files", "binlog_server", "execute", "new_database",
-           "pymysql", "rows", "transaction"]
+           "rows", "transaction"]

@@ -111,6 +111,9 @@ def test_snapshot_then_changes_converge(server: Any, db: str, target: Target, tm
     assert idle.returncode == 0 and "no new changes" in idle.stdout
     shown = run_cli(config, "watermark", "get", "-p", "p1", "-t", "items")
     assert "Extract watermark: binlog mysql-bin.0000" in shown.stdout, shown.stdout
+    dry = run_cli(config, "sync", "pipeline", "-p", "p1", "-t", "items", "--dry-run", env={"COLUMNS": "400"})
+    assert dry.returncode == 0 and "changes from binlog mysql-bin.0000" in dry.stdout, dry.stdout + dry.stderr
+    assert "(none committed since)" in dry.stdout and "apply changes on key id" in dry.stdout
 
 
 def test_purged_binlog_fails_then_resnapshots(server: Any, db: str, pg: Any, tmp_path: Path) -> None:
@@ -245,3 +248,19 @@ def test_a_statement_on_the_table_outside_row_events_stops_it(server: Any, db: s
     line = next(x for x in failed.stderr.splitlines() if x.startswith("Error:"))
     assert "a statement changed the table outside the row events" in line
     assert "`lakeshift watermark reset` for this table" in line
+
+
+def test_a_large_transaction_is_one_batch_never_split(server: Any, db: str, tmp_path: Path) -> None:
+    t = duck_target(tmp_path / "t.duckdb")
+    config = binlog_config(tmp_path, server, db, t.config, {"items": BINLOG})
+    assert sync(config).returncode == 0
+    transaction(server, db, ["INSERT INTO items SELECT seq + 10, CONCAT('bulk ', seq), seq / 100, NULL "
+                             "FROM seq_1_to_100000", "DELETE FROM items WHERE id = 11",
+                             "UPDATE items SET name = 'last' WHERE id = 100010"])
+    run = sync(config)
+    assert run.returncode == 0, run.stdout + run.stderr
+    (_, _), (m, changes) = lake_batches(tmp_path, "items")
+    assert m.mode == "changes" and changes.num_rows == m.rows == 100_002
+    assert t.query(f'SELECT COUNT(*), MAX("_lakeshift_seq") FROM {t.name("items")}') == [(100_002, 100_001)]
+    assert t.rows("items", ITEM_COLS) == [tuple(_norm(v) for v in r) for r in rows(server, db, "items",
+                                                                                    ", ".join(ITEM_COLS))]
