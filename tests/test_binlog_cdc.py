@@ -264,3 +264,19 @@ def test_a_large_transaction_is_one_batch_never_split(server: Any, db: str, tmp_
     assert t.query(f'SELECT COUNT(*), MAX("_lakeshift_seq") FROM {t.name("items")}') == [(100_002, 100_001)]
     assert t.rows("items", ITEM_COLS) == [tuple(_norm(v) for v in r) for r in rows(server, db, "items",
                                                                                     ", ".join(ITEM_COLS))]
+
+
+def test_another_server_behind_the_same_address_is_a_lost_position(server: Any, db: str, tmp_path: Path) -> None:
+    """MariaDB has no server_uuid: its server_id names the server a position belongs to."""
+    t = duck_target(tmp_path / "t.duckdb")
+    config = binlog_config(tmp_path, server, db, t.config, {"items": BINLOG})
+    assert sync(config).returncode == 0
+    execute(server, db, "SET GLOBAL server_id = 5")
+    try:
+        failed = sync(config)
+        assert failed.returncode != 0
+        assert ("is lost: the server is another one now (server_id:5, the position was taken on server_id:1)"
+                in failed.stderr)
+    finally:
+        execute(server, db, "SET GLOBAL server_id = 1")
+    assert sync(config).returncode == 0
