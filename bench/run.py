@@ -52,6 +52,8 @@ SCENARIOS = {
     "backup": ("lakeshift", "lakeshift backup-only: MySQL -> Parquet lake"),
     "full_pg": ("lakeshift", "lakeshift full sync: MySQL -> lake -> PostgreSQL"),
     "full_duck": ("lakeshift", "lakeshift full sync: MySQL -> lake -> DuckDB"),
+    "verify_keys": ("lakeshift", "lakeshift verify (keys only) of the full sync's identical PostgreSQL table"),
+    "verify_deep": ("lakeshift", "lakeshift verify --deep of the full sync's identical PostgreSQL table"),
     "raw_incr": ("raw", "raw incremental read: connectorx of the changed rows only -> Parquet"),
     "incr_pg": ("lakeshift", "lakeshift incremental, 1% of rows changed -> PostgreSQL"),
     "nochange": ("lakeshift", f"lakeshift no-change run, {SMALL_TABLES} tables -> PostgreSQL"),
@@ -404,6 +406,10 @@ class Bench:
             if self.wanted("full_pg"):
                 self.clear_lake("full_pg")  # the target keeps its table: a steady-state re-sync
                 self.run_one("full_pg", rep, self.sync("full_pg"), rows)
+            # the table full_pg just synced is identical to MySQL: verify must exit 0 (3 = differences: failed)
+            for name, flags in (("verify_keys", ()), ("verify_deep", ("--deep",))):
+                if self.wanted(name) and "full_pg" in self.results:
+                    self.run_one(name, rep, self.lakeshift("verify", "-p", "full_pg", "-t", "orders", *flags), rows)
             if self.wanted("full_duck"):
                 self.clear_lake("full_duck")
                 self.run_one("full_duck", rep, self.sync("full_duck"), rows)
@@ -533,6 +539,8 @@ def render(b: Bench) -> str:
             versus = _versus(r, name, ("full_pg",), "{:.1%}", " of the full sync")
             if "raw_incr" in r:
                 versus += "; " + _versus(r, name, ("raw_incr",), "{:.1f}×", " the raw read of the changed rows")
+        elif name in ("verify_keys", "verify_deep"):
+            versus = _versus(r, name, ("full_pg",), "{:.2f}×", " the full sync")
         elif name == "raw_incr":
             versus = _versus(r, name, ("full_pg",), "{:.1%}", " of the full sync")
         elif name in ("sling", "dlt"):
@@ -615,6 +623,12 @@ def targets(b: Bench, med: dict[str, float | None], raw_total: float | None) -> 
     check("incremental (1%) ≤ 5% of the full sync", paired("incr_pg", ("full_pg",)), 0.05,
           "{value:.1%} (limit {limit:.0%})")
     check("no-change run over 20 tables ≤ 2 s", med.get("nochange"), 2.0, "{value:.2f}s")
+    check("verify (keys only) of an identical table ≤ 0.25× its full sync (issue 12)",
+          paired("verify_keys", ("full_pg",)), 0.25, "{value:.2f}× (limit {limit:.2f}×)")
+    check("verify --deep ≤ 1.0× the full sync (issue 12)", paired("verify_deep", ("full_pg",)), 1.0,
+          "{value:.2f}× (limit {limit:.1f}×)")
+    check("peak RSS ≤ 250 MB, verify (process tree PSS)", peak(("verify_keys", "verify_deep"), "peak_pss"), 250,
+          "{value:.0f} MB")
     return out
 
 

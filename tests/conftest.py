@@ -29,6 +29,10 @@ os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
 PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 
+# Every Parquet part the lake writer closes in the test suite is checked against the lake type
+# profile (lakeshift/lake_profile.py: only its logical types); production runs skip the check.
+os.environ["LAKESHIFT_CHECK_LAKE_PROFILE"] = "1"
+
 
 def unique(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(4)}"

@@ -200,8 +200,9 @@ class FakeContext:
         return TableLake(self.lake, "p1", name)
 
     def batch_writer(self, table_lake: TableLake, batch_id: str, started: datetime, schema: pa.Schema,
-                     on_part: Any, on_rows: Any = None) -> BatchWriter:
-        return BatchWriter(table_lake, batch_id, started, schema, LakeSettings(), on_part=on_part, on_rows=on_rows)
+                     on_part: Any, on_rows: Any = None, ordinal: bool = False) -> BatchWriter:
+        return BatchWriter(table_lake, batch_id, started, schema, LakeSettings(), on_part=on_part, on_rows=on_rows,
+                           ordinal=ordinal)
 
 
 @dataclass

@@ -30,6 +30,7 @@ import duckdb
 import psycopg
 import pymysql
 import pyarrow.parquet as pq
+from lake_profile_kit import assert_copy_accepts, staging_columns
 
 from conftest import PG_DSN
 from e2e_kit import duckdb_rows, duckdb_target, pg_rows, pg_target, qualify
@@ -380,6 +381,8 @@ class RedshiftEmulator:
         url = statement.split(" FROM '", 1)[1].split("'", 1)[0]
         bucket, key = url[len("s3://"):].split("/", 1)
         manifest = json.loads(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        stage = statement.split(" ", 2)[1]
+        create = [s for s in self.statements() if s.startswith(f"CREATE TEMP TABLE {stage} (")][-1]
         rows = 0
         for entry in manifest["entries"]:
             b, k = entry["url"][len("s3://"):].split("/", 1)
@@ -387,7 +390,9 @@ class RedshiftEmulator:
             assert len(body) == entry["meta"]["content_length"]
             import io
 
-            rows += pq.ParquetFile(io.BytesIO(body)).metadata.num_rows
+            part = pq.ParquetFile(io.BytesIO(body))
+            assert_copy_accepts(staging_columns(create), part.schema, entry["url"])
+            rows += part.metadata.num_rows
         self.staged = rows
 
     def respond(self, statement: str, params: Any) -> tuple[list[tuple[Any, ...]], int]:

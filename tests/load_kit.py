@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 
 from lakeshift.batch import BatchFile, Column, Cursor, Manifest
 from lakeshift.config.models import ConnectionSettings, DuckDBTarget, PostgresTarget
+from lakeshift.lake_profile import PROFILE_VERSION, ROW_ORDINAL, ordinals, unsigned_type
 from lakeshift.load import LoadResult, open_target
 
 SETTINGS = ConnectionSettings()
@@ -52,6 +53,13 @@ def col(name: str, arrow: pa.DataType | str, mysql_type: str | None = None, data
                   unsigned="unsigned" in mysql_type, **kw)
 
 
+def ucol(name: str, bits: int, mysql_type: str | None = None, data_type: str | None = None) -> Column:
+    """An unsigned MySQL integer (or BIT) column as the lake profile holds it (lake_profile.py)."""
+    names = {8: "tinyint", 16: "smallint", 32: "int", 64: "bigint"}
+    mysql_type = mysql_type or f"{names[bits]} unsigned"
+    return col(name, unsigned_type(bits), mysql_type, data_type or names[bits])
+
+
 class Lake:
     """A local folder playing the lake: parts written with pyarrow."""
 
@@ -75,14 +83,14 @@ def batch_id(n: int | None = None) -> str:
 def manifest(columns: Sequence[Column], files: Sequence[BatchFile], *, mode: str = "merge",
              key: Sequence[str] = ("id",), bid: str | None = None, pipeline: str = "pipe", table: str = "t",
              ts: str | None = None, id_col: str | None = None, null_counts: dict[str, int] | None = None,
-             low: Cursor | None = None, high: Cursor | None = None) -> Manifest:
+             low: Cursor | None = None, high: Cursor | None = None, profile: int = PROFILE_VERSION) -> Manifest:
     return Manifest(
         batch_id=bid or batch_id(), pipeline=pipeline, table=table, source_table=f"src.{table}",
         strategy="full_sync" if mode == "replace" else "hybrid", mode=mode,  # type: ignore[arg-type]
         columns=list(columns), primary_key=list(key) if mode != "append" else [],
         cursor_timestamp_column=ts, cursor_id_column=id_col, watermark_low=low, watermark_high=high,
         files=list(files), rows=sum(f.rows for f in files), bytes=sum(f.bytes for f in files),
-        null_counts=null_counts or {}, created_at="2026-01-01T00:00:00+00:00",
+        null_counts=null_counts or {}, created_at="2026-01-01T00:00:00+00:00", lake_profile=profile,
     )
 
 
@@ -91,9 +99,14 @@ def batch(lake: Lake, columns: Sequence[Column], tables: Sequence[pa.Table | dic
     bid = kw.pop("bid", None) or batch_id()
     schema = pa.schema([pa.field(c.name, pa.type_for_alias(c.arrow_type) if "(" not in c.arrow_type and "[" not in c.arrow_type
                                  else _arrow(c.arrow_type)) for c in columns])
+    ordinal = kw.pop("ordinal", False)  # parts end with the row ordinal, as the lake writer writes it
     tables = [pa.table(t, schema=schema) if isinstance(t, dict) else t.cast(schema) for t in tables]
+    if ordinal:
+        starts = itertools.accumulate([0] + [t.num_rows for t in tables])
+        tables = [t.append_column(ROW_ORDINAL, ordinals(start, t.num_rows)) for t, start in zip(tables, starts)]
     written = [lake.part(bid, t, i, folder=kw.get("table", "t")) for i, t in enumerate(tables)]
     m = manifest(columns, [f for _, f in written], bid=bid, **kw)
+    m.row_ordinal = ordinal
     return m, [p for p, _ in written]
 
 

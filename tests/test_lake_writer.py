@@ -106,7 +106,7 @@ def test_exact_values_and_field_metadata_round_trip(table_lake: TableLake) -> No
         ("dec", pa.decimal128(38, 10), [Decimal("-9999999999999999999999999999.9999999999"),
                                         Decimal("0.0000000001"), None, Decimal("12345.6789012345")],
          "decimal(38,10)"),
-        ("u64", pa.uint64(), [18446744073709551615, 0, None, 9223372036854775808], "bigint(20) unsigned"),
+        ("u64", pa.decimal128(20, 0), [18446744073709551615, 0, None, 9223372036854775808], "bigint(20) unsigned"),
         ("ts", pa.timestamp("us", tz="UTC"), [datetime(1970, 1, 1, 0, 0, 1, 1, tzinfo=timezone.utc),
                                               datetime(2038, 1, 19, 3, 14, 7, 999999, tzinfo=timezone.utc),
                                               None, datetime(2026, 2, 28, 23, 59, 59, 123456, tzinfo=timezone.utc)],
@@ -134,6 +134,30 @@ def test_exact_values_and_field_metadata_round_trip(table_lake: TableLake) -> No
         assert back.column(name).to_pylist() == values, name
     assert back.column("bin")[0].as_py() == every_byte
     assert back.column("ts").type.tz == "UTC"
+
+
+def test_a_type_outside_the_lake_profile_fails_the_suite_check(table_lake: TableLake) -> None:
+    """conftest sets LAKESHIFT_CHECK_LAKE_PROFILE: each closed part is checked (never in production)."""
+    schema = pa.schema([pa.field("u", pa.uint64()), pa.field("t", pa.timestamp("ns"))])
+    writer = BatchWriter(table_lake, new_batch_id(), STARTED, schema, LakeSettings())
+    writer.write(pa.table({"u": pa.array([1], pa.uint64()), "t": pa.array([1000], pa.timestamp("ns"))}, schema=schema))
+    with pytest.raises(AssertionError, match=r"outside the lake profile: u: INT64/Int\(bitWidth=64, isSigned=false\)"):
+        writer.close()
+
+
+def test_the_row_ordinal_numbers_the_rows_of_the_batch_across_parts(table_lake: TableLake) -> None:
+    schema = ids_schema()
+    seen: list[pa.Table] = []
+    writer = BatchWriter(table_lake, new_batch_id(), STARTED, schema, LakeSettings(max_file_rows=30, row_group_rows=10),
+                         on_rows=seen.append, ordinal=True)
+    writer.write(ids_batch(0, 45, schema))
+    writer.write(ids_batch(45, 20, schema))
+    files = writer.close().files
+    parts = [read_part(table_lake, f).read() for f in files]
+    assert [p.schema.names for p in parts] == [["id", "name", "_lakeshift_ord"]] * 3
+    assert [v for p in parts for v in p.column("_lakeshift_ord").to_pylist()] == list(range(65))
+    assert [v for p in parts for v in p.column("id").to_pylist()] == list(range(65))
+    assert all(t.schema.names == ["id", "name"] for t in seen)  # the loader's copy: the batch's columns only
 
 
 def test_zero_rows_writes_no_file(table_lake: TableLake) -> None:

@@ -25,7 +25,8 @@ import pyarrow.parquet as pq
 import pytest
 import sqlglot
 from conftest import PG_DSN
-from load_kit import SETTINGS, Lake, batch, col, manifest
+from lake_profile_kit import assert_copy_accepts, staging_columns
+from load_kit import SETTINGS, Lake, batch, col, manifest, ucol
 
 from lakeshift.batch import BatchFile, Cursor
 from lakeshift.config.models import RedshiftTarget, S3Storage
@@ -81,7 +82,9 @@ class FakeRedshift:
         self.alive = 0
         self.fail_on: tuple[str, str] | None = None
         # (table_name, column_name) of the state tables: up to date unless a test says otherwise
-        self.state_columns = [("_lakeshift_loads", "note"), ("_lakeshift_runs", "notes")]
+        self.state_columns = [("_lakeshift_loads", "note"), ("_lakeshift_runs", "notes"), ("_lakeshift_locks", "holder"),
+                              ("_lakeshift_loads", "deleted"), ("_lakeshift_runs", "rows_deleted")]
+        self.user = ("loader", False)  # current_user, usesuper
 
     def respond(self, statement: str, params: Any) -> tuple[list[tuple[Any, ...]], int]:
         if self.fail_on and self.fail_on[0] in statement:
@@ -92,6 +95,8 @@ class FakeRedshift:
             return self.columns.get(params[1], []), -1
         if '"_lakeshift_loads" WHERE' in statement and statement.startswith("SELECT"):
             return self.loaded, -1
+        if "FROM pg_user" in statement:
+            return [self.user], 1
         if statement.startswith("SELECT COUNT(*) FROM stv_sessions"):
             return [(self.alive,)], 1
         if statement.startswith("SELECT COUNT(*)"):
@@ -148,15 +153,15 @@ DATA = [{"id": [1, 2], "name": ["a", "b"], "ts": [None, None], "doc": ["{}", "[]
         {"id": [3], "name": ["c"], "ts": [None], "doc": ["1"]}]
 
 LOADS_SELECT = ('SELECT "pipeline", "table_name", "batch_id", "target_table", "mode", "rows", "files", "bytes", '
-                '"watermark_low", "watermark_high", "loaded_at", "note" FROM "analytics"."_lakeshift_loads" '
+                '"watermark_low", "watermark_high", "loaded_at", "note", "deleted" FROM "analytics"."_lakeshift_loads" '
                 'WHERE "pipeline" = %s AND "table_name" = %s AND "batch_id" = %s ORDER BY "batch_id"')
 COLUMNS_SELECT = ("SELECT column_name, data_type, character_maximum_length, numeric_precision, numeric_scale "
                   "FROM information_schema.columns WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position")
 STATE_COLUMNS_SELECT = ("SELECT table_name, column_name FROM information_schema.columns "
-                        "WHERE table_schema = %s AND table_name IN (%s, %s)")
+                        "WHERE table_schema = %s AND table_name IN (%s, %s, %s)")
 INSERT_LOAD = ('INSERT INTO "analytics"."_lakeshift_loads" ("pipeline", "table_name", "batch_id", "target_table", '
-               '"mode", "rows", "files", "bytes", "watermark_low", "watermark_high", "loaded_at", "note") '
-               "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
+               '"mode", "rows", "files", "bytes", "watermark_low", "watermark_high", "loaded_at", "note", "deleted") '
+               "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
 
 
 def test_merge_batch_exact_sql(fake, lake):
@@ -166,7 +171,7 @@ def test_merge_batch_exact_sql(fake, lake):
     loader.state.ready = True  # state DDL is asserted in its own test
     result = stage_batch(loader, lake, m, paths).commit(m)
     assert (result.status, result.rows) == ("loaded", 5)  # the fake reports 5 rows per DML
-    manifest_uri = f"{S3_ROOT}/t/{BID}/{BID}.copy-manifest"
+    manifest_uri = f"{S3_ROOT}/t/{BID}/_{BID}.copy-manifest"
     assert fake.log[:-1] == [
         (LOADS_SELECT, ("pipe", "t", BID)),
         (COLUMNS_SELECT, ("analytics", "t")),
@@ -190,7 +195,7 @@ def test_merge_batch_exact_sql(fake, lake):
     assert fake.log[-1] == ("<close>", None)  # the TEMP staging goes with its session
     parse_all(fake.statements())
     # the COPY manifest: every part with its real size (Parquet COPY needs meta.content_length)
-    written = json.loads((lake.root / "t" / BID / f"{BID}.copy-manifest").read_text())
+    written = json.loads((lake.root / "t" / BID / f"_{BID}.copy-manifest").read_text())
     assert written == {"entries": [
         {"url": s3_uri(lake, p), "mandatory": True, "meta": {"content_length": os.path.getsize(p)}} for p in paths]}
 
@@ -262,7 +267,7 @@ def test_state_tables_and_already_loaded_batches(fake):
 
 def test_a_loaded_batch_is_skipped_before_any_copy(fake, lake):
     m, paths = batch(lake, COLS[:2], [{"id": [1], "name": ["a"]}], bid=BID)
-    fake.loaded = [("pipe", "t", BID, "t", "merge", 1, 1, 10, None, None, None, None)]
+    fake.loaded = [("pipe", "t", BID, "t", "merge", 1, 1, 10, None, None, None, None, None)]
     loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect)
     loader.state.ready = True
     assert stage_batch(loader, lake, m, paths).commit(m).skipped
@@ -270,7 +275,7 @@ def test_a_loaded_batch_is_skipped_before_any_copy(fake, lake):
 
 
 def test_types_in_the_redshift_ddl(fake, lake):
-    cols = [col("u64", pa.uint64()), col("bits", pa.uint64(), "bit(8)", "bit"), col("u32", pa.uint32()),
+    cols = [ucol("u64", 64), ucol("bits", 64, "bit(8)", "bit"), ucol("u32", 32),
             col("flag", pa.bool_()), col("d", pa.decimal128(38, 10)),
             col("d65", pa.string(), "decimal(65,30)", "decimal", numeric_precision=65, numeric_scale=30,
                 lake_encoding="text"),
@@ -288,13 +293,15 @@ def test_types_in_the_redshift_ddl(fake, lake):
     stmts = fake.statements()
     assert ('CREATE TABLE "analytics"."t" ("u64" DECIMAL(20,0), "bits" DECIMAL(20,0), "u32" BIGINT, "flag" BOOLEAN, '
             '"d" DECIMAL(38,10), "d65" VARCHAR(67), "tm" VARCHAR(20), "v" VARCHAR(1020), "big" VARCHAR(65535), '
-            '"txt" VARCHAR(65535), "j" SUPER, "b" VARBYTE(65535), "vb" VARBYTE(16), "geo" VARBYTE(1024000), '
+            '"txt" VARCHAR(65535), "j" SUPER, "b" VARBYTE(65535), "vb" VARBYTE(16), "geo" VARBYTE(16777216), '
             '"dt" TIMESTAMP, "ts" TIMESTAMPTZ, "day" DATE, "yr" SMALLINT, "f" REAL)') in stmts
     # staging mirrors the Parquet columns (COPY maps them by position)
     assert (f'CREATE TEMP TABLE {STAGE} ("u64" DECIMAL(20,0), "bits" DECIMAL(20,0), "u32" BIGINT, "flag" BOOLEAN, '
             '"d" DECIMAL(38,10), "d65" VARCHAR(65535), "tm" VARCHAR(65535), "v" VARCHAR(65535), "big" VARCHAR(65535), '
-            '"txt" VARCHAR(65535), "j" VARCHAR(65535), "b" VARBYTE(1024000), "vb" VARBYTE(1024000), '
-            '"geo" VARBYTE(1024000), "dt" TIMESTAMP, "ts" TIMESTAMPTZ, "day" DATE, "yr" SMALLINT, "f" REAL)') in stmts
+            '"txt" VARCHAR(65535), "j" VARCHAR(65535), "b" VARBYTE(16777216), "vb" VARBYTE(16777216), '
+            '"geo" VARBYTE(16777216), "dt" TIMESTAMP, "ts" TIMESTAMP, "day" DATE, "yr" SMALLINT, "f" REAL)') in stmts
+    create = next(st for st in stmts if st.startswith("CREATE TEMP TABLE"))
+    assert_copy_accepts(staging_columns(create), pq.ParquetFile(paths[0]).schema, paths[0])  # exactly the Parquet types
     parse_all(stmts)
 
 
@@ -378,8 +385,9 @@ def test_static_keys_only_without_a_role_and_never_shown(fake, lake, caplog):
     loader.state.ready = True
     stage_batch(loader, lake, m, paths).commit(m)
     copy = next(s for s in fake.statements() if s.startswith("COPY"))
-    assert copy == (f"COPY {STAGE} FROM '{S3_ROOT}/t/{BID}/{BID}.copy-manifest' ACCESS_KEY_ID 'AKIAEXAMPLE123' "
-                    f"SECRET_ACCESS_KEY '{secret}' SESSION_TOKEN '{token}' FORMAT AS PARQUET MANIFEST")
+    assert copy == (f"COPY {STAGE} FROM '{S3_ROOT}/t/{BID}/_{BID}.copy-manifest' CREDENTIALS "
+                    f"'aws_access_key_id=AKIAEXAMPLE123;aws_secret_access_key={secret};token={token}' "
+                    "FORMAT AS PARQUET MANIFEST")
     parse_all([copy])
     # a failing COPY whose driver error quotes the credentials: the error shown has none
     caplog.set_level(logging.DEBUG)
@@ -402,10 +410,14 @@ def test_static_keys_only_without_a_role_and_never_shown(fake, lake, caplog):
     loader3 = open_target(rs_target(), SETTINGS, lake_credentials=storage, connection_factory=fake3.connect)
     loader3.state.ready = True
     stage_batch(loader3, lake, m, paths).commit(m)
-    assert not any(secret in s or "ACCESS_KEY_ID" in s for s in fake3.statements())
+    assert not any(secret in s or "aws_access_key_id" in s for s in fake3.statements())
 
 
-def test_no_role_and_no_keys_is_a_clear_error(fake, lake):
+def test_no_role_and_no_keys_is_a_clear_error(fake, lake, monkeypatch, tmp_path):
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)  # nor any in the AWS credential chain
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     m, paths = batch(lake, COLS[:2], [{"id": [1], "name": ["a"]}], bid=BID)
     loader = open_target(rs_target(iam_role=None), SETTINGS, connection_factory=fake.connect)
     loader.state.ready = True
@@ -436,20 +448,21 @@ def test_lock_lease_sql(fake):
     L = '"analytics"."_lakeshift_locks"'
     assert fake.statements() == [
         "BEGIN", f"LOCK {L}",
-        f'SELECT "pid" FROM {L} WHERE "pipeline" = %s AND "table_name" = %s',
-        f'INSERT INTO {L} ("pipeline", "table_name", "pid", "acquired_at") VALUES (%s, %s, pg_backend_pid(), %s)',
+        f'SELECT "pid", "holder" FROM {L} WHERE "pipeline" = %s AND "table_name" = %s',
+        f'INSERT INTO {L} ("pipeline", "table_name", "pid", "holder", "acquired_at") '
+        "VALUES (%s, %s, pg_backend_pid(), current_user, %s)",
         "COMMIT",
         f'DELETE FROM {L} WHERE "pipeline" = %s AND "table_name" = %s AND "pid" = pg_backend_pid()',
     ]
     parse_all(fake.statements())
     fake.log.clear()
-    fake.holders, fake.alive = [(4242,)], 1  # held by a live session
+    fake.holders, fake.alive = [(4242, "loader")], 1  # held by a live session
     with pytest.raises(LockBusyError, match="another lakeshift run is loading"):
         with loader.lock("pipe", "t"):
             pass
     assert "ROLLBACK" in fake.statements() and not any(s.startswith("INSERT") for s in fake.statements())
     fake.log.clear()
-    fake.alive = 0  # the holder died: its lease is taken over
+    fake.alive = 0  # the holder (the same user: STV_SESSIONS would show it) died: its lease is taken over
     with loader.lock("pipe", "t"):
         pass
     assert f'DELETE FROM {L} WHERE "pipeline" = %s AND "table_name" = %s' in fake.statements()
@@ -473,12 +486,12 @@ def test_the_copy_manifest_in_an_s3_lake_honours_server_side_encryption(fake, s3
     staged = loader.begin(m, "t")
     staged.add_part(key, fs, f"s3://{key}", m.files[0])
     staged.commit(m)
-    url = f"s3://{s3_bucket}/lake/pipe/t/{BID}/{BID}.copy-manifest"
+    url = f"s3://{s3_bucket}/lake/pipe/t/{BID}/_{BID}.copy-manifest"
     assert f"COPY {STAGE} FROM '{url}' IAM_ROLE '{ROLE}' FORMAT AS PARQUET MANIFEST" in fake.statements()
     s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
                       aws_access_key_id=storage.access_key_id.get_secret_value(),
                       aws_secret_access_key=storage.secret_access_key.get_secret_value())
-    obj = s3.get_object(Bucket=s3_bucket, Key=f"lake/pipe/t/{BID}/{BID}.copy-manifest")
+    obj = s3.get_object(Bucket=s3_bucket, Key=f"lake/pipe/t/{BID}/_{BID}.copy-manifest")
     assert obj["ServerSideEncryption"] == "AES256"
     assert json.loads(obj["Body"].read()) == {"entries": [
         {"url": f"s3://{key}", "mandatory": True, "meta": {"content_length": fs.get_file_info(key).size}}]}
@@ -533,6 +546,8 @@ class PgProxy:
         for e in entries:
             path = self.local(e["url"])
             assert e["mandatory"] and e["meta"]["content_length"] == os.path.getsize(path)
+            create = [s for s in self.log if s.startswith(f"CREATE TEMP TABLE {stage} (")][-1]
+            assert_copy_accepts(staging_columns(create), pq.ParquetFile(path).schema, path)
             table = pq.read_table(path)
             marks = ", ".join(["%s"] * table.num_columns)
             with self.conn.cursor() as cur:
@@ -558,7 +573,7 @@ def test_redshift_sql_runs_for_real_on_postgresql(pg_schema, pg, lake):
     loader = opener()
     loader.ensure_state_tables()
     v1 = [col("id", pa.int64()), col("name", pa.string(), "varchar(10)", "varchar"),
-          col("amount", pa.decimal128(12, 2)), col("u", pa.uint64()), col("u32", pa.uint32()), col("flag", pa.bool_()),
+          col("amount", pa.decimal128(12, 2)), ucol("u", 64), ucol("u32", 32), col("flag", pa.bool_()),
           col("day", pa.date32()), col("at", pa.timestamp("us", tz="UTC")), col("x", pa.float64()),
           col("tm", pa.string(), "time(6)", "time", lake_encoding="text")]
     at = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
@@ -566,7 +581,7 @@ def test_redshift_sql_runs_for_real_on_postgresql(pg_schema, pg, lake):
            "day": [date(2026, 1, 1)], "at": [at], "x": [0.1], "tm": ["-838:59:59.000000"]}
     m1, p1 = batch(lake, v1, [{"id": [1, 2], "name": ["a", "b"], **{k: v * 2 for k, v in row.items()}}], ts="at")
     v2 = [col("id", pa.int64()), col("name", pa.string(), "varchar(30)", "varchar"), col("amount", pa.decimal128(12, 2)),
-          col("u", pa.uint64()), col("u32", pa.uint32()), col("flag", pa.bool_()), col("day", pa.date32()),
+          ucol("u", 64), ucol("u32", 32), col("flag", pa.bool_()), col("day", pa.date32()),
           col("at", pa.timestamp("us", tz="UTC")), col("x", pa.float64()),
           col("tm", pa.string(), "time(6)", "time", lake_encoding="text"), col("added", pa.int32())]
     m2, p2 = batch(lake, v2, [{"id": [2, 3, 3], "name": ["b-updated-and-longer", "old", "new"],
@@ -632,14 +647,14 @@ def test_real_redshift_cluster(tmp_path):  # pragma: no cover - needs a cluster
     target = RedshiftTarget(type="redshift", host=env["REDSHIFT_HOST"], port=int(env.get("REDSHIFT_PORT", 5439)),
                             database=env["REDSHIFT_DATABASE"], username=env["REDSHIFT_USER"],
                             password=env["REDSHIFT_PASSWORD"], schema=schema, iam_role=env["REDSHIFT_IAM_ROLE"])
-    cols = [col("id", pa.int64()), col("name", pa.string(), "varchar(20)", "varchar"), col("u", pa.uint64()),
+    cols = [col("id", pa.int64()), col("name", pa.string(), "varchar(20)", "varchar"), ucol("u", 64),
             col("doc", pa.string(), "json", "json"), col("tm", pa.string(), "time(6)", "time", lake_encoding="text"),
             col("b", pa.binary(), "blob", "blob")]
     loader = open_target(target, SETTINGS)
     try:
         loader.ensure_state_tables()
         for n, (ids, mode) in enumerate((([1, 2, 2], "merge"), ([2, 3], "merge"), ([7], "replace"))):
-            data = pa.table({"id": ids, "name": [f"v{n}"] * len(ids), "u": pa.array([2**64 - 1] * len(ids), pa.uint64()),
+            data = pa.table({"id": ids, "name": [f"v{n}"] * len(ids), "u": pa.array([2**64 - 1] * len(ids), pa.decimal128(20, 0)),
                              "doc": ['{"a": 1}'] * len(ids), "tm": ["-838:59:59.000000"] * len(ids),
                              "b": [bytes(range(256))] * len(ids)})
             key = f"{prefix}/b{n}/part-0.parquet"
@@ -668,8 +683,10 @@ def test_state_tables_of_an_older_release_get_the_new_columns(fake):
     assert fake.statements()[4:] == [  # no ADD COLUMN IF NOT EXISTS on Redshift: asked first
         STATE_COLUMNS_SELECT,
         'ALTER TABLE "analytics"."_lakeshift_loads" ADD COLUMN "note" VARCHAR(1024)',
-        'ALTER TABLE "analytics"."_lakeshift_runs" ADD COLUMN "notes" VARCHAR(4096)']
-    assert fake.log[4][1] == ("analytics", "_lakeshift_loads", "_lakeshift_runs")
+        'ALTER TABLE "analytics"."_lakeshift_runs" ADD COLUMN "notes" VARCHAR(4096)',
+        'ALTER TABLE "analytics"."_lakeshift_loads" ADD COLUMN "deleted" BIGINT',
+        'ALTER TABLE "analytics"."_lakeshift_runs" ADD COLUMN "rows_deleted" BIGINT']
+    assert fake.log[4][1] == ("analytics", "_lakeshift_loads", "_lakeshift_runs", "_lakeshift_locks")
     parse_all(fake.statements())
 
 
@@ -685,13 +702,15 @@ class RacedRedshift(FakeRedshift):
 
 def test_a_migration_that_loses_the_race_is_fine_and_a_real_failure_is_not():
     raced = RacedRedshift()
-    raced.state_columns = [("_lakeshift_loads", "pipeline"), ("_lakeshift_runs", "notes")]
+    raced.state_columns = [("_lakeshift_loads", "pipeline"), ("_lakeshift_runs", "notes"),
+                           ("_lakeshift_loads", "deleted"), ("_lakeshift_runs", "rows_deleted")]
     open_target(rs_target(), SETTINGS, connection_factory=raced.connect).ensure_state_tables()
     assert raced.statements()[4:] == [
         STATE_COLUMNS_SELECT, 'ALTER TABLE "analytics"."_lakeshift_loads" ADD COLUMN "note" VARCHAR(1024)',
         STATE_COLUMNS_SELECT]  # looked again: the column is there
     refused = FakeRedshift()
-    refused.state_columns = [("_lakeshift_loads", "pipeline"), ("_lakeshift_runs", "notes")]
+    refused.state_columns = [("_lakeshift_loads", "pipeline"), ("_lakeshift_runs", "notes"),
+                             ("_lakeshift_loads", "deleted"), ("_lakeshift_runs", "rows_deleted")]
     refused.fail_on = ("ALTER TABLE", "permission denied for relation _lakeshift_loads")
     with pytest.raises(LoadError, match="permission denied"):
         open_target(rs_target(), SETTINGS, connection_factory=refused.connect).ensure_state_tables()
@@ -706,8 +725,9 @@ def test_skip_records_the_batch_in_one_transaction_under_the_load_lock(fake, lak
         rec = loader.record_skip(m, "pipe", "t", "t", "amounts missing upstream")
     L = '"analytics"."_lakeshift_locks"'
     assert fake.statements() == [
-        "BEGIN", f"LOCK {L}", f'SELECT "pid" FROM {L} WHERE "pipeline" = %s AND "table_name" = %s',
-        f'INSERT INTO {L} ("pipeline", "table_name", "pid", "acquired_at") VALUES (%s, %s, pg_backend_pid(), %s)',
+        "BEGIN", f"LOCK {L}", f'SELECT "pid", "holder" FROM {L} WHERE "pipeline" = %s AND "table_name" = %s',
+        f'INSERT INTO {L} ("pipeline", "table_name", "pid", "holder", "acquired_at") '
+        "VALUES (%s, %s, pg_backend_pid(), current_user, %s)",
         "COMMIT",
         "BEGIN", LOADS_SELECT, INSERT_LOAD, "COMMIT",
         f'DELETE FROM {L} WHERE "pipeline" = %s AND "table_name" = %s AND "pid" = pg_backend_pid()']
@@ -719,7 +739,7 @@ def test_skip_records_the_batch_in_one_transaction_under_the_load_lock(fake, lak
     parse_all(fake.statements())
     # a batch already recorded is refused inside the transaction: nothing written
     fake.log.clear()
-    fake.loaded = [("pipe", "t", BID, "t", "merge", 1, 1, 10, None, None, None, None)]
+    fake.loaded = [("pipe", "t", BID, "t", "merge", 1, 1, 10, None, None, None, None, None)]
     with pytest.raises(LoadError, match="already recorded"):
         loader.record_skip(m, "pipe", "t", "t", "again")
     assert fake.statements() == ["BEGIN", LOADS_SELECT, "ROLLBACK"]
@@ -741,7 +761,7 @@ def test_a_binlog_changes_batch_deletes_the_keys_it_touches_and_inserts_the_newe
     assert stmts[i + 2] == (
         'INSERT INTO "analytics"."t" ("id", "name", "_lakeshift_op", "_lakeshift_seq", "_lakeshift_commit_ts") '
         'SELECT "_lakeshift_s"."id", "_lakeshift_s"."name", "_lakeshift_s"."_lakeshift_op", '
-        '"_lakeshift_s"."_lakeshift_seq", "_lakeshift_s"."_lakeshift_commit_ts" FROM (SELECT "id", "name", '
+        '"_lakeshift_s"."_lakeshift_seq", "_lakeshift_s"."_lakeshift_commit_ts" AT TIME ZONE \'UTC\' FROM (SELECT "id", "name", '
         '"_lakeshift_op", "_lakeshift_seq", "_lakeshift_commit_ts", ROW_NUMBER() OVER (PARTITION BY "id" ORDER BY '
         f'"_lakeshift_seq" DESC NULLS LAST) AS "_lakeshift_rn" FROM {STAGE}) AS "_lakeshift_s" '
         """WHERE "_lakeshift_s"."_lakeshift_rn" = 1 AND "_lakeshift_s"."_lakeshift_op" <> 'delete'""")

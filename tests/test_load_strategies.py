@@ -142,8 +142,8 @@ def test_an_append_replaces_its_window_unless_the_batch_made_the_table() -> None
 
 
 def test_an_unknown_mode_is_refused_naming_the_known_ones() -> None:
-    assert set(MODES) == {"merge", "replace", "append", "changes"}
-    with pytest.raises(LoadError, match="unknown mode 'scd2'; lakeshift loads replace, merge, append, changes"):
+    assert set(MODES) == {"merge", "replace", "append", "delete", "changes"}
+    with pytest.raises(LoadError, match="unknown mode 'scd2'; lakeshift loads replace, merge, append, delete, changes"):
         plan_move("scd2", staged())
 
 
@@ -181,3 +181,26 @@ def test_a_binlog_changes_batch_applies_its_changes_on_any_target() -> None:
         assert plan_move("changes", staged(catalog=catalog)) == ApplyChanges()
     assert plan_move("changes", staged(exists=False)) == ApplyChanges(delete=False)  # the batch made the table
     assert plan_move("changes", TableFacts(exists=True, staged=False, key=KEY)) == NoRows()
+
+
+def test_a_delete_batch_removes_or_marks_its_keys_and_a_missing_table_has_none() -> None:
+    from lakeshift.load.strategies import DeleteKeys, SoftDelete
+
+    assert plan_move("delete", staged()) == DeleteKeys()
+    assert plan_move("delete", staged(catalog=PLAIN)) == DeleteKeys()
+    assert plan_move("delete", replace(staged(), soft_delete=True)) == SoftDelete()
+    assert plan_move("delete", staged(exists=False)) == NoRows()
+    assert plan_move("delete", TableFacts(exists=True, staged=False, key=KEY)) == NoRows()
+
+
+def test_a_soft_full_sync_keeps_the_swap_where_it_loses_nothing_and_marks_row_by_row_elsewhere() -> None:
+    from lakeshift.load.strategies import SoftReplace, SoftSwap
+
+    swap = CatalogFacts(relkind="r", estimated_rows=100, swap=SwapFacts(primary_key=KEY, staged_xid=5))
+    soft = replace(staged(catalog=swap), soft_delete=True)
+    assert plan_move("replace", soft) == SoftSwap(staged_rows=10)
+    blocked = replace(soft, catalog=replace(swap, swap=SwapFacts(primary_key=KEY, staged_xid=5, dependents=1)))
+    assert plan_move("replace", blocked) == SoftReplace()
+    assert plan_move("replace", replace(staged(), soft_delete=True)) == SoftReplace()  # DuckDB, Redshift
+    assert plan_move("replace", TableFacts(exists=True, staged=False, key=KEY, soft_delete=True)) == SoftReplace()
+    assert plan_move("replace", replace(staged(exists=False, catalog=swap), soft_delete=True)) == Replace()

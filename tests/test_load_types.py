@@ -54,10 +54,10 @@ MAPPING = [
     (col("c", pa.string(), "set('a','b')", "set", char_max_length=3), "varchar(3)", "VARCHAR(12)", "VARCHAR"),
     (col("c", pa.string(), "json", "json"), "jsonb", "SUPER", "JSON"),
     (col("c", pa.binary(), "blob", "blob"), "bytea", "VARBYTE(65535)", "BLOB"),
-    (col("c", pa.binary(), "longblob", "longblob"), "bytea", "VARBYTE(1024000)", "BLOB"),
+    (col("c", pa.binary(), "longblob", "longblob"), "bytea", "VARBYTE(16777216)", "BLOB"),
     (col("c", pa.binary(), "binary(16)", "binary"), "bytea", "VARBYTE(16)", "BLOB"),
     (col("c", pa.binary(), "varbinary(300)", "varbinary"), "bytea", "VARBYTE(300)", "BLOB"),
-    (col("c", pa.binary(), "geometry", "geometry"), "bytea", "VARBYTE(1024000)", "BLOB"),
+    (col("c", pa.binary(), "geometry", "geometry"), "bytea", "VARBYTE(16777216)", "BLOB"),
 ]
 
 

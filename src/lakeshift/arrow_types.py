@@ -5,8 +5,11 @@ staging and ingest types) share."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import pyarrow as pa
+
+from lakeshift.batch import Column
 
 _DECIMAL = re.compile(r"^decimal(?:128|256)\((\d+),\s*(-?\d+)\)$")
 _TIMESTAMP = re.compile(r"^timestamp\[(s|ms|us|ns)(?:,\s*tz=(.+))?\]$")
@@ -27,3 +30,15 @@ def parse_arrow_type(text: str) -> pa.DataType:
         return pa.type_for_alias(text)
     except (ValueError, KeyError):
         raise ValueError(f"unknown Arrow type {text!r}") from None
+
+
+def schema_of(columns: Sequence[Column]) -> pa.Schema:
+    """The Parquet schema of a batch of `columns`, from the Arrow types their manifest
+    spells, with the MySQL type (and lake encoding) as field metadata like an extract's."""
+    fields = []
+    for c in columns:
+        meta = {b"mysql_type": c.mysql_type.encode()}
+        if c.lake_encoding:
+            meta[b"lake_encoding"] = c.lake_encoding.encode()
+        fields.append(pa.field(c.name, parse_arrow_type(c.arrow_type), nullable=True, metadata=meta))
+    return pa.schema(fields)

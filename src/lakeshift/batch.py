@@ -14,7 +14,10 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 FORMAT = "lakeshift-batch/1"
-Mode = Literal["merge", "replace", "append", "changes"]
+# The lake type profile new batches are written in (lake_profile.py).
+LAKE_PROFILE = 2
+Mode = Literal["merge", "replace", "append", "delete", "changes"]
+DELETE_MODE = "delete"  # a batch of keys only: rows gone from the source (hard_deletes, verify --repair)
 
 # cdc_strategy binlog: the columns a batch of changes (and the snapshot it starts from, with
 # NULLs) carries besides the row image, and the values of OP_COLUMN.
@@ -119,7 +122,7 @@ class Manifest:
     table: str  # the pipeline's table key
     source_table: str  # schema.table in MySQL
     strategy: str  # cdc_strategy
-    mode: Mode  # merge by key, replace the whole table (full_sync), or append (no key)
+    mode: Mode  # merge by key, replace the whole table (full_sync), append (no key), or delete (keys only)
     columns: list[Column]
     primary_key: list[str]  # merge key; empty for append
     cursor_timestamp_column: str | None = None
@@ -138,6 +141,21 @@ class Manifest:
     # False: the read started right AFTER watermark_low (the tie there was unchanged), so an
     # append batch's window starts after it too. Written only when false, like `sample`.
     low_inclusive: bool = True
+    # The lake type profile of the parts (lake_profile.py); a manifest without the field (1) was
+    # written before it existed, with unsigned Parquet types, which are converted when read.
+    lake_profile: int = LAKE_PROFILE
+    # True: each part ends with the column _lakeshift_ord, the row's position in the batch
+    # (Redshift's COPY cannot number rows itself; the newest of a repeated key is the later row).
+    row_ordinal: bool = False
+    # hard_deletes: soft. A delete batch marks its keys' rows deleted (_lakeshift_deleted_at) instead
+    # of removing them; a replace batch marks the rows its snapshot lacks. Written only when true.
+    soft_delete: bool = False
+
+    @property
+    def deletes(self) -> bool:
+        """A delete batch: the key columns of rows gone from the source, nothing else. It
+        moves no watermark and is no reference for the table's columns."""
+        return self.mode == DELETE_MODE
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -149,6 +167,8 @@ class Manifest:
             del data["sample"]
         if self.low_inclusive:
             del data["low_inclusive"]
+        if not self.soft_delete:
+            del data["soft_delete"]
         return json.dumps(data, indent=1, sort_keys=False)
 
     @classmethod
@@ -156,12 +176,15 @@ class Manifest:
         data = json.loads(text)
         if data.get("format") != FORMAT:
             raise ValueError(f"unsupported manifest format {data.get('format')!r}")
+        data.setdefault("lake_profile", 1)
         data["columns"] = [Column(**c) for c in data["columns"]]
         data["files"] = [BatchFile(**f) for f in data["files"]]
         data["watermark_low"] = Cursor.from_dict(data.get("watermark_low"))
         data["watermark_high"] = Cursor.from_dict(data.get("watermark_high"))
         if not isinstance(data.get("sample", False), bool):
             raise ValueError(f"'sample' must be true or false, not {data['sample']!r}")
+        if not isinstance(data.get("soft_delete", False), bool):
+            raise ValueError(f"'soft_delete' must be true or false, not {data['soft_delete']!r}")
         return cls(**data)
 
     def column(self, name: str) -> Column:

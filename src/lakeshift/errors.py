@@ -66,6 +66,10 @@ class ValidationFailed(LoadError):
     """A batch failed its validation rules and was not loaded."""
 
 
+class DeletesRefused(LakeshiftError):
+    """A delete batch larger than max_delete_fraction of the target was not written."""
+
+
 class LockBusyError(LakeshiftError):
     """Another lakeshift run holds the lock for this table."""
 

@@ -11,7 +11,10 @@ import signal
 
 # part_closed: every time the extract closes a Parquet part (so the first hit is
 # mid-extract when a batch has several parts)
-POINTS = ("part_closed", "after_parts", "after_manifest", "in_load_transaction", "after_load_commit")
+# after_delete_manifest: a delete batch (hard_deletes, verify --repair) is in the lake, not loaded yet
+# after_repair_manifest: verify --repair's batch of re-read rows is in the lake, not loaded yet
+POINTS = ("part_closed", "after_parts", "after_manifest", "after_delete_manifest", "after_repair_manifest",
+          "in_load_transaction", "after_load_commit")
 
 
 def checkpoint(point: str) -> None:

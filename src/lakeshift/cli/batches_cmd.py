@@ -29,7 +29,9 @@ def list_(h: TableHandle) -> None:
     for b in found:
         m = b.manifest
         when = b.loaded_at.strftime("%Y-%m-%d %H:%M:%S") if b.loaded_at else ""
-        detail = " ".join(x for x in (when, b.reason if b.state != "loaded" else "") if x)
+        kind = ("delete batch: keys of rows gone from MySQL" + (", marked (soft)" if m.soft_delete else "")
+                if m.deletes else "")
+        detail = " ".join(x for x in (when, b.reason if b.state != "loaded" else "", kind) if x)
         out.add_row(m.batch_id, batch_created(m).strftime("%Y-%m-%d %H:%M:%S"), f"{m.rows:,}", str(len(m.files)),
                     b.state, detail)
     console.print(out)
@@ -54,6 +56,8 @@ def skip(h: TableHandle, batch_id: str, reason: str) -> None:
         commands = " or ".join(f"`{c}`" for c in reread_commands(h, done))
         click.secho(f"Warning: the {m.rows:,} row(s) of this batch are missing from the target unless a later "
                     f"batch read them again. To read them again: {commands}, then sync", fg="yellow", err=True)
+    elif m.deletes:
+        console.print("The rows of its keys stay in the target; the next run with hard_deletes finds them again")
     elif done.batch.state == "pending":
         console.print("The target keeps its current rows until the next full_sync snapshot is loaded")
 

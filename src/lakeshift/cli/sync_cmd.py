@@ -57,13 +57,15 @@ def execute(plan: Plan, dry_run: bool) -> None:
 
 
 def show_summary(report: Any) -> None:
-    table = Table("table", "status", "extracted", "loaded", "batches", "seconds", "note", title="Summary")
+    table = Table("table", "status", "extracted", "loaded", "deleted", "batches written", "batches loaded", "seconds", "note",
+                  title="Summary")
     for o in report.outcomes:
         r = o.result
         note = (", ".join(r.notes) if r and r.notes else "") if o.status == "ok" else (
             f"after {o.blocked_by} failed" if o.status == "skipped" else str(o.error).splitlines()[0][:120])
         table.add_row(o.name, o.status, f"{r.rows_extracted:,}" if r else "-", f"{r.rows_loaded:,}" if r else "-",
-                      str(r.batches_loaded) if r else "-", f"{r.seconds:.2f}" if r else "-", note)
+                      f"{r.rows_deleted:,}" if r else "-", str(r.batches_written) if r else "-", str(r.batches_loaded) if r else "-",
+                      f"{r.seconds:.2f}" if r else "-", note)
     console.print(table)
     console.print(f"Done in {report.seconds:.2f}s")
 
@@ -78,6 +80,7 @@ def show_preview(plan: Plan) -> None:
         console.print(f"   source:  {row.source}  window: {row.window}")
         console.print(f"   lake:    {row.lake}")
         console.print(f"   target:  {row.target}  ({row.merge})")
+        console.print(f"   deletes: {row.deletes}")
         console.print(f"   pending batches: {', '.join(row.pending) if row.pending else 'none'}"
                       + (f"  (never loaded: {row.not_loaded})" if row.not_loaded else ""))
         for warning in row.warnings:
@@ -105,17 +108,20 @@ def sync(ctx: click.Context, tables: tuple[str, ...], backup_only: bool, load_on
 @click.option("--pipeline", "-p", required=True, help="Pipeline name (pipelines/NAME.yml).")
 @click.option("--table", "-t", "tables", multiple=True, help="Table of the pipeline (repeatable).")
 @click.option("--all", "all_tables", is_flag=True, help="Every table of the pipeline.")
+@click.option("--force-deletes", is_flag=True, help="Apply rows deleted in MySQL (hard_deletes) even when they "
+              "are more than max_delete_fraction of the target table.")
 @stage_options
 @click.pass_obj
-def sync_pipeline(app: Any, pipeline: str, tables: tuple[str, ...], all_tables: bool, backup_only: bool,
-                  load_only: bool, limit: int | None, dry_run: bool) -> None:
+def sync_pipeline(app: Any, pipeline: str, tables: tuple[str, ...], all_tables: bool, force_deletes: bool,
+                  backup_only: bool, load_only: bool, limit: int | None, dry_run: bool) -> None:
     """Sync tables of a configured pipeline."""
     cfg = app.config
     p = cfg.pipeline(pipeline)
     if all_tables and tables:
         raise click.UsageError("pass either -t TABLE ... or --all, not both")
     names = list(p.tables) if all_tables else list(tables)
-    execute(build_plan(cfg, p, names, Stages.from_flags(backup_only, load_only), limit), dry_run)
+    execute(build_plan(cfg, p, names, Stages.from_flags(backup_only, load_only), limit,
+                       force_deletes=force_deletes), dry_run)
 
 
 @sync.command("connections")

@@ -245,6 +245,12 @@ class TableConfig(Model):
     backup_strategy: Literal["sequential", "parallel"] = "sequential"
     watermark_strategy: Literal["automatic", "manual"] = "automatic"
     data_validation: bool = True
+    # Rows deleted in MySQL: kept in the target (ignore), removed (delete) or marked in
+    # _lakeshift_deleted_at (soft). Incremental tables find them by a key-only comparison after
+    # each run; a full_sync with soft marks the rows its snapshot lacks.
+    hard_deletes: Literal["ignore", "delete", "soft"] = "ignore"
+    # A delete batch larger than this share of the target's rows is refused (--force-deletes).
+    max_delete_fraction: float = Field(0.1, ge=0, le=1)
     description: str | None = None
 
     @field_validator("zero_dates", mode="before")

@@ -89,6 +89,8 @@ def plan_batch(table: TablePlan, pipeline: str, limit: int | None, reader: Windo
         primary_key=check.key.columns, cursor_timestamp_column=cfg.cdc_timestamp_column,
         cursor_id_column=cfg.cdc_id_column, watermark_low=window.low, low_inclusive=window.low_inclusive,
         created_at=started.isoformat(), sample=check.mode == "replace" and limit is not None,
+        row_ordinal=bool(check.key.columns),
+        soft_delete=check.mode == "replace" and cfg.hard_deletes == "soft",
     )
     return BatchSpec(desc, check, schema.read_from_start, window, head, started, tuple(schema.notes))
 

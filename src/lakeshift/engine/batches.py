@@ -56,7 +56,8 @@ def skip_batch(h: TableHandle, batch_id: str, reason: str) -> Skipped:
             if batch.state == "skipped":
                 raise SkipRefused(f"{where}: batch {batch_id} is already skipped ({batch.reason})")
             record = loader.record_skip(batch.manifest, h.pipeline.name, h.name, h.target_table, reason)
-    return Skipped(batch, record, incremental=batch.state == "pending" and batch.manifest.mode != "replace")
+    return Skipped(batch, record,
+                   incremental=batch.state == "pending" and batch.manifest.mode not in ("replace", "delete"))
 
 
 def reread_commands(h: TableHandle, skipped: Skipped) -> list[str]:

@@ -11,6 +11,7 @@ from lakeshift.batch_state import classify, count_by_state
 from lakeshift.batch_state import pending as pending_batches
 from lakeshift.engine.batch_spec import BatchSpec, batches_after_extract, plan_batch
 from lakeshift.engine.contracts import TargetLoader
+from lakeshift.engine.deletes import describe_deletes
 from lakeshift.engine.plan import Plan, TablePlan
 from lakeshift.engine.runner import RunContext
 from lakeshift.errors import LakeshiftError
@@ -29,6 +30,7 @@ class TablePreview:
     merge: str
     pending: list[str]
     depends_on: tuple[str, ...]
+    deletes: str = ""  # what becomes of rows deleted in MySQL (hard_deletes)
     not_loaded: str = ""  # batches no run loads, e.g. "2 superseded, 1 sample"
     warnings: list[str] = field(default_factory=list)
 
@@ -57,7 +59,8 @@ def _preview(plan: Plan, ctx: RunContext, loader: TargetLoader | None, t: TableP
             reader.close()
     row = TablePreview(t.name, t.config.cdc_strategy, t.source_table, _window(spec, plan.limit),
                        table_lake.uri(""), "(not loaded: backup only)", spec.check.describe() if spec else "-",
-                       [], t.depends_on, warnings=list(spec.check.warnings) if spec else [])
+                       [], t.depends_on, deletes=describe_deletes(plan, t),
+                       warnings=list(spec.check.warnings) if spec else [])
     return _with_loads(plan, loader, t, row, spec.head if spec else None,
                        batches_after_extract(spec, table_lake.manifests()))
 
@@ -79,7 +82,7 @@ def _binlog_preview(plan: Plan, ctx: RunContext, loader: TargetLoader | None, t:
     key = ", ".join(b.head.primary_key)
     row = TablePreview(t.name, "binlog", t.source_table, window, table_lake.uri(""), "(not loaded: backup only)",
                        f"replace whole table; key {key}" if b.snapshot else f"apply changes on key {key}", [],
-                       t.depends_on, warnings=list(b.notes))
+                       t.depends_on, deletes="removed from the target (read from the binlog)", warnings=list(b.notes))
     manifests = table_lake.manifests()
     return _with_loads(plan, loader, t, row, b.head, manifests if b.empty else [*manifests, b.head])
 

@@ -41,6 +41,7 @@ class Plan:
     tables: list[TablePlan]  # dependency order
     stages: Stages
     limit: int | None = None
+    force_deletes: bool = False  # --force-deletes: delete batches past max_delete_fraction are written too
 
     @property
     def parallel(self) -> bool:
@@ -54,6 +55,7 @@ def build_plan(
     stages: Stages,
     limit: int | None = None,
     legacy_tables: bool = False,
+    force_deletes: bool = False,
 ) -> Plan:
     """Resolve the tables to run. `legacy_tables`: v1.0 `sync -t db.table` on the
     default pipeline, where undeclared tables get the v1.0 behaviour."""
@@ -82,7 +84,7 @@ def build_plan(
         ))
     if limit is not None and stages.extract and stages.load:
         _refuse_limited_snapshots(pipeline, plans, limit)
-    return Plan(config=config, pipeline=pipeline, tables=plans, stages=stages, limit=limit)
+    return Plan(config=config, pipeline=pipeline, tables=plans, stages=stages, limit=limit, force_deletes=force_deletes)
 
 
 def _refuse_limited_snapshots(pipeline: PipelineConfig, plans: list[TablePlan], limit: int) -> None:

@@ -77,11 +77,12 @@ class RunContext:
         return TableLake(self.lake, self.plan.pipeline.isolation_prefix, name)
 
     def batch_writer(self, table_lake: TableLake, batch_id: str, started: datetime, schema: Any,
-                     on_part: Callable[..., None] | None, on_rows: Callable[..., None] | None = None) -> BatchWriter:
+                     on_part: Callable[..., None] | None, on_rows: Callable[..., None] | None = None,
+                     ordinal: bool = False) -> BatchWriter:
         from lakeshift.lake import BatchWriter
 
         return BatchWriter(table_lake, batch_id, started, schema, self.plan.pipeline.pipeline.s3, on_part=on_part,
-                           on_rows=on_rows)
+                           on_rows=on_rows, ordinal=ordinal)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -144,8 +145,8 @@ class Progress:
     def done(self, outcome: Outcome[TableResult]) -> None:
         r = outcome.result
         if outcome.status == "ok" and r:
-            msg = (f"{outcome.name}: ok, {r.rows_extracted:,} rows extracted, {r.rows_loaded:,} loaded "
-                   f"in {r.batches_loaded} batch(es), {r.seconds:.2f}s")
+            msg = (f"{outcome.name}: ok, {r.rows_extracted:,} rows extracted in {r.batches_written} batch(es) written, "
+                   f"{r.rows_loaded:,} loaded in {r.batches_loaded} batch(es), {r.seconds:.2f}s")
         elif outcome.status == "skipped":
             msg = f"{outcome.name}: skipped because {outcome.blocked_by} did not succeed"
         else:

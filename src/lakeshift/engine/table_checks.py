@@ -18,7 +18,7 @@ _WINDOW_KINDS = ("temporal", "int", "decimal")  # cursor kinds a target orders l
 @dataclass
 class TableCheck:
     key: MergeKey
-    mode: str  # merge | replace | append
+    mode: str  # merge | replace | append (of the table's batches of rows)
     warnings: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
@@ -36,6 +36,10 @@ def check_table(name: str, cfg: TableConfig, desc: Any) -> TableCheck:
     key = resolve_merge_key(name, cfg, desc)
     check_strategy(name, cfg, key, desc)
     mode = batch_mode(cfg, key)
+    if mode == "append" and cfg.hard_deletes != "ignore":
+        raise ConfigError(
+            f"tables.{name}: hard_deletes: {cfg.hard_deletes} finds deleted rows by their key, but MySQL "
+            f"{desc.full_name} has no key; set primary_key, or hard_deletes: ignore")
     ts = cfg.cdc_timestamp_column if cfg.cdc_strategy in ("hybrid", "timestamp_only") else None
     info = desc.info(ts) if ts else None
     if mode == "append" and info is not None:

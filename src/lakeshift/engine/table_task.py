@@ -18,6 +18,7 @@ from lakeshift.batch import Cursor, Manifest, utc_now_iso
 from lakeshift.batch_state import classify, pending
 from lakeshift.engine.batch_spec import BatchSpec, plan_batch
 from lakeshift.engine.contracts import StagedLoad, TargetLoader
+from lakeshift.engine.deletes import detects_deletes, write_gone_rows
 from lakeshift.engine.merge_key import RepeatCheck
 from lakeshift.engine.part_feeder import lake_part
 from lakeshift.engine.plan import Plan, TablePlan
@@ -39,6 +40,7 @@ class TableResult:
     table: str
     rows_extracted: int = 0
     rows_loaded: int = 0
+    rows_deleted: int = 0  # rows gone from MySQL, removed from the target or marked (hard_deletes)
     batches_written: int = 0
     batches_loaded: int = 0
     seconds: float = 0.0
@@ -52,6 +54,7 @@ class TableTask:
         self.plan, self.table, self.ctx, self.progress = plan, table, ctx, progress
         self.pipeline = plan.pipeline
         self.result = TableResult(table.name)
+        self._spec: BatchSpec | None = None  # what this run extracted (its table description and key)
 
     @cached_property
     def table_lake(self) -> TableLake:
@@ -72,6 +75,8 @@ class TableTask:
                     self.extract(loader, staging)
                 if loader:
                     self.load_pending(loader, staging)
+                if loader and self._spec is not None and detects_deletes(self.plan, self.table):
+                    self.apply_deletes(loader, staging, self._spec)
             return self.result
         except BaseException as exc:
             status, error = self._failure_status(exc), exc
@@ -107,7 +112,7 @@ class TableTask:
                 pipeline=self.pipeline.name, table=self.table.name, started_at=started_at,
                 finished_at=utc_now_iso(), status=status, rows_extracted=self.result.rows_extracted,
                 rows_loaded=self.result.rows_loaded, batches=self.result.batches_loaded, error=text,
-                notes="; ".join(self.result.notes) or None,
+                notes="; ".join(self.result.notes) or None, rows_deleted=self.result.rows_deleted,
             ))
         except Exception as exc:  # noqa: BLE001 - history must never hide the real outcome
             log.warning("%s: could not record the run history: %s", self.table.name, exc)
@@ -124,7 +129,7 @@ class TableTask:
                 if self.table.config.cdc_strategy == "binlog":
                     self._extract_binlog(loader, staging, reader, lock)
                     return
-                spec = plan_batch(self.table, self.pipeline.name, self.plan.limit, reader, tl, loader)
+                spec = self._spec = plan_batch(self.table, self.pipeline.name, self.plan.limit, reader, tl, loader)
                 self.result.notes.extend(spec.notes)
                 if loader is not None and not spec.sample and not spec.writes_nothing and not self._pending(loader):
                     staging.begin(self._begin(loader, spec.head), spec.head.batch_id)
@@ -150,7 +155,7 @@ class TableTask:
         t = self.table
         writer = self.ctx.batch_writer(self.table_lake, spec.head.batch_id, spec.started,
                                        reader.lake_schema(spec.desc, t.config), on_part=staging.on_part,
-                                       on_rows=staging.on_rows)
+                                       on_rows=staging.on_rows, ordinal=spec.head.row_ordinal)
         stream = reader.read(t.config, spec.desc, spec.window, t.batch_size, self.plan.limit)
         return self._fill(writer, stream, RepeatCheck(t.name, spec.check.key)), stream.result
 
@@ -183,7 +188,7 @@ class TableTask:
         if loader is not None and not self._pending(loader):
             staging.begin(self._begin(loader, b.head), b.head.batch_id)
         writer = self.ctx.batch_writer(self.table_lake, b.head.batch_id, b.started, b.schema,
-                                       on_part=staging.on_part, on_rows=staging.on_rows)
+                                       on_part=staging.on_part, on_rows=staging.on_rows, ordinal=b.head.row_ordinal)
         written = self._fill(writer, b.batches(), RepeatCheck(self.table.name, b.check_key) if b.snapshot else None)
         staging.end_extract(self.table.name)
         faults.checkpoint("after_parts")
@@ -208,6 +213,21 @@ class TableTask:
         self.result.batches_written = 1
         faults.checkpoint("after_manifest")
 
+    def apply_deletes(self, loader: TargetLoader, staging: StagingSession, spec: BatchSpec) -> None:
+        """hard_deletes: the keys gone from MySQL, compared and written as a delete batch under
+        the extract lock (engine/deletes.py), then loaded like any batch."""
+        reader = self.ctx.reader()
+        try:
+            with reader.table_lock(self.pipeline.name, self.table.name, scope=self.table_lake.uri()):
+                written = write_gone_rows(self.plan, self.table, self.table_lake, reader, spec.desc, loader,
+                                          list(spec.check.key.columns))
+        finally:
+            reader.close()
+        if written is None:
+            return
+        self.result.batches_written += 1
+        self.load_pending(loader, staging)
+
     # ----------------------------------------------------------------- load
     def _pending(self, loader: TargetLoader) -> list[Manifest]:
         records = loader.loaded_batches(self.pipeline.name, self.table.name)
@@ -228,6 +248,7 @@ class TableTask:
                 if outcome.skipped:
                     continue
                 self.result.rows_loaded += outcome.rows
+                self.result.rows_deleted += outcome.deleted
                 self.result.batches_loaded += 1
             staging.abort()  # a staged batch not loaded here was superseded, or loaded by another run meanwhile
 

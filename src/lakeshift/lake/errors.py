@@ -27,10 +27,10 @@ def describe_error(exc: BaseException, storage: Any) -> str:
     """A short reason for an S3/local failure, from pyarrow's or boto3's error."""
     text = " ".join(str(exc).split())
     code = _code(exc)
-    endpoint = getattr(storage, "endpoint_url", None) or "AWS S3"
+    endpoint = _endpoint(storage)
     bucket = getattr(storage, "bucket", "")
     if "NETWORK_CONNECTION" in text or type(exc).__name__ in ("EndpointConnectionError", "ConnectTimeoutError"):
-        return f"cannot reach the S3 endpoint {endpoint} (is it running? check endpoint_url)"
+        return f"cannot reach the S3 endpoint {endpoint} (is it running? check endpoint_url or AWS_ENDPOINT_URL_S3)"
     if "NO_SUCH_BUCKET" in text or code == "NoSuchBucket":
         return f"bucket {bucket!r} does not exist"
     if any(k in text for k in ("INVALID_ACCESS_KEY_ID", "SIGNATURE_DOES_NOT_MATCH", "InvalidAccessKeyId")) or code in (
@@ -47,6 +47,19 @@ def describe_error(exc: BaseException, storage: Any) -> str:
     if "AWS Error" in text:
         text = text.split("AWS Error", 1)[1].split("(Request ID", 1)[0].strip()
     return text[:300] or type(exc).__name__
+
+
+def _endpoint(storage: Any) -> str:
+    """The endpoint requests went to, and which setting chose it (see s3_clients.endpoint)."""
+    from lakeshift.config.models import S3Storage
+    from lakeshift.s3_clients import endpoint
+
+    if not isinstance(storage, S3Storage):
+        return "AWS S3"
+    try:
+        return endpoint(storage).describe()
+    except LakeError:
+        return storage.endpoint_url or "AWS S3"
 
 
 def _code(exc: BaseException) -> str:

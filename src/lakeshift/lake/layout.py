@@ -29,6 +29,7 @@ from lakeshift.batch import Cursor, Manifest, utc_now_iso
 from lakeshift.errors import LakeError
 from lakeshift.lake.errors import LakeFileNotFound
 from lakeshift.lake.storage import FileInfo, Lake, PendingUpload
+from lakeshift.lake_profile import upgrade_manifest
 
 log = logging.getLogger("lakeshift.lake")
 
@@ -158,7 +159,7 @@ class TableLake:
         path = self.manifest_path(batch_id)
         data = self.lake.read_bytes(self.rel(path))
         try:
-            manifest = Manifest.from_json(data)
+            manifest = upgrade_manifest(Manifest.from_json(data))
         except Exception as exc:  # noqa: BLE001 - any parse problem is the same: a damaged file
             raise LakeError(f"manifest {self.uri(path)} is unreadable ({_short(exc)}); repair or delete it") from None
         if manifest.batch_id != batch_id:
@@ -175,8 +176,12 @@ class TableLake:
             return list(pool.map(self.read_manifest, ids))  # one GET each: overlap them on S3
 
     def newest_manifest(self) -> Manifest | None:
-        ids = self.manifest_ids()
-        return self.read_manifest(ids[-1]) if ids else None
+        """The newest batch of rows (a delete batch holds keys only: it tells nothing of the columns)."""
+        for batch_id in reversed(self.manifest_ids()):
+            manifest = self.read_manifest(batch_id)
+            if not manifest.deletes:
+                return manifest
+        return None
 
     def delete_batch(self, manifest: Manifest) -> None:
         """Parts first, manifest last: a crash in between leaves orphans, never
@@ -248,7 +253,7 @@ class TableLake:
             if state is not None and state.batch_id is not None and newest <= state.batch_id:
                 break
             manifest = self.read_manifest(newest)
-            if manifest.sample:  # a sample moves no watermark
+            if manifest.sample or manifest.deletes:  # a sample or a delete batch moves no watermark
                 continue
             return manifest.watermark_high, WatermarkInfo("manifest", newest, state, manifest.created_at)
         if state is None:

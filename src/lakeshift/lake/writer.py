@@ -5,7 +5,9 @@ by a row group, never the table; a new part starts every `max_file_rows` rows,
 so Redshift COPY gets many files to load in parallel. Each closed part is
 reported through `on_part`, and the rows of the open part through `on_rows`
 as they are written (the same Arrow data), so a loader can stage them while
-extraction goes on without reading the part back.
+extraction goes on without reading the part back. With `ordinal`, each part
+ends with the column _lakeshift_ord: the row's position in the batch (0, 1, ...),
+which a Redshift COPY carries into staging to pick the newest of a repeated key.
 The writer never writes a manifest: that is the caller's last step."""
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import NamedTuple
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lakeshift import faults
+from lakeshift import faults, lake_profile
 from lakeshift.batch import BatchFile
 from lakeshift.config.models import LakeSettings
 from lakeshift.lake.layout import TableLake
@@ -43,9 +45,11 @@ class WriteResult(NamedTuple):
 class BatchWriter:
     def __init__(self, table_lake: TableLake, batch_id: str, started_at: datetime, schema: pa.Schema,
                  settings: LakeSettings, on_part: Callable[[BatchFile], None] | None = None,
-                 on_rows: Callable[[pa.Table], None] | None = None) -> None:
+                 on_rows: Callable[[pa.Table], None] | None = None, ordinal: bool = False) -> None:
         self.table_lake, self.batch_id, self.started_at = table_lake, batch_id, started_at
         self.schema, self.settings, self.on_part, self.on_rows = schema, settings, on_part, on_rows
+        self.ordinal = ordinal
+        self.file_schema = schema.append(pa.field(lake_profile.ROW_ORDINAL, pa.int64())) if ordinal else schema
         self.files: list[BatchFile] = []
         self.rows = 0
         self.null_counts = {name: 0 for name in schema.names}
@@ -85,6 +89,8 @@ class BatchWriter:
             rows = table.slice(offset, take)
             if self.on_rows is not None:
                 self.on_rows(rows)  # before the part can close: its rows come before its on_part
+            if self.ordinal:
+                rows = rows.append_column(lake_profile.ROW_ORDINAL, lake_profile.ordinals(self.rows, take))
             self._buffer.append(rows)
             self._buffered += take
             self._part_rows += take
@@ -125,8 +131,9 @@ class BatchWriter:
         self._started.append(self._part_path)
         self._stream = tl.lake.open_output_stream(tl.rel(self._part_path), native=True)
         self._writer = pq.ParquetWriter(
-            self._stream, self.schema, compression=self.settings.compression,
+            self._stream, self.file_schema, compression=self.settings.compression,
             write_statistics=True, store_schema=True,  # ARROW:schema keeps field metadata (mysql_type)
+            coerce_timestamps="us",  # the lake profile: INT64 microseconds, never ns or INT96
             dictionary_pagesize_limit=DICTIONARY_PAGE_LIMIT,
         )
 
@@ -148,6 +155,7 @@ class BatchWriter:
             self._writer = self._stream = None
             self._part_rows = 0
         tl.lake.sync(tl.rel(path))
+        lake_profile.check_part(tl.lake.full_path(tl.rel(path)), tl.lake.filesystem)  # test suite only
         part = BatchFile(path, rows, size)
         self.files.append(part)
         log.debug("%s: wrote %s (%d rows, %d bytes)", self.batch_id, tl.uri(path), rows, size)

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 
 from lakeshift.batch import Column
 from lakeshift.errors import LoadError
+from lakeshift.lake_profile import ordinals, upgrade_type
 from lakeshift.load.sql import ORDINAL_COLUMN
 from lakeshift.load.types import classify, parse_arrow, postgres_ingest_type, same_arrow
 
@@ -20,6 +21,8 @@ BATCH_ROWS = 16 * 1024  # small: the COPY is no slower for it and memory stays l
 
 
 def _compatible(actual: pa.DataType, expected: pa.DataType) -> bool:
+    # A part of an earlier lake profile (uint64, ...) is converted when read (read_part).
+    actual, expected = upgrade_type(actual), upgrade_type(expected)
     if pa.types.is_timestamp(actual) and pa.types.is_timestamp(expected):
         return (actual.tz is None) == (expected.tz is None)  # any unit; any zone name for UTC instants
     return same_arrow(actual, expected)
@@ -27,6 +30,8 @@ def _compatible(actual: pa.DataType, expected: pa.DataType) -> bool:
 
 def check_schema(schema: pa.Schema, columns: Sequence[Column], where: str) -> None:
     names = [c.name for c in columns]
+    if schema.names[-1:] == [ORDINAL_COLUMN] and ORDINAL_COLUMN not in names:
+        schema = schema.remove(len(schema) - 1)  # the part's row ordinal (Manifest.row_ordinal)
     if schema.names != names:
         raise LoadError(f"{where}: columns {schema.names} differ from the manifest's {names}")
     for field, col in zip(schema, columns):
@@ -43,7 +48,19 @@ def read_part(path: str, filesystem: pa.fs.FileSystem, columns: Sequence[Column]
     with filesystem.open_input_file(path) as f:
         pf = pq.ParquetFile(f, pre_buffer=False)
         check_schema(pf.schema_arrow, columns, f"part {path}")
-        yield from pf.iter_batches(batch_size=batch_rows, use_threads=False)
+        n = len(columns)  # a row ordinal after them is left out: each target numbers the rows itself
+        legacy = [i for i, t in enumerate(pf.schema_arrow.types[:n]) if upgrade_type(t) != t]
+        for b in pf.iter_batches(batch_size=batch_rows, use_threads=False):
+            b = b if b.num_columns == n else b.select(range(n))
+            yield _upgrade(b, legacy) if legacy else b
+
+
+def _upgrade(batch: pa.RecordBatch, legacy: list[int]) -> pa.RecordBatch:
+    """A batch of an earlier lake profile in this profile's types (uint64 -> decimal128(20,0), ...): exact."""
+    arrays = list(batch.columns)
+    for i in legacy:
+        arrays[i] = pc.cast(arrays[i], upgrade_type(arrays[i].type), safe=True)
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
 
 
 def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
@@ -53,9 +70,7 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
 
 def add_ordinal(batch: pa.RecordBatch, start: int) -> pa.RecordBatch:
     """Append _lakeshift_ord = start, start+1, ... (position of the row in the batch)."""
-    n = batch.num_rows
-    ones = pa.repeat(pa.scalar(1, pa.int64()), n) if n else pa.array([], pa.int64())
-    ordinal = pc.add(pc.cumulative_sum(ones), pa.scalar(start - 1, pa.int64())) if n else ones
+    ordinal = ordinals(start, batch.num_rows)
     return pa.RecordBatch.from_arrays([*batch.columns, ordinal], names=[*batch.schema.names, ORDINAL_COLUMN])
 
 

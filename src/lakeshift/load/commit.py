@@ -55,7 +55,8 @@ def commit_batch(ctx: LoadContext, staging: Staging, target_table: str, manifest
         raise
     log.info("%s: batch %s loaded into %s (%s rows, mode %s)", m.table, m.batch_id, target_table,
              moved.inserted, m.mode)
-    return LoadResult(m.batch_id, "loaded", moved.inserted, moved.deleted, time.monotonic() - started, tuple(notes))
+    return LoadResult(m.batch_id, "loaded", moved.inserted, moved.deleted, time.monotonic() - started, tuple(notes),
+                      deleted=gone_rows(m, moved))
 
 
 def _in_transaction(ctx: LoadContext, staging: Staging, s: Session, job: MoveJob, plan: TablePlan,
@@ -73,15 +74,23 @@ def _in_transaction(ctx: LoadContext, staging: Staging, s: Session, job: MoveJob
         if staged != m.rows:
             raise LoadError(f"batch {m.batch_id} of {m.table}: staging holds {staged} rows, "
                             f"the manifest says {m.rows}; not loading it")
-    known = TableFacts(exists=plan.exists, staged=job.staged, staged_rows=staged, key=tuple(m.primary_key))
+    known = TableFacts(exists=plan.exists, staged=job.staged, staged_rows=staged, key=tuple(m.primary_key),
+                       soft_delete=m.soft_delete)
     moved = plan_move(m.mode, staging.facts(s, job, known)).move(s, job)
     moved = Moved(max(moved.deleted, 0), max(moved.inserted, 0), moved.finish)
     s.execute(sql.insert_load(ctx.schema, s.placeholder), (
         m.pipeline, m.table, m.batch_id, job.target_table, m.mode, moved.inserted, len(m.files), m.bytes,
-        cursor_to_text(m.watermark_low), cursor_to_text(m.watermark_high), datetime.now(timezone.utc), None))
+        cursor_to_text(m.watermark_low), cursor_to_text(m.watermark_high), datetime.now(timezone.utc), None,
+        gone_rows(m, moved)))
     faults.checkpoint("in_load_transaction")
     moved.finish(s, job)
     return moved, notes
+
+
+def gone_rows(m: Manifest, moved: Moved) -> int:
+    """Rows gone from the source that the batch removed or marked: a delete batch's, and those a
+    soft full_sync marked (a merge's `deleted` are rows replaced, a replace's every old row)."""
+    return moved.deleted if m.deletes or m.soft_delete else 0
 
 
 def _already_loaded(s: Session, schema: str, m: Manifest) -> bool:

@@ -43,6 +43,10 @@ class TypeDialect:
         """The SELECT expression that turns a staging column into the target value."""
         return ref
 
+    def known(self, old: TType, new: TType) -> TType:
+        """`old` as read from the catalogue, with what the catalogue could not tell taken as unchanged."""
+        return old
+
     def fold(self, name: str) -> str:
         """The form two column names are compared in (Redshift/DuckDB match case-insensitively)."""
         return name
@@ -220,7 +224,19 @@ class RedshiftTypes(TypeDialect):
         return TType("other", name=data_type)
 
     def insert_expr(self, col: Column, ref: str, target: TType) -> str:
-        return f"JSON_PARSE({ref})" if classify(col).kind == "json" else ref
+        kind = classify(col).kind
+        if kind == "json":
+            return f"JSON_PARSE({ref})"
+        if kind == "timestamptz":  # staged as TIMESTAMP (UTC wall time): the same instant, whatever the session
+            return f"{ref} AT TIME ZONE 'UTC'"
+        return ref
+
+    def known(self, old: TType, new: TType) -> TType:
+        """information_schema may report no length for a VARBYTE column: a Redshift
+        VARBYTE always has one, so an unknown length is taken as the one the batch needs."""
+        if old.kind == new.kind == "bytes" and old.size is None:
+            return new
+        return old
 
     def fold(self, name: str) -> str:
         return name.lower()  # Redshift folds identifiers to lower case unless enable_case_sensitive_identifier

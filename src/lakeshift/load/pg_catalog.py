@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from lakeshift.load.session import Session
+from lakeshift.load.sql import DELETED_AT_COLUMN
 from lakeshift.load.strategies import CatalogFacts, MoveJob, SwapFacts, TableFacts
 
 _RELATION = ("SELECT c.relkind, c.relhastriggers, c.relhasrules, GREATEST(c.reltuples, 0)::bigint, "
@@ -91,11 +92,14 @@ def _swap_facts(s: Session, job: MoveJob, staged_xid: int | None) -> CatalogFact
     def attributes(table: str) -> list[tuple[Any, ...]]:  # NOT NULL of the key's columns aside: the swap adds it
         return [r[:2] + ((r[2] and r[0] not in key),) + r[3:] for r in s.query(_ATTRIBUTES, (table,))]
 
+    old, new = attributes(target), attributes(stage)
+    if job.manifest.soft_delete:  # SoftSwap adds the column to staging as the target's last: it must be there
+        old = old[:-1] if old and old[-1][0] == DELETED_AT_COLUMN else old + [()]
     pk = s.query(_PRIMARY_KEY, (target,))
     swap = SwapFacts(
         same_owner=bool(owner), same_grants=bool(grants), storage_options=bool(options), same_tablespace=bool(space),
         row_security=bool(rls), partition=bool(partition), replica_identity=str(replident),
-        same_columns=attributes(target) == attributes(stage), primary_key=tuple(pk[0][0] or ()),
+        same_columns=old == new, primary_key=tuple(pk[0][0] or ()),
         dependents=int(s.query(_DEPENDENTS, (target,))[0][0]), own_extras=int(s.query(_OWN_EXTRAS, (target,))[0][0]),
         staged_xid=staged_xid, old_snapshots=_old_snapshots(s, staged_xid))
     return replace(rel, swap=swap)

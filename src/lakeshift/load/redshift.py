@@ -4,7 +4,7 @@ staging table, inside the batch's transaction:
 
     BEGIN
     CREATE TEMP TABLE "_ls_stage_<hash>" (...columns as in the Parquet...)
-    COPY "_ls_stage_<hash>" FROM 's3://.../<batch_id>.copy-manifest' IAM_ROLE '...' FORMAT AS PARQUET MANIFEST
+    COPY "_ls_stage_<hash>" FROM 's3://.../_<batch_id>.copy-manifest' IAM_ROLE '...' FORMAT AS PARQUET MANIFEST
     DELETE FROM target USING stage ... ; INSERT INTO target SELECT ...   (or DELETE + INSERT to replace)
     INSERT INTO "<schema>"."_lakeshift_loads" ...
     DROP TABLE "_ls_stage_<hash>"
@@ -18,8 +18,10 @@ run in a transaction block, so it runs just before the transaction; it only
 ever widens, so it is safe even if the load then fails.
 
 Redshift has no advisory locks: `lock()` keeps a row in `_lakeshift_locks`
-with the holder's backend pid, written under `LOCK` and ignored once that
-session is gone from STV_SESSIONS (a killed run never blocks the next)."""
+with the holder's backend pid and user, written under `LOCK` and ignored once
+that session is gone from STV_SESSIONS (a killed run never blocks the next);
+a regular user sees only its own sessions there, so another user's lease is
+never taken as dead."""
 
 from __future__ import annotations
 
@@ -36,19 +38,28 @@ import pyarrow.fs as pafs
 from lakeshift.batch import Manifest
 from lakeshift.errors import LoadError, LockBusyError
 from lakeshift.identifiers import qualified_ansi, quote_ansi
+from lakeshift.lake_profile import legacy_unsigned
 from lakeshift.load import sql
 from lakeshift.load.contracts import LoadContext, Part
 from lakeshift.load.dialects import RedshiftTypes
 from lakeshift.load.locking import busy_message, wait_loop
 from lakeshift.load.naming import stage_name
 from lakeshift.load.pg_base import PgProtocolLoader, secret_value
+from lakeshift.load.redshift_copy import (
+    LOAD_ERROR,
+    check_json_sizes,
+    copy_failure,
+    credentials_clause,
+    json_columns,
+    literal,
+)
 from lakeshift.load.session import Session, translate_errors
 from lakeshift.load.staged import StagedLoad
 from lakeshift.load.state import LOCKS_TABLE
 from lakeshift.load.strategies import MoveJob, TableFacts
 from lakeshift.load.types import parse_arrow, redshift_staging_type
 from lakeshift.redact import register, register_model
-from lakeshift.s3_clients import put_object
+from lakeshift.s3_clients import chain_keys, put_object
 
 log = logging.getLogger("lakeshift.load")
 
@@ -60,15 +71,12 @@ except Exception:  # noqa: BLE001 - newer psycopg has it; the private module may
     pass
 
 COPY_MANIFEST_SUFFIX = ".copy-manifest"
-
-
-def literal(value: str, what: str) -> str:
-    """A quoted literal for the few places Redshift takes no parameters (COPY).
-    Values with quotes, backslashes or control characters are refused rather
-    than escaped; the value itself is never echoed (it may be a secret)."""
-    if any(ch in value for ch in "'\\") or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-        raise LoadError(f"Redshift COPY: the {what} contains a quote, backslash or control character")
-    return f"'{value}'"
+# Every session: conversions between TIMESTAMP and TIMESTAMPTZ must not depend on the user's default
+# time zone, and quoted names fold to lower case whatever the cluster's enable_case_sensitive_identifier
+# (the loader compares names folded to lower case).
+SESSION_SETUP = ("SET timezone TO 'UTC'", "SET enable_case_sensitive_identifier TO false")
+# A regular user sees only its own sessions in STV_SESSIONS (superusers see all).
+LOCK_VIEWER = "SELECT current_user, usesuper FROM pg_user WHERE usename = current_user"
 
 
 def _cred(obj: Any, name: str) -> str | None:
@@ -87,6 +95,20 @@ def copy_statement(stage_sql: str, manifest_uri: str, credentials_sql: str) -> s
             "FORMAT AS PARQUET MANIFEST")
 
 
+def staging_columns(manifest: Manifest) -> list[tuple[str, str]]:
+    """The COPY staging table's columns: exactly the parts' Parquet types, in their order."""
+    legacy = legacy_unsigned(manifest)
+    if legacy:
+        raise LoadError(
+            f"batch {manifest.batch_id} of {manifest.table} was written by an earlier lakeshift with unsigned "
+            f"Parquet types in column(s) {', '.join(repr(n) for n in legacy)}, which Redshift COPY cannot read; "
+            f"the batch was not loaded. Way out: `lakeshift batches skip -p {manifest.pipeline} -t {manifest.table} "
+            f"{manifest.batch_id}`, then `lakeshift watermark reset -p {manifest.pipeline} -t {manifest.table}` "
+            "(a full_sync table: just sync again), so the rows are extracted again in the current lake profile")
+    cols = [(c.name, redshift_staging_type(parse_arrow(c.arrow_type))) for c in manifest.columns]
+    return cols + [(sql.ORDINAL_COLUMN, "BIGINT")] if manifest.row_ordinal else cols
+
+
 class RedshiftLoader(PgProtocolLoader):
     dialect = RedshiftTypes()
     create_primary_key = False  # Redshift does not enforce keys and its planner trusts them: never declare one
@@ -103,24 +125,27 @@ class RedshiftLoader(PgProtocolLoader):
                 register_model(lake_credentials)
 
     def credentials_sql(self) -> str:
-        """IAM_ROLE when the target has one; static keys from the lake storage only otherwise."""
+        """IAM_ROLE when the target has one; else the lake storage's keys, else the AWS credential chain's."""
         role = getattr(self.target, "iam_role", None)
-        if role:
-            return f"IAM_ROLE {literal(role, 'iam_role')}"
+        return credentials_clause(role, None if role else self._copy_keys())
+
+    def _copy_keys(self) -> tuple[str, str, str | None] | None:
         creds = self.lake_credentials
         key = _cred(creds, "access_key_id") if creds is not None else None
         secret = _cred(creds, "secret_access_key") if creds is not None else None
-        if not (key and secret):
-            raise LoadError(f"{self.describe}: COPY needs `iam_role` on the Redshift target (preferred) or "
-                            "access_key_id/secret_access_key on the lake storage")
-        for v in (key, secret):
-            register(v)
-        out = f"ACCESS_KEY_ID {literal(key, 'access key id')} SECRET_ACCESS_KEY {literal(secret, 'secret key')}"
-        token = _cred(creds, "session_token")
-        if token:
-            register(token)
-            out += f" SESSION_TOKEN {literal(token, 'session token')}"
-        return out
+        if key and secret:
+            return key, secret, _cred(creds, "session_token") or None
+        return chain_keys()
+
+    def _raw_connect(self) -> Any:
+        conn = super()._raw_connect()
+        try:
+            for stmt in SESSION_SETUP:
+                conn.execute(stmt)
+        except Exception:
+            conn.close()
+            raise
+        return conn
 
     @contextmanager
     def lock(self, pipeline: str, table: str) -> Iterator[None]:
@@ -133,17 +158,15 @@ class RedshiftLoader(PgProtocolLoader):
             s.begin()
             try:
                 s.execute(f"LOCK {locks}")
-                holders = [r[0] for r in s.query(
-                    f'SELECT "pid" FROM {locks} WHERE "pipeline" = %s AND "table_name" = %s', who)]
+                holders = s.query(f'SELECT "pid", "holder" FROM {locks} WHERE "pipeline" = %s AND "table_name" = %s',
+                                  who)
                 if holders:
-                    alive = s.query("SELECT COUNT(*) FROM stv_sessions WHERE process IN ("
-                                    + ", ".join(["%s"] * len(holders)) + ")", holders)[0][0]
-                    if alive:
+                    if _may_be_alive(s, holders):
                         s.rollback()
                         return False
                     s.execute(f'DELETE FROM {locks} WHERE "pipeline" = %s AND "table_name" = %s', who)
-                s.execute(f'INSERT INTO {locks} ("pipeline", "table_name", "pid", "acquired_at") '
-                          "VALUES (%s, %s, pg_backend_pid(), %s)", (*who, datetime.now(timezone.utc)))
+                s.execute(f'INSERT INTO {locks} ("pipeline", "table_name", "pid", "holder", "acquired_at") '
+                          "VALUES (%s, %s, pg_backend_pid(), current_user, %s)", (*who, datetime.now(timezone.utc)))
                 s.commit()
                 return True
             except BaseException:
@@ -169,16 +192,42 @@ class RedshiftLoader(PgProtocolLoader):
         return StagedLoad(ctx, head, target_table, staging)
 
 
+def _may_be_alive(s: Session, holders: list[tuple[Any, ...]]) -> bool:
+    """A lease's holder is dead only when STV_SESSIONS would show it and does not:
+    it shows a regular user only its own sessions, so another user's lease (or one
+    from a release that did not record the holder) counts as alive."""
+    pids = [r[0] for r in holders]
+    if s.query("SELECT COUNT(*) FROM stv_sessions WHERE process IN (" + ", ".join(["%s"] * len(pids)) + ")",
+               pids)[0][0]:
+        return True
+    me, sees_all = (s.query(LOCK_VIEWER) or [(None, False)])[0]
+    if sees_all:
+        return False
+    return any(r[1] is None or str(r[1]).strip() != str(me).strip() for r in holders)
+
+
+def _load_error(s: Session) -> tuple[Any, ...] | None:
+    """The failed COPY's row of SYS_LOAD_ERROR_DETAIL; the transaction is rolled back
+    first (nothing runs in a failed one). Best effort: None when it cannot be read."""
+    s.rollback()
+    try:
+        rows = s.query(LOAD_ERROR)
+    except LoadError:
+        return None
+    return rows[0] if rows and len(rows[0]) == 5 else None
+
+
 class RedshiftStaging:
     """The Staging (load/contracts.py) of Redshift: a TEMP table filled by one
     COPY of every part, from a COPY manifest written next to them, inside the
     batch's transaction."""
 
-    ordinal = False  # COPY maps Parquet columns by position: staging holds exactly the batch's columns
-
     def __init__(self, ctx: LoadContext, head: Manifest, *, credentials_sql: Callable[[], str],
                  storage: Any) -> None:
         self.ctx, self.head = ctx, head
+        # COPY maps Parquet columns by position: staging holds exactly the part's columns, the
+        # row ordinal the writer put last included (Redshift numbers no rows itself).
+        self.ordinal = head.row_ordinal
         self.name = stage_name(head)
         self.stage_sql = quote_ansi(self.name)  # TEMP tables take no schema
         self._credentials_sql = credentials_sql
@@ -186,6 +235,7 @@ class RedshiftStaging:
         self._sizes: dict[str, int] = {}
         self._sess: Session | None = None
         self.manifest_uri: str | None = None
+        self._json = json_columns(head.columns)  # staged as VARCHAR: their documents' length is checked
 
     def accept(self, part: Part) -> None:
         if not part.uri.startswith("s3://"):
@@ -195,6 +245,7 @@ class RedshiftStaging:
         if info.type != pafs.FileType.File or info.size is None:
             raise LoadError(f"part {part.uri} does not exist in the lake")
         self._sizes[part.uri] = int(info.size)  # the object's real size: COPY checks it
+        check_json_sizes(self._json, part.path, part.filesystem, part.uri)
 
     def session(self) -> Session:
         if self._sess is None:
@@ -202,13 +253,14 @@ class RedshiftStaging:
         return self._sess
 
     def write_copy_manifest(self, parts: Sequence[Part]) -> str:
-        """Write <batch_id>.copy-manifest in the parts' folder; return its s3:// URL."""
+        """Write _<batch_id>.copy-manifest in the parts' folder; return its s3:// URL. The leading
+        underscore hides it from Athena, Spectrum and Spark, which read the folder as a table."""
         first = parts[0]
         dir_path = posixpath.commonpath([p.path for p in parts])
         dir_uri = "s3://" + posixpath.commonpath([p.uri[len("s3://"):] for p in parts])
         if len(parts) == 1:
             dir_path, dir_uri = posixpath.dirname(first.path), posixpath.dirname(first.uri)
-        name = self.head.batch_id + COPY_MANIFEST_SUFFIX
+        name = "_" + self.head.batch_id + COPY_MANIFEST_SUFFIX
         data = copy_manifest([(p.uri, self._sizes[p.uri]) for p in parts]).encode("utf-8")
         path = posixpath.join(dir_path, name)
         storage = self._storage
@@ -222,11 +274,15 @@ class RedshiftStaging:
         return self.manifest_uri
 
     def fill(self, s: Session, manifest: Manifest, parts: Sequence[Part]) -> None:
-        cols = [(c.name, redshift_staging_type(parse_arrow(c.arrow_type))) for c in manifest.columns]
+        cols = staging_columns(manifest)
         uri = self.write_copy_manifest(parts)
         creds = self._credentials_sql()
         s.execute(sql.create_table("", self.name, cols, temporary=True))
-        s.execute(copy_statement(self.stage_sql, uri, creds))
+        try:
+            s.execute(copy_statement(self.stage_sql, uri, creds))
+        except LoadError as exc:
+            text = getattr(exc, "full_text", str(exc))
+            raise LoadError(copy_failure(self.head.batch_id, text, _load_error(s))) from None
 
     def rows(self, s: Session) -> int:
         return int(s.query(sql.count_rows(self.stage_sql))[0][0])

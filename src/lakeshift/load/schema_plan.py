@@ -13,6 +13,10 @@ from lakeshift.load.dialects import TypeDialect
 from lakeshift.load.types import TType, compare
 
 
+# lakeshift's own columns in a target table: an append batch's id, a soft delete's time
+OWN_COLUMN_TYPES = {sql.BATCH_ID_COLUMN: TType("text", 128), sql.DELETED_AT_COLUMN: TType("timestamptz")}
+
+
 @dataclass
 class TablePlan:
     """How the target table must change before this batch goes in."""
@@ -35,12 +39,16 @@ def plan_table(dialect: TypeDialect, schema: str, table: str, manifest: Manifest
     wanted = [(c, dialect.target_type(c)) for c in manifest.columns]
     append = manifest.mode == "append"
     if not existing:
+        if manifest.deletes:  # no table, no row to delete: nothing is made for a batch of keys
+            return TablePlan(False, types=dict(wanted))
         return _create_plan(dialect, schema, table, manifest, wanted, primary_key)
     have = {dialect.fold(r[0]): dialect.parse(r[1], r[2], r[3], r[4]) for r in existing}
     plan = TablePlan(True)
     incompatible = []
     for col, new in wanted:
         old = have.get(dialect.fold(col.name))
+        if old is not None:
+            old = dialect.known(old, new)
         if old is None:
             plan.in_transaction.append(sql.add_column(schema, table, col.name, dialect.render(new)))
             plan.types[col.name] = new
@@ -61,9 +69,9 @@ def plan_table(dialect: TypeDialect, schema: str, table: str, manifest: Manifest
         recreated = _create_plan(dialect, schema, table, manifest, wanted, primary_key)
         recreated.recreate = ", ".join(incompatible)
         return recreated
-    if append and dialect.fold(sql.BATCH_ID_COLUMN) not in have:
-        plan.in_transaction.append(
-            sql.add_column(schema, table, sql.BATCH_ID_COLUMN, dialect.render(TType("text", 128))))
+    for own, wanted_here in ((sql.BATCH_ID_COLUMN, append), (sql.DELETED_AT_COLUMN, manifest.soft_delete)):
+        if wanted_here and dialect.fold(own) not in have:
+            plan.in_transaction.append(sql.add_column(schema, table, own, dialect.render(OWN_COLUMN_TYPES[own])))
     return plan
 
 
@@ -71,7 +79,9 @@ def _create_plan(dialect: TypeDialect, schema: str, table: str, manifest: Manife
                  wanted: list[tuple[Column, TType]], primary_key: bool) -> TablePlan:
     cols = [(c.name, dialect.render(t)) for c, t in wanted]
     if manifest.mode == "append":
-        cols.append((sql.BATCH_ID_COLUMN, dialect.render(TType("text", 128))))
+        cols.append((sql.BATCH_ID_COLUMN, dialect.render(OWN_COLUMN_TYPES[sql.BATCH_ID_COLUMN])))
+    if manifest.soft_delete:
+        cols.append((sql.DELETED_AT_COLUMN, dialect.render(OWN_COLUMN_TYPES[sql.DELETED_AT_COLUMN])))
     key = manifest.primary_key if primary_key and manifest.mode != "append" else ()
     return TablePlan(False, sql.create_table(schema, table, cols, key), types={c.name: t for c, t in wanted})
 

@@ -91,6 +91,7 @@ def translate_errors(what: str) -> Iterator[None]:
     except Exception as exc:
         err = LoadError(redact(f"{what}: {_first_lines(exc)}"))
         err.sqlstate = getattr(exc, "sqlstate", None)  # type: ignore[attr-defined]
+        err.full_text = redact(str(exc))  # type: ignore[attr-defined]  # every line, for callers that show more
         try:  # the original stays reachable as __context__ (never printed: `from None`); scrub it anyway
             exc.args = tuple(redact(str(a)) for a in exc.args)
         except Exception:  # noqa: BLE001

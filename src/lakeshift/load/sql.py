@@ -13,23 +13,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lakeshift.identifiers import qualified_ansi, quote_ansi
+from lakeshift.lake_profile import ROW_ORDINAL
 from lakeshift.load.state import LOADS_TABLE, LOCKS_TABLE, RUNS_TABLE
 
 BATCH_ID_COLUMN = "_lakeshift_batch_id"
-ORDINAL_COLUMN = "_lakeshift_ord"  # row order inside a batch: part order, then row order
+ORDINAL_COLUMN = ROW_ORDINAL  # row order inside a batch: part order, then row order
 ROW_NUMBER_COLUMN = "_lakeshift_rn"
-RESERVED_COLUMNS = (BATCH_ID_COLUMN, ORDINAL_COLUMN, ROW_NUMBER_COLUMN)
+# hard_deletes: soft: when the row was found deleted in the source (NULL: a live row)
+DELETED_AT_COLUMN = "_lakeshift_deleted_at"
+RESERVED_COLUMNS = (BATCH_ID_COLUMN, ORDINAL_COLUMN, ROW_NUMBER_COLUMN, DELETED_AT_COLUMN)
 # The staging rows' alias in a merge: a name no target table may have (a target called "s"
 # made `DELETE FROM "x"."s" USING stage AS "s"` ambiguous in DuckDB).
 RESERVED_TABLE_PREFIX = "_lakeshift_"
 
 LOAD_COLUMNS = ("pipeline", "table_name", "batch_id", "target_table", "mode", "rows", "files", "bytes",
-                "watermark_low", "watermark_high", "loaded_at", "note")
+                "watermark_low", "watermark_high", "loaded_at", "note", "deleted")
 RUN_COLUMNS = ("pipeline", "table_name", "started_at", "finished_at", "status", "rows_extracted",
-               "rows_loaded", "batches", "error", "notes")
+               "rows_loaded", "batches", "error", "notes", "rows_deleted")
 # State columns added after the tables were first released: targets made before them get
 # them by ALTER TABLE (see state_migrations). (table, column, type)
-ADDED_STATE_COLUMNS = ((LOADS_TABLE, "note", "VARCHAR(1024)"), (RUNS_TABLE, "notes", "VARCHAR(4096)"))
+ADDED_STATE_COLUMNS = ((LOADS_TABLE, "note", "VARCHAR(1024)"), (RUNS_TABLE, "notes", "VARCHAR(4096)"),
+                       (LOCKS_TABLE, "holder", "VARCHAR(128)"),
+                       (LOADS_TABLE, "deleted", "BIGINT"), (RUNS_TABLE, "rows_deleted", "BIGINT"))
 
 
 def _p(placeholder: str, n: int) -> str:
@@ -53,29 +58,29 @@ def state_tables(schema: str, *, with_locks: bool = False) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {qualified_ansi(schema, LOADS_TABLE)} ("
         '"pipeline" VARCHAR(256) NOT NULL, "table_name" VARCHAR(256) NOT NULL, "batch_id" VARCHAR(128) NOT NULL, '
         '"target_table" VARCHAR(256), "mode" VARCHAR(16), "rows" BIGINT, "files" INTEGER, "bytes" BIGINT, '
-        '"watermark_low" VARCHAR(1024), "watermark_high" VARCHAR(1024), "loaded_at" TIMESTAMPTZ, "note" VARCHAR(1024), '
+        '"watermark_low" VARCHAR(1024), "watermark_high" VARCHAR(1024), "loaded_at" TIMESTAMPTZ, "note" VARCHAR(1024), "deleted" BIGINT, '
         'PRIMARY KEY ("pipeline", "table_name", "batch_id"))'
     )
     runs = (
         f"CREATE TABLE IF NOT EXISTS {qualified_ansi(schema, RUNS_TABLE)} ("
         '"pipeline" VARCHAR(256) NOT NULL, "table_name" VARCHAR(256) NOT NULL, "started_at" TIMESTAMPTZ, '
         '"finished_at" TIMESTAMPTZ, "status" VARCHAR(32), "rows_extracted" BIGINT, "rows_loaded" BIGINT, '
-        '"batches" INTEGER, "error" VARCHAR(16000), "notes" VARCHAR(4096))'
+        '"batches" INTEGER, "error" VARCHAR(16000), "notes" VARCHAR(4096), "rows_deleted" BIGINT)'
     )
     out = [loads, runs]
     if with_locks:
         out.append(
             f"CREATE TABLE IF NOT EXISTS {qualified_ansi(schema, LOCKS_TABLE)} ("
             '"pipeline" VARCHAR(256) NOT NULL, "table_name" VARCHAR(256) NOT NULL, "pid" INTEGER NOT NULL, '
-            '"acquired_at" TIMESTAMPTZ)'
+            '"acquired_at" TIMESTAMPTZ, "holder" VARCHAR(128))'
         )
     return out
 
 
 def state_columns(ph: str) -> str:
-    """The columns the two state tables have (information_schema exists on all three targets)."""
+    """The columns the state tables have (information_schema exists on all three targets)."""
     return ("SELECT table_name, column_name FROM information_schema.columns "
-            f"WHERE table_schema = {ph} AND table_name IN ({ph}, {ph})")
+            f"WHERE table_schema = {ph} AND table_name IN ({ph}, {ph}, {ph})")
 
 
 def state_migrations(schema: str, present: dict[str, set[str]]) -> list[str]:
@@ -158,8 +163,14 @@ def drop_table(name_sql: str) -> str:
     return f"DROP TABLE IF EXISTS {name_sql}"
 
 
-def count_rows(name_sql: str) -> str:
-    return f"SELECT COUNT(*) FROM {name_sql}"
+def count_rows(name_sql: str, *, live: bool = False) -> str:
+    """Every row, or (`live`) those not marked deleted (hard_deletes: soft)."""
+    return f"SELECT COUNT(*) FROM {name_sql}" + (f" WHERE {quote_ansi(DELETED_AT_COLUMN)} IS NULL" if live else "")
+
+
+def marked_keys(name_sql: str, key: Sequence[str]) -> str:
+    """The keys of the rows marked deleted (hard_deletes: soft)."""
+    return f"SELECT {_cols(key)} FROM {name_sql} WHERE {quote_ansi(DELETED_AT_COLUMN)} IS NOT NULL"
 
 
 # ---------------------------------------------------------------- moving the batch
@@ -197,8 +208,29 @@ def insert_rows(target_sql: str, stage_sql: str, columns: Sequence[str], exprs: 
 def delete_matching(target_sql: str, stage_sql: str, key: Sequence[str]) -> str:
     """Delete the target rows whose key is in the batch. The target is named in
     full (Redshift's DELETE takes no alias for it)."""
-    cond = " AND ".join(f'{target_sql}.{quote_ansi(k)} = "_lakeshift_s".{quote_ansi(k)}' for k in key)
-    return f'DELETE FROM {target_sql} USING {stage_sql} AS "_lakeshift_s" WHERE {cond}'
+    return f'DELETE FROM {target_sql} USING {stage_sql} AS "_lakeshift_s" WHERE {_key_match(target_sql, key)}'
+
+
+def _key_match(target_sql: str, key: Sequence[str]) -> str:
+    return " AND ".join(f'{target_sql}.{quote_ansi(k)} = "_lakeshift_s".{quote_ansi(k)}' for k in key)
+
+
+def mark_deleted(target_sql: str, stage_sql: str, key: Sequence[str], ph: str) -> str:
+    """Soft delete: the live target rows whose key is staged get the time (parameter) in
+    _lakeshift_deleted_at; rows already marked keep the time they were first found gone."""
+    deleted = quote_ansi(DELETED_AT_COLUMN)
+    return (f'UPDATE {target_sql} SET {deleted} = {ph} FROM {stage_sql} AS "_lakeshift_s" '
+            f"WHERE {_key_match(target_sql, key)} AND {target_sql}.{deleted} IS NULL")
+
+
+def mark_absent(target_sql: str, stage_sql: str | None, key: Sequence[str], ph: str) -> str:
+    """full_sync with soft deletes: the live target rows whose key the snapshot lacks get the
+    time (parameter); `stage_sql` None: an empty snapshot, every live row is gone."""
+    deleted = quote_ansi(DELETED_AT_COLUMN)
+    head = f"UPDATE {target_sql} SET {deleted} = {ph} WHERE {deleted} IS NULL"
+    if stage_sql is None:
+        return head
+    return f'{head} AND NOT EXISTS (SELECT 1 FROM {stage_sql} AS "_lakeshift_s" WHERE {_key_match(target_sql, key)})'
 
 
 def delete_all(target_sql: str) -> str:

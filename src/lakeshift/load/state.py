@@ -32,6 +32,7 @@ class LoadRecord:
     watermark_high: Cursor | None
     loaded_at: datetime | None
     note: str | None = None  # a skipped batch: the reason given
+    deleted: int = 0  # rows removed or marked deleted (a delete batch; a full_sync with soft deletes)
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,10 @@ class LoadResult:
     batch_id: str
     status: Literal["loaded", "skipped"]
     rows: int = 0
-    rows_deleted: int = 0
+    rows_deleted: int = 0  # rows the move deleted, a merge's replaced rows included
     seconds: float = field(default=0.0, compare=False)
     notes: tuple[str, ...] = field(default=(), compare=False)  # what the load changed beyond rows, for the run history
+    deleted: int = 0  # rows gone from the source: removed or marked deleted (the load record's `deleted`)
 
     @property
     def skipped(self) -> bool:
@@ -65,6 +67,7 @@ class RunRecord:
     batches: int = 0
     error: str | None = None
     notes: str | None = None
+    rows_deleted: int = 0  # rows gone from the source, removed or marked deleted
 
 
 def cursor_to_text(cursor: Cursor | None) -> str | None:
@@ -87,19 +90,19 @@ def as_utc(value: datetime | str | None) -> datetime | None:
 
 
 def load_record_from_row(row: tuple[Any, ...]) -> LoadRecord:
-    (pipeline, table, batch_id, target_table, mode, rows, files, nbytes, low, high, loaded_at, note) = row
+    (pipeline, table, batch_id, target_table, mode, rows, files, nbytes, low, high, loaded_at, note, deleted) = row
     return LoadRecord(
         pipeline=pipeline, table=table, batch_id=batch_id, target_table=target_table, mode=mode,
         rows=int(rows or 0), files=int(files or 0), bytes=int(nbytes or 0),
         watermark_low=cursor_from_text(low), watermark_high=cursor_from_text(high), loaded_at=as_utc(loaded_at),
-        note=note,
+        note=note, deleted=int(deleted or 0),
     )
 
 
 def run_record_from_row(row: tuple[Any, ...]) -> RunRecord:
-    (pipeline, table, started, finished, status, extracted, loaded, batches, error, notes) = row
+    (pipeline, table, started, finished, status, extracted, loaded, batches, error, notes, deleted) = row
     return RunRecord(
         pipeline=pipeline, table=table, started_at=as_utc(started), finished_at=as_utc(finished),  # type: ignore[arg-type]
         status=status, rows_extracted=int(extracted or 0), rows_loaded=int(loaded or 0),
-        batches=int(batches or 0), error=error, notes=notes,
+        batches=int(batches or 0), error=error, notes=notes, rows_deleted=int(deleted or 0),
     )

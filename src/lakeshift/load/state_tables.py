@@ -51,7 +51,8 @@ class StateTables:
         """State table -> its column names (lower case); a table not there yet is left out."""
         present: dict[str, set[str]] = {}
         for table, column in s.query(sql.state_columns(s.placeholder),
-                                     (self.dialect.catalog_name(self.schema), sql.LOADS_TABLE, sql.RUNS_TABLE)):
+                                     (self.dialect.catalog_name(self.schema), sql.LOADS_TABLE, sql.RUNS_TABLE,
+                                      sql.LOCKS_TABLE)):
             present.setdefault(str(table).lower(), set()).add(str(column).lower())
         return present
 
@@ -94,7 +95,7 @@ class StateTables:
         recorded (loaded or skipped) is refused, checked inside the transaction."""
         m = manifest
         params = (pipeline, table, m.batch_id, target_table, SKIPPED_MODE, 0, 0, 0, cursor_to_text(m.watermark_low),
-                  cursor_to_text(m.watermark_high), datetime.now(timezone.utc), redact(reason)[:NOTE_MAX_CHARS])
+                  cursor_to_text(m.watermark_high), datetime.now(timezone.utc), redact(reason)[:NOTE_MAX_CHARS], 0)
         with self.using() as s:
             s.begin()
             try:
@@ -113,7 +114,7 @@ class StateTables:
         error = redact(run.error)[:ERROR_MAX_CHARS] if run.error else None
         notes = redact(run.notes)[:NOTES_MAX_CHARS] if run.notes else None
         params = (run.pipeline, run.table, as_utc(run.started_at), as_utc(run.finished_at), run.status,
-                  int(run.rows_extracted), int(run.rows_loaded), int(run.batches), error, notes)
+                  int(run.rows_extracted), int(run.rows_loaded), int(run.batches), error, notes, int(run.rows_deleted))
         try:
             with self.using() as s:
                 s.execute(sql.insert_run(self.schema, s.placeholder), params)

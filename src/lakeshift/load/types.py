@@ -19,6 +19,7 @@ import pyarrow as pa
 from lakeshift.arrow_types import parse_arrow_type
 from lakeshift.batch import Column
 from lakeshift.errors import LoadError
+from lakeshift.lake_profile import UNSIGNED_BITS
 
 # ---------------------------------------------------------------- the target type model
 
@@ -160,6 +161,9 @@ def classify(col: Column) -> Meaning:
         return Meaning("bytes", _BLOB_BYTES.get(dt), data_type=dt)
     if pa.types.is_boolean(arrow):
         return Meaning("bool", data_type=dt)
+    if _unsigned(col, dt) and (pa.types.is_integer(arrow) or pa.types.is_decimal(arrow)):
+        # The lake widens unsigned integers (lake_profile.py); the targets keep the MySQL range.
+        return Meaning("uint", UNSIGNED_BITS[dt], data_type=dt)
     if pa.types.is_signed_integer(arrow):
         return Meaning("int", arrow.bit_width, data_type=dt)
     if pa.types.is_unsigned_integer(arrow):
@@ -175,6 +179,10 @@ def classify(col: Column) -> Meaning:
     raise LoadError(f"column {col.name!r}: no target type for lake type {col.arrow_type} (MySQL {col.mysql_type})")
 
 
+def _unsigned(col: Column, dt: str) -> bool:
+    return dt == "bit" or (col.unsigned and dt in UNSIGNED_BITS)
+
+
 def _decimal_params(col: Column) -> tuple[int, int]:
     if col.numeric_precision is not None:
         return col.numeric_precision, col.numeric_scale or 0
@@ -187,23 +195,16 @@ def _decimal_params(col: Column) -> tuple[int, int]:
 # ---------------------------------------------------------------- staging (what the Parquet holds)
 
 REDSHIFT_VARCHAR_MAX = 65535
-REDSHIFT_VARBYTE_MAX = 1024000
+REDSHIFT_VARBYTE_MAX = 16_777_216  # VARBYTE's documented maximum (bytes)
 
 
 def redshift_staging_type(arrow: pa.DataType) -> str:
-    """The column type COPY ... FORMAT AS PARQUET loads each Parquet column into."""
+    """The column type COPY ... FORMAT AS PARQUET loads each Parquet column into: Redshift does
+    no coercion, so it is exactly the Parquet type (an unsigned one has none: docs/types.md)."""
     if pa.types.is_boolean(arrow):
         return "BOOLEAN"
-    if pa.types.is_integer(arrow):
-        signed = pa.types.is_signed_integer(arrow)
-        bits = arrow.bit_width
-        if bits == 64 and not signed:
-            return "DECIMAL(20,0)"
-        if bits <= 16 and (signed or bits == 8):
-            return "SMALLINT"
-        if bits <= 32 and (signed or bits == 16):
-            return "INTEGER"
-        return "BIGINT"
+    if pa.types.is_signed_integer(arrow):  # the lake profile holds no unsigned integers
+        return {8: "SMALLINT", 16: "SMALLINT", 32: "INTEGER"}.get(arrow.bit_width, "BIGINT")
     if pa.types.is_decimal(arrow):
         return f"DECIMAL({arrow.precision},{arrow.scale})"
     if pa.types.is_floating(arrow):
@@ -211,7 +212,7 @@ def redshift_staging_type(arrow: pa.DataType) -> str:
     if pa.types.is_date(arrow):
         return "DATE"
     if pa.types.is_timestamp(arrow):
-        return "TIMESTAMPTZ" if arrow.tz else "TIMESTAMP"
+        return "TIMESTAMP"  # also UTC instants (MySQL TIMESTAMP): the INSERT ... SELECT makes them TIMESTAMPTZ
     if pa.types.is_string(arrow) or pa.types.is_large_string(arrow):
         return f"VARCHAR({REDSHIFT_VARCHAR_MAX})"
     if pa.types.is_binary(arrow) or pa.types.is_large_binary(arrow):

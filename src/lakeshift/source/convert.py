@@ -1,7 +1,8 @@
 """What the reader selects for each column, and how connectorx's Arrow data
 becomes the exact lake type. Measured on connectorx 0.4.6 / MariaDB 10.11:
 
-  integers, unsigned (BIGINT UNSIGNED max), FLOAT, DOUBLE, YEAR: exact as selected
+  integers, unsigned (BIGINT UNSIGNED max), FLOAT, DOUBLE, YEAR: exact as selected;
+                 unsigned ones are cast to the lake profile's wider signed type / decimal128(20,0)
   TINYINT(1)  -> int8; checked for 0/1 and cast to bool here
   DECIMAL     -> decimal128(38,10) via rust_decimal (scale cut to 10, panics on
                  other scales and on > 28 digits): selected as CAST(.. AS CHAR),
@@ -9,7 +10,7 @@ becomes the exact lake type. Measured on connectorx 0.4.6 / MariaDB 10.11:
   DATE/DATETIME/TIMESTAMP: exact, but zero dates panic: a CASE maps them to NULL
   TIMESTAMP   -> naive timestamp in the session zone (UTC, set per query): labelled UTC here
   TIME        -> panics beyond 00:00..23:59: selected as CAST(.. AS CHAR)
-  BIT         -> big-endian bytes: selected as CAST(.. AS UNSIGNED), cast to uint64
+  BIT         -> big-endian bytes: selected as CAST(.. AS UNSIGNED), cast to decimal128(20,0)
   GEOMETRY    -> panics (unsupported): selected as ST_AsBinary() (WKB)
   BLOB/BINARY -> large_binary, cast to binary; text/ENUM/SET -> string: exact
   JSON        -> selected as CAST(.. AS CHAR) so MySQL 8's binary JSON arrives as text

@@ -1,11 +1,12 @@
 """MySQL column types -> lake (Arrow) types, exactly: no value may change.
 
 One line per decision (the reader's select expressions are in convert.py):
-  integers           -> int8/16/32/32/64, UNSIGNED -> uint8/16/32/32/64
+  integers           -> int8/16/32/32/64; UNSIGNED -> the next wider signed type, BIGINT
+                        UNSIGNED -> decimal128(20,0) (the lake profile has no unsigned types)
   TINYINT(1)         -> bool when tinyint1_as_boolean (a value other than 0/1 fails the read), else int8
   DECIMAL(p,s)       -> decimal128(p,s) for p <= 38; p > 38 -> string with MySQL's exact text
   FLOAT / DOUBLE     -> float32 / float64
-  BIT(n)             -> uint64 (the bits as an unsigned integer)
+  BIT(n)             -> decimal128(20,0) (the bits as an unsigned integer)
   YEAR               -> int16
   DATE               -> date32; DATETIME(n) -> timestamp[us]; TIMESTAMP(n) -> timestamp[us, UTC]
   zero dates         -> NULL (zero_dates: null; the column becomes nullable) or an error
@@ -26,14 +27,11 @@ import pyarrow as pa
 
 from lakeshift.arrow_types import MAX_DECIMAL128, parse_arrow_type
 from lakeshift.batch import Column
+from lakeshift.lake_profile import UNSIGNED_BITS, unsigned_type
 
-INTEGERS: dict[str, tuple[pa.DataType, pa.DataType]] = {
-    "tinyint": (pa.int8(), pa.uint8()),
-    "smallint": (pa.int16(), pa.uint16()),
-    "mediumint": (pa.int32(), pa.uint32()),
-    "int": (pa.int32(), pa.uint32()),
-    "integer": (pa.int32(), pa.uint32()),
-    "bigint": (pa.int64(), pa.uint64()),
+INTEGERS: dict[str, pa.DataType] = {
+    "tinyint": pa.int8(), "smallint": pa.int16(), "mediumint": pa.int32(), "int": pa.int32(),
+    "integer": pa.int32(), "bigint": pa.int64(),
 }
 STRINGS = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set", "json"}
 BINARIES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"}
@@ -122,8 +120,7 @@ def lake_type(info: ColumnInfo, tinyint1_as_boolean: bool = True) -> tuple[pa.Da
     if dt in INTEGERS:
         if dt == "tinyint" and tinyint1_as_boolean and info.is_tinyint1:
             return pa.bool_(), None
-        signed, unsigned = INTEGERS[dt]
-        return (unsigned if info.unsigned else signed), None
+        return (unsigned_type(UNSIGNED_BITS[dt]) if info.unsigned else INTEGERS[dt]), None
     if dt in ("decimal", "numeric"):
         p, s = info.numeric_precision or 10, info.numeric_scale or 0
         if p <= MAX_DECIMAL128:
@@ -134,7 +131,7 @@ def lake_type(info: ColumnInfo, tinyint1_as_boolean: bool = True) -> tuple[pa.Da
     if dt in ("double", "real", "double precision"):
         return pa.float64(), None
     if dt == "bit":
-        return pa.uint64(), None
+        return unsigned_type(UNSIGNED_BITS["bit"]), None
     if dt == "year":
         return pa.int16(), None
     if dt == "date":

@@ -53,6 +53,7 @@ class TableFacts:
     staged: bool = True  # the batch has parts: a staging table holds its rows
     staged_rows: int = 0
     key: tuple[str, ...] = ()  # the batch's merge key
+    soft_delete: bool = False  # the batch marks rows deleted instead of removing them (Manifest.soft_delete)
     catalog: CatalogFacts | None = None  # PostgreSQL only
 
 

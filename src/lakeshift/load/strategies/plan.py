@@ -12,9 +12,11 @@ from lakeshift.errors import LoadError
 from lakeshift.load.strategies.append import Append
 from lakeshift.load.strategies.changes import ApplyChanges
 from lakeshift.load.strategies.contract import MoveStrategy, NoRows
+from lakeshift.load.strategies.delete import DeleteKeys, SoftDelete
 from lakeshift.load.strategies.facts import TableFacts, prefer_key_lookups, swap_blocker, upsert_possible
 from lakeshift.load.strategies.merge import DeleteInsert
 from lakeshift.load.strategies.replace import Replace
+from lakeshift.load.strategies.soft_replace import SoftReplace, SoftSwap
 from lakeshift.load.strategies.swap import Swap
 from lakeshift.load.strategies.upsert import Upsert
 
@@ -24,12 +26,29 @@ def _replace(facts: TableFacts) -> MoveStrategy:
     in the target's own types when it can (catalog.swap is then set) and swaps
     tables when that loses nothing; otherwise DELETE + INSERT."""
     swap = facts.catalog.swap if facts.catalog is not None else None
+    if facts.soft_delete:  # a table made by this batch has no row to mark
+        return _soft_replace(facts, swap is not None) if facts.exists else Replace()
     if not facts.staged or swap is None:
         return Replace()
     why = swap_blocker(facts)
     if why:
         return Replace(instead_of_swap=why)
     return Swap(estimated_rows=facts.catalog.estimated_rows if facts.catalog else 0, staged_rows=facts.staged_rows)
+
+
+def _soft_replace(facts: TableFacts, swap_staged: bool) -> MoveStrategy:
+    """full_sync, hard_deletes: soft: the rows the snapshot lacks are kept, marked. The swap
+    is kept where it loses nothing (only those rows are copied into staging)."""
+    if facts.staged and swap_staged and not swap_blocker(facts):
+        return SoftSwap(staged_rows=facts.staged_rows)
+    return SoftReplace()
+
+
+def _delete(facts: TableFacts) -> MoveStrategy:
+    """A delete batch: its keys' rows removed, or marked (soft). A table not there has none."""
+    if not facts.staged or not facts.exists:
+        return NoRows()
+    return SoftDelete() if facts.soft_delete else DeleteKeys()
 
 
 def _merge(facts: TableFacts) -> MoveStrategy:
@@ -61,7 +80,7 @@ def _changes(facts: TableFacts) -> MoveStrategy:
 
 
 MODES: dict[str, Callable[[TableFacts], MoveStrategy]] = {"replace": _replace, "merge": _merge, "append": _append,
-                                                         "changes": _changes}
+                                                          "delete": _delete, "changes": _changes}
 
 
 def plan_move(mode: str, facts: TableFacts) -> MoveStrategy:

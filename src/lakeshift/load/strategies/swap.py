@@ -34,13 +34,16 @@ class Swap:
     staged_rows: int = 0
 
     def move(self, s: Session, job: MoveJob) -> Moved:
-        if job.manifest.primary_key and not _build_key(s, job):
+        if not build_key(s, job):
             return Replace().move(s, job)  # the batch repeats a key: de-duplicate row by row
         return Moved(self.estimated_rows, self.staged_rows, finish=swap_in)
 
 
-def _build_key(s: Session, job: MoveJob) -> bool:
-    """The primary key on staging; False (and nothing changed) when the batch repeats a key."""
+def build_key(s: Session, job: MoveJob) -> bool:
+    """The primary key on staging; False (and nothing changed) when the batch repeats a key.
+    A batch without a key has none to build (True)."""
+    if not job.manifest.primary_key:
+        return True
     s.execute("SAVEPOINT _ls_key")
     if _memory_kb(s.query("SHOW maintenance_work_mem")[0][0]) < _memory_kb(KEY_BUILD_MEMORY):
         s.execute(f"SET LOCAL maintenance_work_mem = '{KEY_BUILD_MEMORY}'")
@@ -76,6 +79,8 @@ def swap_in(s: Session, job: MoveJob) -> None:
         log.info("%s: could not swap in the new %s (%s); replacing it row by row", job.manifest.table,
                  job.target_sql, exc)
         names = [c.name for c in job.manifest.columns]
+        if job.manifest.soft_delete:  # staging also holds the rows the snapshot lacks, marked (soft_replace.py)
+            names.append(sql.DELETED_AT_COLUMN)
         s.execute(sql.delete_all(job.target_sql))
         s.execute(sql.insert_rows(job.target_sql, job.stage_sql, names,
                                   [f"{STAGE_ALIAS}.{quote_ansi(n)}" for n in names], job.manifest.primary_key))

@@ -1,0 +1,157 @@
+"""One canonical text per lakeshift type, written in the SQL of each engine, so
+that equal values hash equally in MySQL/MariaDB, PostgreSQL, DuckDB and
+Redshift despite their different text forms (docs/verify.md has the table).
+
+A column's canonical text (NULL stays NULL):
+  integers, BIT, YEAR   the decimal number ('18446744073709551615')
+  TINYINT(1) as bool    '0' / '1'
+  DECIMAL(p,s)          the number with exactly s decimals ('1.50'); the same for p > 38
+  DATE                  'YYYY-MM-DD'
+  DATETIME              'YYYY-MM-DD HH:MM:SS.ffffff' (wall time)
+  TIMESTAMP             'YYYY-MM-DD HH:MM:SS.ffffff' of the UTC instant
+  text, ENUM, SET, JSON md5 of the UTF-8 text (a fixed-width hex string: no separator can be faked)
+  binary                md5 of the bytes
+
+A row's text joins its columns with '|' and NULL as '~' (never a canonical text);
+its hash is md5 of that. What no SQL renders identically on an engine (floats,
+TIME, GEOMETRY, and on some targets JSON and binary) is `None` here: those
+columns are compared in Arrow (arrow_cols.py)."""
+
+from __future__ import annotations
+
+from lakeshift.batch import Column
+
+MYSQL, POSTGRES, DUCKDB, REDSHIFT = "MySQL", "PostgreSQL", "DuckDB", "Redshift"
+ENGINES = (MYSQL, POSTGRES, DUCKDB, REDSHIFT)
+NULL_MARK = "~"
+_DAY = {MYSQL: "'%Y-%m-%d'", POSTGRES: "'YYYY-MM-DD'", DUCKDB: "'%Y-%m-%d'", REDSHIFT: "'YYYY-MM-DD'"}
+_MOMENT = {MYSQL: "'%Y-%m-%d %H:%i:%s.%f'", POSTGRES: "'YYYY-MM-DD HH24:MI:SS.US'",
+           DUCKDB: "'%Y-%m-%d %H:%M:%S.%f'", REDSHIFT: "'YYYY-MM-DD HH24:MI:SS.US'"}
+# kinds an engine cannot render in SQL as the others do (its target type differs)
+_ARROW_ONLY = {POSTGRES: {"json"}, REDSHIFT: {"json", "binary"}, DUCKDB: set(), MYSQL: set()}
+
+
+def kind(c: Column) -> str | None:
+    """The canonical kind of a lake column; None: compared in Arrow on every engine."""
+    t, dt = c.arrow_type, c.data_type
+    if t == "bool":
+        return "bool"
+    if t.startswith(("int", "uint")):
+        return "bit" if dt in ("bit", "year") else "int"  # MySQL's text of these is not their number
+    if t.startswith("decimal") or dt in ("decimal", "numeric"):
+        return "decimal" if t.startswith("decimal") else "decimal_text"
+    if t == "date32[day]":
+        return "date"
+    if t.startswith("timestamp"):
+        return "timestamp" if "tz=" in t else "datetime"
+    if dt == "json":
+        return "json"
+    if t in ("string", "large_string") and dt != "time":
+        return "text"
+    if t in ("binary", "large_binary") and c.lake_encoding != "wkb":
+        return "binary"
+    return None  # float, double, TIME, GEOMETRY
+
+
+def sql_kind(c: Column, engine: str) -> str | None:
+    """kind(c) where `engine` renders it like MySQL does; None: compare in Arrow."""
+    k = kind(c)
+    return None if k is None or k in _ARROW_ONLY[engine] else k
+
+
+def column_text(c: Column, engine: str, r: str, zero_test: str | None = None) -> str:
+    """SQL for the canonical text of column `c` (referenced as `r`) on `engine`.
+    `zero_test` (MySQL): SQL true for a zero date, which the lake holds as NULL."""
+    k = sql_kind(c, engine)
+    if k is None:
+        raise ValueError(f"column {c.name!r} ({c.mysql_type}) has no canonical SQL text on {engine}")
+    text = _TEXT[engine][k].format(r=r, day=_DAY[engine], moment=_MOMENT[engine])
+    if zero_test and k in ("date", "datetime", "timestamp"):
+        return f"CASE WHEN {zero_test} THEN NULL ELSE {text} END"
+    return text
+
+
+# The canonical text of each kind, per engine ({r}: the column). MySQL sessions run in UTC, so a
+# TIMESTAMP reads as its UTC instant; BIT's text is its bytes and YEAR 0's is '0000', hence the
+# CAST to UNSIGNED; DuckDB and Redshift hold DECIMAL above 38 digits as MySQL's exact text.
+_TEXT: dict[str, dict[str, str]] = {
+    MYSQL: {"int": "CAST({r} AS CHAR)", "bool": "CAST({r} AS CHAR)", "decimal": "CAST({r} AS CHAR)",
+            "decimal_text": "CAST({r} AS CHAR)", "bit": "CAST(CAST({r} AS UNSIGNED) AS CHAR)",
+            "date": "DATE_FORMAT({r}, {day})", "datetime": "DATE_FORMAT({r}, {moment})",
+            "timestamp": "DATE_FORMAT({r}, {moment})", "text": "MD5(CAST({r} AS CHAR CHARACTER SET utf8mb4))",
+            "json": "MD5(CAST({r} AS CHAR CHARACTER SET utf8mb4))", "binary": "MD5({r})"},
+    POSTGRES: {"int": "({r})::text", "bit": "({r})::text", "decimal": "({r})::text", "decimal_text": "({r})::text",
+               "bool": "(({r})::int)::text", "date": "to_char({r}, {day})", "datetime": "to_char({r}, {moment})",
+               "timestamp": "to_char({r} AT TIME ZONE 'UTC', {moment})", "text": "md5(({r})::text)",
+               "binary": "md5({r})"},
+    DUCKDB: {"int": "CAST({r} AS VARCHAR)", "bit": "CAST({r} AS VARCHAR)", "decimal": "CAST({r} AS VARCHAR)",
+             "decimal_text": "{r}", "bool": "CAST(CAST({r} AS INTEGER) AS VARCHAR)", "date": "strftime({r}, {day})",
+             "datetime": "strftime({r}, {moment})", "timestamp": "strftime(timezone('UTC', {r}), {moment})",
+             "text": "md5(CAST({r} AS VARCHAR))", "json": "md5(CAST({r} AS VARCHAR))", "binary": "md5({r})"},
+    REDSHIFT: {"int": "CAST({r} AS VARCHAR)", "bit": "CAST({r} AS VARCHAR)", "decimal": "CAST({r} AS VARCHAR)",
+               "decimal_text": "{r}", "bool": "CASE WHEN {r} IS NULL THEN NULL WHEN {r} THEN '1' ELSE '0' END",
+               "date": "TO_CHAR({r}, {day})", "datetime": "TO_CHAR({r}, {moment})",
+               "timestamp": "TO_CHAR(CONVERT_TIMEZONE('UTC', {r}), {moment})", "text": "MD5({r})"},
+}
+
+
+# ---------------------------------------------------------------- row hashes
+
+
+def row_hash(engine: str, texts: list[str]) -> str:
+    """md5 of the column texts joined by '|', NULL as '~' (32 hex digits)."""
+    parts = [f"COALESCE({t}, '{NULL_MARK}')" for t in texts]
+    if engine == MYSQL:
+        return f"MD5(CONCAT_WS('|', {', '.join(parts)}))"
+    return "md5(" + " || '|' || ".join(parts) + ")"
+
+
+def hex_number(engine: str, h: str, start: int, digits: int) -> str:
+    """The unsigned integer of `digits` hex digits of `h` from position `start` (1-based), ≤ 60 bits."""
+    piece = f"SUBSTRING({h}, {start}, {digits})"
+    if engine == MYSQL:
+        return f"CAST(CONV({piece}, 16, 10) AS UNSIGNED)"
+    if engine == POSTGRES:
+        return f"('x' || {piece})::bit({digits * 4})::bigint"
+    if engine == DUCKDB:
+        return f"CAST('0x' || {piece} AS BIGINT)"
+    return f"STRTOL({piece}, 16)"
+
+
+def checksum_items(engine: str, h: str) -> list[str]:
+    """An order-free sum of a 60-bit piece of the hash `h`. Exact: MySQL sums BIGINT UNSIGNED
+    as DECIMAL, PostgreSQL bigint as numeric, DuckDB as HUGEINT; Redshift's SUM(BIGINT) would
+    overflow, so it sums DECIMAL(38,0). (With the count, a changed row goes unseen only if
+    another change cancels its 60 bits exactly; a second piece cost MariaDB as much again.)"""
+    piece = hex_number(engine, h, 1, 15)
+    if engine == REDSHIFT:
+        piece = f"CAST({piece} AS DECIMAL(38,0))"
+    return [f"COALESCE(SUM({piece}), 0)"]
+
+
+def bucket(engine: str, h: str, buckets: int) -> str:
+    """Which of `buckets` windows a row with hash `h` falls in (the last 8 hex digits, modulo)."""
+    return f"({hex_number(engine, h, 25, 8)} % {int(buckets)})"
+
+
+# ---------------------------------------------------------------- integer keys
+# A key of one integer column needs no md5 for its windows: they are the key modulo the window
+# count. Compared by keys only, its checksums are SUM(key) and a sum of (key mod p) * a mod p.
+# Every engine computes them exactly (remainders keep the dividend's sign everywhere), at a
+# fraction of md5's cost (the check that runs after every incremental run with hard_deletes).
+_P, _A = 2147483647, 1000003
+
+
+def _mod(engine: str, x: str, n: int) -> str:
+    return f"MOD({x}, {n})" if engine in (MYSQL, REDSHIFT) else f"({x} % {n})"
+
+
+def int_checksum_items(engine: str, k: str) -> list[str]:
+    items = [k, _mod(engine, f"{_mod(engine, k, _P)} * {_A}", _P)]
+    if engine == REDSHIFT:
+        items = [f"CAST({i} AS DECIMAL(38,0))" for i in items]
+    return [f"COALESCE(SUM({i}), 0)" for i in items]
+
+
+def int_bucket(engine: str, k: str, buckets: int) -> str:
+    return _mod(engine, k, int(buckets))

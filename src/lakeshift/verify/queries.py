@@ -1,0 +1,111 @@
+"""The statements a verify sends, one pure function each, the same for the
+source and the target (a `Side` says how one engine names the table and its
+columns). Windows are buckets of the key's canonical hash: a row falls in the
+same window on both sides whatever their collations and orders, and one
+aggregate query per side compares every window of a table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from lakeshift.batch import Column
+from lakeshift.verify import canonical as C
+
+
+@dataclass(frozen=True)
+class Side:
+    """How one engine's statements name the table and its columns."""
+
+    engine: str
+    table_sql: str  # the FROM item
+    ref: Callable[[str], str]  # a column reference
+    zero_test: Callable[[str], str] | None = None  # MySQL: SQL true for a zero date (NULL in the lake)
+    conds: tuple[str, ...] = field(default=())  # rows this side compares (MySQL: the synced ones)
+
+    def text(self, c: Column) -> str:
+        zero = self.zero_test(c.name) if self.zero_test and C.kind(c) in ("date", "datetime", "timestamp") else None
+        return C.column_text(c, self.engine, self.ref(c.name), zero)
+
+    def where(self, extra: Sequence[str] = ()) -> str:
+        conds = [*self.conds, *extra]
+        return " WHERE " + " AND ".join(f"({c})" for c in conds) if conds else ""
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What is hashed: the key (windows and row identity) and the row (checksums)."""
+
+    key: list[Column]  # [] = keyless: the row is its own key
+    row: list[Column]  # columns in the row checksum (the key alone, or every SQL-hashable column)
+    buckets: int
+
+    @property
+    def integer_key(self) -> bool:
+        """A key of one integer column: the key itself stands for its hash (canonical.py)."""
+        return len(self.key) == 1 and C.kind(self.key[0]) == "int"
+
+    @property
+    def keys_only(self) -> bool:
+        return self.row == self.key
+
+    def bucket(self, side: Side, k: str) -> str:
+        if self.integer_key:
+            return C.int_bucket(side.engine, k, self.buckets)
+        return C.bucket(side.engine, k, self.buckets)
+
+    def sums(self, side: Side, h: str) -> list[str]:
+        if self.integer_key and self.keys_only:
+            return C.int_checksum_items(side.engine, h)
+        return C.checksum_items(side.engine, h)
+
+    def hashes(self, side: Side) -> tuple[str, str]:
+        """(key hash, row hash) as SQL on `side`."""
+        if self.integer_key:
+            k = side.ref(self.key[0].name)
+            return k, k if self.keys_only else C.row_hash(side.engine, [side.text(c) for c in self.row])
+        hr = C.row_hash(side.engine, [side.text(c) for c in self.row])
+        hk = C.row_hash(side.engine, [side.text(c) for c in self.key]) if self.key else hr
+        return hk, hr
+
+
+def aggregate_sql(side: Side, shape: Shape) -> str:
+    """Per window: its bucket, row count and checksums of the row hashes."""
+    hk, hr = shape.hashes(side)
+    same = hk == hr
+    sums = ", ".join(shape.sums(side, "h"))
+    inner = f"SELECT {hk} AS k" + ("" if same else f", {hr} AS h") + f" FROM {side.table_sql}{side.where()}"
+    middle = f"SELECT {shape.bucket(side, 'k')} AS b, {'k' if same else 'h'} AS h FROM ({inner}) x"
+    return f"SELECT b, COUNT(*), {sums} FROM ({middle}) y GROUP BY b"
+
+
+def count_sql(side: Side, extra: Sequence[str] = ()) -> str:
+    return f"SELECT COUNT(*) FROM {side.table_sql}{side.where(extra)}"
+
+
+def fetch_sql(side: Side, shape: Shape, buckets: Sequence[int], extra: Sequence[tuple[str, str]] = (),
+              use_conds: bool = True) -> str:
+    """Key hash, row hash and the key columns of the rows in `buckets`; `extra`:
+    more (expression, alias) items, e.g. MySQL's "is this row synced" flag.
+    Keyless: each distinct row hash with its count."""
+    hk, hr = shape.hashes(side)
+    where = side.where() if use_conds else ""
+    in_list = ", ".join(str(int(b)) for b in buckets)
+    pick = f"{shape.bucket(side, 'k')} IN ({in_list})"
+    if not shape.key:
+        inner = f"SELECT {hk} AS k FROM {side.table_sql}{where}"
+        return f"SELECT k, COUNT(*) FROM ({inner}) x WHERE {pick} GROUP BY k"
+    items = [f"{hk} AS k", f"{hr} AS h"] + [f"{side.ref(c.name)} AS c{i}" for i, c in enumerate(shape.key)]
+    items += [f"{expr} AS {alias}" for expr, alias in extra]
+    names = ["k", "h"] + [f"c{i}" for i in range(len(shape.key))] + [alias for _, alias in extra]
+    inner = f"SELECT {', '.join(items)} FROM {side.table_sql}{where}"
+    return f"SELECT {', '.join(names)} FROM ({inner}) x WHERE {pick}"
+
+
+def bucket_count(rows: int) -> int:
+    """Windows for a table of about `rows` rows: ~64 rows each (a power of two,
+    16 to 2^20), so the rows fetched for a few differing keys stay few."""
+    n = 16
+    while n < rows // 64 and n < 1 << 20:
+        n *= 2
+    return n

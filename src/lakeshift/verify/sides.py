@@ -1,0 +1,79 @@
+"""The two sides of a comparison: MySQL through the reader's pool, the target
+through a session of its loader. Each runs the statements of queries.py."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from lakeshift.identifiers import quote_ansi
+from lakeshift.source.convert import ref, zero_date_test
+from lakeshift.source.positions import from_sql
+from lakeshift.verify import canonical as C
+from lakeshift.verify import queries as Q
+
+if TYPE_CHECKING:
+    from lakeshift.load.session import Session
+    from lakeshift.source import MySQLReader, TableDescription
+
+FETCH_CHUNK = 4096  # windows per fetch statement (an IN list)
+
+
+class SourceSide:
+    """MySQL: `synced` is the SQL condition of the rows the target has loaded (None: all)."""
+
+    def __init__(self, reader: MySQLReader, desc: TableDescription, synced: str | None) -> None:
+        self.reader, self.desc, self.synced = reader, desc, synced
+        self.where = f"MySQL {reader.label}: table {desc.full_name}"
+        self.side = Q.Side(C.MYSQL, from_sql(desc), ref, zero_date_test, (synced,) if synced else ())
+        self.all_rows = Q.Side(C.MYSQL, from_sql(desc), ref, zero_date_test)
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        return self.reader.pool.query(sql, None, self.where)
+
+    def estimate(self) -> int:
+        """The catalogue's row estimate (sizes the windows; the counts come from the aggregate)."""
+        rows = self.reader.pool.query("SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
+                                      "AND TABLE_NAME = %s", (self.desc.schema, self.desc.table), self.where)
+        return int(rows[0][0] or 0) if rows else 0
+
+    def pending(self) -> int:
+        """Rows beyond the loaded watermark (0 without one)."""
+        if not self.synced:
+            return 0
+        (beyond,), = self.query(Q.count_sql(self.all_rows, [f"NOT COALESCE(({self.synced}), FALSE)"]))
+        return int(beyond)
+
+    def aggregate(self, shape: Q.Shape) -> dict[int, tuple[Any, ...]]:
+        return {int(r[0]): tuple(r[1:]) for r in self.query(Q.aggregate_sql(self.side, shape))}
+
+    def fetch(self, shape: Q.Shape, buckets: Sequence[int]) -> list[tuple[Any, ...]]:
+        """Keyed: every row of the windows, synced or not, with the synced flag when there is a watermark."""
+        if not shape.key:
+            return _chunked(lambda b: self.query(Q.fetch_sql(self.side, shape, b)), buckets)
+        extra = [(f"CASE WHEN {self.synced} THEN 1 ELSE 0 END", "synced")] if self.synced else []
+        return _chunked(lambda b: self.query(Q.fetch_sql(self.all_rows, shape, b, extra)), buckets)
+
+
+class TargetSide:
+    """The target table, through one session (`engine`: the loader dialect's name; `conds`: its live rows)."""
+
+    def __init__(self, session: Session, engine: str, schema: str, table: str, conds: tuple[str, ...] = ()) -> None:
+        self.session, self.engine = session, engine
+        self.side = Q.Side(engine, f"{quote_ansi(schema)}.{quote_ansi(table)}", quote_ansi, conds=conds)
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        return self.session.query(sql)
+
+    def aggregate(self, shape: Q.Shape) -> dict[int, tuple[Any, ...]]:
+        return {int(r[0]): tuple(r[1:]) for r in self.query(Q.aggregate_sql(self.side, shape))}
+
+    def fetch(self, shape: Q.Shape, buckets: Sequence[int]) -> list[tuple[Any, ...]]:
+        return _chunked(lambda b: self.query(Q.fetch_sql(self.side, shape, b)), buckets)
+
+
+def _chunked(run: Any, buckets: Sequence[int]) -> list[tuple[Any, ...]]:
+    rows: list[tuple[Any, ...]] = []
+    for i in range(0, len(buckets), FETCH_CHUNK):
+        rows.extend(run(buckets[i:i + FETCH_CHUNK]))
+    return rows

@@ -1,0 +1,195 @@
+"""Compare one table: per window a row count and checksums on both sides
+(one aggregate query each, at the same time), then the rows of the windows that
+differ, fetched by key hash and classified (diff.py). With --deep, columns no
+SQL renders identically on both engines are compared in Arrow (arrow_cols.py)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pyarrow as pa
+
+from lakeshift.batch import Column
+from lakeshift.errors import LoadError, SourceError
+from lakeshift.identifiers import quote_ansi
+from lakeshift.load.sql import DELETED_AT_COLUMN as DELETED_AT  # a soft-deleted row is not a live row
+from lakeshift.source.types import arrow_type
+from lakeshift.verify import canonical as C
+from lakeshift.verify import diff as D
+from lakeshift.verify import queries as Q
+from lakeshift.verify.report import EXAMPLES, TableReport
+from lakeshift.verify.sides import SourceSide, TargetSide
+
+if TYPE_CHECKING:
+    from lakeshift.source import MySQLReader, TableDescription
+
+A, B = TypeVar("A"), TypeVar("B")
+
+
+@dataclass(frozen=True)
+class TableJob:
+    """One table to compare. `loader`: the target's loader (its `connect()`,
+    `schema` and `dialect` are used); `desc`: the MySQL table, typed by the
+    table's options (`desc.apply(table_config)`); `key`: the merge key ([]:
+    keyless); `synced`: MySQL condition of the rows the target has loaded
+    (watermark.py; None: every row)."""
+
+    reader: MySQLReader
+    desc: TableDescription
+    loader: Any
+    target_table: str
+    key: Sequence[str]
+    deep: bool = False
+    synced: str | None = None
+    name: str = ""
+
+
+@dataclass
+class Outcome:
+    report: TableReport
+    diff: D.Diff
+
+
+def compare_table(job: TableJob) -> TableReport:
+    return run(job).report
+
+
+def run(job: TableJob) -> Outcome:
+    started = time.monotonic()
+    engine = job.loader.dialect.name
+    present = _target_columns(job)
+    cols = {c.name: c for c in job.desc.columns}
+    key = [cols[k] for k in job.key]
+    _check_key(job, key, engine, present)
+    compared = [c for c in job.desc.columns if _in(job, c.name, present)]
+    hashable = [c for c in compared if C.sql_kind(c, engine) is not None]
+    row = hashable if (job.deep or not key) else key
+    report = TableReport(job.name or job.desc.table, job.target_table, deep=job.deep, keyed=bool(key),
+                         key=list(job.key))
+    source = SourceSide(job.reader, job.desc, job.synced)
+    with closing(job.loader.connect()) as session:
+        live = (f"{quote_ansi(DELETED_AT)} IS NULL",) if DELETED_AT in present else ()
+        target = TargetSide(session, engine, job.loader.schema, job.target_table, live)
+        shape = Q.Shape(key, row, Q.bucket_count(source.estimate()))
+        src_agg, tgt_agg = both(lambda: source.aggregate(shape), lambda: target.aggregate(shape))
+        report.pending = source.pending()
+        report.source_rows = sum(int(a[0]) for a in src_agg.values()) + report.pending
+        report.target_rows = sum(int(a[0]) for a in tgt_agg.values())
+        windows = D.differing(src_agg, tgt_agg)
+        report.windows, report.windows_differing = shape.buckets, len(windows)
+        diff = _classify(source, target, shape, windows, bool(job.synced)) if windows else D.Diff()
+        skipped = [c for c in compared if c not in hashable]
+        if job.deep and key and skipped:
+            from lakeshift.verify.arrow_cols import compare_columns
+
+            compare_columns(job, target, key, skipped, diff)
+    _fill(report, diff, [c.name for c in key], skipped if (job.deep or not key) else [], engine)
+    absent = [c.name for c in job.desc.columns if not _in(job, c.name, present)]
+    if absent and (job.deep or not key):
+        report.notes.append(f"not in the target table yet (the next run adds them), not compared: {', '.join(absent)}")
+    report.seconds = time.monotonic() - started
+    return Outcome(report, diff)
+
+
+def both(on_source: Callable[[], A], on_target: Callable[[], B]) -> tuple[A, B]:
+    """The two sides' queries at the same time: each engine does its own work."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lakeshift-verify") as pool:
+        theirs = pool.submit(on_target)
+        mine = on_source()
+        return mine, theirs.result()
+
+
+def _target_columns(job: TableJob) -> set[str]:
+    present = set(job.loader.target_columns(job.target_table))
+    if not present:
+        raise LoadError(f"{job.name or job.desc.table}: target table {job.loader.schema}.{job.target_table} does not "
+                        f"exist in {job.loader.describe}; nothing to compare (run `lakeshift sync` first)")
+    return present
+
+
+def _in(job: TableJob, name: str, present: set[str]) -> bool:
+    """`name` is a column of the target table (as its catalogue spells it: Redshift folds case)."""
+    return job.loader.dialect.catalog_name(name) in present
+
+
+def _check_key(job: TableJob, key: list[Column], engine: str, present: set[str]) -> None:
+    for c in key:
+        if not _in(job, c.name, present):
+            raise LoadError(f"{job.desc.full_name}: key column {c.name!r} is not in target table "
+                            f"{job.loader.schema}.{job.target_table}; run `lakeshift sync` first")
+        if C.sql_kind(c, engine) is None:
+            raise SourceError(f"{job.desc.full_name}: key column {c.name!r} ({c.mysql_type}) cannot be compared "
+                              f"on {engine} (no canonical text in SQL); verify needs a key of integers, decimals, "
+                              f"dates or text")
+
+
+def _classify(source: SourceSide, target: TargetSide, shape: Q.Shape, windows: list[int], synced: bool) -> D.Diff:
+    src, tgt = source.fetch(shape, windows), target.fetch(shape, windows)
+    if not shape.key:
+        return D.classify_keyless(src, tgt)
+    return D.classify_keyed(src, tgt, len(shape.key), synced)
+
+
+def _fill(report: TableReport, diff: D.Diff, key: list[str], skipped: list[Column], engine: str) -> None:
+    if not report.keyed:
+        report.missing, report.extra = diff.missing_rows, diff.extra_rows
+        report.notes.append("no key: row counts and multiset checksums only (no example keys, no 'different')")
+    else:
+        report.missing, report.extra, report.different = len(diff.missing), len(diff.extra), len(diff.different)
+        for kind in ("missing", "extra", "different"):
+            keys = getattr(diff, kind)
+            if keys:
+                report.examples[kind] = [dict(zip(key, k)) for k in _ordered(keys)[:EXAMPLES]]
+    if skipped:
+        names = ", ".join(c.name for c in skipped)
+        how = "compared in Arrow" if report.keyed else "not compared (a keyless table has no key to match them by)"
+        report.notes.append(f"columns without a canonical SQL text on {engine}: {names}: {how}")
+
+
+def _ordered(keys: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Keys in their order (by their text where values do not compare, e.g. a NULL next to a number)."""
+    try:
+        return sorted(keys)
+    except TypeError:
+        return sorted(keys, key=repr)
+
+
+# ---------------------------------------------------------------- hard deletes
+
+
+def gone_keys(reader: MySQLReader, desc: TableDescription, loader: Any, target_table: str,
+              key: Sequence[str]) -> pa.Table:
+    """The keys the target table holds and MySQL no longer does, as an Arrow
+    table of the key columns in their lake types (the shape of a delete batch).
+    Key-only: one aggregate query per side, then the keys of the differing windows."""
+    if not key:
+        raise SourceError(f"{desc.full_name}: a table without a key has no keys to delete")
+    outcome = run(TableJob(reader, desc, loader, target_table, list(key)))
+    return keys_table(desc, list(key), outcome.diff.extra)
+
+
+def keys_table(desc: TableDescription, key: list[str], rows: list[tuple[Any, ...]]) -> pa.Table:
+    """Key values as the target returned them, typed as the lake holds them."""
+    cols = {c.name: c for c in desc.columns}
+    arrays = []
+    for i, name in enumerate(key):
+        typ = arrow_type(cols[name])
+        arrays.append(pa.array([_lake_value(r[i], typ) for r in rows], type=typ))
+    return pa.Table.from_arrays(arrays, names=key)
+
+
+def _lake_value(v: Any, typ: pa.DataType) -> Any:
+    if v is None:
+        return None
+    if isinstance(v, memoryview):
+        return bytes(v)
+    if pa.types.is_integer(typ):
+        return int(v)  # PostgreSQL numeric(20,0) for BIGINT UNSIGNED
+    if pa.types.is_string(typ) and not isinstance(v, str):
+        return str(v)  # DECIMAL above 38 digits: PostgreSQL numeric, the lake the text
+    return v

@@ -1,0 +1,145 @@
+"""verify --deep on the type tests' hostile values (tests/test_types_e2e.py):
+equal values hash equally in MariaDB, PostgreSQL and DuckDB (a synced table is
+equal, every window), and a target tampered with in every column type is found
+exactly: the keys changed, deleted and added, no more."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hostile_kit import make_tgt
+from test_types_e2e import ROWS, insert_rows, table_cfg
+from verify_kit import example_ids, pipeline_config, tamper, verify
+
+from conftest import mysql_exec
+from test_types_e2e import DDL
+
+COPIES = (10, 20, 30, 40, 50, 60)  # rows 1-5 copied to 11-15, 21-25, ... : one change per row
+CHANGES = {  # id: the change (the copy of row id % 10)
+    11: "zdn = DATE '2001-01-01'",
+    12: "zdt = TIMESTAMP '2020-01-01 00:00:00.000001'",
+    13: "ch = 'NULl'",
+    14: "zts = TIMESTAMPTZ '2038-01-19 04:14:08.000000+01'",  # 1 µs after MySQL's instant
+    15: "flag = 1",  # NULL -> 1
+    21: "biu = 18446744073709551614",
+    22: "bi = 9223372036854775806",
+    23: "d65 = '0.000000000000000000000000000002'",
+    24: "d38 = -0.0000000002",
+    25: "zts = TIMESTAMPTZ '2000-01-01 00:00:00+00'",  # NULL -> a value
+    31: "f = CAST('3.4028232635611926e38' AS REAL)",  # the next float32 down
+    32: "db = CAST('-1.7976931348623155e308' AS DOUBLE PRECISION)",
+    33: "vc = NULL",  # the text 'NULL' -> SQL NULL
+    34: "tt = 'tab\there\nnew '",  # a trailing space
+    35: "s = ''",  # NULL -> ''
+    41: "js = '{\"k\": 1}'",
+    42: "bl = '\\x00'::bytea",  # '' -> one zero byte
+    43: "vb = '\\xfe'::bytea",
+    44: "tm = INTERVAL '25:00:00.000001'",
+    45: "b1 = 0",
+    51: "b64 = 18446744073709551614",
+    52: "en = 'a'",
+    53: "st = 'x,y'",
+    54: "yr = 2000",
+    55: "g = '\\x01'::bytea",
+    61: "vc = '😀😀😀😀😀😀😀😀😀😁'",
+    62: "zd = DATE '2020-01-01'",  # NULL -> a date
+}
+SAME = ["UPDATE hostile SET zts = TIMESTAMPTZ '1970-01-01 02:00:01.000001+02' WHERE id = 63"]  # the same instant
+
+
+@pytest.fixture
+def copied(mysql: Any) -> None:
+    mysql_exec(mysql, DDL)
+    insert_rows(mysql, ROWS)
+    cols = "zd, zdn, zdt, zts, biu, bi, d65, d38, f, db, vc, tt, ch, s, flag, js, bl, vb, tm, b1, b64, en, st, yr, g"
+    mysql_exec(mysql, "SET SESSION sql_mode = ''", *[
+        f"INSERT INTO hostile (id, {cols}) SELECT id + {n}, {cols} FROM hostile WHERE id <= 5" for n in COPIES])
+
+
+@pytest.mark.parametrize("kind", ["postgres", "duckdb"])
+def test_hostile_values_hash_equally_and_every_change_is_found(kind: str, copied: None, mysql_db: str,
+                                                               tmp_path: Path, cli: Any,
+                                                               request: pytest.FixtureRequest) -> None:
+    tgt = make_tgt(kind, request, tmp_path)
+    config = pipeline_config(tmp_path, mysql_db, tgt, table_cfg())
+    result = cli("sync", "pipeline", "-p", "p1", "-t", "hostile", config_dir=config)
+    assert result.exit_code == 0, result.output + result.stderr
+
+    same = verify(config, ["hostile"], deep=True)["hostile"]
+    assert (same.source_rows, same.target_rows, same.windows_differing) == (35, 35, 0)
+    assert same.equal and not same.examples, same
+    assert any("f, db, tm, g: compared in Arrow" in n for n in same.notes), same.notes
+
+    tamper(tgt, *[f"UPDATE hostile SET {change} WHERE id = {i}" for i, change in CHANGES.items()], *SAME,
+           "DELETE FROM hostile WHERE id IN (64, 65)",
+           "INSERT INTO hostile (id, zdn, zdt) VALUES (1000, DATE '2000-01-01', TIMESTAMP '2000-01-01 00:00:00'), "
+           "(1001, DATE '2000-01-01', TIMESTAMP '2000-01-01 00:00:00')")
+    r = verify(config, ["hostile"], deep=True)["hostile"]
+    assert (r.missing, r.extra, r.different, r.pending) == (2, 2, len(CHANGES), 0)
+    assert example_ids(r, "missing") == [64, 65] and example_ids(r, "extra") == [1000, 1001]
+    assert len(r.examples["different"]) == 10  # up to 10 examples
+    keys_only = verify(config, ["hostile"])["hostile"]
+    assert (keys_only.missing, keys_only.extra, keys_only.different) == (2, 2, 0)
+
+
+def test_changed_keys_are_exactly_the_changed_rows(copied: None, mysql_db: str, tmp_path: Path, cli: Any,
+                                                   request: pytest.FixtureRequest) -> None:
+    """All the different keys, not only the examples (DuckDB, the library's Outcome)."""
+    from lakeshift.config.loader import load_config
+    from lakeshift.load import open_target
+    from lakeshift.source import MySQLReader
+    from lakeshift.verify.table import TableJob, run
+
+    tgt = make_tgt("duckdb", request, tmp_path)
+    config = pipeline_config(tmp_path, mysql_db, tgt, table_cfg())
+    assert cli("sync", "pipeline", "-p", "p1", "-t", "hostile", config_dir=config).exit_code == 0
+    tamper(tgt, *[f"UPDATE hostile SET {change} WHERE id = {i}" for i, change in CHANGES.items()], *SAME)
+    cfg = load_config(str(config))
+    reader = MySQLReader(cfg.source("src"), cfg.settings)
+    loader = open_target(cfg.target("dst"), cfg.settings)
+    try:
+        desc = reader.describe("hostile", cfg.pipeline("p1").tables["hostile"])
+        outcome = run(TableJob(reader, desc, loader, "hostile", ["id"], deep=True))
+    finally:
+        loader.close()
+        reader.close()
+    assert sorted(k[0] for k in outcome.diff.different) == sorted(CHANGES)
+
+
+@pytest.mark.parametrize("kind", ["postgres", "duckdb"])
+def test_canonical_text_of_every_hostile_value_is_equal_across_engines(kind: str, mysql: Any, mysql_db: str,
+                                                                       tmp_path: Path, cli: Any,
+                                                                       request: pytest.FixtureRequest) -> None:
+    """Column by column: MySQL's canonical text of each hostile value equals the target's."""
+    from lakeshift.config.loader import load_config
+    from lakeshift.source import MySQLReader
+    from lakeshift.source.convert import ref, zero_date_test
+    from lakeshift.source.positions import from_sql
+    from lakeshift.verify import canonical as C
+    from lakeshift.verify.queries import Side
+
+    mysql_exec(mysql, DDL)
+    insert_rows(mysql, ROWS)
+    tgt = make_tgt(kind, request, tmp_path)
+    config = pipeline_config(tmp_path, mysql_db, tgt, table_cfg())
+    assert cli("sync", "pipeline", "-p", "p1", "-t", "hostile", config_dir=config).exit_code == 0
+    cfg = load_config(str(config))
+    reader = MySQLReader(cfg.source("src"), cfg.settings)
+    try:
+        desc = reader.describe("hostile", cfg.pipeline("p1").tables["hostile"])
+        engine = "PostgreSQL" if kind == "postgres" else "DuckDB"
+        src = Side(C.MYSQL, from_sql(desc), ref, zero_date_test)
+        dst = Side(engine, tgt.name("hostile"), lambda n: f'"{n}"')
+        checked = []
+        for c in desc.columns:
+            if C.sql_kind(c, engine) is None:
+                continue
+            want = dict(reader.pool.query(f"SELECT {ref('id')}, {src.text(c)} FROM {src.table_sql}"))
+            got = dict(tgt.query(f'SELECT "id", {dst.text(c)} FROM {dst.table_sql}'))
+            assert got == want, c.name
+            checked.append(c.name)
+    finally:
+        reader.close()
+    assert len(checked) >= 20
