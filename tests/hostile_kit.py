@@ -21,7 +21,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,9 +226,11 @@ class MariaDBServer:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def start_mariadb(tz: str | None = None, tls: bool = False) -> MariaDBServer:
+def start_mariadb(tz: str | None = None, tls: bool = False, server_args: Sequence[str] = ()) -> MariaDBServer:
     """mariadbd on a free loopback port with its own data folder, as user
     mysql; `tz` is the server's OS time zone (its time_zone stays SYSTEM).
+    `server_args` are added to the server's command line; with a --log-bin
+    among them the server keeps a binary log (else it runs without one).
     It listens on 127.0.0.1 and 127.0.0.2: the certificate (with `tls`) names
     only localhost and 127.0.0.1, so 127.0.0.2 is the same server under a
     name the certificate does not hold."""
@@ -240,6 +242,8 @@ def start_mariadb(tz: str | None = None, tls: bool = False) -> MariaDBServer:
         for p in (files.ca, files.cert, files.key, files.wrong_ca):
             p.chmod(0o644)
         args = [f"--ssl-ca={files.ca}", f"--ssl-cert={files.cert}", f"--ssl-key={files.key}"]
+    args += list(server_args)
+    log_bin = [] if any(a.startswith("--log-bin") for a in server_args) else ["--skip-log-bin"]
     server = MariaDBServer(free_port(), folder, files)
     try:
         subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={folder / 'data'}", "--user=mysql",
@@ -250,7 +254,7 @@ def start_mariadb(tz: str | None = None, tls: bool = False) -> MariaDBServer:
         server.process = subprocess.Popen(
             ["/usr/sbin/mariadbd", "--no-defaults", f"--datadir={folder / 'data'}", f"--port={server.port}",
              "--bind-address=127.0.0.1,127.0.0.2", f"--socket={folder / 'mysqld.sock'}", f"--pid-file={folder / 'mysqld.pid'}",
-             "--user=mysql", "--skip-log-bin", "--innodb-buffer-pool-size=32M", "--skip-name-resolve", *args],
+             "--user=mysql", *log_bin, "--innodb-buffer-pool-size=32M", "--skip-name-resolve", *args],
             stdout=log, stderr=subprocess.STDOUT, env=env)
         log.close()
 

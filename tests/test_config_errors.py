@@ -151,7 +151,7 @@ def test_storage_errors(cli, make_config, body: dict[str, Any], message: str) ->
     ("table", "message"),
     [
         ({"cdc_strategy": "hybird"},
-         "tables.orders.cdc_strategy: must be one of 'hybrid', 'timestamp_only', 'id_only' or 'full_sync' "
+         "tables.orders.cdc_strategy: must be one of 'hybrid', 'timestamp_only', 'id_only', 'full_sync' or 'binlog' "
          "(got 'hybird')"),
         (full(table_type="cube"), "tables.orders.table_type: must be one of 'fact' or 'dimension' (got 'cube')"),
         (full(processing={"batch_size": "lots"}), "tables.orders.processing.batch_size: must be an integer (got 'lots')"),
@@ -278,5 +278,5 @@ def test_spaces_unicode_and_mixed_case_names_accepted(cli, make_config) -> None:
 def test_every_error_is_one_line_even_with_many_problems(cli, make_config) -> None:
     tables = {"a": {"cdc_strategy": "bad", "table_type": "bad", "nope": 1}}
     msg = validate(cli, make_config, {"pipelines/p.yml": pipeline(tables)})
-    assert msg == ("pipelines/p.yml: tables.a.cdc_strategy: must be one of 'hybrid', 'timestamp_only', 'id_only' "
-                   "or 'full_sync' (got 'bad') (and 2 more problem(s))")
+    assert msg == ("pipelines/p.yml: tables.a.cdc_strategy: must be one of 'hybrid', 'timestamp_only', 'id_only', "
+                   "'full_sync' or 'binlog' (got 'bad') (and 2 more problem(s))")

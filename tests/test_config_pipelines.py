@@ -69,8 +69,9 @@ def test_cdc_strategy_defaults_to_hybrid_which_needs_both(cli, make_config) -> N
         {"cdc_strategy": "id_only", "cdc_id_column": "id"},
         {"cdc_strategy": "timestamp_only", "cdc_timestamp_column": "ts"},
         {"cdc_strategy": "hybrid", "cdc_timestamp_column": "ts", "cdc_id_column": "id"},
+        {"cdc_strategy": "binlog"},
     ],
-    ids=["full_sync", "id_only", "timestamp_only", "hybrid"],
+    ids=["full_sync", "id_only", "timestamp_only", "hybrid", "binlog"],
 )
 def test_valid_strategies(cli, make_config, table: dict[str, Any]) -> None:
     root = make_config(files({"orders": table}))
@@ -190,3 +191,34 @@ def test_list_and_show_pipeline(cli, make_config) -> None:
     assert "Pipeline: sales_to_reporting (sales_pipeline)" in out
     assert "Source: sales_mysql   Target: reporting   Storage: default" in out
     assert "dim_customers" in out and "updated_at, customer_id" in out and "10m" in out
+
+
+# ---------------------------------------------------------------- binlog
+
+
+def test_binlog_server_ids_default_to_a_stable_number_per_pipeline_and_never_repeat(cli, make_config) -> None:
+    from lakeshift.config.models import default_server_id
+
+    assert default_server_id("sales") == default_server_id("sales") != default_server_id("sales2")
+    assert 1_000_000 <= default_server_id("sales") < 2**31
+    body = {"pipeline": {"source": "sales_mysql", "target": "reporting"}, "tables": {"o": {"cdc_strategy": "binlog"}}}
+    other = {"pipeline": {"source": "sales_mysql", "target": "reporting", "binlog": {"server_id": 7}},
+             "tables": {"o": {"cdc_strategy": "binlog"}}}
+    root = make_config({"connections.yml": CONNECTIONS, "pipelines/a.yml": body, "pipelines/b.yml": other})
+    config = load_config(root)
+    assert config.pipeline("a").binlog_server_id == default_server_id("a")
+    assert config.pipeline("b").pipeline.binlog.on_position_lost == "fail"
+    assert pipeline_errors(config, config.pipeline("a")) == []
+    body["pipeline"]["binlog"] = {"server_id": 7}
+    root = make_config({"connections.yml": CONNECTIONS, "pipelines/a.yml": body, "pipelines/b.yml": other})
+    message = one_error_line(cli("config", "validate-pipeline", "a", config_dir=root))
+    assert message == ("pipelines/a.yml: pipeline.binlog.server_id: 7 is also the server_id of pipeline 'b'; "
+                       "give each pipeline its own (e.g. server_id: 8)")
+
+
+@pytest.mark.parametrize(("block", "key"), [({"on_position_lost": "skip"}, "on_position_lost"),
+                                            ({"server_id": 0}, "server_id"), ({"serverid": 3}, "serverid")])
+def test_a_bad_binlog_block_is_one_line(cli, make_config, block: dict[str, Any], key: str) -> None:
+    root = make_config(files({"o": {"cdc_strategy": "binlog"}}, binlog=block))
+    message = one_error_line(cli("config", "validate-pipeline", "sales_pipeline", config_dir=root))
+    assert f"pipeline.binlog.{key}" in message, message

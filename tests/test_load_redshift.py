@@ -200,15 +200,23 @@ def test_merge_batch_exact_sql(fake, lake):
         {"url": s3_uri(lake, p), "mandatory": True, "meta": {"content_length": os.path.getsize(p)}} for p in paths]}
 
 
-def test_merge_into_an_existing_table_deletes_matching_keys_first(fake, lake):
-    m, paths = batch(lake, COLS[:2], [{"id": [1], "name": ["a"]}], bid=BID)
-    fake.columns["t"] = [("id", "bigint", None, 64, 0), ("name", "character varying", 80, None, None)]
-    fake.staged_rows = 1
+def commit_into_existing(fake: Any, lake: Lake, m: Any, paths: list[str],
+                         columns: list[tuple[Any, ...]]) -> tuple[list[str], int]:
+    """Commit a batch into an existing target table "t" with `columns` (information_schema
+    rows); the statements sent, and the index of staging's row count among them."""
+    fake.columns["t"] = columns
+    fake.staged_rows = m.rows
     loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect)
     loader.state.ready = True
     stage_batch(loader, lake, m, paths).commit(m)
     stmts = fake.statements()
-    i = stmts.index(f"SELECT COUNT(*) FROM {STAGE}")
+    return stmts, stmts.index(f"SELECT COUNT(*) FROM {STAGE}")
+
+
+def test_merge_into_an_existing_table_deletes_matching_keys_first(fake, lake):
+    m, paths = batch(lake, COLS[:2], [{"id": [1], "name": ["a"]}], bid=BID)
+    stmts, i = commit_into_existing(fake, lake, m, paths, [("id", "bigint", None, 64, 0),
+                                                          ("name", "character varying", 80, None, None)])
     assert stmts[i + 1] == (f'DELETE FROM "analytics"."t" USING {STAGE} AS "_lakeshift_s" '
                             'WHERE "analytics"."t"."id" = "_lakeshift_s"."id"')
     assert stmts[i + 2].startswith('INSERT INTO "analytics"."t" ("id", "name") SELECT "_lakeshift_s"."id", "_lakeshift_s"."name" FROM (')
@@ -735,3 +743,27 @@ def test_skip_records_the_batch_in_one_transaction_under_the_load_lock(fake, lak
     with pytest.raises(LoadError, match="already recorded"):
         loader.record_skip(m, "pipe", "t", "t", "again")
     assert fake.statements() == ["BEGIN", LOADS_SELECT, "ROLLBACK"]
+
+
+def test_a_binlog_changes_batch_deletes_the_keys_it_touches_and_inserts_the_newest_change_unless_deleted(fake, lake):
+    from lakeshift.batch import change_columns
+
+    cols = COLS[:2] + change_columns()
+    data = {"id": [1, 1, 2], "name": ["a", "a2", "b"], "_lakeshift_op": ["insert", "update", "delete"],
+            "_lakeshift_seq": [7, 8, 9], "_lakeshift_commit_ts": [datetime(2026, 1, 1, tzinfo=timezone.utc)] * 3}
+    m, paths = batch(lake, cols, [data], bid=BID, mode="changes")
+    stmts, i = commit_into_existing(fake, lake, m, paths, [
+        ("id", "bigint", None, 64, 0), ("name", "character varying", 80, None, None),
+        ("_lakeshift_op", "character varying", 6, None, None), ("_lakeshift_seq", "bigint", None, 64, 0),
+        ("_lakeshift_commit_ts", "timestamp with time zone", None, None, None)])
+    assert stmts[i + 1] == (f'DELETE FROM "analytics"."t" USING {STAGE} AS "_lakeshift_s" '
+                            'WHERE "analytics"."t"."id" = "_lakeshift_s"."id"')
+    assert stmts[i + 2] == (
+        'INSERT INTO "analytics"."t" ("id", "name", "_lakeshift_op", "_lakeshift_seq", "_lakeshift_commit_ts") '
+        'SELECT "_lakeshift_s"."id", "_lakeshift_s"."name", "_lakeshift_s"."_lakeshift_op", '
+        '"_lakeshift_s"."_lakeshift_seq", "_lakeshift_s"."_lakeshift_commit_ts" AT TIME ZONE \'UTC\' FROM (SELECT "id", "name", '
+        '"_lakeshift_op", "_lakeshift_seq", "_lakeshift_commit_ts", ROW_NUMBER() OVER (PARTITION BY "id" ORDER BY '
+        f'"_lakeshift_seq" DESC NULLS LAST) AS "_lakeshift_rn" FROM {STAGE}) AS "_lakeshift_s" '
+        """WHERE "_lakeshift_s"."_lakeshift_rn" = 1 AND "_lakeshift_s"."_lakeshift_op" <> 'delete'""")
+    assert fake.log[-2][0] == "COMMIT"
+    parse_all(stmts)

@@ -142,8 +142,8 @@ def test_an_append_replaces_its_window_unless_the_batch_made_the_table() -> None
 
 
 def test_an_unknown_mode_is_refused_naming_the_known_ones() -> None:
-    assert set(MODES) == {"merge", "replace", "append", "delete"}
-    with pytest.raises(LoadError, match="unknown mode 'scd2'; lakeshift loads replace, merge, append"):
+    assert set(MODES) == {"merge", "replace", "append", "delete", "changes"}
+    with pytest.raises(LoadError, match="unknown mode 'scd2'; lakeshift loads replace, merge, append, delete, changes"):
         plan_move("scd2", staged())
 
 
@@ -171,6 +171,16 @@ def test_a_load_result_is_never_equal_to_a_string() -> None:
     assert skipped.skipped and skipped != "skipped" and skipped.status == "skipped"
     assert LoadResult("b1", "loaded", 3, 1, seconds=1.5, notes=("x",)) == LoadResult("b1", "loaded", 3, 1)
     assert LoadResult("b1", "loaded", 3) != LoadResult("b1", "loaded", 4)
+
+
+def test_a_binlog_changes_batch_applies_its_changes_on_any_target() -> None:
+    from lakeshift.load.strategies import ApplyChanges
+
+    assert "changes" in MODES
+    for catalog in (None, PLAIN):
+        assert plan_move("changes", staged(catalog=catalog)) == ApplyChanges()
+    assert plan_move("changes", staged(exists=False)) == ApplyChanges(delete=False)  # the batch made the table
+    assert plan_move("changes", TableFacts(exists=True, staged=False, key=KEY)) == NoRows()
 
 
 def test_a_delete_batch_removes_or_marks_its_keys_and_a_missing_table_has_none() -> None:

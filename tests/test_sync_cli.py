@@ -160,13 +160,13 @@ def test_backup_only_then_load_only(shop_config: tuple[Path, Path], cli: Any, my
     config, db = shop_config
     first = cli("sync", "pipeline", "-p", "p1", "-t", "customers", "--backup-only", config_dir=config)
     assert first.exit_code == 0, first.stderr
-    assert summary_row(first.output, "customers")[4:6] == ["1", "0"]  # batches written, batches loaded
+    assert summary_row(first.output, "customers")[5:7] == ["1", "0"]  # batches written, batches loaded
     assert not db.exists() or "customers" not in order_of_loads(db)
     dry = cli("sync", "pipeline", "-p", "p1", "-t", "customers", "--load-only", "--dry-run", config_dir=config)
     assert "pending batches: 2026" in dry.output or "pending batches: 20" in dry.output
     second = cli("sync", "pipeline", "-p", "p1", "-t", "customers", "--redshift-only", config_dir=config)
     assert second.exit_code == 0, second.stderr
-    assert summary_row(second.output, "customers")[4:6] == ["0", "1"]
+    assert summary_row(second.output, "customers")[5:7] == ["0", "1"]
     cols = ["customer_id", "customer_name"]
     assert duckdb_rows(db, "lake", "customers", cols, "customer_id") == source_rows(mysql_db, "customers", cols, "customer_id")
     both = cli("sync", "pipeline", "-p", "p1", "-t", "customers", "--backup-only", "--load-only", config_dir=config)

@@ -16,8 +16,15 @@ from typing import Any, Literal
 FORMAT = "lakeshift-batch/1"
 # The lake type profile new batches are written in (lake_profile.py).
 LAKE_PROFILE = 2
-Mode = Literal["merge", "replace", "append", "delete"]
+Mode = Literal["merge", "replace", "append", "delete", "changes"]
 DELETE_MODE = "delete"  # a batch of keys only: rows gone from the source (hard_deletes, verify --repair)
+
+# cdc_strategy binlog: the columns a batch of changes (and the snapshot it starts from, with
+# NULLs) carries besides the row image, and the values of OP_COLUMN.
+OP_COLUMN = "_lakeshift_op"
+SEQ_COLUMN = "_lakeshift_seq"
+COMMIT_TS_COLUMN = "_lakeshift_commit_ts"
+OPS = ("insert", "update", "delete")
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,38 @@ class Column:
 
 
 @dataclass(frozen=True)
+class BinlogPosition:
+    """Where a binlog table's changes were read up to: the end of a committed
+    transaction. `server` names the server the position belongs to (MySQL
+    'uuid:<server_uuid>', MariaDB 'server_id:<n>'); `gtid` is the GTID set there
+    where GTIDs are on; `seq` the number of changes numbered so far (the next
+    change's _lakeshift_seq)."""
+
+    file: str
+    pos: int
+    server: str
+    gtid: str | None = None
+    seq: int = 0
+
+    @property
+    def file_index(self) -> int:
+        """The binlog file's number (mysql-bin.000042 -> 42): files sort by it."""
+        tail = self.file.rsplit(".", 1)[-1]
+        return int(tail) if tail.isdigit() else -1
+
+    def key(self) -> tuple[int, int]:
+        return self.file_index, self.pos
+
+    def describe(self) -> str:
+        return f"{self.file}:{self.pos}" + (f" (GTID {self.gtid})" if self.gtid else "") + f" on {self.server}"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BinlogPosition:
+        return cls(file=str(data["file"]), pos=int(data["pos"]), server=str(data["server"]),
+                   gtid=data.get("gtid"), seq=int(data.get("seq", 0)))
+
+
+@dataclass(frozen=True)
 class Cursor:
     """A position in a table's CDC order. `timestamp` is ISO-8601 at full
     precision (UTC with +00:00 for TIMESTAMP columns, naive for DATETIME);
@@ -50,18 +89,23 @@ class Cursor:
     # Checksum of the rows on this position's timestamp, taken in MySQL before they
     # were read (source/ties.py): unchanged, the next run starts right after it.
     ties: str | None = field(default=None, compare=False)
+    binlog: BinlogPosition | None = None  # cdc_strategy binlog: the position is the watermark
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"timestamp": self.timestamp, "id": self.id}
         if self.ties is not None:
             data["ties"] = self.ties
+        if self.binlog is not None:
+            data["binlog"] = asdict(self.binlog)
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Cursor | None:
         if not data:
             return None
-        return cls(timestamp=data.get("timestamp"), id=data.get("id"), ties=data.get("ties"))
+        pos = data.get("binlog")
+        return cls(timestamp=data.get("timestamp"), id=data.get("id"), ties=data.get("ties"),
+                   binlog=BinlogPosition.from_dict(pos) if pos else None)
 
 
 @dataclass(frozen=True)
@@ -145,6 +189,16 @@ class Manifest:
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
+
+
+def change_columns() -> list[Column]:
+    """The change columns as manifest columns: the operation, the change's place in
+    the table's total order, and its transaction's commit time (whole seconds, UTC)."""
+    return [
+        Column(OP_COLUMN, "varchar(6)", "varchar", True, "string", char_max_length=6),
+        Column(SEQ_COLUMN, "bigint(20)", "bigint", True, "int64", numeric_precision=19, numeric_scale=0),
+        Column(COMMIT_TS_COLUMN, "timestamp", "timestamp", True, "timestamp[us, tz=UTC]", datetime_precision=0),
+    ]
 
 
 def new_batch_id(now: datetime | None = None) -> str:

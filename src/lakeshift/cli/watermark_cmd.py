@@ -21,6 +21,8 @@ from lakeshift.cli.output import console
 def _fmt(cursor: Cursor | None) -> str:
     if cursor is None:
         return "none (the next run starts from the beginning)"
+    if cursor.binlog is not None:
+        return f"binlog {cursor.binlog.describe()}, {cursor.binlog.seq:,} change(s) numbered"
     parts = [f"{k}={v}" for k, v in (("timestamp", cursor.timestamp), ("id", cursor.id)) if v is not None]
     return ", ".join(parts)
 
@@ -97,6 +99,9 @@ def set_(h: TableHandle, timestamp: str | None, id_: str | None) -> None:
     strategy = h.table.cdc_strategy
     if strategy == "full_sync":
         raise ConfigError(f"{h.pipeline.key}.{h.name} uses full_sync, which has no watermark")
+    if strategy == "binlog":
+        raise ConfigError(f"{h.pipeline.key}.{h.name} uses binlog, whose watermark is a binlog position: use "
+                          "`watermark reset` to take a new snapshot")
     if strategy in ("hybrid", "timestamp_only") and not timestamp:
         raise ConfigError(f"{h.pipeline.key}.{h.name} uses {strategy}: pass --timestamp")
     if strategy == "id_only" and (not id_ or timestamp):
@@ -134,7 +139,7 @@ def _checked_against_source(h: TableHandle, timestamp: str | None, id_: str | No
 @pipeline_table
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 def reset(h: TableHandle, yes: bool) -> None:
-    """Forget the extract watermark: the next run re-reads the whole table."""
+    """Forget the extract watermark: the next run re-reads the whole table (binlog: a new snapshot)."""
     if not yes:
         click.confirm(f"Reset the watermark of {h.pipeline.key}.{h.name}? The next run re-reads the whole table",
                       abort=True)

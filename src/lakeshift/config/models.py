@@ -212,8 +212,8 @@ class ConnectionSettings(Model):
 
 # ---------------------------------------------------------------- pipelines
 
-CDC_STRATEGIES = ("hybrid", "timestamp_only", "id_only", "full_sync")
-CdcStrategy = Literal["hybrid", "timestamp_only", "id_only", "full_sync"]
+CDC_STRATEGIES = ("hybrid", "timestamp_only", "id_only", "full_sync", "binlog")
+CdcStrategy = Literal["hybrid", "timestamp_only", "id_only", "full_sync", "binlog"]
 
 
 class TableProcessing(Model):
@@ -289,6 +289,26 @@ class LakeSettings(Model):
         return v
 
 
+class BinlogSettings(Model):
+    """How a pipeline's binlog tables read the binary log (cdc_strategy: binlog)."""
+
+    server_id: int | None = Field(
+        None, ge=1, le=2**32 - 1,
+        description="the replica id lakeshift registers with; default: a stable number derived from the pipeline "
+                    "name. Two pipelines (or a real replica) must never share one")
+    on_position_lost: Literal["fail", "resnapshot"] = Field(
+        "fail", description="the saved position is gone (binlog purged, server replaced): stop with the fix "
+                            "(fail) or take a new snapshot that replaces the target table (resnapshot)")
+
+
+def default_server_id(pipeline_name: str) -> int:
+    """A stable replica id from the pipeline name, in 1_000_000..2**31-1: far from the
+    small ids people give their servers and replicas."""
+    import zlib
+
+    return 1_000_000 + zlib.crc32(pipeline_name.encode("utf-8")) % (2**31 - 1_000_001)
+
+
 class PipelineSection(Model):
     name: str | None = None
     version: str = "1.1.0"
@@ -297,6 +317,7 @@ class PipelineSection(Model):
     target: str = "default"
     processing: PipelineProcessing = Field(default_factory=PipelineProcessing)
     s3: LakeSettings = Field(default_factory=LakeSettings)
+    binlog: BinlogSettings = Field(default_factory=BinlogSettings)
     default_table_config: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -310,6 +331,10 @@ class PipelineConfig(Model):
     @property
     def name(self) -> str:
         return self.pipeline.name or self.key
+
+    @property
+    def binlog_server_id(self) -> int:
+        return self.pipeline.binlog.server_id or default_server_id(self.name)
 
     @property
     def isolation_prefix(self) -> str:

@@ -13,6 +13,7 @@ _NEEDS = {
     "timestamp_only": ("cdc_timestamp_column",),
     "id_only": ("cdc_id_column",),
     "full_sync": (),
+    "binlog": (),
 }
 
 
@@ -89,7 +90,23 @@ def pipeline_errors(config: Config, pipeline: PipelineConfig) -> list[str]:
     cycle = find_cycle(pipeline)
     if cycle and len(cycle) > 2:
         errors.append(f"{display}: dependency cycle: {' -> '.join(cycle)}")
+    errors.extend(_server_id_errors(config, pipeline, display))
     return errors
+
+
+def _server_id_errors(config: Config, pipeline: PipelineConfig, display: str) -> list[str]:
+    """Two pipelines reading the binlog of one server under the same replica id would
+    make the server drop one connection for the other: every id is unique."""
+    if not any(t.cdc_strategy == "binlog" for t in pipeline.tables.values()):
+        return []
+    mine = pipeline.binlog_server_id
+    for other in config.pipelines.values():
+        if other.key == pipeline.key or not any(t.cdc_strategy == "binlog" for t in other.tables.values()):
+            continue
+        if other.binlog_server_id == mine:
+            return [f"{display}: pipeline.binlog.server_id: {mine} is also the server_id of pipeline "
+                    f"'{other.key}'; give each pipeline its own (e.g. server_id: {mine + 1})"]
+    return []
 
 
 def _stage_errors(config: Config, pipeline: PipelineConfig, display: str) -> list[str]:

@@ -25,9 +25,10 @@ from lakeshift.connections import ssh
 from lakeshift.errors import ConnectionFailed, LakeshiftError, one_line
 
 
-def run(kind: str, model: Any, settings: ConnectionSettings) -> str:
+def run(kind: str, model: Any, settings: ConnectionSettings, *, binlog: bool = False) -> str:
+    """Connect for real; `binlog`: also say whether a MySQL source can serve cdc_strategy binlog."""
     if isinstance(model, MySQLSource):
-        return _mysql(model, settings)
+        return _mysql(model, settings, binlog)
     if isinstance(model, PostgresTarget):  # RedshiftTarget is a PostgresTarget
         return _postgres(model, settings)
     if isinstance(model, DuckDBTarget):
@@ -59,7 +60,7 @@ def _via(model: Any) -> str:
 # ---------------------------------------------------------------- MySQL
 
 
-def _mysql(src: MySQLSource, settings: ConnectionSettings) -> str:
+def _mysql(src: MySQLSource, settings: ConnectionSettings, binlog: bool = False) -> str:
     from lakeshift.source.client import connect  # the one MySQL session set-up
 
     timeout = _timeout(src, settings)
@@ -76,11 +77,21 @@ def _mysql(src: MySQLSource, settings: ConnectionSettings) -> str:
             with conn.cursor() as cur:
                 cur.execute("SELECT 1")
                 cur.fetchone()
+            return _binlog_readiness(conn) if binlog else ""
         except Exception as exc:
             raise ConnectionFailed(f"connected to {src.host}:{src.port} but SELECT 1 failed: {reason(exc)}") from None
         finally:
             conn.close()
-    return ""
+
+
+def _binlog_readiness(conn: Any) -> str:
+    """Whether the source could serve cdc_strategy binlog; a server that will not say is no failure."""
+    from lakeshift.source.binlog.server import readiness
+
+    try:
+        return readiness(conn)
+    except Exception as exc:  # noqa: BLE001 - the connection itself works
+        return f"binlog CDC readiness unknown ({reason(exc)})"
 
 
 # ---------------------------------------------------------------- PostgreSQL / Redshift

@@ -182,6 +182,13 @@ class Probe:
         return f"{label(self.conn)}: {self.detail}"
 
 
+def _binlog_source(config: Config, conn: Connection) -> bool:
+    """A pipeline reads this source with cdc_strategy binlog: its test says whether the server is ready."""
+    return conn.kind == "sources" and any(
+        p.pipeline.source == conn.name and any(t.cdc_strategy == "binlog" for t in p.tables.values())
+        for p in config.pipelines.values())
+
+
 def check(config: Config, conn: Connection) -> Probe:
     """Connect for real; raise a LakeshiftError (one line) when it fails."""
     from lakeshift.connections import probe
@@ -189,7 +196,7 @@ def check(config: Config, conn: Connection) -> Probe:
     model = conn.require()
     started = time.monotonic()
     try:
-        note = probe.run(conn.kind, model, config.settings)
+        note = probe.run(conn.kind, model, config.settings, binlog=_binlog_source(config, conn))
     except ConfigError:
         raise
     except LakeshiftError as exc:

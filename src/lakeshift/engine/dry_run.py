@@ -49,6 +49,8 @@ def preview(plan: Plan) -> list[TablePreview]:
 def _preview(plan: Plan, ctx: RunContext, loader: TargetLoader | None, t: TablePlan) -> TablePreview:
     table_lake = ctx.table_lake(t.name)
     spec = None
+    if plan.stages.extract and t.config.cdc_strategy == "binlog":
+        return _binlog_preview(plan, ctx, loader, t)
     if plan.stages.extract:
         reader = ctx.reader()
         try:
@@ -59,11 +61,38 @@ def _preview(plan: Plan, ctx: RunContext, loader: TargetLoader | None, t: TableP
                        table_lake.uri(""), "(not loaded: backup only)", spec.check.describe() if spec else "-",
                        [], t.depends_on, deletes=describe_deletes(plan, t),
                        warnings=list(spec.check.warnings) if spec else [])
+    return _with_loads(plan, loader, t, row, spec.head if spec else None,
+                       batches_after_extract(spec, table_lake.manifests()))
+
+
+def _binlog_preview(plan: Plan, ctx: RunContext, loader: TargetLoader | None, t: TablePlan) -> TablePreview:
+    """A binlog table: the server is checked and its position read, no row and no event."""
+    from lakeshift.engine.binlog_batch import plan_binlog_batch
+
+    table_lake = ctx.table_lake(t.name)
+    reader = ctx.reader()
+    try:
+        b = plan_binlog_batch(t, plan.pipeline, reader, table_lake)
+    finally:
+        reader.close()
+    low = b.head.watermark_low.binlog if b.head.watermark_low else None
+    window = (f"snapshot (full read) at binlog position {b.end.describe()}" if b.snapshot else
+              f"changes from binlog {low.describe() if low else '?'} up to {b.end.file}:{b.end.pos}"
+              + (" (none committed since)" if b.empty else ""))
+    key = ", ".join(b.head.primary_key)
+    row = TablePreview(t.name, "binlog", t.source_table, window, table_lake.uri(""), "(not loaded: backup only)",
+                       f"replace whole table; key {key}" if b.snapshot else f"apply changes on key {key}", [],
+                       t.depends_on, deletes="removed from the target (read from the binlog)", warnings=list(b.notes))
+    manifests = table_lake.manifests()
+    return _with_loads(plan, loader, t, row, b.head, manifests if b.empty else [*manifests, b.head])
+
+
+def _with_loads(plan: Plan, loader: TargetLoader | None, t: TablePlan, row: TablePreview, mine: Any,
+                manifests: list[Any]) -> TablePreview:
+    """The batches the run would load, and those no run loads."""
     if loader is not None:
         row.target = f"{plan.config.target(plan.pipeline.pipeline.target).schema_}.{t.target_table}"
-        mine = spec.head if spec else None
-        statuses = classify(batches_after_extract(spec, table_lake.manifests()),
-                            _loaded(loader, plan.pipeline.name, t.name))
+        statuses = classify(manifests, _loaded(loader, plan.pipeline.name, t.name))
         row.pending = [THIS_RUN if m is mine else m.batch_id for m in pending_batches(statuses)]
         row.not_loaded = count_by_state([s for s in statuses if s.manifest is not mine], ("superseded", "sample"))
     return row

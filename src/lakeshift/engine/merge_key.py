@@ -69,7 +69,7 @@ def resolve_merge_key(table: str, cfg: TableConfig, desc: Any) -> MergeKey:
 def check_strategy(table: str, cfg: TableConfig, key: MergeKey, desc: Any) -> None:
     """hybrid/id_only read changed rows and must merge them into the rows they
     change: without a key that is impossible, so refuse before anything runs."""
-    if key.columns or cfg.cdc_strategy not in ("hybrid", "id_only"):
+    if key.columns or cfg.cdc_strategy not in ("hybrid", "id_only", "binlog"):
         return
     raise ConfigError(
         f"tables.{table}: cdc_strategy {cfg.cdc_strategy} merges changed rows by key, but MySQL {desc.full_name} "

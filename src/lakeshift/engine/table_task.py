@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lakeshift import faults
-from lakeshift.batch import Manifest, utc_now_iso
+from lakeshift.batch import Cursor, Manifest, utc_now_iso
 from lakeshift.batch_state import classify, pending
 from lakeshift.engine.batch_spec import BatchSpec, plan_batch
 from lakeshift.engine.contracts import StagedLoad, TargetLoader
@@ -26,8 +26,10 @@ from lakeshift.engine.staging import StagingSession
 from lakeshift.errors import ConfigError, LakeshiftError, LockBusyError, ValidationFailed
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from lakeshift.engine.runner import RunContext
-    from lakeshift.lake import TableLake, WriteResult
+    from lakeshift.lake import BatchWriter, TableLake, WriteResult
     from lakeshift.source import MySQLReader, ReadResult
 
 log = logging.getLogger("lakeshift.engine")
@@ -124,6 +126,9 @@ class TableTask:
         reader = self.ctx.reader()
         try:
             with reader.table_lock(self.pipeline.name, self.table.name, scope=tl.uri()) as lock:
+                if self.table.config.cdc_strategy == "binlog":
+                    self._extract_binlog(loader, staging, reader, lock)
+                    return
                 spec = self._spec = plan_batch(self.table, self.pipeline.name, self.plan.limit, reader, tl, loader)
                 self.result.notes.extend(spec.notes)
                 if loader is not None and not spec.sample and not spec.writes_nothing and not self._pending(loader):
@@ -151,19 +156,52 @@ class TableTask:
         writer = self.ctx.batch_writer(self.table_lake, spec.head.batch_id, spec.started,
                                        reader.lake_schema(spec.desc, t.config), on_part=staging.on_part,
                                        on_rows=staging.on_rows, ordinal=spec.head.row_ordinal)
-        repeats = RepeatCheck(t.name, spec.check.key)
+        stream = reader.read(t.config, spec.desc, spec.window, t.batch_size, self.plan.limit)
+        return self._fill(writer, stream, RepeatCheck(t.name, spec.check.key)), stream.result
+
+    def _fill(self, writer: BatchWriter, batches: Iterable[pa.RecordBatch], repeats: RepeatCheck | None) -> WriteResult:
+        """Write the batches into the batch's parts (aborted on any failure)."""
         try:
-            stream = reader.read(t.config, spec.desc, spec.window, t.batch_size, self.plan.limit)
-            for batch in stream:
-                repeats.add(batch)
+            for batch in batches:
+                if repeats is not None:
+                    repeats.add(batch)
                 writer.write(batch)
-                self.progress(t.name, batch.num_rows)
+                self.progress(self.table.name, batch.num_rows)
             written = writer.close()
-            repeats.check()
+            if repeats is not None:
+                repeats.check()
         except BaseException:
             writer.abort()
             raise
-        return written, stream.result
+        return written
+
+    def _extract_binlog(self, loader: TargetLoader | None, staging: StagingSession, reader: MySQLReader,
+                        lock: Any) -> None:
+        """A binlog table: a snapshot, or the changes since the saved position (engine/binlog_batch.py)."""
+        from lakeshift.engine.binlog_batch import plan_binlog_batch
+
+        b = plan_binlog_batch(self.table, self.pipeline, reader, self.table_lake)
+        self.result.notes.extend(b.notes)
+        if b.empty:
+            self.result.notes.append("no new changes")
+            return
+        if loader is not None and not self._pending(loader):
+            staging.begin(self._begin(loader, b.head), b.head.batch_id)
+        writer = self.ctx.batch_writer(self.table_lake, b.head.batch_id, b.started, b.schema,
+                                       on_part=staging.on_part, on_rows=staging.on_rows, ordinal=b.head.row_ordinal)
+        written = self._fill(writer, b.batches(), RepeatCheck(self.table.name, b.check_key) if b.snapshot else None)
+        staging.end_extract(self.table.name)
+        faults.checkpoint("after_parts")
+        self.result.rows_extracted = written.rows
+        if lock is not None:
+            lock.check()
+        if written.rows == 0 and not b.snapshot:
+            staging.abort()  # no change of this table: no batch, but the position moves on
+            ids = self.table_lake.manifest_ids()
+            self.table_lake.write_watermark(Cursor(binlog=b.position), ids[-1] if ids else None)
+            self.result.notes.append("no new changes")
+            return
+        self._keep(b.manifest(written))
 
     def _keep(self, manifest: Manifest) -> None:
         """The batch exists from here: its manifest, then the watermark (a sample moves none)."""

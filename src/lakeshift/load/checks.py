@@ -38,7 +38,7 @@ def check_batch(dialect: TypeDialect, schema: str, manifest: Manifest, target_ta
         raise LoadError(f"{manifest.table}: column names that differ only by case cannot coexist in {dialect.name}")
     if manifest.mode not in MODES:
         raise LoadError(f"batch {manifest.batch_id}: unknown mode {manifest.mode!r}")
-    if manifest.mode in ("merge", "delete") and not manifest.primary_key:
+    if manifest.mode in ("merge", "delete", "changes") and not manifest.primary_key:
         raise LoadError(f"batch {manifest.batch_id} of {manifest.table}: mode {manifest.mode} needs a primary key")
     for k in manifest.primary_key:
         if k not in names:

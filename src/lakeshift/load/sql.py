@@ -189,10 +189,11 @@ def _order_by(order: Sequence[str], ordinal: bool, key: Sequence[str]) -> str:
 
 def insert_rows(target_sql: str, stage_sql: str, columns: Sequence[str], exprs: Sequence[str],
                 key: Sequence[str] = (), order: Sequence[str] = (), *, ordinal: bool = False,
-                extra: Sequence[tuple[str, str]] = ()) -> str:
+                extra: Sequence[tuple[str, str]] = (), newest_if: str = "") -> str:
     """INSERT INTO target (columns) SELECT exprs FROM staging, keeping only the
     newest row of each key when a key is given. `exprs` refer to "_lakeshift_s"."col";
-    `extra` adds (column, expression) pairs such as the batch id."""
+    `extra` adds (column, expression) pairs such as the batch id; `newest_if` a
+    condition the newest row must meet to be inserted (on "_lakeshift_s")."""
     names = list(columns) + [n for n, _ in extra]
     values = list(exprs) + [e for _, e in extra]
     head = f"INSERT INTO {target_sql} ({_cols(names)}) SELECT {', '.join(values)} FROM "
@@ -200,7 +201,8 @@ def insert_rows(target_sql: str, stage_sql: str, columns: Sequence[str], exprs: 
         return head + f'{stage_sql} AS "_lakeshift_s"'
     inner = (f"SELECT {_cols(columns)}, ROW_NUMBER() OVER (PARTITION BY {_cols(key)} "
              f"ORDER BY {_order_by(order, ordinal, key)}) AS {quote_ansi(ROW_NUMBER_COLUMN)} FROM {stage_sql}")
-    return head + f'({inner}) AS "_lakeshift_s" WHERE "_lakeshift_s".{quote_ansi(ROW_NUMBER_COLUMN)} = 1'
+    return (head + f'({inner}) AS "_lakeshift_s" WHERE "_lakeshift_s".{quote_ansi(ROW_NUMBER_COLUMN)} = 1'
+            + (f" AND {newest_if}" if newest_if else ""))
 
 
 def delete_matching(target_sql: str, stage_sql: str, key: Sequence[str]) -> str:

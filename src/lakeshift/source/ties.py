@@ -30,8 +30,10 @@ def tie_sum(pool: Any, desc: Any, from_sql: str, ts: K.KeyCol, value: Any,
     """Checksum of the rows with `ts` = `value` (and a position up to `upto`)."""
     quoted = ", ".join(f"QUOTE(CAST({ref(name)} AS BINARY))" for name in tie_columns(desc, ts))
     conds = [f"{ts.sql} = {ts.literal(value)}"] + ([K.upto(*upto)] if upto else [])
-    sql = ("SELECT COUNT(*), COALESCE(SUM(CONV(SUBSTRING(h, 1, 15), 16, 10)), 0), "
-           "COALESCE(SUM(CONV(SUBSTRING(h, 16, 15), 16, 10)), 0) "
+    # CONV gives text, which SUM would add as DOUBLE (rounded, and in scan order): cast to
+    # integers, whose SUM is an exact DECIMAL.
+    sql = ("SELECT COUNT(*), COALESCE(SUM(CAST(CONV(SUBSTRING(h, 1, 15), 16, 10) AS UNSIGNED)), 0), "
+           "COALESCE(SUM(CAST(CONV(SUBSTRING(h, 16, 15), 16, 10) AS UNSIGNED)), 0) "
            f"FROM (SELECT MD5(CONCAT_WS(',', {quoted})) AS h FROM {from_sql} WHERE {' AND '.join(conds)}) AS t")
     (count, a, b), = pool.query(sql, None, where)
     return f"{int(count)}:{int(a):x}:{int(b):x}"

@@ -9,6 +9,7 @@
 docs/architecture.md ("How to add a write mode or a target") walks through adding one."""
 
 from lakeshift.load.strategies.append import Append
+from lakeshift.load.strategies.changes import ApplyChanges
 from lakeshift.load.strategies.delete import DeleteKeys, SoftDelete
 from lakeshift.load.strategies.contract import Moved, MoveJob, MoveStrategy, NoRows, drop_stage
 from lakeshift.load.strategies.facts import CatalogFacts, SwapFacts, TableFacts
@@ -20,5 +21,5 @@ from lakeshift.load.strategies.soft_replace import SoftReplace, SoftSwap
 from lakeshift.load.strategies.swap import Swap
 from lakeshift.load.strategies.upsert import Upsert
 
-__all__ = ["Append", "CatalogFacts", "DeleteInsert", "DeleteKeys", "SoftDelete", "SoftReplace", "SoftSwap", "MODES", "MoveJob", "MoveStrategy", "Moved", "NoRows",
+__all__ = ["Append", "ApplyChanges", "CatalogFacts", "DeleteInsert", "DeleteKeys", "SoftDelete", "SoftReplace", "SoftSwap", "MODES", "MoveJob", "MoveStrategy", "Moved", "NoRows",
            "Recreate", "Replace", "Swap", "SwapFacts", "TableFacts", "Upsert", "drop_stage", "plan_move"]

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from lakeshift.errors import LoadError
 from lakeshift.load.strategies.append import Append
+from lakeshift.load.strategies.changes import ApplyChanges
 from lakeshift.load.strategies.contract import MoveStrategy, NoRows
 from lakeshift.load.strategies.delete import DeleteKeys, SoftDelete
 from lakeshift.load.strategies.facts import TableFacts, prefer_key_lookups, swap_blocker, upsert_possible
@@ -71,8 +72,15 @@ def _append(facts: TableFacts) -> MoveStrategy:
     return Append(window=facts.exists)
 
 
+def _changes(facts: TableFacts) -> MoveStrategy:
+    """Changes from the binlog: newest change per key wins, deletes remove the row."""
+    if not facts.staged:
+        return NoRows()
+    return ApplyChanges(delete=facts.exists)
+
+
 MODES: dict[str, Callable[[TableFacts], MoveStrategy]] = {"replace": _replace, "merge": _merge, "append": _append,
-                                                          "delete": _delete}
+                                                          "delete": _delete, "changes": _changes}
 
 
 def plan_move(mode: str, facts: TableFacts) -> MoveStrategy:

@@ -1,0 +1,286 @@
+"""cdc_strategy: binlog against a throwaway MariaDB with a row-based binary log
+(one server for the module): snapshot + hand-off, inserts/updates/deletes and
+key changes across transactions and across two tables, applied in PostgreSQL
+and DuckDB; a purged binlog (fail, then resnapshot); an event the reader does
+not understand (a compressed binlog) fails the run; kills at every fault point
+converge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute  # noqa: F401 - pa.compute
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from binlog_kit import (binlog_config, binlog_files, binlog_server, execute, new_database, rows, transaction)
+from e2e_kit import _norm, run_cli
+from faults_kit import Target, duck_target, pg_target
+
+from lakeshift import faults
+
+pytestmark = pytest.mark.slow
+
+ITEMS_DDL = ("CREATE TABLE items (id INT NOT NULL PRIMARY KEY, name VARCHAR(40) NOT NULL, "
+             "amount DECIMAL(12,2) NULL, at TIMESTAMP(6) NULL DEFAULT NULL) CHARACTER SET utf8mb4")
+ORDERS_DDL = ("CREATE TABLE orders (tenant VARCHAR(8) NOT NULL, no INT NOT NULL, item INT NOT NULL, "
+              "qty SMALLINT UNSIGNED NOT NULL, PRIMARY KEY (tenant, no))")
+ITEM_COLS = ["id", "name", "amount", "at"]
+ORDER_COLS = ["tenant", "no", "item", "qty"]
+BINLOG = {"cdc_strategy": "binlog"}
+
+
+@pytest.fixture(scope="module")
+def server() -> Any:
+    s = binlog_server()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture
+def db(server: Any) -> str:
+    name = new_database(server)
+    execute(server, name, ITEMS_DDL, ORDERS_DDL,
+            "INSERT INTO items VALUES (1, 'one', 1.50, '2026-03-29 01:30:00.123456'), (2, 'two', NULL, NULL), "
+            "(3, 'three', 3.00, '2026-10-25 00:59:59.999999')",
+            "INSERT INTO orders VALUES ('a', 1, 1, 5), ('a', 2, 2, 65535), ('b', 1, 3, 0)")
+    return name
+
+
+@pytest.fixture(params=["postgres", "duckdb"])
+def target(request: pytest.FixtureRequest, pg: Any, tmp_path: Path) -> Any:
+    if request.param == "duckdb":
+        yield duck_target(tmp_path / "t.duckdb")
+        return
+    schema = f"ls_binlog_{tmp_path.name[-12:].lower().replace('-', '_')}"
+    yield pg_target(schema)
+    pg.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def sync(config: Path, *extra: str, env: dict[str, str] | None = None) -> Any:
+    return run_cli(config, "sync", "pipeline", "-p", "p1", "--all", *extra, env=env)
+
+
+def assert_same(server: Any, db: str, t: Target) -> None:
+    assert t.rows("items", ITEM_COLS) == [tuple(_norm(v) for v in r) for r in rows(server, db, "items",
+                                                                                    ", ".join(ITEM_COLS))]
+    assert t.rows("orders", ORDER_COLS, "tenant, no") == [tuple(_norm(v) for v in r) for r in rows(
+        server, db, "orders", ", ".join(ORDER_COLS))]
+
+
+def round_of_changes(server: Any, db: str, n: int) -> None:
+    """Inserts, updates, deletes, a key change, a row born and gone in one transaction,
+    and a transaction that spans both tables."""
+    base = 100 * n
+    transaction(server, db, [f"INSERT INTO items VALUES ({base + 1}, 'new {n}', {n}.25, NOW(6))",
+                             f"UPDATE items SET name = 'changed {n}', amount = NULL WHERE id = 2",
+                             f"UPDATE items SET name = 'changed again {n}' WHERE id = 2"])
+    transaction(server, db, [f"UPDATE items SET id = {base + 50} WHERE id = 3" if n == 1 else
+                             f"UPDATE items SET id = {base + 50} WHERE id = {base - 50}",
+                             f"INSERT INTO items VALUES ({base + 2}, 'short-lived', NULL, NULL)",
+                             f"DELETE FROM items WHERE id = {base + 2}"])
+    transaction(server, db, [f"INSERT INTO orders VALUES ('c', {n}, {base + 1}, {n})",
+                             "UPDATE orders SET qty = qty + 1 WHERE tenant = 'a' AND no = 1",
+                             f"UPDATE orders SET tenant = 'z{n}' WHERE tenant = 'b'" if n == 1 else
+                             f"UPDATE orders SET tenant = 'z{n}' WHERE tenant = 'z{n - 1}'",
+                             f"UPDATE items SET amount = {n} WHERE id = 1"])
+    execute(server, db, f"DELETE FROM items WHERE id = {base + 1}" if n > 1 else "DELETE FROM items WHERE id = 999")
+
+
+def test_snapshot_then_changes_converge(server: Any, db: str, target: Target, tmp_path: Path) -> None:
+    config = binlog_config(tmp_path, server, db, target.config, {"items": BINLOG, "orders": BINLOG})
+    first = sync(config)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "snapshot at binlog position mysql-bin." in first.stdout
+    assert_same(server, db, target)
+    for n in (1, 2):
+        round_of_changes(server, db, n)
+        run = sync(config)
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert_same(server, db, target)
+    ops = dict(target.query(f'SELECT "id", "_lakeshift_op" FROM {target.name("items")}'))
+    assert ops[1] == "update" and ops[250] == "update"
+    modes = [r[0] for r in target.query(f'SELECT "mode" FROM {target.name("_lakeshift_loads")} '
+                                        "WHERE \"table_name\" = 'items' ORDER BY \"batch_id\"")]
+    assert modes == ["replace", "changes", "changes"]
+    idle = sync(config)
+    assert idle.returncode == 0 and "no new changes" in idle.stdout
+    shown = run_cli(config, "watermark", "get", "-p", "p1", "-t", "items")
+    assert "Extract watermark: binlog mysql-bin.0000" in shown.stdout, shown.stdout
+    dry = run_cli(config, "sync", "pipeline", "-p", "p1", "-t", "items", "--dry-run", env={"COLUMNS": "400"})
+    assert dry.returncode == 0 and "changes from binlog mysql-bin.0000" in dry.stdout, dry.stdout + dry.stderr
+    assert "(none committed since)" in dry.stdout and "apply changes on key id" in dry.stdout
+
+
+def test_purged_binlog_fails_then_resnapshots(server: Any, db: str, pg: Any, tmp_path: Path) -> None:
+    t = pg_target(f"ls_binlog_purge_{tmp_path.name[-8:].lower().replace('-', '_')}")
+    try:
+        config = binlog_config(tmp_path, server, db, t.config, {"items": BINLOG, "orders": BINLOG})
+        assert sync(config).returncode == 0
+        execute(server, db, "FLUSH BINARY LOGS", "INSERT INTO items VALUES (7, 'seven', 7, NULL)",
+                "DELETE FROM items WHERE id = 1", "FLUSH BINARY LOGS")
+        execute(server, db, f"PURGE BINARY LOGS TO '{binlog_files(server)[-1]}'")
+        failed = sync(config)
+        assert failed.returncode != 0
+        line = next(x for x in failed.stderr.splitlines() if x.startswith("Error:"))
+        assert "is lost: binlog file mysql-bin." in line and "was purged" in line
+        assert "`lakeshift watermark reset -p p1 -t items`" in line and "on_position_lost: resnapshot" in line
+        assert t.rows("items", ["id"]) == [(1,), (2,), (3,)]  # nothing changed
+        path = config / "pipelines" / "p1.yml"
+        data = yaml.safe_load(path.read_text())
+        data["pipeline"]["binlog"] = {"on_position_lost": "resnapshot"}
+        path.write_text(yaml.safe_dump(data))
+        again = sync(config)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "lost" in again.stdout and "new snapshot" in again.stdout
+        assert_same(server, db, t)
+    finally:
+        pg.execute(f'DROP SCHEMA IF EXISTS "{t.schema}" CASCADE')
+
+
+def test_an_event_the_reader_does_not_understand_fails_the_run(server: Any, db: str, tmp_path: Path) -> None:
+    """MariaDB's compressed row events are dropped by the library as unknown: the
+    reader stops instead. Compression on while a change is written, off again
+    before the run (so the precondition check passes and the reader meets it)."""
+    t = duck_target(tmp_path / "t.duckdb")
+    config = binlog_config(tmp_path, server, db, t.config, {"items": BINLOG})
+    assert sync(config).returncode == 0
+    execute(server, db, "SET GLOBAL log_bin_compress = ON", "SET GLOBAL log_bin_compress_min_len = 10")
+    try:
+        execute(server, db, "INSERT INTO items VALUES (8, REPEAT('x', 40), 8, NULL)",
+                "UPDATE items SET name = REPEAT('y', 40) WHERE id < 4")
+    finally:
+        execute(server, db, "SET GLOBAL log_bin_compress = OFF")
+    failed = sync(config)
+    assert failed.returncode != 0
+    assert "is not understood by binlog CDC" in failed.stderr and "log_bin_compress" in failed.stderr
+    assert t.rows("items", ["id"]) == [(1,), (2,), (3,)]
+
+
+# every point a sync passes (the delete and repair batches are hard_deletes' and verify's)
+SYNC_POINTS = [p for p in faults.POINTS if p not in ("after_delete_manifest", "after_repair_manifest")]
+
+
+@pytest.mark.parametrize("point", SYNC_POINTS)
+def test_a_kill_at_every_fault_point_converges(server: Any, db: str, point: str, tmp_path: Path) -> None:
+    t = duck_target(tmp_path / "t.duckdb")
+    config = binlog_config(tmp_path, server, db, t.config, {"items": BINLOG, "orders": BINLOG})
+    assert sync(config).returncode == 0
+    round_of_changes(server, db, 1)
+    killed = sync(config, env={"LAKESHIFT_FAULT": point})
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    round_of_changes(server, db, 2)
+    after = sync(config)
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert_same(server, db, t)
+    loads = t.query(f'SELECT "table_name", "batch_id", COUNT(*) FROM {t.name("_lakeshift_loads")} GROUP BY 1, 2')
+    assert all(r[2] == 1 for r in loads)
+
+
+def lake_batches(root: Path, table: str) -> list[tuple[Any, pa.Table]]:
+    """(manifest, rows) of every batch of `table` in the test's local lake, oldest first."""
+    from lakeshift.config.models import LocalStorage
+    from lakeshift.lake import Lake, TableLake
+
+    lake = Lake.from_config(LocalStorage(type="local", path=str(root / "lake")))
+    tl = TableLake(lake, "p1", table)
+    out = []
+    for m in tl.manifests():
+        parts = [pq.read_table(lake.full_path(tl.rel(f.path))) for f in m.files]
+        out.append((m, pa.concat_tables(parts) if parts else None))
+    return out
+
+
+def test_hostile_values_decode_from_the_binlog_exactly_as_the_snapshot_reads_them(
+        server: Any, db: str, tmp_path: Path) -> None:
+    """Every value of the type suite's hostile table (tests/test_types_e2e.py), written
+    by INSERT (after images), moved by a key UPDATE (before and after images), then read
+    again by a new snapshot: the lake holds the same values, of the same Arrow types."""
+    from test_types_e2e import COLUMNS, DDL, NUL_ROW, ROWS, insert_rows
+
+    execute(server, db, DDL)
+    config = binlog_config(tmp_path, server, db, duck_target(tmp_path / "t.duckdb").config,
+                           {"hostile": {**BINLOG, "tinyint1_as_boolean": False}})
+    assert sync(config, "--backup-only").returncode == 0
+    with server.connect(database=db) as conn:
+        insert_rows(conn, [*ROWS, NUL_ROW])
+    assert sync(config, "--backup-only").returncode == 0
+    execute(server, db, "UPDATE hostile SET id = id + 100")
+    assert sync(config, "--backup-only").returncode == 0
+    reset = run_cli(config, "watermark", "reset", "-p", "p1", "-t", "hostile", "-y")
+    assert reset.returncode == 0, reset.stderr
+    run = sync(config, "--backup-only")
+    assert run.returncode == 0, run.stdout + run.stderr
+    (_, empty), (m1, inserts), (m2, moved), (m3, snapshot) = lake_batches(tmp_path, "hostile")
+    assert (m1.mode, m2.mode, m3.mode) == ("changes", "changes", "replace") and empty is None
+    assert inserts.select(COLUMNS).schema == snapshot.select(COLUMNS).schema  # the same Arrow types
+    assert inserts.column("_lakeshift_op").to_pylist() == ["insert"] * 6
+    assert moved.column("_lakeshift_op").to_pylist() == ["delete", "update"] * 6
+    assert moved.column("_lakeshift_seq").to_pylist() == list(range(6, 18))  # total order across batches
+
+    def image(t: pa.Table, op: str | None = None) -> list[dict[str, Any]]:
+        if op is not None:
+            t = t.filter(pa.compute.equal(t.column("_lakeshift_op"), op))
+        return t.select([c for c in COLUMNS if c != "id"]).to_pylist()
+
+    want = image(snapshot.sort_by("id"))
+    assert len(want) == 6 and {"-00:00:01.500000", "838:59:59.000000"} <= {r["tm"] for r in want}
+    assert image(inserts.sort_by("id")) == want
+    assert image(moved, "delete") == want and image(moved, "update") == want
+    assert [r + 100 for r in inserts.column("id").to_pylist()] == snapshot.column("id").to_pylist()
+
+
+@pytest.mark.parametrize("statement", ["ALTER TABLE {db}.items ADD COLUMN extra INT", "TRUNCATE TABLE items"])
+def test_a_statement_on_the_table_outside_row_events_stops_it(server: Any, db: str, tmp_path: Path,
+                                                              statement: str) -> None:
+    """DDL (issued from another default schema, qualified) and TRUNCATE leave no row events:
+    the run stops with the way out instead of missing them; same-named tables elsewhere do not count."""
+    t = duck_target(tmp_path / "t.duckdb")
+    config = binlog_config(tmp_path, server, db, t.config, {"items": BINLOG})
+    assert sync(config).returncode == 0
+    other = new_database(server)
+    execute(server, other, ITEMS_DDL, "ALTER TABLE items ADD COLUMN unrelated INT", "TRUNCATE TABLE items")
+    execute(server, db, "UPDATE items SET name = 'before' WHERE id = 1")
+    assert sync(config).returncode == 0 and t.rows("items", ["name"])[0] == ("before",)
+    execute(server, other if "{db}" in statement else db, statement.format(db=db))
+    failed = sync(config)
+    assert failed.returncode != 0
+    line = next(x for x in failed.stderr.splitlines() if x.startswith("Error:"))
+    assert "a statement changed the table outside the row events" in line
+    assert "`lakeshift watermark reset` for this table" in line
+
+
+def test_a_large_transaction_is_one_batch_never_split(server: Any, db: str, tmp_path: Path) -> None:
+    t = duck_target(tmp_path / "t.duckdb")
+    config = binlog_config(tmp_path, server, db, t.config, {"items": BINLOG})
+    assert sync(config).returncode == 0
+    transaction(server, db, ["INSERT INTO items SELECT seq + 10, CONCAT('bulk ', seq), seq / 100, NULL "
+                             "FROM seq_1_to_100000", "DELETE FROM items WHERE id = 11",
+                             "UPDATE items SET name = 'last' WHERE id = 100010"])
+    run = sync(config)
+    assert run.returncode == 0, run.stdout + run.stderr
+    (_, _), (m, changes) = lake_batches(tmp_path, "items")
+    assert m.mode == "changes" and changes.num_rows == m.rows == 100_002
+    assert t.query(f'SELECT COUNT(*), MAX("_lakeshift_seq") FROM {t.name("items")}') == [(100_002, 100_001)]
+    assert t.rows("items", ITEM_COLS) == [tuple(_norm(v) for v in r) for r in rows(server, db, "items",
+                                                                                    ", ".join(ITEM_COLS))]
+
+
+def test_another_server_behind_the_same_address_is_a_lost_position(server: Any, db: str, tmp_path: Path) -> None:
+    """MariaDB has no server_uuid: its server_id names the server a position belongs to."""
+    t = duck_target(tmp_path / "t.duckdb")
+    config = binlog_config(tmp_path, server, db, t.config, {"items": BINLOG})
+    assert sync(config).returncode == 0
+    execute(server, db, "SET GLOBAL server_id = 5")
+    try:
+        failed = sync(config)
+        assert failed.returncode != 0
+        assert ("is lost: the server is another one now (server_id:5, the position was taken on server_id:1)"
+                in failed.stderr)
+    finally:
+        execute(server, db, "SET GLOBAL server_id = 1")
+    assert sync(config).returncode == 0
