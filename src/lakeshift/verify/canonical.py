@@ -36,8 +36,10 @@ def kind(c: Column) -> str | None:
     t, dt = c.arrow_type, c.data_type
     if t == "bool":
         return "bool"
+    if dt == "bit" or (dt == "year" and t.startswith(("int", "uint"))):
+        return "bit"  # MySQL's text of these is not their number (BIT may be a decimal128(20,0) in the lake)
     if t.startswith(("int", "uint")):
-        return "bit" if dt in ("bit", "year") else "int"  # MySQL's text of these is not their number
+        return "int"
     if t.startswith("decimal") or dt in ("decimal", "numeric"):
         return "decimal" if t.startswith("decimal") else "decimal_text"
     if t == "date32[day]":
