@@ -34,9 +34,9 @@ CHUNK = 65_536
 _TIME = re.compile(r"^(-?)(\d+):(\d{2}):(\d{2})(?:\.(\d{1,6}))?$")
 
 
-def compare_columns(job: TableJob, target: TargetSide, key: list[Column], columns: list[Column], diff: Diff,
-                    chunk: int = CHUNK) -> None:
+def compare_columns(job: TableJob, target: TargetSide, key: list[Column], columns: list[Column], diff: Diff) -> None:
     """Add to `diff.different` the keys whose `columns` differ (synced rows only)."""
+    chunk = CHUNK
     source = SourceSide(job.reader, job.desc, job.synced)
     kt = _key_type(key)
     tgt = _prefetched(_target_batches(target, key, columns, kt, chunk))
