@@ -141,7 +141,9 @@ def _prefetched(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[p
 
 
 def _key_type(key: list[Column]) -> pa.DataType:
-    return pa.uint64() if len(key) == 1 and key[0].arrow_type == "uint64" else pa.int64()
+    """BIGINT UNSIGNED (uint64, or decimal128(20,0) in the lake) needs all 64 bits."""
+    t = key[0].arrow_type
+    return pa.uint64() if len(key) == 1 and (t == "uint64" or t.startswith("decimal")) else pa.int64()
 
 
 def _key_hash(side: Any, key: list[Column]) -> str:
