@@ -1,14 +1,18 @@
 """--deep for the columns no SQL renders identically on both engines (FLOAT and
 DOUBLE, TIME, GEOMETRY; JSON on PostgreSQL/Redshift; binary on Redshift): both
-sides send the row's 60-bit key hash and those columns, which are compared in
-Arrow (floats by their bits). Every row is compared, not only those of the
-differing windows: a change in such a column moves no SQL checksum. Memory:
-the key hash (8 bytes) and those columns of every row, on each side."""
+sides stream the row's 60-bit key hash and those columns ORDERED BY that hash,
+and the two streams are merge-joined slice by slice and compared in Arrow
+(floats by their bits; JSON by its text, parsed only where the texts differ).
+Every row is compared, not only those of the differing windows: a change in
+such a column moves no SQL checksum. One scan per side; memory: about one chunk
+of rows per side, whatever the table's size."""
 
 from __future__ import annotations
 
 import json
+import queue
 import re
+import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -32,27 +36,114 @@ _TIME = re.compile(r"^(-?)(\d+):(\d{2}):(\d{2})(?:\.(\d{1,6}))?$")
 
 def compare_columns(job: TableJob, target: TargetSide, key: list[Column], columns: list[Column], diff: Diff) -> None:
     """Add to `diff.different` the keys whose `columns` differ (synced rows only)."""
+    chunk = CHUNK
     source = SourceSide(job.reader, job.desc, job.synced)
-    from lakeshift.verify.table import both
-
-    src, tgt = both(lambda: _source_table(source, key, columns), lambda: _target_table(target, key, columns))
-    joined = src.join(tgt, "k", join_type="inner")
-    bad = None
-    for i, c in enumerate(columns):
-        d = _differs(joined.column(f"s{i}"), joined.column(f"t{i}"))
-        bad = d if bad is None else pc.or_(bad, d)
-    if bad is None:
-        return
-    if job.synced:
-        bad = pc.and_(bad, pc.equal(joined.column("synced"), 1))
-    hashes = joined.filter(bad).column("k").to_pylist()
+    kt = _key_type(key)
+    tgt = _prefetched(_target_batches(target, key, columns, kt, chunk))
+    hashes: list[int] = []
+    for s, t in aligned(_source_batches(source, key, columns, kt, chunk), tgt):
+        hashes.extend(_bad_hashes(s, t, columns, bool(job.synced)))
     if hashes:
         known = set(diff.different)
         diff.different.extend(k for k in _key_values(source, key, hashes) if k not in known)
 
 
+def _bad_hashes(s: pa.Table, t: pa.Table, columns: list[Column], synced: bool) -> list[int]:
+    joined = s.join(t, "k", join_type="inner")
+    bad = None
+    for i, c in enumerate(columns):
+        d = _differs(joined.column(f"s{i}"), joined.column(f"t{i}"), _form(c) == "json")
+        bad = d if bad is None else pc.or_(bad, d)
+    if bad is None:
+        return []
+    if synced:
+        bad = pc.and_(bad, pc.equal(joined.column("synced"), 1))
+    return joined.filter(bad).column("k").to_pylist()
+
+
+def aligned(src: Iterator[pa.RecordBatch], tgt: Iterator[pa.RecordBatch]) -> Iterator[tuple[pa.Table, pa.Table]]:
+    """Merge two streams ordered by "k" into pairs of slices covering the same range of k.
+    Each side holds at most one batch: a slice ends at the smaller of the two batches'
+    last k, so one of them is used up at every step. Rows past the end of the other
+    side have no partner (missing or extra rows: the windows find those)."""
+    a, b = _Cursor(src), _Cursor(tgt)
+    while a.fill() and b.fill():
+        hi = a.last if a.last.as_py() <= b.last.as_py() else b.last
+        yield a.take_upto(hi), b.take_upto(hi)
+
+
+class _Cursor:
+    """The unconsumed rows of one ordered stream's current batch."""
+
+    def __init__(self, batches: Iterator[pa.RecordBatch]) -> None:
+        self.batches: Iterator[pa.RecordBatch] = batches
+        self.rest: pa.RecordBatch | None = None
+
+    def fill(self) -> bool:
+        """A batch with rows to consume (False: the stream is over)."""
+        while self.rest is None or self.rest.num_rows == 0:
+            nxt = next(self.batches, None)
+            if nxt is None:
+                return False
+            self.rest = nxt
+        return True
+
+    @property
+    def last(self) -> pa.Scalar:
+        assert self.rest is not None
+        return self.rest.column("k")[-1]
+
+    def take_upto(self, hi: Any) -> pa.Table:
+        assert self.rest is not None
+        n = pc.sum(pc.less_equal(self.rest.column("k"), hi)).as_py() or 0  # the rows are ordered by k
+        head, self.rest = self.rest.slice(0, n), self.rest.slice(n)
+        return pa.Table.from_batches([head])
+
+
+def _prefetched(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+    """`batches` produced by a thread, at most `depth` ahead: the target works while MySQL's rows are compared."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for b in batches:
+                if not put(b):
+                    return
+            put(done)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+            put(exc)
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=produce, name="lakeshift-verify-target", daemon=True)
+    worker.start()
+    try:
+        while (item := q.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
 def _key_type(key: list[Column]) -> pa.DataType:
-    return pa.uint64() if len(key) == 1 and key[0].arrow_type == "uint64" else pa.int64()
+    """BIGINT UNSIGNED (uint64, or decimal128(20,0) in the lake) needs all 64 bits."""
+    t = key[0].arrow_type
+    return pa.uint64() if len(key) == 1 and (t == "uint64" or t.startswith("decimal")) else pa.int64()
 
 
 def _key_hash(side: Any, key: list[Column]) -> str:
@@ -63,19 +154,24 @@ def _key_hash(side: Any, key: list[Column]) -> str:
     return C.hex_number(side.side.engine, h, 1, 15)
 
 
-def _source_table(source: SourceSide, key: list[Column], columns: list[Column]) -> pa.Table:
+def _source_batches(source: SourceSide, key: list[Column], columns: list[Column], key_type: pa.DataType,
+                    chunk: int) -> Iterator[pa.RecordBatch]:
     side = source.all_rows
-    items = [f"{_key_hash(source, key)} AS k"]
+    k = _key_hash(source, key)
+    items = [f"{k} AS k"]
     if source.synced:
         items.append(f"CASE WHEN {source.synced} THEN 1 ELSE 0 END AS synced")
     items += [f"{select_expr(c)} AS s{i}" for i, c in enumerate(columns)]
-    sql = f"SELECT {', '.join(items)} FROM {side.table_sql}"
-    kt = _key_type(key)
-    batches = [_normalize_batch(b, columns, kt) for b in source.reader.cx.stream(sql, CHUNK, source.where)]
-    if not batches:
-        empty = {"k": pa.array([], kt), **({"synced": pa.array([], pa.int64())} if source.synced else {})}
-        return pa.table({**empty, **{f"s{i}": _as_arrow(c, []) for i, c in enumerate(columns)}})
-    return pa.Table.from_batches(batches)
+    sql = f"SELECT {', '.join(items)} FROM {side.table_sql} WHERE {k} IS NOT NULL ORDER BY {k}"
+    batches = source.reader.cx.stream(sql, chunk, source.where)
+    try:
+        for b in batches:
+            if b.num_rows:
+                yield _normalize_batch(b, columns, key_type)
+    finally:
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
 
 
 def _normalize_batch(b: pa.RecordBatch, columns: list[Column], key_type: pa.DataType) -> pa.RecordBatch:
@@ -85,25 +181,37 @@ def _normalize_batch(b: pa.RecordBatch, columns: list[Column], key_type: pa.Data
         names.append("synced")
     for i, c in enumerate(columns):
         arr = b.column(f"s{i}")
-        arrays.append(pc.cast(arr, _FLOATS[c.arrow_type]) if c.arrow_type in _FLOATS else _as_arrow(c, arr.to_pylist()))
+        if c.arrow_type in _FLOATS:
+            arrays.append(pc.cast(arr, _FLOATS[c.arrow_type]))
+        elif _form(c) == "json":
+            arrays.append(pc.cast(arr, pa.string()))  # MySQL's text; parsed only where it differs
+        else:
+            arrays.append(_as_arrow(c, arr.to_pylist()))
         names.append(f"s{i}")
     return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
-def _target_table(target: TargetSide, key: list[Column], columns: list[Column]) -> pa.Table:
-    items = [f"{_key_hash(target, key)} AS k"] + [f"{target.side.ref(c.name)} AS t{i}" for i, c in enumerate(columns)]
-    sql = f"SELECT {', '.join(items)} FROM {target.side.table_sql}{target.side.where()}"
-    batches, kt = [], _key_type(key)
-    for rows in _chunks(target.session, sql):
-        arrays = [pa.array([int(r[0]) for r in rows], kt)]
-        arrays += [_as_arrow(c, [r[i + 1] for r in rows]) for i, c in enumerate(columns)]
-        batches.append(pa.RecordBatch.from_arrays(arrays, names=["k"] + [f"t{i}" for i in range(len(columns))]))
-    if not batches:
-        return pa.table({"k": pa.array([], kt), **{f"t{i}": _as_arrow(c, []) for i, c in enumerate(columns)}})
-    return pa.Table.from_batches(batches)
+def _target_batches(target: TargetSide, key: list[Column], columns: list[Column], key_type: pa.DataType,
+                    chunk: int) -> Iterator[pa.RecordBatch]:
+    side = target.side
+    k = _key_hash(target, key)
+    items = [f"{k} AS k"] + [f"{_target_ref(side.engine, side.ref(c.name), c)} AS t{i}" for i, c in enumerate(columns)]
+    sql = f"SELECT {', '.join(items)} FROM {side.table_sql}{side.where([f'{k} IS NOT NULL'])} ORDER BY {k}"
+    names = ["k"] + [f"t{i}" for i in range(len(columns))]
+    as_int = key_type == pa.uint64()  # PostgreSQL sends numeric(20,0) as Decimal
+    for rows in _chunks(target.session, sql, chunk):
+        cols = list(zip(*rows))
+        arrays = [pa.array([int(v) for v in cols[0]] if as_int else cols[0], key_type)]
+        arrays += [_as_arrow(c, cols[i + 1]) for i, c in enumerate(columns)]
+        yield pa.RecordBatch.from_arrays(arrays, names=names)
 
 
-def _chunks(session: Session, sql: str) -> Iterator[list[tuple[Any, ...]]]:
+def _target_ref(engine: str, r: str, c: Column) -> str:
+    """PostgreSQL's jsonb as its text (psycopg would parse it into Python objects, row by row)."""
+    return f"({r})::text" if engine == C.POSTGRES and _form(c) == "json" else r
+
+
+def _chunks(session: Session, sql: str, chunk: int) -> Iterator[list[tuple[Any, ...]]]:
     """Rows of a query in chunks, without holding the whole result (psycopg streams it)."""
     from lakeshift.load.session import translate_errors
 
@@ -112,29 +220,40 @@ def _chunks(session: Session, sql: str) -> Iterator[list[tuple[Any, ...]]]:
         try:
             if hasattr(cur, "stream"):
                 rows: list[tuple[Any, ...]] = []
-                for row in cur.stream(sql):
+                for row in _stream(cur, sql, chunk):
                     rows.append(row)
-                    if len(rows) == CHUNK:
+                    if len(rows) == chunk:
                         yield rows
                         rows = []
                 if rows:
                     yield rows
                 return
             cur.execute(sql)
-            while chunk := cur.fetchmany(CHUNK):
-                yield chunk
+            while part := cur.fetchmany(chunk):
+                yield part
         finally:
             cur.close()
+
+
+def _stream(cur: Any, sql: str, chunk: int) -> Iterator[tuple[Any, ...]]:
+    """psycopg's stream, in chunks of rows where libpq can (17+), else row by row."""
+    try:
+        yield from cur.stream(sql, size=chunk)
+    except TypeError:  # a psycopg before 3.2
+        yield from cur.stream(sql)
 
 
 # ---------------------------------------------------------------- values
 
 
-def _as_arrow(c: Column, values: list[Any]) -> pa.Array:
+def _as_arrow(c: Column, values: Any) -> pa.Array:
     """One comparable Arrow form per column, whichever side the values came from."""
     if c.arrow_type in _FLOATS:
         return pa.array(values, _FLOATS[c.arrow_type])
-    return pa.array([None if v is None else _NORMAL[_form(c)](v) for v in values], _TYPES[_form(c)])
+    form = _form(c)
+    if form == "json":  # the text as sent (or the normal text of a parsed value); parsed only where it differs
+        return pa.array([v if v is None or isinstance(v, str) else _json(v) for v in values], pa.string())
+    return pa.array([None if v is None else _NORMAL[form](v) for v in values], _TYPES[form])
 
 
 def _form(c: Column) -> str:
@@ -166,14 +285,25 @@ _FLOATS = {"float": pa.float32(), "double": pa.float64()}
 _TYPES = {"time": pa.int64(), "json": pa.string(), "bytes": pa.binary(), "text": pa.string()}
 
 
-def _differs(s: pa.ChunkedArray, t: pa.ChunkedArray) -> pa.ChunkedArray:
-    """True where one side is NULL and the other not, or the values differ (floats: their bits)."""
+def _differs(s: pa.ChunkedArray, t: pa.ChunkedArray, is_json: bool = False) -> pa.ChunkedArray:
+    """True where one side is NULL and the other not, or the values differ (floats: their
+    bits; JSON: where the texts differ, the documents parsed)."""
     if pa.types.is_floating(s.type):
         bits = pa.int32() if s.type == pa.float32() else pa.int64()
         s = pa.chunked_array([c.view(bits) for c in s.chunks], bits)
         t = pa.chunked_array([c.view(bits) for c in t.chunks], bits)
     null_mismatch = pc.xor(pc.is_null(s), pc.is_null(t))
-    return pc.or_(null_mismatch, pc.fill_null(pc.not_equal(s, t), False))
+    d = pc.or_(null_mismatch, pc.fill_null(pc.not_equal(s, t), False))
+    if not is_json:
+        return d
+    flags = pc.fill_null(pc.and_(d, pc.invert(null_mismatch)), False)
+    idx = pc.indices_nonzero(flags)
+    if len(idx) == 0:
+        return d
+    out = d.to_pylist()
+    for i, a, b in zip(idx.to_pylist(), pc.take(s, idx).to_pylist(), pc.take(t, idx).to_pylist()):
+        out[i] = _json(a) != _json(b)
+    return pa.chunked_array([pa.array(out, pa.bool_())])
 
 
 def _key_values(source: SourceSide, key: list[Column], hashes: list[int]) -> list[tuple[Any, ...]]:

@@ -28,6 +28,7 @@ _DAY = {MYSQL: "'%Y-%m-%d'", POSTGRES: "'YYYY-MM-DD'", DUCKDB: "'%Y-%m-%d'", RED
 _MOMENT = {MYSQL: "'%Y-%m-%d %H:%i:%s.%f'", POSTGRES: "'YYYY-MM-DD HH24:MI:SS.US'",
            DUCKDB: "'%Y-%m-%d %H:%M:%S.%f'", REDSHIFT: "'YYYY-MM-DD HH24:MI:SS.US'"}
 # kinds an engine cannot render in SQL as the others do (its target type differs)
+_INTEGER_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
 _ARROW_ONLY = {POSTGRES: {"json"}, REDSHIFT: {"json", "binary"}, DUCKDB: set(), MYSQL: set()}
 
 
@@ -36,10 +37,10 @@ def kind(c: Column) -> str | None:
     t, dt = c.arrow_type, c.data_type
     if t == "bool":
         return "bool"
-    if dt in ("bit", "year") and t.startswith(("int", "uint", "decimal")):
-        return "bit"  # MySQL's text of these is not their number (BIT(64) is DECIMAL(20,0) in the lake)
-    if t.startswith(("int", "uint")):
-        return "int"
+    if dt == "bit" or (dt == "year" and t.startswith(("int", "uint"))):
+        return "bit"  # MySQL's text of these is not their number (BIT may be a decimal128(20,0) in the lake)
+    if t.startswith(("int", "uint")) or dt in _INTEGER_TYPES:
+        return "int"  # BIGINT UNSIGNED may be a decimal128(20,0) in the lake: still an integer key
     if t.startswith("decimal") or dt in ("decimal", "numeric"):
         return "decimal" if t.startswith("decimal") else "decimal_text"
     if t == "date32[day]":

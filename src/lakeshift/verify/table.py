@@ -72,8 +72,13 @@ def run(job: TableJob) -> Outcome:
     report = TableReport(job.name or job.desc.table, job.target_table, deep=job.deep, keyed=bool(key),
                          key=list(job.key))
     source = SourceSide(job.reader, job.desc, job.synced)
-    with closing(job.loader.connect()) as session:
-        live = (f"{quote_ansi(DELETED_AT)} IS NULL",) if DELETED_AT in present else ()
+    skipped = [c for c in compared if c not in hashable]
+    live = (f"{quote_ansi(DELETED_AT)} IS NULL",) if DELETED_AT in present else ()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lakeshift-verify-arrow") as pool, \
+            closing(job.loader.connect()) as session:
+        # the Arrow comparison streams both tables while the aggregates run (its own target session)
+        arrow_cmp = bool(job.deep and key and skipped)
+        arrow = pool.submit(_arrow_keys, job, None, live, key, skipped) if arrow_cmp and engine != C.DUCKDB else None
         target = TargetSide(session, engine, job.loader.schema, job.target_table, live)
         shape = Q.Shape(key, row, Q.bucket_count(source.estimate()))
         src_agg, tgt_agg = both(lambda: source.aggregate(shape), lambda: target.aggregate(shape))
@@ -83,11 +88,10 @@ def run(job: TableJob) -> Outcome:
         windows = D.differing(src_agg, tgt_agg)
         report.windows, report.windows_differing = shape.buckets, len(windows)
         diff = _classify(source, target, shape, windows, bool(job.synced)) if windows else D.Diff()
-        skipped = [c for c in compared if c not in hashable]
-        if job.deep and key and skipped:
-            from lakeshift.verify.arrow_cols import compare_columns
-
-            compare_columns(job, target, key, skipped, diff)
+        if arrow_cmp:  # DuckDB runs in this process: no gain in overlapping, so on this session, now
+            known = set(diff.different)
+            keys = arrow.result() if arrow else _arrow_keys(job, target, live, key, skipped)
+            diff.different.extend(k for k in keys if k not in known)
     _fill(report, diff, [c.name for c in key], skipped if (job.deep or not key) else [], engine)
     absent = [c.name for c in job.desc.columns if not _in(job, c.name, present)]
     if absent and (job.deep or not key):
@@ -102,6 +106,21 @@ def both(on_source: Callable[[], A], on_target: Callable[[], B]) -> tuple[A, B]:
         theirs = pool.submit(on_target)
         mine = on_source()
         return mine, theirs.result()
+
+
+def _arrow_keys(job: TableJob, target: TargetSide | None, live: tuple[str, ...], key: list[Column],
+                columns: list[Column]) -> list[tuple[Any, ...]]:
+    """Keys whose Arrow-compared `columns` differ; `target` None: on a target session of its own."""
+    from lakeshift.verify.arrow_cols import compare_columns
+
+    diff = D.Diff()
+    if target is not None:
+        compare_columns(job, target, key, columns, diff)
+        return diff.different
+    with closing(job.loader.connect()) as session:
+        engine = job.loader.dialect.name
+        compare_columns(job, TargetSide(session, engine, job.loader.schema, job.target_table, live), key, columns, diff)
+    return diff.different
 
 
 def _target_columns(job: TableJob) -> set[str]:
