@@ -13,9 +13,12 @@ from typing import Any
 import pytest
 import yaml
 
-from e2e_kit import build_config, local_storage, run_cli
-from faults_kit import (FULL_SYNC, HYBRID, T0, Target, assert_mirrors, assert_one_line_error, create_items,
-                        insert_items, make_target, manifest_ids, ok, summary, sync, table_lake)
+from kit.checks import assert_mirrors
+from kit.cli import assert_one_line_error, ok, run_cli, summary, sync
+from kit.config import build_config
+from kit.lake import local_storage, manifest_ids, table_lake
+from kit.source import FULL_SYNC, HYBRID, T0, create_items, insert_items
+from kit.targets import Target, make_target
 
 TARGETS = ["postgres", "duckdb"]
 

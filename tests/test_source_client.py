@@ -15,7 +15,7 @@ from typing import Any
 import pymysql
 import pytest
 from source_kit import SETTINGS, Sleeps, make_reader, reader, run, source_for, table_config  # noqa: F401
-from sshd import known_hosts, ssh_keys, sshd  # noqa: F401
+from kit.sshd import known_hosts, ssh_keys, sshd  # noqa: F401
 
 from conftest import mysql_connect, mysql_exec
 from lakeshift.config.models import MySQLSource, TLSSettings
