@@ -20,7 +20,7 @@ ID, NAME = col("id", pa.int64()), col("name", pa.string(), "varchar(20)", "varch
 EMAIL = col("email", pa.string(), "varchar(80)", "varchar")
 
 
-class Lake:
+class FakeLake:
     def __init__(self, newest: Manifest | None) -> None:
         self.newest = newest
 
@@ -28,7 +28,7 @@ class Lake:
         return self.newest
 
 
-class Target:
+class FakeTarget:
     """A target whose table has `columns`; `asked` records every look-up."""
 
     def __init__(self, columns: list[str], dialect: Any = None) -> None:
@@ -39,13 +39,13 @@ class Target:
         return self.columns
 
 
-def check(columns: list[Column], lake: Lake, target: Target | None = None, strategy: str = "hybrid",
+def check(columns: list[Column], lake: FakeLake, target: FakeTarget | None = None, strategy: str = "hybrid",
           has_watermark: bool = True) -> SchemaCheck:
-    return check_columns("items", strategy, columns, lake, target or Target([]), "items_t", has_watermark)
+    return check_columns("items", strategy, columns, lake, target or FakeTarget([]), "items_t", has_watermark)
 
 
-def batch_of(*columns: Column) -> Lake:
-    return Lake(manifest(list(columns), [], bid="20260101T000000000001Z-aaaaaa"))
+def batch_of(*columns: Column) -> FakeLake:
+    return FakeLake(manifest(list(columns), [], bid="20260101T000000000001Z-aaaaaa"))
 
 
 def test_an_incremental_table_that_gained_a_column_is_read_from_the_start(caplog: pytest.LogCaptureFixture) -> None:
@@ -80,20 +80,20 @@ def test_unchanged_columns_say_nothing() -> None:
 
 
 def test_without_a_batch_in_the_lake_the_target_table_is_the_reference_folded_as_the_target_compares() -> None:
-    redshift = Target(["ID", "NAME"], RedshiftTypes())  # matched case-insensitively: nothing added
-    assert check([ID, NAME], Lake(None), redshift) == SchemaCheck()
+    redshift = FakeTarget(["ID", "NAME"], RedshiftTypes())  # matched case-insensitively: nothing added
+    assert check([ID, NAME], FakeLake(None), redshift) == SchemaCheck()
     assert redshift.asked == ["items_t"]
-    postgres = Target(["id"])
-    result = check([ID, NAME], Lake(None), postgres)
+    postgres = FakeTarget(["id"])
+    result = check([ID, NAME], FakeLake(None), postgres)
     assert result.read_from_start and result.notes[0].startswith("column 'name' added (varchar(20))")
 
 
 def test_the_target_is_not_asked_for_a_snapshot_or_a_table_without_a_watermark() -> None:
     for strategy, watermark in (("full_sync", True), ("hybrid", False)):
-        target = Target(["id"])
-        assert check([ID, NAME], Lake(None), target, strategy, watermark) == SchemaCheck()
+        target = FakeTarget(["id"])
+        assert check([ID, NAME], FakeLake(None), target, strategy, watermark) == SchemaCheck()
         assert target.asked == []
 
 
 def test_no_reference_at_all_means_no_comparison() -> None:
-    assert check([ID, NAME], Lake(None), Target([])) == SchemaCheck()
+    assert check([ID, NAME], FakeLake(None), FakeTarget([])) == SchemaCheck()
