@@ -26,7 +26,7 @@ from lakeshift.redact import register
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
     if request.param == "postgres":
         return pg_target(request.getfixturevalue("pg_schema"))
-    return duck_target(tmp_path / "db" / "target.duckdb", "tgt")
+    return duck_target(tmp_path / "db" / "target.duckdb", "tgt", read_only=False)  # the loader is in this process
 
 
 @pytest.fixture

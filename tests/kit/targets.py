@@ -38,6 +38,9 @@ class Target:
     schema: str
     path: Path | None = None  # DuckDB
     dsn: str = PG_DSN  # PostgreSQL
+    # DuckDB: read-only connections coexist with other processes' readers; a
+    # test whose loader holds the file in this process needs the loader's mode
+    read_only: bool = True
 
     # ---- the loader under test
 
@@ -61,7 +64,7 @@ class Target:
         if self.kind == "postgres":
             return psycopg.connect(self.dsn, autocommit=True)
         assert self.path is not None
-        return duckdb.connect(str(self.path))
+        return duckdb.connect(str(self.path), read_only=self.read_only)
 
     def query(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
         conn = self.connect()
@@ -124,8 +127,8 @@ def pg_target(schema: str, port: int = 5432, **extra: Any) -> Target:
                   dsn=f"host=127.0.0.1 port={port} user=postgres dbname=test")
 
 
-def duck_target(path: Path, schema: str = "lake") -> Target:
-    return Target("duckdb", duckdb_config(path, schema), schema, path=path)
+def duck_target(path: Path, schema: str = "lake", read_only: bool = True) -> Target:
+    return Target("duckdb", duckdb_config(path, schema), schema, path=path, read_only=read_only)
 
 
 def make_target(kind: str, request: Any, tmp_path: Path, name: str = "target", duck_schema: str = "lake") -> Target:
