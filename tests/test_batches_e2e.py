@@ -42,6 +42,7 @@ def batch_states(config: Path, out: str | None = None) -> dict[str, str]:
     return {m.group(1): m.group(2) for m in rows if m}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", TARGETS)
 def test_limit_on_a_full_sync_table_is_refused_before_anything_runs(kind: str, mysql: Any, mysql_db: str,
                                                                     tmp_path: Path, request: Any) -> None:
@@ -56,6 +57,7 @@ def test_limit_on_a_full_sync_table_is_refused_before_anything_runs(kind: str, m
     assert assert_mirrors(target, mysql_db) == 200  # and the target keeps every row
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", TARGETS)
 def test_limit_with_backup_only_writes_a_sample_that_is_never_loaded(kind: str, mysql: Any, mysql_db: str,
                                                                     tmp_path: Path, request: Any) -> None:

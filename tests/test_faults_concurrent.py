@@ -29,6 +29,8 @@ from kit.source import FULL_SYNC, HYBRID, T0, change_items, create_items, insert
 from kit.targets import make_target
 from kit.wait import wait_for
 
+pytestmark = pytest.mark.slow  # every test runs concurrent CLI subprocesses
+
 LOCKED = "another lakeshift run"
 
 

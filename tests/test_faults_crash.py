@@ -20,6 +20,8 @@ from kit.lake import local_storage, manifest_ids, part_files
 from kit.source import FULL_SYNC, HYBRID, change_items, create_items
 from kit.targets import Target, make_target
 
+pytestmark = pytest.mark.slow  # every test kills CLI subprocesses at fault points
+
 FAULTS = ["after_parts", "after_manifest", "in_load_transaction", "after_load_commit"]
 TABLE = {**HYBRID, "processing": {"batch_size": 40}}
 

@@ -23,6 +23,8 @@ from kit.lake import local_storage, manifest_ids
 from kit.source import HYBRID, change_items, create_items
 from kit.targets import make_target
 
+pytestmark = pytest.mark.slow  # CLI subprocesses on a fresh machine
+
 
 class Machine:
     def __init__(self, root: Path, template: Path) -> None:

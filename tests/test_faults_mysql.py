@@ -90,6 +90,7 @@ class TableLock:
             self.conn.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kills", [2, 3])
 def test_connection_killed_mid_table(kills: int, mysql: Any, mysql_db: str, tmp_path: Path,
                                      request: pytest.FixtureRequest) -> None:
@@ -160,6 +161,7 @@ def select_denied_user(mysql_db: str) -> Any:
             cur.execute("DROP USER IF EXISTS %s@'%%'", (user,))
 
 
+@pytest.mark.slow
 def test_permission_error_is_not_retried(select_denied_user: Any, mysql: Any, mysql_db: str, tmp_path: Path,
                                          request: pytest.FixtureRequest) -> None:
     user, password, root = select_denied_user

@@ -33,6 +33,8 @@ from kit.source import FULL_SYNC, HYBRID, change_items, create_items, insert_ite
 from kit.targets import Target, pg_target
 from kit.wait import wait_for
 
+pytestmark = pytest.mark.slow  # a throwaway PostgreSQL cluster restarted under CLI subprocesses
+
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[PgCluster]:

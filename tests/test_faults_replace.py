@@ -35,6 +35,8 @@ from kit.source import FULL_SYNC, create_items, insert_items
 from kit.targets import Target, duck_target, make_target
 from kit.wait import wait_for
 
+pytestmark = pytest.mark.slow  # CLI subprocesses killed during replaces
+
 CHECKSUM = ("SELECT count(*), coalesce(sum(hashtext(name || '|' || coalesce(amount::text, 'null') || '|' || "
             "updated_at::text || '|' || id::text)::bigint), 0) FROM {table}")
 

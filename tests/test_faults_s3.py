@@ -35,6 +35,8 @@ from kit.source import HYBRID, change_items, create_items, insert_items
 from kit.targets import duck_target, make_target
 from kit.wait import wait_for
 
+pytestmark = pytest.mark.slow  # S3 outages under CLI subprocesses
+
 
 @pytest.fixture
 def s3_outage() -> Iterator[tuple[TcpProxy, str, Any]]:

@@ -42,6 +42,7 @@ FULL_SYNC = {"cdc_strategy": "full_sync"}
 # ---------------------------------------------------------------- a source that is down
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["sequential", "parallel"])
 def test_a_down_source_fails_every_table_after_one_tables_retries(strategy: str, mysql_db: str,
                                                                   tmp_path: Path) -> None:
@@ -67,6 +68,7 @@ def test_a_down_source_fails_every_table_after_one_tables_retries(strategy: str,
     assert "is unreachable; the run's other tables on it fail without trying again" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_failing_query_of_one_table_does_not_mark_the_source_down(mysql: Any, mysql_db: str,
                                                                      tmp_path: Path) -> None:
     """Only 'cannot reach' marks the source down: a table that does not exist
@@ -83,6 +85,7 @@ def test_a_failing_query_of_one_table_does_not_mark_the_source_down(mysql: Any, 
 # ---------------------------------------------------------------- statement_timeout
 
 
+@pytest.mark.slow
 def test_a_statement_held_up_on_the_server_is_stopped_by_statement_timeout(mysql: Any, mysql_db: str,
                                                                          tmp_path: Path,
                                                                          request: pytest.FixtureRequest) -> None:
@@ -138,6 +141,7 @@ def test_the_statement_limit_in_each_server_flavour() -> None:
 # ---------------------------------------------------------------- stall_timeout
 
 
+@pytest.mark.slow
 def test_a_connection_that_stops_answering_mid_result_fails_in_stall_timeout(mysql: Any, mysql_db: str,
                                                                            tmp_path: Path,
                                                                            request: pytest.FixtureRequest) -> None:

@@ -102,6 +102,7 @@ def test_a_late_commit_with_an_older_timestamp_needs_lookback(strategy: dict[str
 # ---------------------------------------------------------------- 12. ties + a kill in the middle
 
 
+@pytest.mark.slow
 def test_ten_thousand_tied_rows_and_a_kill_mid_extract_every_row_once(tgt: Target, mysql: Any, mysql_db: str,
                                                                      tmp_path: Path) -> None:
     mysql_exec(mysql, """CREATE TABLE ties (
@@ -150,6 +151,7 @@ def test_ten_thousand_tied_rows_and_a_kill_mid_extract_every_row_once(tgt: Targe
 # ---------------------------------------------------------------- 13. microseconds
 
 
+@pytest.mark.slow
 def test_datetime6_watermark_keeps_microseconds_and_no_change_means_no_rows(tgt: Target, mysql: Any, mysql_db: str,
                                                                            tmp_path: Path) -> None:
     mysql_exec(mysql, """CREATE TABLE micro (
@@ -296,6 +298,7 @@ def new_york_server() -> Any:
         server.stop()
 
 
+@pytest.mark.slow
 def test_server_in_new_york_across_dst(new_york_server: Any, tmp_path: Path, cli: Any,
                                        request: pytest.FixtureRequest) -> None:
     tgt = make_target("postgres", request, tmp_path)

@@ -86,6 +86,7 @@ INJECTIONS = [
 @pytest.mark.parametrize("where, put, head, value, char", INJECTIONS,
                          ids=["full_name", "primary_key", "cursor", "default_table_config", "required_columns",
                               "tables-file", "environment", "target-schema"])
+@pytest.mark.slow
 def test_injection_shaped_names_are_refused_before_anything_runs(where: str, put: Any, head: str, value: str,
                                                                  char: str | None, mysql: Any, mysql_db: str,
                                                                  tmp_path: Path, request: pytest.FixtureRequest) -> None:
@@ -280,6 +281,7 @@ BROKEN = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, breaks, pattern", BROKEN, ids=[b[0] for b in BROKEN])
 def test_broken_configuration_is_one_line_and_touches_nothing(name: str, breaks: Any, pattern: str, mysql: Any,
                                                               mysql_db: str, tmp_path: Path,

@@ -25,6 +25,8 @@ from kit.lake import table_lake
 from kit.source import HYBRID, change_items, create_items
 from kit.targets import Target, duck_target, pg_target
 
+pytestmark = pytest.mark.slow  # pipelines in concurrent CLI subprocesses
+
 N_PIPELINES = 7
 
 

@@ -22,6 +22,8 @@ from kit.lake import local_storage, s3_client, tree
 from kit.source import FULL_SYNC, HYBRID, create_items
 from kit.targets import make_target
 
+pytestmark = pytest.mark.slow  # CLI subprocesses against unwritable lakes
+
 
 def error_line(stderr: str) -> str:
     lines = [line for line in stderr.splitlines() if line.startswith("Error: ")]

@@ -104,6 +104,7 @@ sys.stdin.read()
 """
 
 
+@pytest.mark.slow
 def test_a_file_held_by_another_process_is_waited_for_then_refused(tmp_path):
     db = tmp_path / "t.duckdb"
     duckdb.connect(str(db)).close()

@@ -223,6 +223,7 @@ KILLED_RUN = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_a_run_killed_inside_the_load_transaction_leaves_nothing_and_the_next_run_loads(pg_schema, pg, lake):
     cols = [col("id", pa.int64()), col("v", pa.string())]
     m0, p0 = batch(lake, cols, [pa.table({"id": [1], "v": ["old"]})])

@@ -24,6 +24,8 @@ from kit.source import HYBRID, create_items
 from kit.targets import Target, make_target
 from kit.wait import wait_for
 
+pytestmark = pytest.mark.slow  # CLI subprocesses, one killed
+
 LOCKED = "another lakeshift run holds the lock"
 
 

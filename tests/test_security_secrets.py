@@ -29,6 +29,8 @@ from kit.servers import start_pg_cluster
 
 from conftest import MYSQL, mysql_connect, mysql_exec
 
+pytestmark = pytest.mark.slow  # a throwaway PostgreSQL cluster and CLI subprocesses
+
 TAG = secrets.token_hex(4)
 SECRETS = {
     "LS_MYSQL_PW": f"My$ql:P@ss/w%rd-{TAG}",

@@ -21,6 +21,8 @@ from kit.targets import make_target
 
 from conftest import mysql_exec
 
+pytestmark = pytest.mark.slow  # CLI subprocesses through SSH tunnels
+
 TABLE = {"items": {"cdc_strategy": "full_sync"}}
 
 

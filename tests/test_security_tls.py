@@ -30,6 +30,8 @@ from kit.servers import start_mariadb, start_pg_cluster
 
 from conftest import mysql_exec
 
+pytestmark = pytest.mark.slow  # a throwaway TLS MariaDB and PostgreSQL cluster
+
 PG_PW = "pg-tls-" + secrets.token_hex(6)
 MY_PW = "my-tls-" + secrets.token_hex(6)
 

@@ -27,6 +27,8 @@ from source_kit import make_reader, run, table_config
 from conftest import mysql_exec
 from lakeshift.errors import SourceError
 
+pytestmark = pytest.mark.slow  # a throwaway MariaDB and 40 MB rows
+
 MEDIUMTEXT_MAX = (1 << 24) - 1
 BLOB_BYTES = 40_000_000  # a LONGBLOB above the server's 16 MiB default
 FULL_SYNC = table_config(cdc_strategy="full_sync")

@@ -240,6 +240,7 @@ finally:
 """
 
 
+@pytest.mark.slow
 def test_query_killed_by_the_server_is_retried(mysql_db, rows100) -> None:
     """A real KILL: the next page query waits on a table lock held by another
     process, which kills its connection; the reader retries and reads every
