@@ -518,6 +518,7 @@ def test_a_column_name_longer_than_postgres_allows(mysql: Any, mysql_db: str, tm
     assert duck.rows("lng", ["id", long_name], "id") == [(1, 2)]
 
 
+@pytest.mark.slow  # parallel tables into one DuckDB file stay in the quick loop in test_load_duckdb
 def test_parallel_tables_into_a_duckdb_file_named_like_its_schema(mysql: Any, mysql_db: str, tmp_path: Path,
                                                                    cli: Any) -> None:
     """shop.duckdb with schema `shop`: DuckDB would name the file's catalog

@@ -237,7 +237,7 @@ def test_sse_failures_are_clear_lake_errors(s3_storage: dict[str, Any]) -> None:
     assert "cannot reach the S3 endpoint" in str(err.value) and SECRET_KEY not in str(err.value)
 
 
-@pytest.mark.parametrize("sse", [None, "AES256"])
+@pytest.mark.parametrize("sse", [None, pytest.param("AES256", marks=pytest.mark.slow)])  # ~20 s; the same error without SSE stays quick
 def test_batch_writer_on_a_missing_bucket_raises_lake_error(s3_storage: dict[str, Any], sse: str | None) -> None:
     lake = Lake.from_config(S3Storage(**{**s3_storage, "bucket": "ls-no-such-bucket"}, server_side_encryption=sse))
     schema = pa.schema([("id", pa.int64())])

@@ -147,6 +147,7 @@ def test_a_not_null_unique_index_is_the_key_of_a_table_without_primary_key(tgt: 
 # ---------------------------------------------------------------- 2. windows replace what they cover
 
 
+@pytest.mark.slow  # four whole syncs; the append-window choice stays quick in test_load_strategies
 def test_keyless_window_from_the_start_replaces_instead_of_doubling(tgt: Target, mysql: Any, mysql_db: str,
                                                                    tmp_path: Path, cli: Any, lake_of: Any) -> None:
     mysql_exec(mysql, "CREATE TABLE event_log (msg VARCHAR(20) NOT NULL, at DATETIME(6) NOT NULL)",

@@ -24,7 +24,8 @@ KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-123456
 COLS = ["id", "name", "blob"]
 
 
-@pytest.mark.parametrize("sse, kms", [("AES256", None), ("aws:kms", KMS_KEY)], ids=["sse-s3", "sse-kms"])
+@pytest.mark.parametrize("sse, kms", [pytest.param("AES256", None, id="sse-s3"),
+                                      pytest.param("aws:kms", KMS_KEY, id="sse-kms", marks=pytest.mark.slow)])
 def test_every_object_of_a_sync_is_encrypted_at_rest(sse: str, kms: str | None, mysql: Any, mysql_db: str,
                                                      tmp_path: Path, cli: Any, pg_schema: str, s3_endpoint: str,
                                                      s3_storage: dict[str, Any],
