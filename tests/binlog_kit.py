@@ -1,5 +1,5 @@
 """Helpers for the binlog CDC tests: a throwaway MariaDB with a row-based
-binary log (tests/hostile_kit.py starts it), a database on it, and a config
+binary log (tests/kit/servers.py starts it), a database on it, and a config
 folder whose source is that server."""
 
 from __future__ import annotations
@@ -9,8 +9,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from e2e_kit import build_config, local_storage, set_source
-from hostile_kit import MariaDBServer, start_mariadb
+from kit.config import build_config, set_source
+
+from kit.lake import local_storage
+from kit.servers import MariaDBServer, start_mariadb
 
 ROW_LOG = ("--log-bin=mysql-bin", "--binlog-format=ROW", "--binlog-row-metadata=FULL", "--server-id=1")
 

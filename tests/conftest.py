@@ -123,13 +123,10 @@ def s3_endpoint() -> Iterator[str]:
 
 @pytest.fixture
 def s3_bucket(s3_endpoint: str) -> str:
-    import boto3
+    from kit.lake import s3_client
 
     name = unique("ls-test").replace("_", "-")
-    boto3.client(
-        "s3", endpoint_url=s3_endpoint, aws_access_key_id=TEST_AWS_KEY,
-        aws_secret_access_key=TEST_AWS_SECRET, region_name="us-east-1",
-    ).create_bucket(Bucket=name)
+    s3_client(s3_endpoint).create_bucket(Bucket=name)
     return name
 
 

@@ -1,4 +1,4 @@
-"""Helpers for the load tests: hand-made Parquet parts and manifests, targets."""
+"""Helpers for the load tests: hand-made Parquet parts and manifests (targets: kit.targets)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from lakeshift.batch import BatchFile, Column, Cursor, Manifest
-from lakeshift.config.models import ConnectionSettings, DuckDBTarget, PostgresTarget
+from lakeshift.config.models import ConnectionSettings
 from lakeshift.lake_profile import PROFILE_VERSION, ROW_ORDINAL, ordinals, unsigned_type
-from lakeshift.load import LoadResult, open_target
+from lakeshift.load import LoadResult
 
 SETTINGS = ConnectionSettings()
 _seq = itertools.count(1)
@@ -126,24 +126,6 @@ def load(loader: Any, lake: Lake, m: Manifest, paths: Sequence[str], target_tabl
         staged.abort()
         raise
     return staged.commit(m)
-
-
-def pg_target(schema: str, **kw: Any) -> PostgresTarget:
-    base = {"type": "postgres", "host": "127.0.0.1", "port": 5432, "database": "test", "username": "postgres",
-            "schema": schema}
-    return PostgresTarget(**{**base, **kw})
-
-
-def duck_target(path: Path, schema: str = "main") -> DuckDBTarget:
-    return DuckDBTarget(type="duckdb", path=str(path), schema=schema)
-
-
-def open_pg(schema: str, **kw: Any) -> Any:
-    return open_target(pg_target(schema), SETTINGS, **kw)
-
-
-def open_duck(path: Path, schema: str = "main", **kw: Any) -> Any:
-    return open_target(duck_target(path, schema), SETTINGS, **kw)
 
 
 def rows(conn: Any, query: str) -> list[tuple[Any, ...]]:

@@ -13,9 +13,12 @@ from typing import Any
 import pytest
 import yaml
 
-from e2e_kit import build_config, local_storage, run_cli
-from faults_kit import (FULL_SYNC, HYBRID, T0, Target, assert_mirrors, assert_one_line_error, create_items,
-                        insert_items, make_target, manifest_ids, ok, summary, sync, table_lake)
+from kit.checks import assert_mirrors
+from kit.cli import assert_one_line_error, ok, run_cli, summary, sync
+from kit.config import build_config
+from kit.lake import local_storage, manifest_ids, table_lake
+from kit.source import FULL_SYNC, HYBRID, T0, create_items, insert_items
+from kit.targets import Target, make_target
 
 TARGETS = ["postgres", "duckdb"]
 
@@ -39,6 +42,7 @@ def batch_states(config: Path, out: str | None = None) -> dict[str, str]:
     return {m.group(1): m.group(2) for m in rows if m}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", TARGETS)
 def test_limit_on_a_full_sync_table_is_refused_before_anything_runs(kind: str, mysql: Any, mysql_db: str,
                                                                     tmp_path: Path, request: Any) -> None:
@@ -53,6 +57,7 @@ def test_limit_on_a_full_sync_table_is_refused_before_anything_runs(kind: str, m
     assert assert_mirrors(target, mysql_db) == 200  # and the target keeps every row
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", TARGETS)
 def test_limit_with_backup_only_writes_a_sample_that_is_never_loaded(kind: str, mysql: Any, mysql_db: str,
                                                                     tmp_path: Path, request: Any) -> None:

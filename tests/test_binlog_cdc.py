@@ -16,8 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from binlog_kit import (binlog_config, binlog_files, binlog_server, execute, new_database, rows, transaction)
-from e2e_kit import _norm, run_cli
-from faults_kit import Target, duck_target, pg_target
+from kit.cli import run_cli
+from kit.source import norm
+from kit.targets import Target, duck_target, pg_target
 
 from lakeshift import faults
 
@@ -66,9 +67,9 @@ def sync(config: Path, *extra: str, env: dict[str, str] | None = None) -> Any:
 
 
 def assert_same(server: Any, db: str, t: Target) -> None:
-    assert t.rows("items", ITEM_COLS) == [tuple(_norm(v) for v in r) for r in rows(server, db, "items",
+    assert t.rows("items", ITEM_COLS) == [tuple(norm(v) for v in r) for r in rows(server, db, "items",
                                                                                     ", ".join(ITEM_COLS))]
-    assert t.rows("orders", ORDER_COLS, "tenant, no") == [tuple(_norm(v) for v in r) for r in rows(
+    assert t.rows("orders", ORDER_COLS, "tenant, no") == [tuple(norm(v) for v in r) for r in rows(
         server, db, "orders", ", ".join(ORDER_COLS))]
 
 
@@ -266,7 +267,7 @@ def test_a_large_transaction_is_one_batch_never_split(server: Any, db: str, tmp_
     (_, _), (m, changes) = lake_batches(tmp_path, "items")
     assert m.mode == "changes" and changes.num_rows == m.rows == 100_002
     assert t.query(f'SELECT COUNT(*), MAX("_lakeshift_seq") FROM {t.name("items")}') == [(100_002, 100_001)]
-    assert t.rows("items", ITEM_COLS) == [tuple(_norm(v) for v in r) for r in rows(server, db, "items",
+    assert t.rows("items", ITEM_COLS) == [tuple(norm(v) for v in r) for r in rows(server, db, "items",
                                                                                     ", ".join(ITEM_COLS))]
 
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from binlog_kit import binlog_config, execute, new_database
-from e2e_kit import run_cli
-from faults_kit import duck_target
-from hostile_kit import start_mariadb
+from kit.cli import run_cli
+from kit.targets import duck_target
+from kit.servers import start_mariadb
 
 pytestmark = pytest.mark.slow
 
@@ -68,7 +68,7 @@ def test_a_user_without_replication_grants_is_refused(server: Any, config: Path)
     execute(server, "mysql", "SET GLOBAL binlog_format = ROW", "SET GLOBAL binlog_row_metadata = FULL",
             "CREATE USER IF NOT EXISTS 'reader'@'%' IDENTIFIED BY 'pw'", "GRANT SELECT ON *.* TO 'reader'@'%'")
     try:
-        from e2e_kit import set_source
+        from kit.config import set_source
 
         set_source(config, username="reader", password="pw")
         line = error_line(run_cli(config, "sync", "pipeline", "-p", "p1", "--all"))

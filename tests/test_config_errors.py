@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from clihelp import one_error_line
+from kit.cli import one_error_line
 
 CONNECTIONS = {
     "connections": {

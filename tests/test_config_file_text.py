@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from clihelp import one_error_line
+from kit.cli import one_error_line
 
 CONNECTIONS = (
     "connections:\n"

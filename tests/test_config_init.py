@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from clihelp import one_error_line
+from kit.cli import one_error_line
 
 SECRETS = {
     "MYSQL_PASSWORD": "mysql-Secret-4711",

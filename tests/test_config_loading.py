@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clihelp import one_error_line
+from kit.cli import one_error_line
 
 from lakeshift.config import load_config
 from lakeshift.config.envsubst import substitute

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from clihelp import one_error_line
-from sshd import PASSPHRASE, PASSWORD, Keys, known_hosts, ssh_keys, sshd  # noqa: F401
+from kit.cli import one_error_line
+from kit.sshd import PASSPHRASE, PASSWORD, Keys, known_hosts, ssh_keys, sshd  # noqa: F401
 
 SECRET = "Sup3r-s3cret-pw!"
 

@@ -16,7 +16,10 @@ import pyarrow as pa
 import pytest
 
 from conftest import mysql_exec
-from e2e_kit import build_config, local_storage, pg_rows, pg_target, source_rows
+from kit.config import build_config
+from kit.lake import local_storage
+from kit.source import source_rows
+from kit.targets import pg_config, pg_target
 from lakeshift.batch import BatchFile
 from lakeshift.engine.part_feeder import PartFeeder
 from lakeshift.errors import LakeshiftError, LoadError
@@ -132,7 +135,7 @@ def test_a_part_with_a_wrong_row_count_is_refused(pg_schema: str) -> None:
     from lakeshift.load.contracts import Part
     from lakeshift.load.postgres import PostgresLoader
 
-    loader = PostgresLoader(PostgresTarget(**pg_target(pg_schema)), ConnectionSettings())
+    loader = PostgresLoader(PostgresTarget(**pg_config(pg_schema)), ConnectionSettings())
     head = Manifest(batch_id="20260101T000000000000Z-abcdef", pipeline="p", table="t", source_table="db.t",
                     strategy="hybrid", mode="merge", primary_key=["id"],
                     columns=[Column("id", "bigint(20)", "bigint", False, "int64")])
@@ -158,7 +161,7 @@ def test_postgres_is_loaded_from_the_extract_and_the_lake_still_holds_the_batch(
     with mysql.cursor() as cur:
         cur.executemany("INSERT INTO items VALUES (%s, %s, %s)",
                         [(i, f"n{i} ✓" if i % 5 else None, f"{i}.{i % 100:02d}") for i in range(1, 1001)])
-    config = build_config(tmp_path / "config", mysql_db, pg_target(pg_schema), local_storage(tmp_path / "lake"),
+    config = build_config(tmp_path / "config", mysql_db, pg_config(pg_schema), local_storage(tmp_path / "lake"),
                           {"items": {"cdc_strategy": "full_sync", "processing": {"batch_size": 100}}},
                           s3={"max_file_rows": 300, "row_group_rows": 64})
     reads: list[str] = []
@@ -174,7 +177,7 @@ def test_postgres_is_loaded_from_the_extract_and_the_lake_still_holds_the_batch(
     result = cli("sync", "pipeline", "-p", "p1", "-t", "items", config_dir=config)
     assert result.exit_code == 0, result.output + result.stderr
     assert reads == []
-    assert pg_rows(pg_schema, "items", cols, "id") == source_rows(mysql_db, "items", cols, "id")
+    assert pg_target(pg_schema).rows("items", cols, "id") == source_rows(mysql_db, "items", cols, "id")
     parts = sorted((tmp_path / "lake").rglob("*.parquet"))
     assert len(parts) == 4  # 1000 rows at 300 a part
 
@@ -184,4 +187,4 @@ def test_postgres_is_loaded_from_the_extract_and_the_lake_still_holds_the_batch(
     load = cli("sync", "pipeline", "-p", "p1", "-t", "items", "--load-only", config_dir=config)
     assert load.exit_code == 0, load.output + load.stderr
     assert len(reads) == 4  # the newer batch's parts, from the lake
-    assert pg_rows(pg_schema, "items", cols, "id") == source_rows(mysql_db, "items", cols, "id")
+    assert pg_target(pg_schema).rows("items", cols, "id") == source_rows(mysql_db, "items", cols, "id")

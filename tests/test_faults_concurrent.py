@@ -21,10 +21,15 @@ import psycopg
 import pytest
 
 from conftest import PG_DSN
-from e2e_kit import build_config, local_storage
-from faults_kit import (FULL_SYNC, HYBRID, T0, assert_loaded_once, assert_mirrors, assert_one_line_error, change_items,
-                        create_items, insert_items, make_target, manifest_ids, ok, part_files, running, start_sync,
-                        summary, sync, wait_for)
+from kit.checks import assert_loaded_once, assert_mirrors
+from kit.cli import assert_one_line_error, ok, running, start_sync, summary, sync
+from kit.config import build_config
+from kit.lake import local_storage, manifest_ids, part_files
+from kit.source import FULL_SYNC, HYBRID, T0, change_items, create_items, insert_items
+from kit.targets import make_target
+from kit.wait import wait_for
+
+pytestmark = pytest.mark.slow  # every test runs concurrent CLI subprocesses
 
 LOCKED = "another lakeshift run"
 
@@ -129,7 +134,7 @@ def test_a_run_that_lost_its_extract_lock_writes_no_batch(mysql: Any, mysql_db: 
     import hashlib
 
     from conftest import mysql_connect
-    from faults_kit import table_lake
+    from kit.lake import table_lake
 
     target = make_target("postgres", request, tmp_path)
     storage = local_storage(tmp_path / "lake")

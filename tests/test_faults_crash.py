@@ -13,9 +13,14 @@ from typing import Any
 
 import pytest
 
-from e2e_kit import build_config, local_storage
-from faults_kit import (FULL_SYNC, HYBRID, Target, assert_loaded_once, assert_mirrors, change_items, create_items, killed,
-                        make_target, manifest_ids, ok, part_files, summary, sync)
+from kit.checks import assert_loaded_once, assert_mirrors
+from kit.cli import killed, ok, summary, sync
+from kit.config import build_config
+from kit.lake import local_storage, manifest_ids, part_files
+from kit.source import FULL_SYNC, HYBRID, change_items, create_items
+from kit.targets import Target, make_target
+
+pytestmark = pytest.mark.slow  # every test kills CLI subprocesses at fault points
 
 FAULTS = ["after_parts", "after_manifest", "in_load_transaction", "after_load_commit"]
 TABLE = {**HYBRID, "processing": {"batch_size": 40}}

@@ -16,9 +16,14 @@ from typing import Any
 
 import pytest
 
-from e2e_kit import build_config, local_storage
-from faults_kit import (HYBRID, assert_loaded_once, assert_mirrors, change_items, create_items, killed, make_target,
-                        manifest_ids, ok, summary, sync)
+from kit.checks import assert_loaded_once, assert_mirrors
+from kit.cli import killed, ok, summary, sync
+from kit.config import build_config
+from kit.lake import local_storage, manifest_ids
+from kit.source import HYBRID, change_items, create_items
+from kit.targets import make_target
+
+pytestmark = pytest.mark.slow  # CLI subprocesses on a fresh machine
 
 
 class Machine:

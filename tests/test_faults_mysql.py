@@ -24,9 +24,13 @@ import pytest
 import yaml
 
 from conftest import MYSQL, mysql_connect, unique
-from e2e_kit import build_config, local_storage
-from faults_kit import (HYBRID, assert_loaded_once, assert_mirrors, assert_one_line_error, change_items,
-                        create_items, make_target, manifest_ids, ok, part_files, running, start_sync, sync, wait_for)
+from kit.checks import assert_loaded_once, assert_mirrors
+from kit.cli import assert_one_line_error, ok, running, start_sync, sync
+from kit.config import build_config
+from kit.lake import local_storage, manifest_ids, part_files
+from kit.source import HYBRID, change_items, create_items
+from kit.targets import make_target
+from kit.wait import wait_for
 from source_kit import SETTINGS, Sleeps, source_for
 
 from lakeshift.errors import LakeshiftError, SourceError
@@ -86,6 +90,7 @@ class TableLock:
             self.conn.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kills", [2, 3])
 def test_connection_killed_mid_table(kills: int, mysql: Any, mysql_db: str, tmp_path: Path,
                                      request: pytest.FixtureRequest) -> None:
@@ -156,6 +161,7 @@ def select_denied_user(mysql_db: str) -> Any:
             cur.execute("DROP USER IF EXISTS %s@'%%'", (user,))
 
 
+@pytest.mark.slow
 def test_permission_error_is_not_retried(select_denied_user: Any, mysql: Any, mysql_db: str, tmp_path: Path,
                                          request: pytest.FixtureRequest) -> None:
     user, password, root = select_denied_user

@@ -24,10 +24,16 @@ from typing import Any
 import psycopg
 import pytest
 
-from e2e_kit import build_config, local_storage
-from faults_kit import (FULL_SYNC, HYBRID, PgCluster, Target, assert_loaded_once, assert_mirrors,
-                        assert_one_line_error, change_items, create_items, insert_items, manifest_ids, ok, pg_target,
-                        running, start_pg_cluster, start_sync, summary, sync, wait_for)
+from kit.checks import assert_loaded_once, assert_mirrors
+from kit.cli import assert_one_line_error, ok, running, start_sync, summary, sync
+from kit.config import build_config
+from kit.lake import local_storage, manifest_ids
+from kit.servers import PgCluster, start_pg_cluster
+from kit.source import FULL_SYNC, HYBRID, change_items, create_items, insert_items
+from kit.targets import Target, pg_target
+from kit.wait import wait_for
+
+pytestmark = pytest.mark.slow  # a throwaway PostgreSQL cluster restarted under CLI subprocesses
 
 
 @pytest.fixture(scope="module")

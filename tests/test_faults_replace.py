@@ -27,9 +27,15 @@ import psycopg
 import pytest
 
 from conftest import PG_DSN
-from e2e_kit import build_config, local_storage
-from faults_kit import (FULL_SYNC, Target, assert_loaded_once, assert_mirrors, create_items, duck_target, insert_items,
-                        killed, make_target, ok, running, start_sync, sync, wait_for)
+from kit.checks import assert_loaded_once, assert_mirrors
+from kit.cli import killed, ok, running, start_sync, sync
+from kit.config import build_config
+from kit.lake import local_storage
+from kit.source import FULL_SYNC, create_items, insert_items
+from kit.targets import Target, duck_target, make_target
+from kit.wait import wait_for
+
+pytestmark = pytest.mark.slow  # CLI subprocesses killed during replaces
 
 CHECKSUM = ("SELECT count(*), coalesce(sum(hashtext(name || '|' || coalesce(amount::text, 'null') || '|' || "
             "updated_at::text || '|' || id::text)::bigint), 0) FROM {table}")

@@ -23,14 +23,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from conftest import TEST_AWS_KEY, TEST_AWS_SECRET, unique
-from e2e_kit import build_config
-from faults_kit import (HYBRID, TcpProxy, assert_loaded_once, assert_mirrors, assert_one_line_error, change_items,
-                        create_items, duck_target, insert_items, make_target, manifest_ids, ok, part_files, running,
-                        start_sync, sync, table_lake, wait_for)
+from kit.checks import assert_loaded_once, assert_mirrors
+from kit.cli import assert_one_line_error, ok, running, start_sync, sync
+from kit.config import build_config
+from kit.lake import manifest_ids, part_files, s3_client, table_lake
+from kit.net import TcpProxy
+from kit.source import HYBRID, change_items, create_items, insert_items
+from kit.targets import duck_target, make_target
+from kit.wait import wait_for
+
+pytestmark = pytest.mark.slow  # S3 outages under CLI subprocesses
 
 
 @pytest.fixture
@@ -42,8 +47,7 @@ def s3_outage() -> Iterator[tuple[TcpProxy, str, Any]]:
     server.start()
     try:
         host, port = server.get_host_and_port()
-        client = boto3.client("s3", endpoint_url=f"http://{host}:{port}", aws_access_key_id=TEST_AWS_KEY,
-                              aws_secret_access_key=TEST_AWS_SECRET, region_name="us-east-1")
+        client = s3_client(f"http://{host}:{port}")
         bucket = unique("ls-outage").replace("_", "-")
         client.create_bucket(Bucket=bucket)
         proxy = TcpProxy(port)
@@ -137,8 +141,7 @@ def test_killed_mid_upload_then_s3clean_aborts_the_unfinished_upload(mysql: Any,
     run killed in the middle of it leaves an upload no listing shows but S3
     keeps. `s3clean list` shows it, `s3clean clean` aborts it; the next run
     converges as after any crash."""
-    client = boto3.client("s3", endpoint_url=s3_endpoint, aws_access_key_id=TEST_AWS_KEY,
-                          aws_secret_access_key=TEST_AWS_SECRET, region_name="us-east-1")
+    client = s3_client(s3_endpoint)
     create_items(mysql, 0)
     mysql.cursor().execute("INSERT INTO items (name, amount, updated_at) SELECT CONCAT('bulk row ', seq, ' ', "
                            "MD5(seq)), seq / 100, TIMESTAMPADD(SECOND, seq, '2026-03-01') FROM seq_1_to_600000")
@@ -180,8 +183,7 @@ def test_s3clean_keeps_young_unfinished_uploads(s3_endpoint: str, s3_storage: di
 
     from lakeshift.lake import clean
 
-    client = boto3.client("s3", endpoint_url=s3_endpoint, aws_access_key_id=TEST_AWS_KEY,
-                          aws_secret_access_key=TEST_AWS_SECRET, region_name="us-east-1")
+    client = s3_client(s3_endpoint)
     tl = table_lake(s3_storage)
     key = f"lake/{tl.base}/year=2026/month=03/day=01/hour=12/batch=x/part-00000.parquet"
     client.create_multipart_upload(Bucket=s3_bucket, Key=key)

@@ -23,8 +23,12 @@ from typing import Any
 import pytest
 
 from conftest import MYSQL, mysql_connect
-from e2e_kit import build_config, duckdb_target, local_storage, set_source
-from faults_kit import TcpProxy, assert_one_line_error, create_items, free_port, make_target, manifest_ids, sync
+from kit.cli import assert_one_line_error, sync
+from kit.config import build_config, set_source
+from kit.lake import local_storage, manifest_ids
+from kit.net import TcpProxy, free_port
+from kit.source import create_items
+from kit.targets import duckdb_config, make_target
 from source_kit import make_reader
 
 from lakeshift.config.models import MySQLSource
@@ -38,11 +42,12 @@ FULL_SYNC = {"cdc_strategy": "full_sync"}
 # ---------------------------------------------------------------- a source that is down
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["sequential", "parallel"])
 def test_a_down_source_fails_every_table_after_one_tables_retries(strategy: str, mysql_db: str,
                                                                   tmp_path: Path) -> None:
     tables = {f"t{i}": FULL_SYNC for i in range(6)}
-    config = build_config(tmp_path / "config", mysql_db, duckdb_target(tmp_path / "t.duckdb"),
+    config = build_config(tmp_path / "config", mysql_db, duckdb_config(tmp_path / "t.duckdb"),
                           local_storage(tmp_path / "lake"), tables,
                           processing={"strategy": strategy, "max_parallel_tables": 2})
     delay, port = 1.5, free_port()  # one table's retries wait 1.5 s + 3 s; nothing listens on the port
@@ -63,12 +68,13 @@ def test_a_down_source_fails_every_table_after_one_tables_retries(strategy: str,
     assert "is unreachable; the run's other tables on it fail without trying again" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_failing_query_of_one_table_does_not_mark_the_source_down(mysql: Any, mysql_db: str,
                                                                      tmp_path: Path) -> None:
     """Only 'cannot reach' marks the source down: a table that does not exist
     fails alone, the next table is read."""
     create_items(mysql, 10)
-    config = build_config(tmp_path / "config", mysql_db, duckdb_target(tmp_path / "t.duckdb"),
+    config = build_config(tmp_path / "config", mysql_db, duckdb_config(tmp_path / "t.duckdb"),
                           local_storage(tmp_path / "lake"), {"missing": FULL_SYNC, "items": FULL_SYNC})
     result = sync(config, "p1", ("missing", "items"), timeout=120)
     assert_one_line_error(result, "1 table(s) failed (missing)")
@@ -79,6 +85,7 @@ def test_a_failing_query_of_one_table_does_not_mark_the_source_down(mysql: Any, 
 # ---------------------------------------------------------------- statement_timeout
 
 
+@pytest.mark.slow
 def test_a_statement_held_up_on_the_server_is_stopped_by_statement_timeout(mysql: Any, mysql_db: str,
                                                                          tmp_path: Path,
                                                                          request: pytest.FixtureRequest) -> None:
@@ -134,6 +141,7 @@ def test_the_statement_limit_in_each_server_flavour() -> None:
 # ---------------------------------------------------------------- stall_timeout
 
 
+@pytest.mark.slow
 def test_a_connection_that_stops_answering_mid_result_fails_in_stall_timeout(mysql: Any, mysql_db: str,
                                                                            tmp_path: Path,
                                                                            request: pytest.FixtureRequest) -> None:

@@ -13,9 +13,14 @@ from typing import Any
 import pytest
 
 from conftest import mysql_connect
-from e2e_kit import build_config, local_storage, source_rows
-from faults_kit import (HYBRID, ITEMS, Target, assert_loaded_once, change_items, create_items, error_lines, insert_items, killed,
-                        make_target, manifest_ids, ok, summary, sync, table_lake)
+from kit.config import build_config
+from kit.lake import local_storage
+from kit.source import source_rows
+from kit.checks import assert_loaded_once
+from kit.cli import error_lines, killed, ok, summary, sync
+from kit.lake import manifest_ids, table_lake
+from kit.source import HYBRID, ITEMS, change_items, create_items, insert_items
+from kit.targets import Target, make_target
 
 pytestmark = pytest.mark.slow  # every test runs the CLI in several subprocesses (20-75 s each)
 
@@ -41,8 +46,8 @@ def live(target: Target, soft: bool) -> list[tuple[Any, ...]]:
     if not soft:
         return target.rows()
     cols = ", ".join(f'"{c}"' for c in ITEMS)
-    from e2e_kit import _norm
-    return [tuple(_norm(v) for v in r) for r in target.query(
+    from kit.source import norm
+    return [tuple(norm(v) for v in r) for r in target.query(
         f'SELECT {cols} FROM {target.name("items")} WHERE "_lakeshift_deleted_at" IS NULL ORDER BY id')]
 
 
@@ -153,7 +158,7 @@ def test_a_delete_batch_in_the_s3_lake_is_listed_and_replayed_by_load_only(mysql
     assert newest.mode == "delete" and newest.rows == 2
     listed = ok(sync(config, "p1", ("items",), "--load-only", "--dry-run"))
     assert newest.batch_id in listed.stdout
-    from e2e_kit import run_cli
+    from kit.cli import run_cli
     batches = run_cli(config, "batches", "list", "-p", "p1", "-t", "items")
     assert newest.batch_id in batches.stdout and "pending" in batches.stdout, batches.stdout + batches.stderr
     kept = run_cli(config, "s3clean", "clean", "-p", "p1", "-t", "items")  # the loaded batch goes, the delete stays

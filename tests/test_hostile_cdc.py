@@ -20,8 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_kit import build_config, local_storage, run_cli, source_rows
-from hostile_kit import Tgt, make_tgt, start_mariadb, summary_extracted
+from kit.cli import run_cli, summary
+from kit.config import build_config
+from kit.lake import local_storage
+from kit.servers import start_mariadb
+from kit.source import source_rows
+from kit.targets import Target, make_target
 
 from conftest import mysql_connect, mysql_exec
 
@@ -34,8 +38,8 @@ FULL = {"cdc_strategy": "full_sync"}
 
 
 @pytest.fixture(params=["postgres", "duckdb"])
-def tgt(request: pytest.FixtureRequest, tmp_path: Path) -> Tgt:
-    return make_tgt(request.param, request, tmp_path)
+def tgt(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
+    return make_target(request.param, request, tmp_path)
 
 
 def create_events(mysql: Any, n: int) -> None:
@@ -59,7 +63,7 @@ def sync(cli: Any, config: Path, table: str = "events", *extra: str) -> Any:
 
 
 @pytest.mark.parametrize("strategy", [HYBRID, TS_ONLY], ids=["hybrid", "timestamp_only"])
-def test_a_late_commit_with_an_older_timestamp_needs_lookback(strategy: dict[str, Any], tgt: Tgt, mysql: Any,
+def test_a_late_commit_with_an_older_timestamp_needs_lookback(strategy: dict[str, Any], tgt: Target, mysql: Any,
                                                               mysql_db: str, tmp_path: Path, cli: Any) -> None:
     create_events(mysql, 20)
     storage = local_storage(tmp_path / "lake")
@@ -98,7 +102,8 @@ def test_a_late_commit_with_an_older_timestamp_needs_lookback(strategy: dict[str
 # ---------------------------------------------------------------- 12. ties + a kill in the middle
 
 
-def test_ten_thousand_tied_rows_and_a_kill_mid_extract_every_row_once(tgt: Tgt, mysql: Any, mysql_db: str,
+@pytest.mark.slow
+def test_ten_thousand_tied_rows_and_a_kill_mid_extract_every_row_once(tgt: Target, mysql: Any, mysql_db: str,
                                                                      tmp_path: Path) -> None:
     mysql_exec(mysql, """CREATE TABLE ties (
         id BIGINT NOT NULL PRIMARY KEY, name VARCHAR(20) NOT NULL, updated_at DATETIME(6) NOT NULL,
@@ -128,7 +133,7 @@ def test_ten_thousand_tied_rows_and_a_kill_mid_extract_every_row_once(tgt: Tgt, 
     # again and merges them by key: every row exactly once in the target
     third = run_cli(config, *args)
     assert third.returncode == 0, third.stdout + third.stderr
-    assert summary_extracted(third.stdout, "ties") == 10_000
+    assert summary(third.stdout, "ties")[1] == 10_000
     assert tgt.rows("ties", COLS, "id") == source_rows(mysql_db, "ties", COLS, "id")
     assert tgt.count("ties") == tgt.count("ties", distinct="id") == 10_000
     assert [rows for _, rows in tgt.loads()] == [4500, 10_000]
@@ -139,14 +144,15 @@ def test_ten_thousand_tied_rows_and_a_kill_mid_extract_every_row_once(tgt: Tgt, 
 
     # run 4: nothing changed; the tie at the watermark checksums the same: nothing read
     fourth = run_cli(config, *args)
-    assert fourth.returncode == 0 and summary_extracted(fourth.stdout, "ties") == 0
+    assert fourth.returncode == 0 and summary(fourth.stdout, "ties")[1] == 0
     assert len(tgt.loads()) == 2
 
 
 # ---------------------------------------------------------------- 13. microseconds
 
 
-def test_datetime6_watermark_keeps_microseconds_and_no_change_means_no_rows(tgt: Tgt, mysql: Any, mysql_db: str,
+@pytest.mark.slow
+def test_datetime6_watermark_keeps_microseconds_and_no_change_means_no_rows(tgt: Target, mysql: Any, mysql_db: str,
                                                                            tmp_path: Path) -> None:
     mysql_exec(mysql, """CREATE TABLE micro (
         id INT NOT NULL PRIMARY KEY, name VARCHAR(20) NOT NULL, updated_at DATETIME(6) NOT NULL)""")
@@ -160,7 +166,7 @@ def test_datetime6_watermark_keeps_microseconds_and_no_change_means_no_rows(tgt:
     args = ("sync", "pipeline", "-p", "p1", "-t", "micro")
     first = run_cli(config, *args)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert summary_extracted(first.stdout, "micro") == 15
+    assert summary(first.stdout, "micro")[1] == 15
 
     got = run_cli(config, "watermark", "get", "-p", "p1", "-t", "micro")
     assert got.returncode == 0, got.stderr
@@ -168,7 +174,7 @@ def test_datetime6_watermark_keeps_microseconds_and_no_change_means_no_rows(tgt:
 
     second = run_cli(config, *args)  # nothing changed: nothing read
     assert second.returncode == 0, second.stdout + second.stderr
-    assert summary_extracted(second.stdout, "micro") == 0
+    assert summary(second.stdout, "micro")[1] == 0
     assert [r[:2] for r in tgt.runs()] == [("ok", 15), ("ok", 0)]
 
     # one microsecond later is a change; a row one microsecond before the watermark is the
@@ -176,7 +182,7 @@ def test_datetime6_watermark_keeps_microseconds_and_no_change_means_no_rows(tgt:
     mysql_exec(mysql, "INSERT INTO micro VALUES (16, 'later', %s), (17, 'earlier', %s)",
                params=(newest + timedelta(microseconds=1), newest - timedelta(microseconds=1)))
     third = run_cli(config, *args)
-    assert summary_extracted(third.stdout, "micro") == 1
+    assert summary(third.stdout, "micro")[1] == 1
     source = source_rows(mysql_db, "micro", COLS, "id")
     assert tgt.rows("micro", COLS, "id") == [r for r in source if r[0] != 17]
     assert source[15][2] == datetime(2026, 5, 6, 7, 8, 10, 6)  # the value really has microseconds
@@ -187,17 +193,17 @@ def test_timestamp_only_rereads_the_rows_at_its_watermark_without_doubling(mysql
                                                                          request: pytest.FixtureRequest) -> None:
     """The rows on timestamp_only's watermark: unchanged, a run reads nothing; a row
     added to them later, the run reads them again and merges them once."""
-    tgt = make_tgt("postgres", request, tmp_path)
+    tgt = make_target("postgres", request, tmp_path)
     mysql_exec(mysql, "CREATE TABLE micro (id INT PRIMARY KEY, name VARCHAR(20), updated_at DATETIME(6) NOT NULL)")
     mysql_exec(mysql, "INSERT INTO micro VALUES (1, 'a', '2026-01-01 00:00:00.000001'), "
                       "(2, 'b', '2026-01-01 00:00:00.000002'), (3, 'c', '2026-01-01 00:00:00.000002')")
     config = build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(tmp_path / "lake"),
                           {"micro": TS_ONLY})
-    assert summary_extracted(sync(cli, config, "micro").output, "micro") == 3
-    assert summary_extracted(sync(cli, config, "micro").output, "micro") == 0  # the tie is unchanged
+    assert summary(sync(cli, config, "micro").output, "micro")[1] == 3
+    assert summary(sync(cli, config, "micro").output, "micro")[1] == 0  # the tie is unchanged
     # a row written later on the watermark's own timestamp, with a smaller id: the tie changed
     mysql_exec(mysql, "INSERT INTO micro VALUES (0, 'late', '2026-01-01 00:00:00.000002')")
-    assert summary_extracted(sync(cli, config, "micro").output, "micro") == 3  # the three rows on the watermark
+    assert summary(sync(cli, config, "micro").output, "micro")[1] == 3  # the three rows on the watermark
     assert tgt.rows("micro", COLS, "id") == source_rows(mysql_db, "micro", COLS, "id")
     assert tgt.count("micro") == 4
 
@@ -253,7 +259,7 @@ def _insert_ny(conn: Any, rows: list[tuple[int, str, str]], named_zone: bool) ->
         mysql_exec(conn, "INSERT INTO tz VALUES (%s, %s, %s)", params=(rid, wall, wall))
 
 
-def _tz_sync_checks(tgt: Tgt, config: Path, cli: Any, read_source: Any, insert_second: Any) -> None:
+def _tz_sync_checks(tgt: Target, config: Path, cli: Any, read_source: Any, insert_second: Any) -> None:
     sync(cli, config, "tz")
     assert tgt.rows("tz", TZ_COLS, "id") == read_source()
     insert_second()
@@ -270,7 +276,7 @@ TZ_DDL = "CREATE TABLE tz (id INT PRIMARY KEY, s TIMESTAMP(6) NOT NULL, w DATETI
 TZ_TABLE = {"cdc_strategy": "hybrid", "cdc_timestamp_column": "s", "cdc_id_column": "id"}
 
 
-def test_writer_session_in_new_york_across_dst(tgt: Tgt, mysql: Any, mysql_db: str, tmp_path: Path, cli: Any) -> None:
+def test_writer_session_in_new_york_across_dst(tgt: Target, mysql: Any, mysql_db: str, tmp_path: Path, cli: Any) -> None:
     named = _ensure_zone_tables()
     mysql_exec(mysql, TZ_DDL)
     config = build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(tmp_path / "lake"),
@@ -292,9 +298,10 @@ def new_york_server() -> Any:
         server.stop()
 
 
+@pytest.mark.slow
 def test_server_in_new_york_across_dst(new_york_server: Any, tmp_path: Path, cli: Any,
                                        request: pytest.FixtureRequest) -> None:
-    tgt = make_tgt("postgres", request, tmp_path)
+    tgt = make_target("postgres", request, tmp_path)
     db = "ls_tz_" + tmp_path.name[-8:].replace("-", "_")
     root = new_york_server.connect()
     try:
@@ -330,7 +337,7 @@ def test_server_in_new_york_across_dst(new_york_server: Any, tmp_path: Path, cli
 
 @pytest.mark.parametrize("strategy", [FULL, HYBRID, TS_ONLY, ID_ONLY], ids=["full_sync", "hybrid", "timestamp_only",
                                                                           "id_only"])
-def test_hard_deletes_by_strategy(strategy: dict[str, Any], tgt: Tgt, mysql: Any, mysql_db: str, tmp_path: Path,
+def test_hard_deletes_by_strategy(strategy: dict[str, Any], tgt: Target, mysql: Any, mysql_db: str, tmp_path: Path,
                                   cli: Any) -> None:
     create_events(mysql, 30)
     config = build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(tmp_path / "lake"),

@@ -20,8 +20,12 @@ from typing import Any
 
 import pytest
 import yaml
-from e2e_kit import build_config, local_storage, run_cli, source_rows
-from hostile_kit import RedshiftEmulator, Tgt, make_tgt, patch_redshift, redshift_config, s3_client, tree
+from kit.cli import run_cli
+from kit.config import build_config
+from kit.lake import local_storage, s3_client, tree
+from kit.redshift import FakeRedshift, patch_redshift, redshift_config
+from kit.source import source_rows
+from kit.targets import Target, make_target
 
 from conftest import mysql_exec
 
@@ -82,11 +86,12 @@ INJECTIONS = [
 @pytest.mark.parametrize("where, put, head, value, char", INJECTIONS,
                          ids=["full_name", "primary_key", "cursor", "default_table_config", "required_columns",
                               "tables-file", "environment", "target-schema"])
+@pytest.mark.slow
 def test_injection_shaped_names_are_refused_before_anything_runs(where: str, put: Any, head: str, value: str,
                                                                  char: str | None, mysql: Any, mysql_db: str,
                                                                  tmp_path: Path, request: pytest.FixtureRequest) -> None:
     orders_table(mysql)
-    tgt = make_tgt("postgres", request, tmp_path)
+    tgt = make_target("postgres", request, tmp_path)
     lake = tmp_path / "lake"
     config = build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(lake), {"orders": ORDERS})
     path = config / where
@@ -117,7 +122,7 @@ def test_catalogue_names_that_cannot_be_quoted_safely_are_refused(bad: str, mysq
     to carry them into SQL and says which table and column."""
     escaped = bad.replace("`", "``")
     mysql_exec(mysql, f"CREATE TABLE odd (id INT PRIMARY KEY, `{escaped}` INT)", "INSERT INTO odd VALUES (1, 2)")
-    tgt = make_tgt("postgres", request, tmp_path)
+    tgt = make_target("postgres", request, tmp_path)
     lake = tmp_path / "lake"
     config = build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(lake),
                           {"odd": {"cdc_strategy": "full_sync"}})
@@ -198,7 +203,7 @@ def test_weird_but_legal_names_work_and_every_identifier_is_quoted(kind: str, my
             real = getattr(DuckDBSession, method)
             monkeypatch.setattr(DuckDBSession, method,
                                 lambda self, st, params=None, _r=real: (target_sql.append(st), _r(self, st, params))[1])
-    tgt = make_tgt(kind, request, tmp_path)
+    tgt = make_target(kind, request, tmp_path)
     config = build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(tmp_path / "lake"),
                           {"weird": WEIRD_CFG})
     for _ in range(2):
@@ -216,7 +221,7 @@ def test_every_identifier_in_the_redshift_sql_is_quoted(mysql: Any, mysql_db: st
                                                         s3_endpoint: str, s3_storage: dict[str, Any],
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     weird_table(mysql)
-    emulator = RedshiftEmulator(s3_client(s3_endpoint))
+    emulator = FakeRedshift(s3_client(s3_endpoint))
     patch_redshift(monkeypatch, emulator)
     config = build_config(tmp_path / "config", mysql_db,
                           redshift_config(schema="Ana lytics", iam_role="arn:aws:iam::1:role/r"), s3_storage,
@@ -233,7 +238,7 @@ def test_every_identifier_in_the_redshift_sql_is_quoted(mysql: Any, mysql_db: st
 # ---------------------------------------------------------------- 20. broken configuration, nothing touched
 
 
-def _snapshot(tgt: Tgt, lake: Path) -> tuple[Any, ...]:
+def _snapshot(tgt: Target, lake: Path) -> tuple[Any, ...]:
     return (tree(lake), tgt.rows("orders", ["id", "name", "updated_at"], "id"), tgt.runs(), tgt.loads())
 
 
@@ -276,12 +281,13 @@ BROKEN = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, breaks, pattern", BROKEN, ids=[b[0] for b in BROKEN])
 def test_broken_configuration_is_one_line_and_touches_nothing(name: str, breaks: Any, pattern: str, mysql: Any,
                                                               mysql_db: str, tmp_path: Path,
                                                               request: pytest.FixtureRequest) -> None:
     orders_table(mysql)
-    tgt = make_tgt("postgres", request, tmp_path)
+    tgt = make_target("postgres", request, tmp_path)
     lake = tmp_path / "lake"
     config = build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(lake), {"orders": ORDERS})
     first = run_cli(config, "sync", "pipeline", "-p", "p1", "-t", "orders")

@@ -20,8 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_kit import build_config, local_storage, source_rows
-from hostile_kit import Tgt, make_tgt, summary_extracted
+from kit.cli import summary
+from kit.config import build_config
+from kit.lake import local_storage
+from kit.source import source_rows
+from kit.targets import Target, make_target
 
 from conftest import mysql_exec
 
@@ -29,8 +32,8 @@ T0 = datetime(2026, 2, 1, 8, 0, 0, 500000)
 
 
 @pytest.fixture(params=["postgres", "duckdb"])
-def tgt(request: pytest.FixtureRequest, tmp_path: Path) -> Tgt:
-    return make_tgt(request.param, request, tmp_path)
+def tgt(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
+    return make_target(request.param, request, tmp_path)
 
 
 def sync(cli: Any, config: Path, table: str, *extra: str, ok: bool = True) -> Any:
@@ -40,12 +43,12 @@ def sync(cli: Any, config: Path, table: str, *extra: str, ok: bool = True) -> An
     return result
 
 
-def target_columns(tgt: Tgt, table: str) -> list[str]:
+def target_columns(tgt: Target, table: str) -> list[str]:
     return [r[0] for r in tgt.query("SELECT column_name FROM information_schema.columns WHERE table_schema = "
                                     f"'{tgt.schema}' AND table_name = '{table}' ORDER BY ordinal_position")]
 
 
-def target_types(tgt: Tgt, table: str) -> dict[str, str]:
+def target_types(tgt: Target, table: str) -> dict[str, str]:
     if tgt.kind == "postgres":
         return dict(tgt.query("SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = "
                               f"'\"{tgt.schema}\".\"{table}\"'::regclass AND attnum > 0 AND NOT attisdropped"))
@@ -81,7 +84,7 @@ def change_schema(mysql: Any) -> None:
 NEW_COLS = ["id", "extra", "b", "a", "amount", "updated_at"]
 
 
-def check_after_change(tgt: Tgt, mysql_db: str) -> None:
+def check_after_change(tgt: Target, mysql_db: str) -> None:
     assert tgt.rows("evo", NEW_COLS, "id") == source_rows(mysql_db, "evo", NEW_COLS, "id")
     # the dropped column stays, NULL in every row written since: here every row, as the added
     # column made the run read the whole table again
@@ -95,7 +98,7 @@ def check_after_change(tgt: Tgt, mysql_db: str) -> None:
         assert (types["a"], types["amount"], types["extra"]) == ("VARCHAR", "BIGINT", "VARCHAR")
 
 
-def test_added_dropped_widened_and_reordered_columns_load_by_name(tgt: Tgt, mysql: Any, mysql_db: str,
+def test_added_dropped_widened_and_reordered_columns_load_by_name(tgt: Target, mysql: Any, mysql_db: str,
                                                                   tmp_path: Path, cli: Any) -> None:
     mysql_exec(mysql, EVO_DDL)
     evo_rows(mysql, range(1, 6), T0)
@@ -105,11 +108,11 @@ def test_added_dropped_widened_and_reordered_columns_load_by_name(tgt: Tgt, mysq
     assert tgt.rows("evo", old, "id") == source_rows(mysql_db, "evo", old, "id")
 
     change_schema(mysql)
-    assert summary_extracted(sync(cli, config, "evo").output, "evo") == 7  # `extra` added: every row again
+    assert summary(sync(cli, config, "evo").output, "evo")[1] == 7  # `extra` added: every row again
     check_after_change(tgt, mysql_db)
 
 
-def test_batches_waiting_across_a_schema_change_load_in_order_by_name(tgt: Tgt, mysql: Any, mysql_db: str,
+def test_batches_waiting_across_a_schema_change_load_in_order_by_name(tgt: Target, mysql: Any, mysql_db: str,
                                                                       tmp_path: Path, cli: Any) -> None:
     """Two extracts (before and after the change) wait in the lake; one load
     takes both, each with its own columns."""
@@ -125,7 +128,7 @@ def test_batches_waiting_across_a_schema_change_load_in_order_by_name(tgt: Tgt, 
     check_after_change(tgt, mysql_db)
 
 
-def test_an_incompatible_change_stops_the_load_and_the_way_out_works(tgt: Tgt, mysql: Any, mysql_db: str,
+def test_an_incompatible_change_stops_the_load_and_the_way_out_works(tgt: Target, mysql: Any, mysql_db: str,
                                                                      tmp_path: Path, cli: Any) -> None:
     mysql_exec(mysql, EVO_DDL)
     evo_rows(mysql, range(1, 6), T0)
@@ -173,7 +176,7 @@ def source_columns(mysql: Any, table: str) -> list[str]:
         return [r[0] for r in cur.fetchall()]
 
 
-def assert_target_is_source(tgt: Tgt, mysql: Any, mysql_db: str, table: str, key: str = "id") -> None:
+def assert_target_is_source(tgt: Target, mysql: Any, mysql_db: str, table: str, key: str = "id") -> None:
     """Every row, every column the source has now."""
     cols = source_columns(mysql, table)
     assert tgt.rows(table, cols, key) == source_rows(mysql_db, table, cols, key)
@@ -188,7 +191,7 @@ CUST_DDL = """CREATE TABLE cust (id INT NOT NULL PRIMARY KEY, name VARCHAR(20) N
               updated_at DATETIME(6) NOT NULL, KEY k (updated_at, id))"""
 
 
-def test_added_columns_get_their_values_in_every_existing_row(tgt: Tgt, mysql: Any, mysql_db: str,
+def test_added_columns_get_their_values_in_every_existing_row(tgt: Target, mysql: Any, mysql_db: str,
                                                                tmp_path: Path, cli: Any) -> None:
     """Issue 10, seen 5: `ADD country CHAR(2) NOT NULL DEFAULT 'US'` left NULL in every target row
     not read again. Now the run that sees a new column reads the table from the start and merges it
@@ -207,16 +210,16 @@ def test_added_columns_get_their_values_in_every_existing_row(tgt: Tgt, mysql: A
     assert "window: updated_at,id in (start, " in preview.output, preview.output
     assert "(columns added since the last batch: every row is read again)" in preview.output, preview.output
     result = sync(cli, config, "cust")
-    assert summary_extracted(result.output, "cust") == 6  # every row, not only the changed one
+    assert summary(result.output, "cust")[1] == 6  # every row, not only the changed one
     assert log_lines(result, "INFO")[0] == ("cust: column 'country' added (char(2)); re-reading all rows so "
                                              "existing rows get its values")
     assert_target_is_source(tgt, mysql, mysql_db, "cust")
     assert tgt.rows("cust", ["country"], "id") == [("US",), ("DE",)] + [("US",)] * 4
-    assert summary_extracted(sync(cli, config, "cust").output, "cust") < 6  # once only: the next run goes on
+    assert summary(sync(cli, config, "cust").output, "cust")[1] < 6  # once only: the next run goes on
 
     mysql_exec(mysql, "ALTER TABLE cust ADD nick VARCHAR(10) DEFAULT 'x', ADD qty INT NOT NULL, ADD born DATE")
     result = sync(cli, config, "cust")
-    assert summary_extracted(result.output, "cust") == 6
+    assert summary(result.output, "cust")[1] == 6
     assert [line for line in log_lines(result, "INFO") if "added" in line] == [
         f"cust: column {c!r} added ({t}); re-reading all rows so existing rows get its values"
         for c, t in (("nick", "varchar(10)"), ("qty", "int(11)"), ("born", "date"))]
@@ -226,12 +229,12 @@ def test_added_columns_get_their_values_in_every_existing_row(tgt: Tgt, mysql: A
     mysql_exec(mysql, "ALTER TABLE cust ADD twice INT AS (id * 2) VIRTUAL, "
                       "ADD shout VARCHAR(30) AS (CONCAT(name, '!')) STORED")
     result = sync(cli, config, "cust")
-    assert summary_extracted(result.output, "cust") == 6
+    assert summary(result.output, "cust")[1] == 6
     assert_target_is_source(tgt, mysql, mysql_db, "cust")
     assert tgt.rows("cust", ["twice", "shout"], "id")[-1] == (12, "c6!")
 
 
-def test_a_rename_is_reported_and_the_new_column_filled(tgt: Tgt, mysql: Any, mysql_db: str, tmp_path: Path,
+def test_a_rename_is_reported_and_the_new_column_filled(tgt: Target, mysql: Any, mysql_db: str, tmp_path: Path,
                                                         cli: Any) -> None:
     """Issue 10, seen 5: `CHANGE note comment TEXT` left `comment` NULL in unchanged rows, silently."""
     mysql_exec(mysql, "CREATE TABLE memo (id INT NOT NULL PRIMARY KEY, note TEXT, updated_at DATETIME(6) NOT NULL)")
@@ -243,7 +246,7 @@ def test_a_rename_is_reported_and_the_new_column_filled(tgt: Tgt, mysql: Any, my
 
     mysql_exec(mysql, "ALTER TABLE memo CHANGE note comment TEXT")
     result = sync(cli, config, "memo")
-    assert summary_extracted(result.output, "memo") == 5
+    assert summary(result.output, "memo")[1] == 5
     assert log_lines(result, "WARNING") == [
         "memo: column 'note' is gone and 'comment' (text) appeared at its position: possibly a rename; 'comment' "
         "is filled for every row, 'note' is kept in the target (NULL in every row written from now on)"]
@@ -261,7 +264,7 @@ def test_a_rename_is_reported_and_the_new_column_filled(tgt: Tgt, mysql: Any, my
     assert_target_is_source(tgt, mysql, mysql_db, "memo")
 
 
-def test_a_dropped_column_is_kept_and_nothing_is_read_again(tgt: Tgt, mysql: Any, mysql_db: str, tmp_path: Path,
+def test_a_dropped_column_is_kept_and_nothing_is_read_again(tgt: Target, mysql: Any, mysql_db: str, tmp_path: Path,
                                                             cli: Any) -> None:
     mysql_exec(mysql, EVO_DDL)
     evo_rows(mysql, range(1, 6), T0)
@@ -272,14 +275,14 @@ def test_a_dropped_column_is_kept_and_nothing_is_read_again(tgt: Tgt, mysql: Any
     result = sync(cli, config, "evo")
     # the changed row, and the 4 rows on the watermark's timestamp read again (their fingerprint
     # changed with the column): nothing else
-    assert summary_extracted(result.output, "evo") == 5
+    assert summary(result.output, "evo")[1] == 5
     assert log_lines(result, "INFO")[0] == ("evo: column 'note' is gone from the source; the target keeps it "
                                             "(NULL in every row written from now on)")
     assert_target_is_source(tgt, mysql, mysql_db, "evo")
     assert tgt.rows("evo", ["note"], "id") == [(None,)] * 5
 
 
-def test_a_column_added_to_a_composite_key_table(tgt: Tgt, mysql: Any, mysql_db: str, tmp_path: Path,
+def test_a_column_added_to_a_composite_key_table(tgt: Target, mysql: Any, mysql_db: str, tmp_path: Path,
                                                  cli: Any) -> None:
     mysql_exec(mysql, """CREATE TABLE acct (tenant VARCHAR(8) NOT NULL, id INT NOT NULL, bal DECIMAL(12,2),
                          updated_at DATETIME(6) NOT NULL, PRIMARY KEY (tenant, id), KEY k (updated_at, id))""")
@@ -291,12 +294,12 @@ def test_a_column_added_to_a_composite_key_table(tgt: Tgt, mysql: Any, mysql_db:
     sync(cli, config, "acct")
     mysql_exec(mysql, "ALTER TABLE acct ADD tier TINYINT NOT NULL DEFAULT 3 AFTER tenant",
                "UPDATE acct SET tier = 1 WHERE id = 7")
-    assert summary_extracted(sync(cli, config, "acct").output, "acct") == 22
+    assert summary(sync(cli, config, "acct").output, "acct")[1] == 22
     assert_target_is_source(tgt, mysql, mysql_db, "acct", key="tenant, id")
     assert tgt.count("acct") == 22
 
 
-def test_a_column_added_after_the_lake_was_cleaned_is_found_in_the_target(tgt: Tgt, mysql: Any, mysql_db: str,
+def test_a_column_added_after_the_lake_was_cleaned_is_found_in_the_target(tgt: Target, mysql: Any, mysql_db: str,
                                                                           tmp_path: Path, cli: Any) -> None:
     """No batch left in the lake (s3clean removed the loaded ones): the target table's columns are the
     reference."""
@@ -311,12 +314,12 @@ def test_a_column_added_after_the_lake_was_cleaned_is_found_in_the_target(tgt: T
     assert not list((lake / "p1" / "cust" / "_manifests").glob("*.json"))
     mysql_exec(mysql, "ALTER TABLE cust ADD country CHAR(2) NOT NULL DEFAULT 'US'")
     result = sync(cli, config, "cust")
-    assert summary_extracted(result.output, "cust") == 4
+    assert summary(result.output, "cust")[1] == 4
     assert "cust: column 'country' added (char(2)); re-reading all rows" in result.stderr
     assert_target_is_source(tgt, mysql, mysql_db, "cust")
 
 
-def test_a_column_added_to_a_keyless_table(tgt: Tgt, mysql: Any, mysql_db: str, tmp_path: Path, cli: Any) -> None:
+def test_a_column_added_to_a_keyless_table(tgt: Target, mysql: Any, mysql_db: str, tmp_path: Path, cli: Any) -> None:
     """The re-read from the start of a keyless (append) table must replace the rows it covers."""
     mysql_exec(mysql, "CREATE TABLE log (msg VARCHAR(20), at DATETIME(6) NOT NULL)")
     with mysql.cursor() as cur:
@@ -331,7 +334,7 @@ def test_a_column_added_to_a_keyless_table(tgt: Tgt, mysql: Any, mysql_db: str, 
     assert tgt.count("log") == 4
 
 
-def test_a_full_sync_table_with_an_incompatible_type_change_is_recreated(tgt: Tgt, mysql: Any, mysql_db: str,
+def test_a_full_sync_table_with_an_incompatible_type_change_is_recreated(tgt: Target, mysql: Any, mysql_db: str,
                                                                          tmp_path: Path, cli: Any) -> None:
     """INT -> VARCHAR (and a narrowing) used to stop the load until the user dropped the table: a
     replace batch replaces every row anyway, so the table is recreated in the batch's transaction."""
@@ -363,7 +366,7 @@ def test_a_full_sync_table_with_an_incompatible_type_change_is_recreated(tgt: Tg
 def test_a_view_on_a_full_sync_table_to_recreate_is_named_with_the_way_out(mysql: Any, mysql_db: str,
                                                                            tmp_path: Path, cli: Any,
                                                                            request: pytest.FixtureRequest) -> None:
-    pg = make_tgt("postgres", request, tmp_path)
+    pg = make_target("postgres", request, tmp_path)
     mysql_exec(mysql, "CREATE TABLE snap (id INT NOT NULL PRIMARY KEY, amount INT, doc JSON)",
                "INSERT INTO snap VALUES (1, 10, '{}'), (2, 20, '[1]')")
     config = build_config(tmp_path / "config", mysql_db, pg.config, local_storage(tmp_path / "lake"),
@@ -392,7 +395,7 @@ def test_a_view_on_a_full_sync_table_to_recreate_is_named_with_the_way_out(mysql
 # ---------------------------------------------------------------- 18. no key, composite key, quoted names
 
 
-def test_table_without_a_key_is_appended_exactly_once(tgt: Tgt, mysql: Any, mysql_db: str, tmp_path: Path,
+def test_table_without_a_key_is_appended_exactly_once(tgt: Target, mysql: Any, mysql_db: str, tmp_path: Path,
                                                       cli: Any) -> None:
     """No primary key: append mode. timestamp_only re-reads the rows at its
     watermark every run; each append batch replaces its window in the target,
@@ -413,7 +416,7 @@ def test_table_without_a_key_is_appended_exactly_once(tgt: Tgt, mysql: Any, mysq
     sync(cli, config, "log")
     same()
     assert "_lakeshift_batch_id" in target_columns(tgt, "log")
-    assert summary_extracted(sync(cli, config, "log").output, "log") == 0  # re-read at the watermark, unchanged
+    assert summary(sync(cli, config, "log").output, "log")[1] == 0  # re-read at the watermark, unchanged
     same()
     with mysql.cursor() as cur:  # a late row on the watermark's timestamp, another duplicate, a newer row
         cur.executemany("INSERT INTO log VALUES (%s, %s, %s)", [("tie c", 3, T0 + timedelta(seconds=2)),
@@ -426,7 +429,7 @@ def test_table_without_a_key_is_appended_exactly_once(tgt: Tgt, mysql: Any, mysq
     assert tgt.count("log") == 8
 
 
-def test_table_without_a_key_full_sync_replaces_it(tgt: Tgt, mysql: Any, mysql_db: str, tmp_path: Path,
+def test_table_without_a_key_full_sync_replaces_it(tgt: Target, mysql: Any, mysql_db: str, tmp_path: Path,
                                                    cli: Any) -> None:
     mysql_exec(mysql, "CREATE TABLE log (msg VARCHAR(20), level INT)",
                "INSERT INTO log VALUES ('a', 1), ('a', 1), ('b', NULL), (NULL, NULL)")
@@ -439,7 +442,7 @@ def test_table_without_a_key_full_sync_replaces_it(tgt: Tgt, mysql: Any, mysql_d
     assert tgt.rows("log", ["msg", "level"], order) == [(None, None), ("a", 1), ("a", 1), ("c", 3)]
 
 
-def test_composite_key_with_a_non_unique_cursor_id(tgt: Tgt, mysql: Any, mysql_db: str, tmp_path: Path,
+def test_composite_key_with_a_non_unique_cursor_id(tgt: Target, mysql: Any, mysql_db: str, tmp_path: Path,
                                                    cli: Any) -> None:
     """PRIMARY KEY (tenant, id): `id` repeats across tenants, so pages are cut
     on (updated_at, id, tenant) and rows merge on (tenant, id)."""
@@ -457,7 +460,7 @@ def test_composite_key_with_a_non_unique_cursor_id(tgt: Tgt, mysql: Any, mysql_d
     mysql_exec(mysql, "UPDATE acct SET bal = bal + 1, updated_at = %s WHERE id = 5", params=(later,))
     mysql_exec(mysql, "INSERT INTO acct VALUES ('acme', 40, 1, %s), ('initech', 5, 2, %s)", params=(later, later))
     # the 5 changed rows and the 114 left on the old watermark's timestamp (all rows shared it)
-    assert summary_extracted(sync(cli, config, "acct").output, "acct") == 119
+    assert summary(sync(cli, config, "acct").output, "acct")[1] == 119
     assert tgt.rows("acct", cols, "tenant, id") == source_rows(mysql_db, "acct", cols, "tenant, id")
     assert tgt.count("acct") == 3 * 39 + 2
     if tgt.kind == "postgres":  # the merge key is the target's primary key
@@ -469,7 +472,7 @@ QUOTED_TABLE = "Order Details 注文"
 QUOTED_COLS = ["Order ID", "select", "Mixed Case", "ünïcödé 列", "from", "rate %", "a.b", "group by", "updated at"]
 
 
-def test_names_that_need_quoting_end_to_end(tgt: Tgt, mysql: Any, mysql_db: str, tmp_path: Path, cli: Any) -> None:
+def test_names_that_need_quoting_end_to_end(tgt: Target, mysql: Any, mysql_db: str, tmp_path: Path, cli: Any) -> None:
     mysql_exec(mysql, f"""CREATE TABLE `{QUOTED_TABLE}` (`Order ID` INT NOT NULL PRIMARY KEY, `select` VARCHAR(10),
         `Mixed Case` INT, `ünïcödé 列` VARCHAR(10), `from` DATE, `rate %` DECIMAL(5,2), `a.b` TEXT,
         `group by` TINYINT(1), `updated at` DATETIME(6) NOT NULL, KEY `k 1` (`updated at`, `Order ID`))""")
@@ -500,7 +503,7 @@ def test_a_column_name_longer_than_postgres_allows(mysql: Any, mysql_db: str, tm
     PostgreSQL's 63 -- refused with the reason, never truncated into a clash."""
     long_name = "長" * 22
     mysql_exec(mysql, f"CREATE TABLE lng (id INT PRIMARY KEY, `{long_name}` INT)", "INSERT INTO lng VALUES (1, 2)")
-    pg = make_tgt("postgres", request, tmp_path)
+    pg = make_target("postgres", request, tmp_path)
     config = build_config(tmp_path / "config", mysql_db, pg.config, local_storage(tmp_path / "lake"),
                           {"lng": {"cdc_strategy": "full_sync"}})
     refused = sync(cli, config, "lng", ok=False)
@@ -508,25 +511,26 @@ def test_a_column_name_longer_than_postgres_allows(mysql: Any, mysql_db: str, tm
     assert f"column of lng '{long_name}' is 66 bytes long; PostgreSQL allows 63" in refused.stderr
     assert not pg.exists("lng")
 
-    duck = make_tgt("duckdb", request, tmp_path)
+    duck = make_target("duckdb", request, tmp_path)
     config = build_config(tmp_path / "config2", mysql_db, duck.config, local_storage(tmp_path / "lake2"),
                           {"lng": {"cdc_strategy": "full_sync"}})
     sync(cli, config, "lng")
     assert duck.rows("lng", ["id", long_name], "id") == [(1, 2)]
 
 
+@pytest.mark.slow  # parallel tables into one DuckDB file stay in the quick loop in test_load_duckdb
 def test_parallel_tables_into_a_duckdb_file_named_like_its_schema(mysql: Any, mysql_db: str, tmp_path: Path,
                                                                    cli: Any) -> None:
     """shop.duckdb with schema `shop`: DuckDB would name the file's catalog
     `shop` too, so the file is attached under another name -- once per
     process, shared by the tables loading side by side (a second attach of
     the same file in one process is refused by DuckDB)."""
-    from e2e_kit import duckdb_rows, duckdb_target
+    from kit.targets import duck_target, duckdb_config
 
     for t in ("a", "b", "c"):
         mysql_exec(mysql, f"CREATE TABLE {t} (id INT PRIMARY KEY, v INT)", f"INSERT INTO {t} VALUES (1, 1), (2, 2)")
     db = tmp_path / "shop.duckdb"
-    config = build_config(tmp_path / "config", mysql_db, duckdb_target(db, "shop"), local_storage(tmp_path / "lake"),
+    config = build_config(tmp_path / "config", mysql_db, duckdb_config(db, "shop"), local_storage(tmp_path / "lake"),
                           {t: {"cdc_strategy": "full_sync"} for t in ("a", "b", "c")},
                           processing={"strategy": "parallel", "max_parallel_tables": 3})
     for i in range(3):
@@ -534,4 +538,4 @@ def test_parallel_tables_into_a_duckdb_file_named_like_its_schema(mysql: Any, my
         result = cli("sync", "pipeline", "-p", "p1", "--all", config_dir=config)
         assert result.exit_code == 0, result.output + result.stderr
         for t in ("a", "b", "c"):
-            assert duckdb_rows(db, "shop.shop", t, ["id", "v"], "id") == source_rows(mysql_db, t, ["id", "v"], "id")
+            assert duck_target(db, "shop.shop").rows(t, ["id", "v"], "id") == source_rows(mysql_db, t, ["id", "v"], "id")

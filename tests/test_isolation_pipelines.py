@@ -19,8 +19,13 @@ import pytest
 import yaml
 
 from conftest import MYSQL, mysql_connect, unique
-from faults_kit import (HYBRID, Target, assert_mirrors, change_items, create_items, duck_target, pg_target, start_sync,
-                        table_lake)
+from kit.checks import assert_mirrors
+from kit.cli import start_sync
+from kit.lake import table_lake
+from kit.source import HYBRID, change_items, create_items
+from kit.targets import Target, duck_target, pg_target
+
+pytestmark = pytest.mark.slow  # pipelines in concurrent CLI subprocesses
 
 N_PIPELINES = 7
 

@@ -24,8 +24,9 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 import sqlglot
-from e2e_kit import build_config, local_storage
-from hostile_kit import make_tgt
+from kit.config import build_config
+from kit.lake import local_storage
+from kit.targets import make_target
 from test_types_e2e import COLUMNS, NUL_ROW, canon, check_literals, hostile, insert_rows, run, source_truth, table_cfg
 
 from lakeshift.batch import Manifest
@@ -76,7 +77,7 @@ def lake(hostile: None, mysql: Any, mysql_db: str, tmp_path: Path, cli: Any,
          request: pytest.FixtureRequest) -> tuple[Path, list[tuple[Any, ...]], Path]:
     """The hostile table (NUL characters included: the lake keeps them) extracted into a local lake."""
     insert_rows(mysql, [NUL_ROW])
-    tgt = make_tgt("duckdb", request, tmp_path)
+    tgt = make_target("duckdb", request, tmp_path)
     config = build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(tmp_path / "lake"), table_cfg())
     result = cli("sync", "pipeline", "-p", "p1", "-t", "hostile", "--backup-only", config_dir=config)
     assert result.exit_code == 0, result.output + result.stderr

@@ -12,8 +12,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from e2e_kit import build_config, local_storage
-from hostile_kit import make_tgt
+from kit.config import build_config
+from kit.lake import local_storage
+from kit.targets import make_target
 
 from lakeshift.batch import BatchFile, Column, Manifest
 from lakeshift.lake_profile import PROFILE_VERSION, ROW_ORDINAL, ordinals
@@ -58,7 +59,7 @@ def test_a_lake_of_the_earlier_format_loads_exactly_with_load_only(kind: str, my
     table_dir = tmp_path / "lake" / "p1" / "t"
     write_batch(table_dir, "20260101T000000000000Z-aaaaaa", "00", [(1, MAXES), (2, [0] * 5), (3, [1] * 5)], legacy=True)
     write_batch(table_dir, "20260101T010000000000Z-bbbbbb", "01", [(3, MAXES), (4, [7] * 5)], legacy=False)
-    tgt = make_tgt(kind, request, tmp_path)
+    tgt = make_target(kind, request, tmp_path)
     tables = {"t": {"cdc_strategy": "id_only", "cdc_id_column": "id"}}
     config = build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(tmp_path / "lake"), tables)
     result = cli("sync", "pipeline", "-p", "p1", "-t", "t", "--load-only", config_dir=config)

@@ -10,12 +10,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from kit.lake import s3_client
 
-from conftest import TEST_AWS_KEY, TEST_AWS_SECRET
 from lakeshift.batch import Cursor, Manifest, new_batch_id
 from lakeshift.config.models import LakeSettings, LocalStorage, S3Storage
 from lakeshift.errors import LakeError
@@ -30,11 +29,6 @@ def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
     else:
         storage = LocalStorage(type="local", path="lake")  # relative: resolved against base_dir
     return Lake.from_config(storage, base_dir=tmp_path)
-
-
-def s3_client(endpoint: str) -> Any:
-    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=TEST_AWS_KEY,
-                        aws_secret_access_key=TEST_AWS_SECRET, region_name="us-east-1")
 
 
 def closed_port() -> int:
@@ -243,7 +237,7 @@ def test_sse_failures_are_clear_lake_errors(s3_storage: dict[str, Any]) -> None:
     assert "cannot reach the S3 endpoint" in str(err.value) and SECRET_KEY not in str(err.value)
 
 
-@pytest.mark.parametrize("sse", [None, "AES256"])
+@pytest.mark.parametrize("sse", [None, pytest.param("AES256", marks=pytest.mark.slow)])  # ~20 s; the same error without SSE stays quick
 def test_batch_writer_on_a_missing_bucket_raises_lake_error(s3_storage: dict[str, Any], sse: str | None) -> None:
     lake = Lake.from_config(S3Storage(**{**s3_storage, "bucket": "ls-no-such-bucket"}, server_side_encryption=sse))
     schema = pa.schema([("id", pa.int64())])

@@ -15,9 +15,14 @@ from typing import Any
 import pytest
 
 from conftest import mysql_exec
-from e2e_kit import build_config, local_storage
-from faults_kit import FULL_SYNC, HYBRID, assert_mirrors, create_items, make_target, ok, sync
-from hostile_kit import s3_client, tree
+from kit.checks import assert_mirrors
+from kit.cli import ok, sync
+from kit.config import build_config
+from kit.lake import local_storage, s3_client, tree
+from kit.source import FULL_SYNC, HYBRID, create_items
+from kit.targets import make_target
+
+pytestmark = pytest.mark.slow  # CLI subprocesses against unwritable lakes
 
 
 def error_line(stderr: str) -> str:

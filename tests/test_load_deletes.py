@@ -12,7 +12,8 @@ from typing import Any
 import pyarrow as pa
 import pytest
 from load_kit import Lake, batch, col, load
-from test_load_targets import PgTarget, lake, loader, target  # noqa: F401 - the same fixtures: PostgreSQL and DuckDB
+from kit.targets import pg_target
+from test_load_targets import lake, loader, target  # noqa: F401 - the same fixtures: PostgreSQL and DuckDB
 
 from lakeshift.batch import Manifest
 from lakeshift.load.strategies import swap as swapmod
@@ -40,11 +41,11 @@ def delete(lake: Lake, loader: Any, ids: list[int], *, soft: bool) -> tuple[Mani
 
 def table(target: Any, soft: bool = False) -> list[tuple[Any, ...]]:
     extra = ', "_lakeshift_deleted_at" IS NOT NULL' if soft else ""
-    return target.q(f"SELECT id, name{extra} FROM {target.name('t')} ORDER BY id")
+    return target.query(f"SELECT id, name{extra} FROM {target.name('t')} ORDER BY id")
 
 
 def record(target: Any, batch_id: str) -> tuple[Any, ...]:
-    return target.q(f'SELECT "mode", "rows", "deleted" FROM {target.name("_lakeshift_loads")} '
+    return target.query(f'SELECT "mode", "rows", "deleted" FROM {target.name("_lakeshift_loads")} '
                     f"WHERE batch_id = '{batch_id}'")[0]
 
 
@@ -55,7 +56,7 @@ def test_a_delete_batch_removes_its_keys_in_one_transaction_with_its_record(targ
     assert table(target) == [(1, "a1"), (3, "a3"), (5, "a5")]
     assert record(target, m.batch_id) == ("delete", 0, 2)
     assert loader.loaded_batches("pipe", "t")[m.batch_id].deleted == 2
-    columns = [r[0] for r in target.q("SELECT column_name FROM information_schema.columns "
+    columns = [r[0] for r in target.query("SELECT column_name FROM information_schema.columns "
                                       f"WHERE table_schema = '{target.schema}' AND table_name = 't'")]
     assert "_lakeshift_deleted_at" not in columns  # a hard delete adds nothing
     again = load(loader, lake, m, [str(lake.root / f.path) for f in m.files])
@@ -67,10 +68,10 @@ def test_a_soft_delete_marks_rows_and_a_key_that_comes_back_is_live(target, lake
     m, res = delete(lake, loader, [2, 3], soft=True)
     assert res.deleted == 2 and record(target, m.batch_id) == ("delete", 0, 2)
     assert table(target, soft=True) == [(1, "a1", False), (2, "a2", True), (3, "a3", True), (4, "a4", False)]
-    first = target.q(f'SELECT "_lakeshift_deleted_at" FROM {target.name("t")} WHERE id = 2')[0][0]
+    first = target.query(f'SELECT "_lakeshift_deleted_at" FROM {target.name("t")} WHERE id = 2')[0][0]
     _, res = delete(lake, loader, [2], soft=True)  # found gone again: keeps the time it was first found gone
     assert res.deleted == 0
-    assert target.q(f'SELECT "_lakeshift_deleted_at" FROM {target.name("t")} WHERE id = 2')[0][0] == first
+    assert target.query(f'SELECT "_lakeshift_deleted_at" FROM {target.name("t")} WHERE id = 2')[0][0] == first
     merge(lake, loader, rows(2, 2, name="back", ts=D2))  # the key comes back in MySQL
     assert table(target, soft=True) == [(1, "a1", False), (2, "back2", False), (3, "a3", True), (4, "a4", False)]
 
@@ -78,7 +79,7 @@ def test_a_soft_delete_marks_rows_and_a_key_that_comes_back_is_live(target, lake
 def test_a_delete_batch_for_a_table_not_there_makes_nothing(target, lake, loader):
     m, res = delete(lake, loader, [1], soft=True)
     assert (res.status, res.deleted) == ("loaded", 0)
-    assert target.q("SELECT count(*) FROM information_schema.tables "
+    assert target.query("SELECT count(*) FROM information_schema.tables "
                     f"WHERE table_schema = '{target.schema}' AND table_name = 't'") == [(0,)]
 
 
@@ -105,20 +106,20 @@ def test_full_sync_soft_marks_rows_the_snapshot_lacks(target, lake, loader):
 
 
 def test_full_sync_soft_on_postgres_keeps_the_swap(pg_schema, lake):
-    target = PgTarget(pg_schema)
+    target = pg_target(pg_schema)
     loader = target.open()
     try:
         replace(lake, loader, rows(1, 3))
-        oid = target.q(f"SELECT to_regclass('{target.name('t')}')::oid")[0][0]
+        oid = target.query(f"SELECT to_regclass('{target.name('t')}')::oid")[0][0]
         res = replace(lake, loader, {"id": [1, 2, 2], "name": ["x", "y", "z"], "updated_at": [D1, D1, D2]})
         assert res.deleted == 1  # a repeated key: row by row, the newest wins
         assert table(target, soft=True) == [(1, "x", False), (2, "z", False), (3, "a3", True)]
-        assert target.q(f"SELECT to_regclass('{target.name('t')}')::oid")[0][0] == oid
+        assert target.query(f"SELECT to_regclass('{target.name('t')}')::oid")[0][0] == oid
         res = replace(lake, loader, {"id": [2, 4], "name": ["y", "w"], "updated_at": [D2] * 2})
         assert (res.rows, res.deleted) == (2, 1)
-        assert target.q(f"SELECT to_regclass('{target.name('t')}')::oid")[0][0] != oid  # swapped in
+        assert target.query(f"SELECT to_regclass('{target.name('t')}')::oid")[0][0] != oid  # swapped in
         assert table(target, soft=True) == [(1, "x", True), (2, "y", False), (3, "a3", True), (4, "w", False)]
-        key = target.q(f"SELECT conname FROM pg_constraint WHERE conrelid = to_regclass('{target.name('t')}') "
+        key = target.query(f"SELECT conname FROM pg_constraint WHERE conrelid = to_regclass('{target.name('t')}') "
                        "AND contype = 'p'")
         assert key == [("t_pkey",)]
     finally:
@@ -128,12 +129,12 @@ def test_full_sync_soft_on_postgres_keeps_the_swap(pg_schema, lake):
 def test_full_sync_soft_swap_falls_back_with_the_marked_rows(pg_schema, lake, monkeypatch):
     """Readers holding the table: loaded row by row after all, the marked rows stay marked."""
     monkeypatch.setattr(swapmod, "SWAP_LOCK_TIMEOUT", "200ms")
-    target = PgTarget(pg_schema)
+    target = pg_target(pg_schema)
     loader = target.open()
     try:
         replace(lake, loader, rows(1, 3))
         replace(lake, loader, rows(1, 2))
-        conn, _ = target.reader()
+        conn = target.connect()
         try:
             conn.autocommit = False
             conn.execute(f"SELECT * FROM {target.name('t')}")  # holds ACCESS SHARE until it ends

@@ -19,7 +19,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 from conftest import TEST_AWS_KEY, TEST_AWS_SECRET
-from load_kit import SETTINGS, Lake, batch, col, duck_target, load, manifest, open_duck
+from load_kit import SETTINGS, Lake, batch, col, load, manifest
+from kit.targets import duck_target
 from test_load_postgres import ROUND_TRIP
 
 from lakeshift.batch import BatchFile
@@ -48,7 +49,7 @@ def test_every_lake_type_round_trips_value_exactly(tmp_path):
     data["s"] = ["", None, "NULL", "a\x00b"]  # DuckDB VARCHAR holds NUL: '' vs NULL vs 'NULL' vs '\x00'
     m, paths = batch(lake, cols, [data])
     db = tmp_path / "new" / "folder" / "t.duckdb"
-    loader = open_duck(db, "analytics")
+    loader = duck_target(db, "analytics").open()
     assert load(loader, lake, m, paths).rows == 4
     con = duckdb.connect(str(db))
     try:
@@ -82,7 +83,7 @@ def test_an_s3_lake_is_read_through_pyarrow_without_httpfs(tmp_path, s3_endpoint
     pq.write_table(pa.table({"id": [1, 2], "v": ["x", "y"]}), key, filesystem=fs)
     size = fs.get_file_info(key).size
     m = manifest(cols, [BatchFile("pipe/t/b1/part-00000.parquet", 2, size)])
-    loader = open_duck(tmp_path / "t.duckdb")
+    loader = duck_target(tmp_path / "t.duckdb", "main").open()
     staged = loader.begin(m, "t")
     staged.add_part(key, fs, f"s3://{key}", m.files[0])
     assert staged.commit(m).rows == 2
@@ -103,6 +104,7 @@ sys.stdin.read()
 """
 
 
+@pytest.mark.slow
 def test_a_file_held_by_another_process_is_waited_for_then_refused(tmp_path):
     db = tmp_path / "t.duckdb"
     duckdb.connect(str(db)).close()
@@ -110,13 +112,13 @@ def test_a_file_held_by_another_process_is_waited_for_then_refused(tmp_path):
                             text=True)
     try:
         assert proc.stdout.readline().strip() == "open"
-        loader = open_duck(db, lock_timeout=0.3)
+        loader = duck_target(db, "main").open(lock_timeout=0.3)
         with pytest.raises(LockBusyError, match="held by another process"):
             loader.ensure_state_tables()
     finally:
         proc.stdin.close()
         proc.wait(30)
-    open_duck(db).ensure_state_tables()  # free again
+    duck_target(db, "main").open().ensure_state_tables()  # free again
 
 
 def test_parallel_tables_in_one_process(tmp_path):
@@ -132,7 +134,7 @@ def test_parallel_tables_in_one_process(tmp_path):
 
     def run(m: Any, paths: list[str], name: str) -> None:
         try:
-            loader = open_duck(db, "par")
+            loader = duck_target(db, "par").open()
             loader.ensure_state_tables()
             with loader.lock(m.pipeline, m.table):
                 load(loader, lake, m, paths, target_table=name)
@@ -162,7 +164,7 @@ def test_json_and_decimal_text_stay_exact(tmp_path):
     doc = '{"a": 1, "b": [true, null, 1.5e300], "k": "\\u0000"}'
     m, paths = batch(lake, cols, [{"id": [1], "j": [doc], "d": ["-12345678901234567890123456789012345.123456789012345678901234567890"]}])
     db = tmp_path / "t.duckdb"
-    load(open_duck(db), lake, m, paths)
+    load(duck_target(db, "main").open(), lake, m, paths)
     con = duckdb.connect(str(db))
     try:
         j, d = con.execute("SELECT j, d FROM t").fetchone()
@@ -176,7 +178,7 @@ def test_an_in_memory_database_lives_as_long_as_the_loader(tmp_path):
     lake = Lake(tmp_path / "lake")
     cols = [col("id", pa.int64())]
     m, paths = batch(lake, cols, [{"id": [1, 2]}])
-    loader = open_target(duck_target(Path(":memory:")), SETTINGS)
+    loader = open_target(duck_target(Path(":memory:"), "main").model(), SETTINGS)
     try:
         loader.ensure_state_tables()
         with loader.lock("pipe", "t"):

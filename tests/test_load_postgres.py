@@ -18,7 +18,8 @@ from typing import Any
 import psycopg
 import pyarrow as pa
 import pytest
-from load_kit import SETTINGS, Lake, batch, col, load, open_pg, pg_target
+from load_kit import SETTINGS, Lake, batch, col, load
+from kit.targets import pg_target
 
 from lakeshift.config.models import SSHTunnel, TLSSettings
 from lakeshift.errors import ConnectionFailed, LoadError
@@ -95,7 +96,7 @@ def test_every_lake_type_round_trips_value_exactly(pg_schema, pg, lake):
     cols = [col("id", pa.int32())] + [c for c, *_ in ROUND_TRIP]
     data = {"id": [1, 2, 3, 4], **{c.name: v for c, v, *_ in ROUND_TRIP}}
     m, paths = batch(lake, cols, [data])
-    loader = open_pg(pg_schema)
+    loader = pg_target(pg_schema).open()
     try:
         assert load(loader, lake, m, paths).rows == 4
     finally:
@@ -119,7 +120,7 @@ def test_nul_characters_are_refused_naming_the_column(pg_schema, pg, lake, value
     kind = ("varchar(10)", "varchar") if "\x00" in value else ("json", "json")
     cols = [col("id", pa.int32()), col("payload", pa.string(), *kind)]
     m, paths = batch(lake, cols, [pa.table({"id": [1, 2], "payload": ["fine", value]})])
-    loader = open_pg(pg_schema)
+    loader = pg_target(pg_schema).open()
     try:
         with pytest.raises(LoadError) as err:
             load(loader, lake, m, paths)
@@ -133,7 +134,7 @@ def test_nul_characters_are_refused_naming_the_column(pg_schema, pg, lake, value
 def test_an_escaped_backslash_before_u0000_is_not_a_nul(pg_schema, pg, lake):
     cols = [col("id", pa.int32()), col("j", pa.string(), "json", "json")]
     m, paths = batch(lake, cols, [pa.table({"id": [1], "j": ['["\\\\u0000"]']})])
-    loader = open_pg(pg_schema)
+    loader = pg_target(pg_schema).open()
     try:
         load(loader, lake, m, paths)
     finally:
@@ -171,7 +172,7 @@ def test_parts_go_to_an_unlogged_staging_table_by_adbc_copy_as_they_arrive(pg_sc
     monkeypatch.setattr(PostgresLoader, "adbc_connect", spy)
     cols = [col("id", pa.int64()), col("v", pa.uint64())]
     m, paths = batch(lake, cols, [{"id": [1, 2], "v": [2**64 - 1, 0]}, {"id": [3], "v": [7]}])
-    loader = open_pg(pg_schema)
+    loader = pg_target(pg_schema).open()
     try:
         staged = loader.begin(m, "t")
         staged.add_part(paths[0], lake.fs, "file://" + paths[0], m.files[0])
@@ -191,7 +192,7 @@ def test_staging_of_a_dead_run_is_dropped_and_a_live_one_kept(pg_schema, pg, lak
     cols = [col("id", pa.int64())]
     m1, p1 = batch(lake, cols, [pa.table({"id": [1]})])
     m2, p2 = batch(lake, cols, [pa.table({"id": [2]})], table="u")
-    dead_loader, live_loader, cleaner = open_pg(pg_schema), open_pg(pg_schema), open_pg(pg_schema)
+    dead_loader, live_loader, cleaner = pg_target(pg_schema).open(), pg_target(pg_schema).open(), pg_target(pg_schema).open()
     try:
         dead = dead_loader.begin(m1, "t")
         dead.add_part(p1[0], lake.fs, "x", m1.files[0])
@@ -211,20 +212,22 @@ KILLED_RUN = textwrap.dedent("""
     import sys
     sys.path.insert(0, {tests!r})
     import pyarrow as pa
-    from load_kit import Lake, batch, col, load, open_pg
+    from load_kit import Lake, batch, col, load
+    from kit.targets import pg_target
     from pathlib import Path
     lake = Lake(Path({lake!r}))
     cols = [col("id", pa.int64()), col("v", pa.string())]
     m, paths = batch(lake, cols, [pa.table({{"id": [1, 2], "v": ["new", "new"]}})], bid={bid!r})
-    loader = open_pg({schema!r})
+    loader = pg_target({schema!r}).open()
     load(loader, lake, m, paths)
 """)
 
 
+@pytest.mark.slow
 def test_a_run_killed_inside_the_load_transaction_leaves_nothing_and_the_next_run_loads(pg_schema, pg, lake):
     cols = [col("id", pa.int64()), col("v", pa.string())]
     m0, p0 = batch(lake, cols, [pa.table({"id": [1], "v": ["old"]})])
-    loader = open_pg(pg_schema)
+    loader = pg_target(pg_schema).open()
     load(loader, lake, m0, p0)
     loader.close()
     bid = "20260101T000000999999Z-kkkkkk"
@@ -237,7 +240,7 @@ def test_a_run_killed_inside_the_load_transaction_leaves_nothing_and_the_next_ru
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert pg.execute(f'SELECT id, v FROM "{pg_schema}"."t" ORDER BY id').fetchall() == [(1, "new"), (2, "new")]
-    loader = open_pg(pg_schema)
+    loader = pg_target(pg_schema).open()
     try:
         loader.ensure_state_tables()
         assert set(loader.loaded_batches("pipe", "t")) == {m0.batch_id, bid}
@@ -250,7 +253,7 @@ def test_dependent_views_survive_replace_and_merge(pg_schema, pg, lake):
     """Replace is DELETE + INSERT in one transaction (no table swap), so views,
     grants and indexes on the target stay."""
     cols = [col("id", pa.int64()), col("v", pa.string())]
-    loader = open_pg(pg_schema)
+    loader = pg_target(pg_schema).open()
     try:
         m1, p1 = batch(lake, cols, [pa.table({"id": [1, 2], "v": ["a", "b"]})], mode="replace")
         load(loader, lake, m1, p1)
@@ -269,7 +272,7 @@ def test_a_widening_blocked_by_a_view_says_what_to_do(pg_schema, pg, lake):
 
     v1 = [col("id", pa.int64()), col("n", pa.int32())]
     v2 = [col("id", pa.int64()), col("n", pa.int64())]
-    loader = open_pg(pg_schema)
+    loader = pg_target(pg_schema).open()
     try:
         m1, p1 = batch(lake, v1, [{"id": [1], "n": [1]}])
         load(loader, lake, m1, p1)
@@ -288,7 +291,7 @@ def test_a_widening_blocked_by_a_view_says_what_to_do(pg_schema, pg, lake):
 def test_merge_tables_get_a_primary_key(pg_schema, pg, lake):
     cols = [col("a", pa.int64()), col("b", pa.string()), col("x", pa.int32())]
     m, p = batch(lake, cols, [pa.table({"a": [1], "b": ["k"], "x": [0]})], key=("a", "b"))
-    loader = open_pg(pg_schema)
+    loader = pg_target(pg_schema).open()
     try:
         load(loader, lake, m, p)
     finally:
@@ -304,19 +307,19 @@ def test_merge_tables_get_a_primary_key(pg_schema, pg, lake):
 
 def test_connection_params_tls_timeout_and_password():
     t = pg_target("s", password="pw-123456", connect_timeout=7,
-                  ssl=TLSSettings(mode="require", ca="~/ca.pem", cert="/c.pem", key="/k.pem"))
+                  ssl=TLSSettings(mode="require", ca="~/ca.pem", cert="/c.pem", key="/k.pem")).model()
     p = connection_params(t, SETTINGS)
     assert p["sslmode"] == "verify-full"  # a CA is configured: verify the server
     assert p["sslrootcert"] == os.path.expanduser("~/ca.pem") and p["sslcert"] == "/c.pem" and p["sslkey"] == "/k.pem"
     assert (p["connect_timeout"], p["password"], p["host"], p["port"]) == (7, "pw-123456", "127.0.0.1", 5432)
-    assert connection_params(pg_target("s", ssl=TLSSettings(mode="verify-ca", ca="/ca")), SETTINGS)["sslmode"] == "verify-ca"
-    assert connection_params(pg_target("s", ssl=TLSSettings(mode="disable")), SETTINGS)["sslmode"] == "disable"
-    assert "sslmode" not in connection_params(pg_target("s"), SETTINGS)
-    assert connection_params(pg_target("s"), SETTINGS)["connect_timeout"] == SETTINGS.default_timeout
+    assert connection_params(pg_target("s", ssl=TLSSettings(mode="verify-ca", ca="/ca")).model(), SETTINGS)["sslmode"] == "verify-ca"
+    assert connection_params(pg_target("s", ssl=TLSSettings(mode="disable")).model(), SETTINGS)["sslmode"] == "disable"
+    assert "sslmode" not in connection_params(pg_target("s").model(), SETTINGS)
+    assert connection_params(pg_target("s").model(), SETTINGS)["connect_timeout"] == SETTINGS.default_timeout
 
 
 def test_connection_params_through_a_tunnel_keep_the_real_host_for_tls():
-    t = pg_target("s", host="db.internal", ssl=TLSSettings(mode="verify-full", ca="/ca"))
+    t = pg_target("s", host="db.internal", ssl=TLSSettings(mode="verify-full", ca="/ca")).model()
     p = connection_params(t, SETTINGS, ("127.0.0.1", 40123))
     assert (p["host"], p["hostaddr"], p["port"]) == ("db.internal", "127.0.0.1", 40123)
 
@@ -334,7 +337,7 @@ def test_ssh_tunnel_is_opened_when_enabled(monkeypatch, pg_schema):
         yield ("127.0.0.1", 5432)  # the "local end" is the real server here
 
     monkeypatch.setattr(ssh, "tunnel", fake_tunnel)
-    t = pg_target(pg_schema, ssh_tunnel=SSHTunnel(enabled=True, host="bastion", username="u"))
+    t = pg_target(pg_schema, ssh_tunnel=SSHTunnel(enabled=True, host="bastion", username="u")).model()
     loader = open_target(t, SETTINGS)
     try:
         loader.ensure_state_tables()
@@ -351,11 +354,11 @@ def test_connection_errors_never_show_the_password(pg_schema):
         raise psycopg.OperationalError(f"connection to server failed: password={secret} rejected; dsn "
                                        f"postgresql://u:{secret}@db/x")
 
-    loader = open_target(pg_target(pg_schema, password=secret), SETTINGS, connection_factory=factory)
+    loader = open_target(pg_target(pg_schema, password=secret).model(), SETTINGS, connection_factory=factory)
     with pytest.raises(ConnectionFailed) as err:
         loader.ensure_state_tables()
     assert secret not in str(err.value) and "***" in str(err.value)
-    bad = open_target(pg_target(pg_schema, port=1, password=secret), SETTINGS)
+    bad = open_target(pg_target(pg_schema, port=1, password=secret).model(), SETTINGS)
     with pytest.raises(ConnectionFailed) as err:
         bad.ensure_state_tables()
     assert secret not in str(err.value) and "cannot connect to PostgreSQL target 127.0.0.1:1/test" in str(err.value)
@@ -363,7 +366,7 @@ def test_connection_errors_never_show_the_password(pg_schema):
 
 def test_the_loader_reconnects_after_the_server_dropped_its_session(pg_schema, pg, lake):
     """PostgreSQL restarted (here: the session is terminated) between two calls."""
-    loader = open_pg(pg_schema)
+    loader = pg_target(pg_schema).open()
     try:
         loader.ensure_state_tables()
         pid = loader._main().conn.info.backend_pid
@@ -384,7 +387,7 @@ def test_the_server_dropping_the_session_inside_the_load_transaction(pg_schema, 
     cols = [col("id", pa.int64()), col("v", pa.string())]
     m1, p1 = batch(lake, cols, [{"id": [1], "v": ["old"]}])
     m2, p2 = batch(lake, cols, [{"id": [1, 2], "v": ["new", "new"]}])
-    loader = open_pg(pg_schema)
+    loader = pg_target(pg_schema).open()
     try:
         load(loader, lake, m1, p1)
         staged = loader.begin(m2, "t")
@@ -433,7 +436,7 @@ def _merge_twice(pg_schema: str, lake: Lake, second: dict[str, list[Any]], prepa
                  ts: str | None = None) -> Any:
     """Load {1: a, 2: b}, let `prepare` change the target, merge `second` into it."""
     cols = [col("id", pa.int64()), col("v", pa.string()), col("seq", pa.int64())]
-    loader = open_pg(pg_schema)
+    loader = pg_target(pg_schema).open()
     try:
         m1, p1 = batch(lake, cols, [{"id": [1, 2], "v": ["a", "b"], "seq": [1, 2]}], ts=ts)
         load(loader, lake, m1, p1)

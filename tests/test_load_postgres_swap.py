@@ -13,7 +13,8 @@ import psycopg
 import pyarrow as pa
 import pytest
 from conftest import PG_DSN
-from load_kit import Lake, batch, col, load, open_pg
+from load_kit import Lake, batch, col, load
+from kit.targets import pg_target
 
 from lakeshift.load.strategies import swap as swapmod
 
@@ -41,7 +42,7 @@ def _stages(pg: psycopg.Connection, schema: str) -> list[str]:
 
 def _replace(lake: Any, schema: str, data: dict[str, list[Any]], **kw: Any) -> Any:
     m, p = batch(lake, COLS, [data], mode="replace", **kw)
-    loader = open_pg(schema)
+    loader = pg_target(schema).open()
     try:
         return load(loader, lake, m, p)
     finally:

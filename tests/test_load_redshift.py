@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import secrets
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -24,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import sqlglot
-from conftest import PG_DSN
+from kit.redshift import FakeRedshift, PgProxy
 from lake_profile_kit import assert_copy_accepts, staging_columns
 from load_kit import SETTINGS, Lake, batch, col, manifest, ucol
 
@@ -38,78 +37,6 @@ ROLE = "arn:aws:iam::123456789012:role/lakeshift-copy"
 BID = "20260101T000000000001Z-aaaaaa"
 STAGE = '"_ls_stage_5771aa7f165f8b1b8f85d446"'  # sha256 of pipe/t/BID
 S3_ROOT = "s3://bucket/lake"
-
-
-# ---------------------------------------------------------------- a recording fake connection
-
-
-class FakeCursor:
-    def __init__(self, conn: FakeConnection) -> None:
-        self.conn, self.rowcount, self.rows = conn, -1, []
-
-    def execute(self, statement: str, params: Any = None) -> None:
-        self.conn.db.log.append((statement, tuple(params) if params is not None else None))
-        self.rows, self.rowcount = self.conn.db.respond(statement, params)
-
-    def fetchall(self) -> list[tuple[Any, ...]]:
-        return self.rows
-
-    def close(self) -> None:
-        pass
-
-
-class FakeConnection:
-    def __init__(self, db: FakeRedshift) -> None:
-        self.db = db
-
-    def cursor(self) -> FakeCursor:
-        return FakeCursor(self)
-
-    def close(self) -> None:
-        self.db.log.append(("<close>", None))
-
-
-class FakeRedshift:
-    """Scripted answers: the target table's columns, loaded batches, staging
-    row count, lock holders and live sessions; `fail_on` raises like a driver."""
-
-    def __init__(self) -> None:
-        self.log: list[tuple[str, Any]] = []
-        self.columns: dict[str, list[tuple[Any, ...]]] = {"_lakeshift_loads": [("pipeline", "character varying", 256, None, None)]}
-        self.loaded: list[tuple[Any, ...]] = []
-        self.staged_rows = 0
-        self.holders: list[tuple[int]] = []
-        self.alive = 0
-        self.fail_on: tuple[str, str] | None = None
-        # (table_name, column_name) of the state tables: up to date unless a test says otherwise
-        self.state_columns = [("_lakeshift_loads", "note"), ("_lakeshift_runs", "notes"), ("_lakeshift_locks", "holder"),
-                              ("_lakeshift_loads", "deleted"), ("_lakeshift_runs", "rows_deleted")]
-        self.user = ("loader", False)  # current_user, usesuper
-
-    def respond(self, statement: str, params: Any) -> tuple[list[tuple[Any, ...]], int]:
-        if self.fail_on and self.fail_on[0] in statement:
-            raise psycopg.errors.InternalError_(self.fail_on[1])
-        if "information_schema.columns" in statement and "table_name IN" in statement:
-            return self.state_columns, -1
-        if "information_schema.columns" in statement:
-            return self.columns.get(params[1], []), -1
-        if '"_lakeshift_loads" WHERE' in statement and statement.startswith("SELECT"):
-            return self.loaded, -1
-        if "FROM pg_user" in statement:
-            return [self.user], 1
-        if statement.startswith("SELECT COUNT(*) FROM stv_sessions"):
-            return [(self.alive,)], 1
-        if statement.startswith("SELECT COUNT(*)"):
-            return [(self.staged_rows,)], 1
-        if statement.startswith('SELECT "pid"'):
-            return self.holders, -1
-        return [], 5
-
-    def connect(self) -> FakeConnection:
-        return FakeConnection(self)
-
-    def statements(self) -> list[str]:
-        return [s for s, _ in self.log if s != "<close>"]
 
 
 def rs_target(**kw: Any) -> RedshiftTarget:
@@ -500,65 +427,6 @@ def test_the_copy_manifest_in_an_s3_lake_honours_server_side_encryption(fake, s3
 # ---------------------------------------------------------------- the same SQL on a real PostgreSQL
 
 
-class PgProxy:
-    """A real PostgreSQL connection that runs everything the Redshift loader
-    sends, except COPY: that one is emulated by reading the COPY manifest the
-    loader wrote (checking every content_length) and inserting the Parquet rows."""
-
-    def __init__(self, lake: Lake, schema: str, log: list[str]) -> None:
-        self.conn = psycopg.connect(PG_DSN, autocommit=True)
-        self.conn.execute(f'SET search_path = "{schema}", public')
-        self.lake, self.log = lake, log
-
-    def cursor(self) -> Any:
-        proxy = self
-
-        class Cursor:
-            rowcount = -1
-
-            def __init__(self) -> None:
-                self.cur = proxy.conn.cursor()
-
-            def execute(self, statement: str, params: Any = None) -> None:
-                proxy.log.append(statement)
-                m = re.match(r"COPY (\"[^\"]+\") FROM '([^']+)' IAM_ROLE '[^']+' FORMAT AS PARQUET MANIFEST$", statement)
-                if m:
-                    self.rowcount = proxy.copy(m.group(1), m.group(2))
-                    return
-                self.cur.execute(statement, params)
-                self.rowcount = self.cur.rowcount
-
-            def fetchall(self) -> list[Any]:
-                return self.cur.fetchall()
-
-            def close(self) -> None:
-                self.cur.close()
-
-        return Cursor()
-
-    def local(self, uri: str) -> str:
-        assert uri.startswith(S3_ROOT)
-        return str(self.lake.root) + uri[len(S3_ROOT):]
-
-    def copy(self, stage: str, manifest_uri: str) -> int:
-        entries = json.loads(Path(self.local(manifest_uri)).read_text())["entries"]
-        n = 0
-        for e in entries:
-            path = self.local(e["url"])
-            assert e["mandatory"] and e["meta"]["content_length"] == os.path.getsize(path)
-            create = [s for s in self.log if s.startswith(f"CREATE TEMP TABLE {stage} (")][-1]
-            assert_copy_accepts(staging_columns(create), pq.ParquetFile(path).schema, path)
-            table = pq.read_table(path)
-            marks = ", ".join(["%s"] * table.num_columns)
-            with self.conn.cursor() as cur:
-                cur.executemany(f"INSERT INTO {stage} VALUES ({marks})", [tuple(r.values()) for r in table.to_pylist()])
-            n += table.num_rows
-        return n
-
-    def close(self) -> None:
-        self.conn.close()
-
-
 def test_redshift_sql_runs_for_real_on_postgresql(pg_schema, pg, lake):
     pg.execute(f'CREATE SCHEMA "{pg_schema}"')
     # Redshift's session list, for the lock lease
@@ -567,7 +435,7 @@ def test_redshift_sql_runs_for_real_on_postgresql(pg_schema, pg, lake):
     target = rs_target(schema=pg_schema)
 
     def opener(timeout: float = 5) -> Any:
-        return open_target(target, SETTINGS, connection_factory=lambda: PgProxy(lake, pg_schema, log),
+        return open_target(target, SETTINGS, connection_factory=lambda: PgProxy(lake.root, S3_ROOT, pg_schema, log),
                            lock_timeout=timeout)
 
     loader = opener()

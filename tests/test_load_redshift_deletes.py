@@ -84,7 +84,7 @@ def test_redshift_delete_sql_runs_for_real_on_postgresql(pg_schema, pg, lake):
     pg.execute(f'CREATE SCHEMA "{pg_schema}"')
     log: list[str] = []
     loader = open_target(rs_target(schema=pg_schema), SETTINGS,
-                         connection_factory=lambda: PgProxy(lake, pg_schema, log))
+                         connection_factory=lambda: PgProxy(lake.root, S3_ROOT, pg_schema, log))
     loader.ensure_state_tables()
 
     def load(m: Any, paths: list[str]) -> Any:

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from load_kit import SETTINGS, batch, col, ucol
-from test_load_redshift import STAGE, FakeRedshift, PgProxy, parse_all, rs_target, s3_uri, stage_batch
+from test_load_redshift import S3_ROOT, STAGE, FakeRedshift, PgProxy, parse_all, rs_target, s3_uri, stage_batch
 
 from lakeshift.errors import LoadError
 from lakeshift.load import open_target
@@ -58,7 +58,7 @@ def test_the_later_row_of_a_cursor_tie_wins_on_postgresql(pg_schema: str, pg: An
     pg.execute(f'CREATE VIEW "{pg_schema}".stv_sessions AS SELECT pid AS process FROM pg_stat_activity')
     log: list[str] = []
     loader = open_target(rs_target(schema=pg_schema), SETTINGS,
-                         connection_factory=lambda: PgProxy(lake, pg_schema, log))
+                         connection_factory=lambda: PgProxy(lake.root, S3_ROOT, pg_schema, log))
     loader.ensure_state_tables()
     m, paths = batch(lake, COLS, DATA, ts="ts", ordinal=True)
     staged = loader.begin(m, "t")

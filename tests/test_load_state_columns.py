@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 from conftest import PG_DSN
 from load_kit import batch, col, load
-from test_load_targets import DuckTarget, PgTarget, lake, target  # noqa: F401 - fixtures
+from test_load_targets import lake, target  # noqa: F401 - fixtures
 
 from lakeshift.batch import Cursor
 from lakeshift.errors import LoadError
@@ -31,7 +31,7 @@ COLS = [col("id", pa.int64()), col("v", pa.string())]
 
 
 def execute(target: Any, statement: str) -> None:
-    if isinstance(target, DuckTarget):
+    if target.kind == "duckdb":
         target.path.parent.mkdir(parents=True, exist_ok=True)
         with duckdb.connect(str(target.path)) as conn:
             conn.execute(statement)
@@ -52,7 +52,7 @@ def make_old_state(target: Any) -> None:
 
 
 def state_columns(target: Any) -> set[tuple[str, str]]:
-    return set(target.q("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = "
+    return set(target.query("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = "
                         f"'{target.schema}' AND column_name IN ('note', 'notes', 'deleted', 'rows_deleted')"))
 
 
@@ -82,7 +82,7 @@ def test_an_older_releases_state_tables_are_read_then_migrated(target, lake):  #
         assert loaded[m.batch_id].watermark_high == Cursor("2026-01-01T00:00:00", 1)
         # a skipped batch is never loaded, and cannot be skipped twice
         assert load(ld, lake, m, paths).skipped
-        assert target.q(f"SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '{target.schema}' "
+        assert target.query(f"SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '{target.schema}' "
                         "AND table_name = 't'") == [(0,)]
         with pytest.raises(LoadError, match="already recorded"):
             ld.record_skip(m, "pipe", "t", "t", "again")
@@ -126,7 +126,7 @@ class _RacingConnection:
 
 def test_a_migration_that_loses_the_race_to_another_run_is_fine(target, tmp_path):  # noqa: F811
     make_old_state(target)
-    if isinstance(target, PgTarget):
+    if target.kind == "postgres":
         def factory() -> Any:
             return _RacingConnection(psycopg.connect(PG_DSN, autocommit=True), lambda stmt: execute(target, stmt))
     else:
@@ -149,7 +149,7 @@ def test_a_migration_that_fails_for_another_reason_is_an_error(target):  # noqa:
     def refuse(statement: str) -> None:
         raise RuntimeError("permission denied for table _lakeshift_loads")
 
-    if isinstance(target, PgTarget):
+    if target.kind == "postgres":
         def factory() -> Any:
             return _RacingConnection(psycopg.connect(PG_DSN, autocommit=True), refuse)
     else:

@@ -10,12 +10,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
-import psycopg
 import pyarrow as pa
 import pytest
-from conftest import PG_DSN
-from load_kit import Lake, batch, col, load, open_duck, open_pg
+from kit.targets import Target, duck_target, pg_target
+from load_kit import Lake, batch, col, load
 
 from lakeshift import faults
 from lakeshift.batch import Cursor
@@ -24,58 +22,11 @@ from lakeshift.load import RunRecord
 from lakeshift.redact import register
 
 
-class PgTarget:
-    kind = "postgres"
-
-    def __init__(self, schema: str) -> None:
-        self.schema = schema
-
-    def open(self, **kw: Any) -> Any:
-        return open_pg(self.schema, **kw)
-
-    def q(self, sql: str) -> list[tuple[Any, ...]]:
-        with psycopg.connect(PG_DSN, autocommit=True) as c:
-            return [tuple(r) for r in c.execute(sql).fetchall()]
-
-    def name(self, table: str) -> str:
-        return f'"{self.schema}"."{table}"'
-
-    def reader(self) -> Any:
-        """A second, independent connection (another reader of the target)."""
-        conn = psycopg.connect(PG_DSN, autocommit=True)
-        return conn, lambda sql: conn.execute(sql).fetchall()
-
-
-class DuckTarget:
-    kind = "duckdb"
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.schema = "tgt"
-
-    def open(self, **kw: Any) -> Any:
-        return open_duck(self.path, self.schema, **kw)
-
-    def q(self, sql: str) -> list[tuple[Any, ...]]:
-        conn = duckdb.connect(str(self.path))
-        try:
-            return [tuple(r) for r in conn.execute(sql).fetchall()]
-        finally:
-            conn.close()
-
-    def name(self, table: str) -> str:
-        return f'"{self.schema}"."{table}"'
-
-    def reader(self) -> Any:
-        conn = duckdb.connect(str(self.path))
-        return conn, lambda sql: conn.execute(sql).fetchall()
-
-
 @pytest.fixture(params=["postgres", "duckdb"])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
     if request.param == "postgres":
-        return PgTarget(request.getfixturevalue("pg_schema"))
-    return DuckTarget(tmp_path / "db" / "target.duckdb")
+        return pg_target(request.getfixturevalue("pg_schema"))
+    return duck_target(tmp_path / "db" / "target.duckdb", "tgt", read_only=False)  # the loader is in this process
 
 
 @pytest.fixture
@@ -103,7 +54,7 @@ D1, D2, D3 = datetime(2026, 1, 1, 0, 0, 0, 1), datetime(2026, 1, 2, 0, 0, 0, 2),
 
 
 def loads_rows(target: Any) -> list[tuple[Any, ...]]:
-    return target.q(f'SELECT "batch_id", "rows" FROM {target.name("_lakeshift_loads")} ORDER BY 1')
+    return target.query(f'SELECT "batch_id", "rows" FROM {target.name("_lakeshift_loads")} ORDER BY 1')
 
 
 # ---------------------------------------------------------------- merge, idempotence
@@ -116,7 +67,7 @@ def test_merge_creates_schema_and_table_and_a_rerun_is_skipped(target, lake, loa
     assert first.status == "loaded" and first.rows == 3 and not first.skipped
     again = load(loader, lake, m, paths)
     assert again.status == "skipped" and again.skipped and again != "skipped" and again.rows == 0
-    assert target.q(f"SELECT id, name, updated_at FROM {target.name('t')} ORDER BY id") == [
+    assert target.query(f"SELECT id, name, updated_at FROM {target.name('t')} ORDER BY id") == [
         (1, "a", D1), (2, "b", D1), (3, "c", D2)]
     assert loads_rows(target) == [(m.batch_id, 3)]
     rec = loader.loaded_batches("pipe", "t")[m.batch_id]
@@ -132,7 +83,7 @@ def test_merge_updates_by_key_and_keeps_other_rows(target, lake, loader):
     load(loader, lake, m1, p1)
     res = load(loader, lake, m2, p2)
     assert (res.rows, res.rows_deleted) == (2, 1)
-    assert target.q(f"SELECT id, name FROM {target.name('t')} ORDER BY id") == [(1, "a"), (2, "b2"), (4, "d")]
+    assert target.query(f"SELECT id, name FROM {target.name('t')} ORDER BY id") == [(1, "a"), (2, "b2"), (4, "d")]
 
 
 def test_duplicate_keys_in_one_batch_newest_cursor_wins(target, lake, loader):
@@ -141,14 +92,14 @@ def test_duplicate_keys_in_one_batch_newest_cursor_wins(target, lake, loader):
     m, paths = batch(lake, COLS, [t([(1, "new", D3, 9), (2, "only", D1, 1)]), t([(1, "old", D1, 5)])],
                      ts="updated_at", id_col="seq")
     assert load(loader, lake, m, paths).rows == 2
-    assert target.q(f"SELECT id, name FROM {target.name('t')} ORDER BY id") == [(1, "new"), (2, "only")]
+    assert target.query(f"SELECT id, name FROM {target.name('t')} ORDER BY id") == [(1, "new"), (2, "only")]
 
 
 def test_duplicate_keys_with_equal_cursor_last_in_file_order_wins(target, lake, loader):
     m, paths = batch(lake, COLS, [t([(1, "first", D1, 1), (1, "second", D1, 1)]), t([(1, "third", D1, 1)])],
                      ts="updated_at", id_col="seq")
     load(loader, lake, m, paths)
-    assert target.q(f"SELECT id, name FROM {target.name('t')}") == [(1, "third")]
+    assert target.query(f"SELECT id, name FROM {target.name('t')}") == [(1, "third")]
 
 
 def test_composite_key(target, lake, loader):
@@ -157,7 +108,7 @@ def test_composite_key(target, lake, loader):
     m2, p2 = batch(lake, cols, [t([("us", 1, "B"), ("us", 2, "new")], cols)], key=("region", "id"))
     load(loader, lake, m1, p1)
     load(loader, lake, m2, p2)
-    assert target.q(f"SELECT region, id, v FROM {target.name('t')} ORDER BY region, id") == [
+    assert target.query(f"SELECT region, id, v FROM {target.name('t')} ORDER BY region, id") == [
         ("eu", 1, "a"), ("eu", 2, "c"), ("us", 1, "B"), ("us", 2, "new")]
 
 
@@ -168,7 +119,7 @@ def test_append_mode_tags_rows_with_the_batch_id(target, lake, loader):
     assert load(loader, lake, m1, p1).rows == 2
     assert load(loader, lake, m2, p2).rows == 1
     assert load(loader, lake, m1, p1).skipped
-    got = target.q(f'SELECT event, n, "_lakeshift_batch_id" FROM {target.name("t")} ORDER BY 3, 1')
+    got = target.query(f'SELECT event, n, "_lakeshift_batch_id" FROM {target.name("t")} ORDER BY 3, 1')
     assert got == [("x", 1, m1.batch_id), ("x", 1, m1.batch_id), ("y", 2, m2.batch_id)]
 
 
@@ -180,7 +131,8 @@ def test_replace_is_atomic_for_concurrent_readers(target, lake, loader, monkeypa
     m1, p1 = batch(lake, cols, [t([(1, "a"), (2, "b"), (3, "c")], cols)], mode="replace")
     load(loader, lake, m1, p1)
     seen: list[Any] = []
-    conn, read = target.reader()
+    conn = target.connect()  # a second, independent reader of the target
+    read = lambda sql: conn.execute(sql).fetchall()  # noqa: E731
 
     def checkpoint(point: str) -> None:
         if point == "in_load_transaction":  # the replace is done but not committed
@@ -203,13 +155,13 @@ def test_replace_with_an_empty_snapshot_empties_the_table(target, lake, loader):
     load(loader, lake, m1, p1)
     m2, p2 = batch(lake, cols, [], mode="replace")
     assert load(loader, lake, m2, p2).rows == 0
-    assert target.q(f"SELECT COUNT(*) FROM {target.name('t')}") == [(0,)]
+    assert target.query(f"SELECT COUNT(*) FROM {target.name('t')}") == [(0,)]
 
 
 def test_replace_deduplicates_by_key(target, lake, loader):
     m, p = batch(lake, COLS, [t([(1, "old", D1, 1), (1, "new", D2, 2)])], mode="replace", ts="updated_at")
     load(loader, lake, m, p)
-    assert target.q(f"SELECT id, name FROM {target.name('t')}") == [(1, "new")]
+    assert target.query(f"SELECT id, name FROM {target.name('t')}") == [(1, "new")]
 
 
 # ---------------------------------------------------------------- failures
@@ -218,7 +170,7 @@ def test_replace_deduplicates_by_key(target, lake, loader):
 def test_a_failure_inside_the_commit_changes_nothing(target, lake, loader, monkeypatch):
     m1, p1 = batch(lake, COLS, [t([(1, "a", D1, 1)])])
     load(loader, lake, m1, p1)
-    before = target.q(f"SELECT * FROM {target.name('t')} ORDER BY id")
+    before = target.query(f"SELECT * FROM {target.name('t')} ORDER BY id")
 
     def boom(point: str) -> None:
         if point == "in_load_transaction":
@@ -228,11 +180,11 @@ def test_a_failure_inside_the_commit_changes_nothing(target, lake, loader, monke
     m2, p2 = batch(lake, COLS, [t([(1, "changed", D2, 2), (2, "new", D2, 3)])])
     with pytest.raises(RuntimeError, match="injected"):
         load(loader, lake, m2, p2)
-    assert target.q(f"SELECT * FROM {target.name('t')} ORDER BY id") == before
+    assert target.query(f"SELECT * FROM {target.name('t')} ORDER BY id") == before
     assert loads_rows(target) == [(m1.batch_id, 1)]
     monkeypatch.undo()
     assert load(loader, lake, m2, p2).rows == 2  # the next run loads it
-    assert target.q(f"SELECT id, name FROM {target.name('t')} ORDER BY id") == [(1, "changed"), (2, "new")]
+    assert target.query(f"SELECT id, name FROM {target.name('t')} ORDER BY id") == [(1, "changed"), (2, "new")]
 
 
 def test_a_batch_missing_a_part_is_refused(target, lake, loader):
@@ -270,9 +222,9 @@ def test_schema_evolution_add_widen_and_dropped_columns(target, lake, loader):
           col("name", pa.string(), "varchar(50)", "varchar"), col("n", pa.int64())]
     m2, p2 = batch(lake, v2, [t([(2, "new", "a name longer than ten", 2**40)], v2)])
     load(loader, lake, m2, p2)
-    rows = target.q(f"SELECT id, name, n, gone, extra FROM {target.name('t')} ORDER BY id")
+    rows = target.query(f"SELECT id, name, n, gone, extra FROM {target.name('t')} ORDER BY id")
     assert rows == [(1, "short", 7, "bye", None), (2, "a name longer than ten", 2**40, None, "new")]
-    types = {r[0]: r[1] for r in target.q(
+    types = {r[0]: r[1] for r in target.query(
         "SELECT column_name, data_type FROM information_schema.columns "
         f"WHERE table_schema = '{target.schema}' AND table_name = 't'")}
     assert types["n"].lower() == "bigint"
@@ -289,7 +241,7 @@ def test_incompatible_type_change_raises_and_changes_nothing(target, lake, loade
     msg = str(err.value)
     assert f"{target.schema}.t" in msg and "'code'" in msg and "MySQL int(11)" in msg
     assert "full_sync" in msg and "drop the target table" in msg
-    assert target.q(f"SELECT id, code FROM {target.name('t')}") == [(1, "x")]
+    assert target.query(f"SELECT id, code FROM {target.name('t')}") == [(1, "x")]
     assert [r[0] for r in loads_rows(target)] == [m1.batch_id]
 
 
@@ -314,7 +266,7 @@ def test_names_that_need_quoting(target, lake, loader):
     load(loader, lake, m1, p1, target_table="Order Items é")
     m2, p2 = batch(lake, cols, [t([(2, "upd", 3, "x", True)], cols)], key=("Mixed Case",))
     load(loader, lake, m2, p2, target_table="Order Items é")
-    got = target.q(f'SELECT "Mixed Case", "select", "with space", "日本語 ✓", "order" '
+    got = target.query(f'SELECT "Mixed Case", "select", "with space", "日本語 ✓", "order" '
                    f'FROM {target.name("Order Items é")} ORDER BY 1')
     assert got == [(1, "s", 2, "値", True), (2, "upd", 3, "x", True)]
 
@@ -324,7 +276,7 @@ def test_percent_signs_in_names_with_parameters(target, lake, loader):
     cols = [col("rate %", pa.int32()), col("100% sure?", pa.string())]
     m, p = batch(lake, cols, [t([(5, "y")], cols)], mode="append")
     load(loader, lake, m, p, target_table="t %s")
-    assert target.q(f'SELECT "rate %", "100% sure?", "_lakeshift_batch_id" FROM {target.name("t %s")}') == [
+    assert target.query(f'SELECT "rate %", "100% sure?", "_lakeshift_batch_id" FROM {target.name("t %s")}') == [
         (5, "y", m.batch_id)]
 
 
@@ -371,7 +323,7 @@ def test_run_history_is_recorded_newest_first_and_redacted(target, loader):
     assert "hunter2-secret" not in runs[0].error and "***" in runs[0].error
     assert runs[0].started_at.isoformat() == "2026-01-02T00:00:00+00:00"
     assert loader.last_runs("pipe", "t", 1)[0].status == "failed"
-    assert "hunter2" not in str(target.q(f"SELECT * FROM {target.name('_lakeshift_runs')}"))
+    assert "hunter2" not in str(target.query(f"SELECT * FROM {target.name('_lakeshift_runs')}"))
 
 
 def test_reading_state_creates_nothing(target):
@@ -382,4 +334,4 @@ def test_reading_state_creates_nothing(target):
         assert ld.last_runs("pipe", "t", 3) == []
     finally:
         ld.close()
-    assert target.q(f"SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '{target.schema}'") == [(0,)]
+    assert target.query(f"SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '{target.schema}'") == [(0,)]

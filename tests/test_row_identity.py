@@ -19,8 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_kit import build_config, local_storage, source_rows
-from hostile_kit import Tgt, make_tgt, summary_extracted
+from kit.cli import summary
+from kit.config import build_config
+from kit.lake import local_storage
+from kit.source import source_rows
+from kit.targets import Target, make_target
 
 from conftest import mysql_exec
 
@@ -28,8 +31,8 @@ CLICKS = ["session_id", "url", "ts"]
 
 
 @pytest.fixture(params=["postgres", "duckdb"])
-def tgt(request: pytest.FixtureRequest, tmp_path: Path) -> Tgt:
-    return make_tgt(request.param, request, tmp_path)
+def tgt(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
+    return make_target(request.param, request, tmp_path)
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -68,7 +71,7 @@ def create_clicks(mysql: Any) -> None:
     {"cdc_strategy": "hybrid", "cdc_timestamp_column": "ts", "cdc_id_column": "session_id"},
     {"cdc_strategy": "id_only", "cdc_id_column": "session_id"},
 ], ids=["hybrid", "id_only"])
-def test_keyless_table_cannot_merge_on_a_column_that_repeats(strategy: dict[str, Any], tgt: Tgt, mysql: Any,
+def test_keyless_table_cannot_merge_on_a_column_that_repeats(strategy: dict[str, Any], tgt: Target, mysql: Any,
                                                             mysql_db: str, tmp_path: Path, cli: Any) -> None:
     create_clicks(mysql)
     lake = tmp_path / "lake"
@@ -84,7 +87,7 @@ def test_keyless_table_cannot_merge_on_a_column_that_repeats(strategy: dict[str,
     assert validate.exit_code == 1 and "pipelines/p1.yml: tables.clicks: cdc_strategy" in validate.stderr
 
 
-def test_a_configured_key_is_used_and_checked_in_every_batch(tgt: Tgt, mysql: Any, mysql_db: str, tmp_path: Path,
+def test_a_configured_key_is_used_and_checked_in_every_batch(tgt: Target, mysql: Any, mysql_db: str, tmp_path: Path,
                                                             cli: Any) -> None:
     create_clicks(mysql)
     lake = tmp_path / "lake"
@@ -93,7 +96,7 @@ def test_a_configured_key_is_used_and_checked_in_every_batch(tgt: Tgt, mysql: An
     config = build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(lake), {"clicks": table})
     dry = cli("sync", "pipeline", "-p", "p1", "-t", "clicks", "--dry-run", config_dir=config)
     assert "merge on (session_id, url) from primary_key (not declared unique in MySQL" in dry.output
-    assert summary_extracted(sync(cli, config, "clicks").output, "clicks") == 4
+    assert summary(sync(cli, config, "clicks").output, "clicks")[1] == 4
     mysql_exec(mysql, "INSERT INTO clicks VALUES (3, '/a', '2026-01-01 10:00:01'), (1, '/d', '2026-01-01 10:00:02')")
     sync(cli, config, "clicks")
     assert tgt.rows("clicks", CLICKS, "session_id, url") == source_rows(mysql_db, "clicks", CLICKS, "session_id, url")
@@ -108,7 +111,7 @@ def test_a_configured_key_is_used_and_checked_in_every_batch(tgt: Tgt, mysql: An
     assert not [p for p in lake.rglob("*.parquet") if not any(m.stem in str(p) for m in manifests)]
 
 
-def test_a_configured_key_that_is_not_unique_is_refused_when_the_table_has_one(tgt: Tgt, mysql: Any, mysql_db: str,
+def test_a_configured_key_that_is_not_unique_is_refused_when_the_table_has_one(tgt: Target, mysql: Any, mysql_db: str,
                                                                               tmp_path: Path, cli: Any) -> None:
     mysql_exec(mysql, "CREATE TABLE orders (id INT PRIMARY KEY, customer_id INT NOT NULL, ts DATETIME(6) NOT NULL)",
                "INSERT INTO orders VALUES (1, 7, '2026-01-01'), (2, 7, '2026-01-02')")
@@ -126,7 +129,7 @@ def test_a_configured_key_that_is_not_unique_is_refused_when_the_table_has_one(t
     assert tgt.count("orders") == 2
 
 
-def test_a_not_null_unique_index_is_the_key_of_a_table_without_primary_key(tgt: Tgt, mysql: Any, mysql_db: str,
+def test_a_not_null_unique_index_is_the_key_of_a_table_without_primary_key(tgt: Target, mysql: Any, mysql_db: str,
                                                                            tmp_path: Path, cli: Any) -> None:
     mysql_exec(mysql, "CREATE TABLE u (code VARCHAR(10) NOT NULL, alt INT NULL, v INT, ts DATETIME(6) NOT NULL, "
                       "UNIQUE KEY ux_alt (alt), UNIQUE KEY ux_code (code))",
@@ -144,7 +147,8 @@ def test_a_not_null_unique_index_is_the_key_of_a_table_without_primary_key(tgt: 
 # ---------------------------------------------------------------- 2. windows replace what they cover
 
 
-def test_keyless_window_from_the_start_replaces_instead_of_doubling(tgt: Tgt, mysql: Any, mysql_db: str,
+@pytest.mark.slow  # four whole syncs; the append-window choice stays quick in test_load_strategies
+def test_keyless_window_from_the_start_replaces_instead_of_doubling(tgt: Target, mysql: Any, mysql_db: str,
                                                                    tmp_path: Path, cli: Any, lake_of: Any) -> None:
     mysql_exec(mysql, "CREATE TABLE event_log (msg VARCHAR(20) NOT NULL, at DATETIME(6) NOT NULL)",
                "INSERT INTO event_log VALUES ('a', '2026-01-01 00:00:01'), ('b', '2026-01-01 00:00:02'), "
@@ -173,13 +177,13 @@ def test_keyless_window_from_the_start_replaces_instead_of_doubling(tgt: Tgt, my
     # one) and replaces only the window it read; the next run completes it
     reset = cli("watermark", "reset", "-p", "p1", "-t", "event_log", "--yes", config_dir=config)
     assert reset.exit_code == 0
-    assert summary_extracted(sync(cli, config, "event_log", "--limit", "2").output, "event_log") == 3
+    assert summary(sync(cli, config, "event_log", "--limit", "2").output, "event_log")[1] == 3
     assert tgt.rows("event_log", cols, '"at", msg') == source_rows(mysql_db, "event_log", cols, "at, msg")
     sync(cli, config, "event_log")
     assert tgt.rows("event_log", cols, '"at", msg') == source_rows(mysql_db, "event_log", cols, "at, msg")
 
 
-def test_keyless_timestamp_only_with_a_text_cursor_is_refused(tgt: Tgt, mysql: Any, mysql_db: str, tmp_path: Path,
+def test_keyless_timestamp_only_with_a_text_cursor_is_refused(tgt: Target, mysql: Any, mysql_db: str, tmp_path: Path,
                                                              cli: Any) -> None:
     mysql_exec(mysql, "CREATE TABLE t (msg VARCHAR(20), stamp VARCHAR(30) NOT NULL)",
                "INSERT INTO t VALUES ('a', '2026-01-01')")
@@ -193,7 +197,7 @@ def test_keyless_timestamp_only_with_a_text_cursor_is_refused(tgt: Tgt, mysql: A
 # ---------------------------------------------------------------- 3. the cursor restarts at its timestamp
 
 
-def test_a_limit_inside_rows_sharing_the_id_column_loses_none(tgt: Tgt, mysql: Any, mysql_db: str, tmp_path: Path,
+def test_a_limit_inside_rows_sharing_the_id_column_loses_none(tgt: Target, mysql: Any, mysql_db: str, tmp_path: Path,
                                                              cli: Any, lake_of: Any) -> None:
     mysql_exec(mysql, "CREATE TABLE order_lines (order_id INT NOT NULL, line_no INT NOT NULL, sku VARCHAR(10), "
                       "ts DATETIME(6) NOT NULL, PRIMARY KEY (order_id, line_no))")
@@ -211,7 +215,7 @@ def test_a_limit_inside_rows_sharing_the_id_column_loses_none(tgt: Tgt, mysql: A
                                                                             "order_id, line_no")
 
 
-def test_a_row_written_later_in_the_same_second_is_read(tgt: Tgt, mysql: Any, mysql_db: str, tmp_path: Path,
+def test_a_row_written_later_in_the_same_second_is_read(tgt: Target, mysql: Any, mysql_db: str, tmp_path: Path,
                                                         cli: Any) -> None:
     mysql_exec(mysql, "CREATE TABLE sec (id INT PRIMARY KEY, v VARCHAR(10), ts DATETIME NOT NULL)",
                "INSERT INTO sec VALUES (1, 'a', '2026-01-01 10:00:00'), (5, 'b', '2026-01-01 10:00:07')")
@@ -242,7 +246,7 @@ KEY_TYPES = {
 def test_composite_keys_of_every_type_with_a_limit_at_every_page(kind: str, order: str, mysql: Any, mysql_db: str,
                                                                 tmp_path: Path, cli: Any,
                                                                 request: pytest.FixtureRequest) -> None:
-    tgt = make_tgt("postgres", request, tmp_path)
+    tgt = make_target("postgres", request, tmp_path)
     ddl, value = KEY_TYPES[kind]
     pk = "k, n" if order == "k_first" else "n, k"
     mysql_exec(mysql, f"CREATE TABLE c (k {ddl} NOT NULL, n INT NOT NULL, v INT, ts DATETIME(6) NOT NULL, "
@@ -264,7 +268,7 @@ def test_composite_keys_of_every_type_with_a_limit_at_every_page(kind: str, orde
     assert tgt.count("c") == 40
 
 
-def test_a_table_called_like_the_staging_alias_merges(tgt: Tgt, mysql: Any, mysql_db: str, tmp_path: Path,
+def test_a_table_called_like_the_staging_alias_merges(tgt: Target, mysql: Any, mysql_db: str, tmp_path: Path,
                                                       cli: Any) -> None:
     """The merge's staging alias was "s": a target table named s was ambiguous in DuckDB."""
     mysql_exec(mysql, "CREATE TABLE s (id INT PRIMARY KEY, v INT, ts DATETIME(6) NOT NULL)",

@@ -16,9 +16,15 @@ from typing import Any
 import pytest
 
 from conftest import mysql_connect
-from e2e_kit import build_config, local_storage
-from faults_kit import (HYBRID, Target, assert_loaded_once, assert_mirrors, cli_env, create_items, make_target,
-                        manifest_ids, ok, part_files, running, sync, sync_argv, table_lake, wait_for)
+from kit.checks import assert_loaded_once, assert_mirrors
+from kit.cli import cli_env, ok, running, sync, sync_argv
+from kit.config import build_config
+from kit.lake import local_storage, manifest_ids, part_files, table_lake
+from kit.source import HYBRID, create_items
+from kit.targets import Target, make_target
+from kit.wait import wait_for
+
+pytestmark = pytest.mark.slow  # CLI subprocesses, one killed
 
 LOCKED = "another lakeshift run holds the lock"
 

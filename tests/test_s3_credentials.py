@@ -251,7 +251,7 @@ def test_a_backup_only_sync_finds_s3_like_the_aws_cli(aws_env: Path, s3_endpoint
                                                       cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The v1.0 report: a storage without endpoint_url, the endpoint in AWS_ENDPOINT_URL_S3 and the
     keys in a profile; the whole sync writes its batch there (and says so in the summary)."""
-    from e2e_kit import build_config
+    from kit.config import build_config
 
     from conftest import mysql_exec
 

@@ -1,6 +1,6 @@
 """Case 24: Redshift COPY credentials, through whole in-process syncs into an
 S3 lake (the moto server) with a recording fake Redshift connection
-(tests/hostile_kit.py RedshiftEmulator; tests/test_load_redshift.py has the
+(tests/kit/redshift.py FakeRedshift; tests/test_load_redshift.py has the
 loader-level tests):
 
 - an `iam_role` on the target -> COPY ... IAM_ROLE, and the lake's static keys
@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_kit import build_config
-from hostile_kit import RedshiftEmulator, patch_redshift, redshift_config, s3_client
+from kit.config import build_config
+from kit.lake import s3_client
+from kit.redshift import FakeRedshift, patch_redshift, redshift_config
 
 from conftest import mysql_exec
 
@@ -36,8 +37,8 @@ def items(mysql: Any) -> None:
 
 
 @pytest.fixture
-def emulator(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> RedshiftEmulator:
-    emu = RedshiftEmulator(s3_client(s3_endpoint))
+def emulator(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> FakeRedshift:
+    emu = FakeRedshift(s3_client(s3_endpoint))
     patch_redshift(monkeypatch, emu)
     return emu
 
@@ -47,7 +48,7 @@ def storage_with_keys(s3_storage: dict[str, Any], token: bool = True) -> dict[st
             **({"session_token": TOKEN} if token else {})}
 
 
-def everything_written(emulator: RedshiftEmulator, s3_endpoint: str, bucket: str) -> str:
+def everything_written(emulator: FakeRedshift, s3_endpoint: str, bucket: str) -> str:
     s3 = s3_client(s3_endpoint)
     objects = [s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read().decode("utf-8", "replace")
                for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
@@ -58,12 +59,12 @@ def run(cli: Any, config: Path, *flags: str) -> Any:
     return cli(*flags, "sync", "pipeline", "-p", "p1", "-t", "items", config_dir=config)
 
 
-def copies(emulator: RedshiftEmulator) -> list[str]:
+def copies(emulator: FakeRedshift) -> list[str]:
     return [s for s in emulator.statements() if s.startswith("COPY ")]
 
 
 def test_an_iam_role_is_used_and_the_lake_keys_are_not(items: None, mysql_db: str, tmp_path: Path, cli: Any,
-                                                       emulator: RedshiftEmulator, s3_storage: dict[str, Any],
+                                                       emulator: FakeRedshift, s3_storage: dict[str, Any],
                                                        s3_endpoint: str) -> None:
     config = build_config(tmp_path / "config", mysql_db, redshift_config(iam_role=ROLE), storage_with_keys(s3_storage),
                           TABLE)
@@ -80,7 +81,7 @@ def test_an_iam_role_is_used_and_the_lake_keys_are_not(items: None, mysql_db: st
 
 @pytest.mark.parametrize("debug", [False, True])
 def test_static_keys_only_in_the_copy_and_never_shown(debug: bool, items: None, mysql_db: str, tmp_path: Path,
-                                                      cli: Any, emulator: RedshiftEmulator, s3_storage: dict[str, Any],
+                                                      cli: Any, emulator: FakeRedshift, s3_storage: dict[str, Any],
                                                       s3_endpoint: str) -> None:
     config = build_config(tmp_path / "config", mysql_db, redshift_config(), storage_with_keys(s3_storage), TABLE)
     result = run(cli, config, *(["--debug"] if debug else []))
@@ -98,11 +99,11 @@ def test_static_keys_only_in_the_copy_and_never_shown(debug: bool, items: None, 
 
 
 def test_a_failing_copy_that_echoes_its_statement_shows_no_key(items: None, mysql_db: str, tmp_path: Path, cli: Any,
-                                                              emulator: RedshiftEmulator,
+                                                              emulator: FakeRedshift,
                                                               s3_storage: dict[str, Any]) -> None:
-    emulator.copy_error = ("S3ServiceException:Access Denied,Status 403,Error AccessDenied\n"
-                           "DETAIL: error: S3ServiceException  query: 1234  location: s3_utility.cpp:100\n"
-                           "statement: {statement}")
+    emulator.fail_on = ("COPY ", "S3ServiceException:Access Denied,Status 403,Error AccessDenied\n"
+                        "DETAIL: error: S3ServiceException  query: 1234  location: s3_utility.cpp:100\n"
+                        "statement: {statement}")
     config = build_config(tmp_path / "config", mysql_db, redshift_config(), storage_with_keys(s3_storage), TABLE)
     result = run(cli, config, "--debug")
     assert result.exit_code == 1
@@ -117,7 +118,7 @@ def test_a_failing_copy_that_echoes_its_statement_shows_no_key(items: None, mysq
 
 
 def test_neither_a_role_nor_keys_is_one_clear_line(items: None, mysql_db: str, tmp_path: Path, cli: Any,
-                                                   emulator: RedshiftEmulator, s3_storage: dict[str, Any],
+                                                   emulator: FakeRedshift, s3_storage: dict[str, Any],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     # the lake is written with the rig's environment keys; the COPY's chain lookup finds none
     monkeypatch.setattr("lakeshift.load.redshift.chain_keys", lambda: None)

@@ -22,10 +22,14 @@ from urllib.parse import quote
 import psycopg
 import pytest
 import yaml
-from e2e_kit import run_cli
-from hostile_kit import free_port, s3_client, start_postgres
+from kit.cli import run_cli
+from kit.lake import s3_client
+from kit.net import free_port
+from kit.servers import start_pg_cluster
 
 from conftest import MYSQL, mysql_connect, mysql_exec
+
+pytestmark = pytest.mark.slow  # a throwaway PostgreSQL cluster and CLI subprocesses
 
 TAG = secrets.token_hex(4)
 SECRETS = {
@@ -60,7 +64,7 @@ def find_secrets(blob: bytes, where: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def secret_pg() -> Any:
-    server = start_postgres(superuser_password="super-" + secrets.token_hex(8))
+    server = start_pg_cluster(superuser_password="super-" + secrets.token_hex(8))
     try:
         server.execute(f"CREATE ROLE loader LOGIN PASSWORD '{SECRETS['LS_PG_PW']}'",
                        "CREATE DATABASE lake OWNER loader")

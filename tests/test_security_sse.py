@@ -12,8 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_kit import build_config, pg_rows, pg_target, source_rows
-from hostile_kit import RedshiftEmulator, patch_redshift, redshift_config, s3_client
+from kit.config import build_config
+from kit.lake import s3_client
+from kit.redshift import FakeRedshift, patch_redshift, redshift_config
+from kit.source import source_rows
+from kit.targets import pg_config, pg_target
 
 from conftest import mysql_exec
 
@@ -21,7 +24,8 @@ KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-123456
 COLS = ["id", "name", "blob"]
 
 
-@pytest.mark.parametrize("sse, kms", [("AES256", None), ("aws:kms", KMS_KEY)], ids=["sse-s3", "sse-kms"])
+@pytest.mark.parametrize("sse, kms", [pytest.param("AES256", None, id="sse-s3"),
+                                      pytest.param("aws:kms", KMS_KEY, id="sse-kms", marks=pytest.mark.slow)])
 def test_every_object_of_a_sync_is_encrypted_at_rest(sse: str, kms: str | None, mysql: Any, mysql_db: str,
                                                      tmp_path: Path, cli: Any, pg_schema: str, s3_endpoint: str,
                                                      s3_storage: dict[str, Any],
@@ -32,20 +36,20 @@ def test_every_object_of_a_sync_is_encrypted_at_rest(sse: str, kms: str | None, 
                         [(i, f"doc {i}", os.urandom(100_000)) for i in range(200)])
     storage = {**s3_storage, "server_side_encryption": sse, **({"kms_key_id": kms} if kms else {})}
     table = {"docs": {"cdc_strategy": "full_sync"}}
-    config = build_config(tmp_path / "config", mysql_db, pg_target(pg_schema), storage, table,
+    config = build_config(tmp_path / "config", mysql_db, pg_config(pg_schema), storage, table,
                           s3={"compression": "none"})
     result = cli("sync", "pipeline", "-p", "p1", "-t", "docs", config_dir=config)
     assert result.exit_code == 0, result.output + result.stderr
-    assert pg_rows(pg_schema, "docs", COLS, "id") == source_rows(mysql_db, "docs", COLS, "id")
+    assert pg_target(pg_schema).rows("docs", COLS, "id") == source_rows(mysql_db, "docs", COLS, "id")
 
     # the same lake into Redshift (fake connection): its COPY manifest is an object of the lake too
-    emulator = RedshiftEmulator(s3_client(s3_endpoint))
+    emulator = FakeRedshift(s3_client(s3_endpoint))
     patch_redshift(monkeypatch, emulator)
     config = build_config(tmp_path / "config_rs", mysql_db, redshift_config(iam_role="arn:aws:iam::1:role/r"),
                           storage, table, pipeline="p2", s3={"compression": "none"})
     result = cli("sync", "pipeline", "-p", "p2", "-t", "docs", config_dir=config)
     assert result.exit_code == 0, result.output + result.stderr
-    assert emulator.staged == 200
+    assert emulator.staged_rows == 200
 
     s3 = s3_client(s3_endpoint)
     keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=s3_storage["bucket"])

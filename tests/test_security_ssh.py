@@ -13,11 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_kit import build_config, local_storage, source_rows
-from hostile_kit import make_tgt
-from sshd import PASSWORD, Keys, known_hosts, known_hosts_line, ssh_keys, sshd  # noqa: F401
+from kit.config import build_config
+from kit.lake import local_storage
+from kit.source import source_rows
+from kit.sshd import PASSWORD, Keys, known_hosts, known_hosts_line, ssh_keys, sshd  # noqa: F401
+from kit.targets import make_target
 
 from conftest import mysql_exec
+
+pytestmark = pytest.mark.slow  # CLI subprocesses through SSH tunnels
 
 TABLE = {"items": {"cdc_strategy": "full_sync"}}
 
@@ -29,7 +33,7 @@ def tunnel(port: int, **extra: Any) -> dict[str, Any]:
 def setup(mysql: Any, mysql_db: str, tmp_path: Path, request: Any, src_tunnel: dict[str, Any] | None,
           dst_tunnel: dict[str, Any] | None) -> tuple[Path, Any, Path]:
     mysql_exec(mysql, "CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(10))", "INSERT INTO items VALUES (1, 'a')")
-    tgt = make_tgt("postgres", request, tmp_path)
+    tgt = make_target("postgres", request, tmp_path)
     target = {**tgt.config, **({"ssh_tunnel": dst_tunnel} if dst_tunnel else {})}
     lake = tmp_path / "lake"
     config = build_config(tmp_path / "config", mysql_db, target, local_storage(lake), TABLE)

@@ -1,5 +1,5 @@
 """Case 23: TLS, against servers the tests start with their own CA
-(tests/hostile_kit.py): a PostgreSQL cluster that accepts only TLS
+(tests/kit/servers.py): a PostgreSQL cluster that accepts only TLS
 (`hostssl`, scram passwords) and a MariaDB whose user REQUIREs SSL. Both
 listen on 127.0.0.1 (in the certificate) and 127.0.0.2 (not in it).
 
@@ -25,10 +25,12 @@ from typing import Any
 import psycopg
 import pytest
 import yaml
-from e2e_kit import run_cli
-from hostile_kit import start_mariadb, start_postgres
+from kit.cli import run_cli
+from kit.servers import start_mariadb, start_pg_cluster
 
 from conftest import mysql_exec
+
+pytestmark = pytest.mark.slow  # a throwaway TLS MariaDB and PostgreSQL cluster
 
 PG_PW = "pg-tls-" + secrets.token_hex(6)
 MY_PW = "my-tls-" + secrets.token_hex(6)
@@ -36,7 +38,7 @@ MY_PW = "my-tls-" + secrets.token_hex(6)
 
 @pytest.fixture(scope="module")
 def tls_pg() -> Any:
-    server = start_postgres(superuser_password=PG_PW)
+    server = start_pg_cluster(superuser_password=PG_PW)
     try:
         yield server
     finally:
@@ -103,7 +105,7 @@ def one_error(result: Any) -> str:
 
 
 def target_rows(pg: Any, schema: str) -> list[tuple[Any, ...]] | None:
-    with psycopg.connect(**pg.dsn(), autocommit=True) as conn:
+    with psycopg.connect(**pg.params("postgres"), autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = 'items'",
                             (schema,)).fetchone():
             return None

@@ -17,12 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_kit import build_config, local_storage, run_cli, set_source
-from hostile_kit import MariaDBServer, make_tgt, start_mariadb
+from kit.cli import run_cli
+from kit.config import build_config, set_source
+from kit.lake import local_storage
+from kit.servers import MariaDBServer, start_mariadb
+from kit.targets import make_target
 from source_kit import make_reader, run, table_config
 
 from conftest import mysql_exec
 from lakeshift.errors import SourceError
+
+pytestmark = pytest.mark.slow  # a throwaway MariaDB and 40 MB rows
 
 MEDIUMTEXT_MAX = (1 << 24) - 1
 BLOB_BYTES = 40_000_000  # a LONGBLOB above the server's 16 MiB default
@@ -103,7 +108,7 @@ def big_server() -> Iterator[MariaDBServer]:
 @pytest.mark.parametrize("kind", ["postgres", "duckdb"])
 def test_a_40_mb_longblob_syncs_end_to_end(kind: str, big_server: MariaDBServer, tmp_path: Path,
                                            request: pytest.FixtureRequest) -> None:
-    tgt = make_tgt(kind, request, tmp_path)
+    tgt = make_target(kind, request, tmp_path)
     config = build_config(tmp_path / "config", "shop", tgt.config, local_storage(tmp_path / "lake"),
                           {"files": {"cdc_strategy": "full_sync"}})
     set_source(config, port=big_server.port, username="root")

@@ -15,7 +15,7 @@ from typing import Any
 import pymysql
 import pytest
 from source_kit import SETTINGS, Sleeps, make_reader, reader, run, source_for, table_config  # noqa: F401
-from sshd import known_hosts, ssh_keys, sshd  # noqa: F401
+from kit.sshd import known_hosts, ssh_keys, sshd  # noqa: F401
 
 from conftest import mysql_connect, mysql_exec
 from lakeshift.config.models import MySQLSource, TLSSettings
@@ -240,6 +240,7 @@ finally:
 """
 
 
+@pytest.mark.slow
 def test_query_killed_by_the_server_is_retried(mysql_db, rows100) -> None:
     """A real KILL: the next page query waits on a table lock held by another
     process, which kills its connection; the reader retries and reads every

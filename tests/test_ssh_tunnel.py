@@ -10,9 +10,7 @@ from typing import Any
 import psycopg
 import pymysql
 import pytest
-from sshd import (  # noqa: F401
-    PASSPHRASE, PASSWORD, Keys, known_hosts, known_hosts_line, needs_bcrypt, ssh_keys, sshd,
-)
+from kit.sshd import PASSPHRASE, PASSWORD, Keys, known_hosts, known_hosts_line, needs_bcrypt, ssh_keys, sshd  # noqa: F401
 
 from lakeshift.config.models import SSHTunnel
 from lakeshift.connections import ssh

@@ -14,7 +14,10 @@ import duckdb
 import pytest
 
 from conftest import mysql_exec
-from e2e_kit import build_config, duckdb_rows, duckdb_target, local_storage, pg_rows, pg_target, source_rows
+from kit.config import build_config
+from kit.lake import local_storage
+from kit.source import source_rows
+from kit.targets import duck_target, duckdb_config, pg_config, pg_target
 
 T0 = datetime(2026, 5, 1, 8, 0, 0, 1)
 
@@ -50,7 +53,7 @@ SHOP_TABLES = {
 def shop_config(mysql: Any, mysql_db: str, tmp_path: Path) -> tuple[Path, Path]:
     shop(mysql)
     db = tmp_path / "w.duckdb"
-    return build_config(tmp_path / "config", mysql_db, duckdb_target(db), local_storage(tmp_path / "lake"),
+    return build_config(tmp_path / "config", mysql_db, duckdb_config(db), local_storage(tmp_path / "lake"),
                         SHOP_TABLES), db
 
 
@@ -75,14 +78,14 @@ def tree_digest(root: Path) -> str:
 def test_all_tables_in_dependency_order(strategy: str, mysql: Any, mysql_db: str, tmp_path: Path, cli: Any) -> None:
     shop(mysql)
     db = tmp_path / "w.duckdb"
-    config = build_config(tmp_path / "config", mysql_db, duckdb_target(db), local_storage(tmp_path / "lake"),
+    config = build_config(tmp_path / "config", mysql_db, duckdb_config(db), local_storage(tmp_path / "lake"),
                           SHOP_TABLES, processing={"strategy": strategy, "max_parallel_tables": 3})
     result = cli("sync", "pipeline", "-p", "p1", "--all", config_dir=config)
     assert result.exit_code == 0, result.output + result.stderr
     assert order_of_loads(db) == ["customers", "orders", "order_items"]
     for table, cols, key in (("customers", ["customer_id", "customer_name"], "customer_id"),
                              ("order_items", ["item_id", "order_id", "sku"], "item_id")):
-        assert duckdb_rows(db, "lake", table, cols, key) == source_rows(mysql_db, table, cols, key)
+        assert duck_target(db, "lake").rows(table, cols, key) == source_rows(mysql_db, table, cols, key)
     assert "Summary" in result.output
 
 
@@ -90,11 +93,11 @@ def test_parallel_independent_tables_all_load(mysql: Any, mysql_db: str, tmp_pat
                                               pg_schema: str) -> None:
     shop(mysql)
     tables = {n: {**t, "depends_on": []} for n, t in SHOP_TABLES.items()}
-    config = build_config(tmp_path / "config", mysql_db, pg_target(pg_schema), local_storage(tmp_path / "lake"),
+    config = build_config(tmp_path / "config", mysql_db, pg_config(pg_schema), local_storage(tmp_path / "lake"),
                           tables, processing={"strategy": "parallel", "max_parallel_tables": 3})
     result = cli("sync", "pipeline", "-p", "p1", "--all", config_dir=config)
     assert result.exit_code == 0, result.output + result.stderr
-    assert pg_rows(pg_schema, "orders", ["order_id", "total"], "order_id") == \
+    assert pg_target(pg_schema).rows("orders", ["order_id", "total"], "order_id") == \
         source_rows(mysql_db, "orders", ["order_id", "total"], "order_id")
 
 
@@ -103,7 +106,7 @@ def test_failed_table_skips_dependents_others_go_on(mysql: Any, mysql_db: str, t
     db = tmp_path / "w.duckdb"
     tables = {**SHOP_TABLES, "orders": hybrid("no_such_column", "order_id", depends_on=["customers"]),
               "independent": hybrid("updated_at", "customer_id", full_name="customers", target_name="cust2")}
-    config = build_config(tmp_path / "config", mysql_db, duckdb_target(db), local_storage(tmp_path / "lake"), tables)
+    config = build_config(tmp_path / "config", mysql_db, duckdb_config(db), local_storage(tmp_path / "lake"), tables)
     result = cli("sync", "pipeline", "-p", "p1", "--all", config_dir=config)
     assert result.exit_code == 1
     assert "no_such_column" in result.stderr
@@ -120,7 +123,7 @@ def test_validation_failure_keeps_batch_in_lake(mysql: Any, mysql_db: str, tmp_p
     db = tmp_path / "w.duckdb"
     tables = {"customers": hybrid("updated_at", "customer_id", validation={
         "required_columns": ["customer_id", "customer_name"], "max_null_percentage": 5.0})}
-    config = build_config(tmp_path / "config", mysql_db, duckdb_target(db), local_storage(tmp_path / "lake"), tables)
+    config = build_config(tmp_path / "config", mysql_db, duckdb_config(db), local_storage(tmp_path / "lake"), tables)
     result = cli("sync", "pipeline", "-p", "p1", "-t", "customers", config_dir=config)
     assert result.exit_code == 1
     assert "customer_name" in result.stderr and "20" in result.stderr
@@ -129,7 +132,7 @@ def test_validation_failure_keeps_batch_in_lake(mysql: Any, mysql_db: str, tmp_p
     assert "pending" in listing.output
     # a missing required column fails the same way and names the column
     tables["customers"]["validation"] = {"required_columns": ["customer_id", "vip_flag"]}
-    build_config(tmp_path / "config", mysql_db, duckdb_target(db), local_storage(tmp_path / "lake"), tables)
+    build_config(tmp_path / "config", mysql_db, duckdb_config(db), local_storage(tmp_path / "lake"), tables)
     again = cli("sync", "pipeline", "-p", "p1", "-t", "customers", "--load-only", config_dir=config)
     assert again.exit_code == 1 and "vip_flag" in again.stderr
 
@@ -168,7 +171,7 @@ def test_backup_only_then_load_only(shop_config: tuple[Path, Path], cli: Any, my
     assert second.exit_code == 0, second.stderr
     assert summary_row(second.output, "customers")[5:7] == ["0", "1"]
     cols = ["customer_id", "customer_name"]
-    assert duckdb_rows(db, "lake", "customers", cols, "customer_id") == source_rows(mysql_db, "customers", cols, "customer_id")
+    assert duck_target(db, "lake").rows("customers", cols, "customer_id") == source_rows(mysql_db, "customers", cols, "customer_id")
     both = cli("sync", "pipeline", "-p", "p1", "-t", "customers", "--backup-only", "--load-only", config_dir=config)
     assert both.exit_code == 1 and "exclude each other" in both.stderr
 
@@ -177,10 +180,10 @@ def test_sync_connections_adhoc(mysql: Any, mysql_db: str, tmp_path: Path, cli: 
     mysql_exec(mysql, "CREATE TABLE things (id INT PRIMARY KEY, v VARCHAR(10), updated_at DATETIME(6) NOT NULL)",
                "INSERT INTO things VALUES (1, 'a', NOW(6)), (2, 'b', NOW(6))")
     db = tmp_path / "w.duckdb"
-    config = build_config(tmp_path / "config", mysql_db, duckdb_target(db), local_storage(tmp_path / "lake"), {})
+    config = build_config(tmp_path / "config", mysql_db, duckdb_config(db), local_storage(tmp_path / "lake"), {})
     result = cli("sync", "connections", "-s", "src", "-r", "dst", "-t", "things", config_dir=config)
     assert result.exit_code == 0, result.output + result.stderr
-    assert duckdb_rows(db, "lake", "things", ["id", "v"], "id") == [(1, "a"), (2, "b")]
+    assert duck_target(db, "lake").rows("things", ["id", "v"], "id") == [(1, "a"), (2, "b")]
     assert (tmp_path / "lake" / "adhoc_src_dst" / "things" / "_manifests").is_dir()
     wrong = cli("sync", "connections", "-s", "dst", "-r", "dst", "-t", "things", config_dir=config)
     assert wrong.exit_code == 1 and "'dst' is a target, not a source" in wrong.stderr
@@ -199,7 +202,7 @@ def test_legacy_v1_syntax_on_default_pipeline(mysql: Any, mysql_db: str, tmp_pat
     env = {"MYSQL_HOST": "127.0.0.1", "MYSQL_PORT": "3306", "MYSQL_DATABASE": mysql_db, "MYSQL_USERNAME": "root"}
     result = cli("sync", "-t", f"{mysql_db}.settlements", config_dir=root, env=env)
     assert result.exit_code == 0, result.output + result.stderr
-    assert duckdb_rows(db, "main", "settlements", ["id", "amount"], "id") == \
+    assert duck_target(db, "main").rows("settlements", ["id", "amount"], "id") == \
         source_rows(mysql_db, "settlements", ["id", "amount"], "id")
     # v1.0 layout: no isolation prefix, table folder named as typed
     assert (tmp_path / "lake" / f"{mysql_db}.settlements" / "_manifests").is_dir()
@@ -231,7 +234,7 @@ def test_watermark_set_get_reset(shop_config: tuple[Path, Path], cli: Any, mysql
     assert cli("watermark", "reset", "-p", "p1", "-t", "customers", "--yes", config_dir=config).exit_code == 0
     full = cli("sync", "pipeline", "-p", "p1", "-t", "customers", config_dir=config)
     assert full.exit_code == 0
-    assert duckdb_rows(db, "lake", "customers", ["customer_name"], "customer_id")[4] == ("changed",)
+    assert duck_target(db, "lake").rows("customers", ["customer_name"], "customer_id")[4] == ("changed",)
 
     bad = cli("watermark", "set", "-p", "p1", "-t", "customers", "--timestamp", "yesterday", config_dir=config)
     assert bad.exit_code == 1 and "--timestamp 'yesterday' does not fit column 'updated_at'" in bad.stderr
@@ -276,7 +279,7 @@ def test_postgres_connection_refused_is_one_line(mysql: Any, mysql_db: str, tmp_
     """libpq puts its hint ('Is the server running ...?') on a line of its own,
     once for every address it tried: the run's error is still one line."""
     shop(mysql, customers=3, orders=1)
-    down = {**pg_target("whatever"), "host": "localhost", "port": 1}
+    down = {**pg_config("whatever"), "host": "localhost", "port": 1}
     config = build_config(tmp_path / "config", mysql_db, down, local_storage(tmp_path / "lake"),
                           {"customers": SHOP_TABLES["customers"]})
     result = cli("sync", "pipeline", "-p", "p1", "--all", config_dir=config)

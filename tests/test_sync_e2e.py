@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from conftest import mysql_exec
-from e2e_kit import (build_config, duckdb_rows, duckdb_target, local_storage, pg_rows, pg_target,
-                     source_rows)
+from kit.config import build_config
+from kit.lake import local_storage
+from kit.source import source_rows
+from kit.targets import duck_target, duckdb_config, pg_config, pg_target
 
 COLUMNS = ["id", "name", "amount", "updated_at"]
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456)
@@ -65,12 +67,12 @@ def test_sync_equals_source_after_each_run(strategy: str, target_kind: str, stor
     create_items(mysql)
     if target_kind == "postgres":
         schema = request.getfixturevalue("pg_schema")
-        target = pg_target(schema)
-        read = lambda: pg_rows(schema, "items_copy", COLUMNS, "id")  # noqa: E731
+        target = pg_config(schema)
+        read = lambda: pg_target(schema).rows("items_copy", COLUMNS, "id")  # noqa: E731
     else:
         db = tmp_path / "t.duckdb"
-        target = duckdb_target(db)
-        read = lambda: duckdb_rows(db, "lake", "items_copy", COLUMNS, "id")  # noqa: E731
+        target = duckdb_config(db)
+        read = lambda: duck_target(db, "lake").rows("items_copy", COLUMNS, "id")  # noqa: E731
     table = {**STRATEGIES[strategy], "target_name": "items_copy", "processing": {"batch_size": 64}}
     config = build_config(tmp_path / "config", mysql_db, target, storage, {"items": table})
 
@@ -93,8 +95,8 @@ def test_duckdb_schema_named_like_the_file(mysql: Any, mysql_db: str, tmp_path: 
     so unqualified "shop"."t" would be ambiguous; the loader must not care."""
     create_items(mysql, 20)
     db = tmp_path / "shop.duckdb"
-    config = build_config(tmp_path / "config", mysql_db, duckdb_target(db, "shop"),
+    config = build_config(tmp_path / "config", mysql_db, duckdb_config(db, "shop"),
                           local_storage(tmp_path / "lake"), {"items": STRATEGIES["hybrid"]})
     result = cli("sync", "pipeline", "-p", "p1", "-t", "items", config_dir=config)
     assert result.exit_code == 0, result.output + result.stderr
-    assert duckdb_rows(db, "shop.shop", "items", COLUMNS, "id") == source_rows(mysql_db, "items", COLUMNS, "id")
+    assert duck_target(db, "shop.shop").rows("items", COLUMNS, "id") == source_rows(mysql_db, "items", COLUMNS, "id")

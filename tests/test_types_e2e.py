@@ -28,9 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_kit import build_config, local_storage
-from hostile_kit import (RedshiftEmulator, Tgt, make_tgt, patch_redshift, redshift_config, s3_client,
-                         summary_extracted)
+from kit.cli import summary
+from kit.config import build_config
+from kit.lake import local_storage, s3_client
+from kit.redshift import FakeRedshift, patch_redshift, redshift_config
+from kit.targets import Target, make_target
 
 from conftest import mysql_connect, mysql_exec
 
@@ -141,7 +143,7 @@ def source_truth(mysql_db: str) -> list[tuple[Any, ...]]:
         return [tuple(canon(c, v) for c, v in zip(COLUMNS, row)) for row in cur.fetchall()]
 
 
-def target_values(tgt: Tgt) -> list[tuple[Any, ...]]:
+def target_values(tgt: Target) -> list[tuple[Any, ...]]:
     return [tuple(canon(c, v) for c, v in zip(COLUMNS, row)) for row in tgt.raw_rows("hostile", COLUMNS, '"id"')]
 
 
@@ -195,7 +197,7 @@ def hostile(mysql: Any) -> None:
 def test_every_hostile_value_reaches_duckdb_exactly(hostile: None, mysql: Any, mysql_db: str, tmp_path: Path,
                                                    cli: Any, request: pytest.FixtureRequest) -> None:
     insert_rows(mysql, [NUL_ROW])  # DuckDB VARCHAR and JSON hold NUL characters
-    tgt = make_tgt("duckdb", request, tmp_path)
+    tgt = make_target("duckdb", request, tmp_path)
     config = build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(tmp_path / "lake"), table_cfg())
     result = run(cli, config)
     assert result.exit_code == 0, result.output + result.stderr
@@ -222,7 +224,7 @@ def test_every_hostile_value_reaches_duckdb_exactly(hostile: None, mysql: Any, m
 def test_every_hostile_value_reaches_postgres_exactly_and_nul_is_refused(hostile: None, mysql: Any, mysql_db: str,
                                                                        tmp_path: Path, cli: Any,
                                                                        request: pytest.FixtureRequest) -> None:
-    tgt = make_tgt("postgres", request, tmp_path)
+    tgt = make_target("postgres", request, tmp_path)
     config = build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(tmp_path / "lake"), table_cfg())
 
     insert_rows(mysql, [NUL_ROW])
@@ -264,7 +266,7 @@ def test_every_hostile_value_reaches_postgres_exactly_and_nul_is_refused(hostile
 def test_tinyint1_holding_2_or_minus_1_stops_the_run_while_read_as_boolean(kind: str, hostile: None, mysql_db: str,
                                                                           tmp_path: Path, cli: Any,
                                                                           request: pytest.FixtureRequest) -> None:
-    tgt = make_tgt(kind, request, tmp_path)
+    tgt = make_target(kind, request, tmp_path)
     lake = tmp_path / "lake"
     config = build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(lake),
                           table_cfg(tinyint1_as_boolean=True))
@@ -280,7 +282,7 @@ def test_tinyint1_holding_2_or_minus_1_stops_the_run_while_read_as_boolean(kind:
 @pytest.mark.parametrize("kind", ["postgres", "duckdb"])
 def test_zero_dates_stop_the_run_when_the_policy_is_error(kind: str, hostile: None, mysql_db: str, tmp_path: Path,
                                                           cli: Any, request: pytest.FixtureRequest) -> None:
-    tgt = make_tgt(kind, request, tmp_path)
+    tgt = make_target(kind, request, tmp_path)
     config = build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(tmp_path / "lake"),
                           table_cfg(zero_dates="error"))
     result = run(cli, config)
@@ -312,12 +314,12 @@ def test_redshift_ddl_and_copy_for_every_hostile_column(hostile: None, mysql_db:
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     import sqlglot
 
-    emulator = RedshiftEmulator(s3_client(s3_endpoint))
+    emulator = FakeRedshift(s3_client(s3_endpoint))
     patch_redshift(monkeypatch, emulator)
     config = build_config(tmp_path / "config", mysql_db, redshift_config(iam_role=ROLE), s3_storage, table_cfg())
     result = run(cli, config)
     assert result.exit_code == 0, result.output + result.stderr
-    assert summary_extracted(result.output, "hostile") == 5
+    assert summary(result.output, "hostile")[1] == 5
 
     stmts = emulator.statements()
     create = next(s for s in stmts if s.startswith('CREATE TABLE "analytics"."hostile"'))
@@ -330,7 +332,7 @@ def test_redshift_ddl_and_copy_for_every_hostile_column(hostile: None, mysql_db:
     bucket, prefix = s3_storage["bucket"], s3_storage["prefix"]
     assert re.fullmatch(rf'COPY "_ls_stage_[0-9a-f]{{24}}" FROM \'s3://{bucket}/{prefix}/p1/hostile/'
                         rf'[^\']+\.copy-manifest\' IAM_ROLE \'{re.escape(ROLE)}\' FORMAT AS PARQUET MANIFEST', copy), copy
-    assert emulator.staged == 5  # the COPY manifest lists the batch's parts: 5 rows
+    assert emulator.staged_rows == 5  # the COPY manifest lists the batch's parts: 5 rows
     insert = next(s for s in stmts if s.startswith('INSERT INTO "analytics"."hostile"'))
     assert '"_lakeshift_s"."js"' in insert and '"_lakeshift_s"."d65"' in insert and '"_lakeshift_s"."tm"' in insert  # all exact text
     replace = stmts.index('DELETE FROM "analytics"."hostile"')  # full_sync: DELETE + INSERT in one transaction
@@ -365,7 +367,7 @@ def test_other_charsets_and_65_digit_decimals_exactly(kind: str, mysql: Any, mys
                       "(2, 'plain', NULL, NULL, NULL, 'b', "
                       "-12345678901234567890123456789012345678901234567890123456789012345, -1, NULL, NULL)",
                params=(bytes(range(1, 256)),))
-    tgt = make_tgt(kind, request, tmp_path)
+    tgt = make_target(kind, request, tmp_path)
     config = build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(tmp_path / "lake"),
                           {"cs": {"cdc_strategy": "full_sync"}})
     result = cli("sync", "pipeline", "-p", "p1", "-t", "cs", config_dir=config)
@@ -405,7 +407,7 @@ def test_zero_length_columns_hold_empty_and_null(kind: str, mysql: Any, mysql_db
     mysql_exec(mysql, "CREATE TABLE zero (id INT PRIMARY KEY, v VARCHAR(0), c CHAR(0), "
                       "cn CHAR(0) NOT NULL DEFAULT '', b BINARY(0), vb VARBINARY(0))",
                "INSERT INTO zero VALUES (1, '', '', '', '', ''), (2, NULL, NULL, '', NULL, NULL)")
-    tgt = make_tgt(kind, request, tmp_path)
+    tgt = make_target(kind, request, tmp_path)
     config = build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(tmp_path / "lake"),
                           {"zero": {"cdc_strategy": "full_sync"}})
     result = cli("sync", "pipeline", "-p", "p1", "-t", "zero", config_dir=config)

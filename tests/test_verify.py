@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from conftest import mysql_exec
-from hostile_kit import make_tgt
+from kit.targets import make_target
 from verify_kit import pipeline_config, tamper, verify
 
 TARGETS = ["postgres", "duckdb"]
@@ -29,7 +29,7 @@ def _items(mysql: Any, n: int = 500) -> None:
 def test_key_only_finds_missing_and_extra_rows(kind: str, mysql: Any, mysql_db: str, tmp_path: Path, cli: Any,
                                                request: pytest.FixtureRequest) -> None:
     _items(mysql)
-    target = make_tgt(kind, request, tmp_path)
+    target = make_target(kind, request, tmp_path)
     config = pipeline_config(tmp_path, mysql_db, target, {"items": {"cdc_strategy": "full_sync"}})
     assert cli("sync", "pipeline", "-p", "p1", "-t", "items", config_dir=config).exit_code == 0
     same = verify(config, ["items"])["items"]
@@ -56,7 +56,7 @@ def test_gone_keys(kind: str, mysql: Any, mysql_db: str, tmp_path: Path, cli: An
     from lakeshift.verify import gone_keys
 
     _items(mysql)
-    target = make_tgt(kind, request, tmp_path)
+    target = make_target(kind, request, tmp_path)
     config = pipeline_config(tmp_path, mysql_db, target, {"items": {"cdc_strategy": "hybrid", "cdc_id_column": "id",
                                                                     "cdc_timestamp_column": "updated_at"}})
     assert cli("sync", "pipeline", "-p", "p1", "-t", "items", config_dir=config).exit_code == 0
@@ -82,7 +82,7 @@ def test_integer_keys_at_their_extremes(kind: str, mysql: Any, mysql_db: str, tm
     mysql_exec(mysql, "CREATE TABLE u (id BIGINT UNSIGNED PRIMARY KEY)", "CREATE TABLE s (id BIGINT PRIMARY KEY)",
                "INSERT INTO u VALUES (0), (1), (18446744073709551615), (18446744073709551614), (9223372036854775808)",
                "INSERT INTO s VALUES (-9223372036854775808), (-1), (0), (1), (9223372036854775807), (-17)")
-    target = make_tgt(kind, request, tmp_path)
+    target = make_target(kind, request, tmp_path)
     config = pipeline_config(tmp_path, mysql_db, target, {"u": {"cdc_strategy": "full_sync"},
                                                           "s": {"cdc_strategy": "full_sync"}})
     assert cli("sync", "pipeline", "-p", "p1", "--all", config_dir=config).exit_code == 0

@@ -12,7 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from hostile_kit import make_tgt
+from kit.targets import make_target
 from verify_kit import example_ids, pipeline_config, tamper, verify
 
 from conftest import mysql_exec
@@ -56,7 +56,7 @@ def test_changes_at_every_chunk_boundary_are_found(kind: str, key_type: str, mys
     with mysql.cursor() as cur:
         cur.executemany("INSERT INTO m VALUES (%s, %s, %s)",
                         [(i, i / 7, f"{i % 800}:00:00.{i:06d}") for i in range(1, 301)])
-    tgt = make_tgt(kind, request, tmp_path)
+    tgt = make_target(kind, request, tmp_path)
     config = pipeline_config(tmp_path, mysql_db, tgt, {"m": {"cdc_strategy": "full_sync"}})
     assert cli("sync", "pipeline", "-p", "p1", "-t", "m", config_dir=config).exit_code == 0
     monkeypatch.setattr(arrow_cols, "CHUNK", 7)

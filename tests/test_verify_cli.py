@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clihelp import one_error_line
-from hostile_kit import make_tgt
+from kit.cli import one_error_line
+from kit.targets import make_target
 from verify_kit import pipeline_config, tamper
 
 from conftest import mysql_exec
@@ -19,7 +19,7 @@ from conftest import mysql_exec
 def synced(mysql: Any, mysql_db: str, tmp_path: Path, cli: Any, request: pytest.FixtureRequest) -> tuple[Path, Any]:
     mysql_exec(mysql, "CREATE TABLE a (id INT PRIMARY KEY, v VARCHAR(10))", "CREATE TABLE b (id INT PRIMARY KEY, x DOUBLE)",
                "INSERT INTO a VALUES (1, 'one'), (2, 'two'), (3, 'three')", "INSERT INTO b VALUES (1, 0.5), (2, -0.0)")
-    tgt = make_tgt("postgres", request, tmp_path)
+    tgt = make_target("postgres", request, tmp_path)
     config = pipeline_config(tmp_path, mysql_db, tgt, {"a": {"cdc_strategy": "full_sync"},
                                                        "b": {"cdc_strategy": "full_sync"}})
     assert cli("sync", "pipeline", "-p", "p1", "--all", config_dir=config).exit_code == 0

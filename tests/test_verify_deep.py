@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostile_kit import make_tgt
+from kit.targets import make_target
 from test_types_e2e import ROWS, insert_rows, table_cfg
 from verify_kit import example_ids, pipeline_config, tamper, verify
 
@@ -62,7 +62,7 @@ def copied(mysql: Any) -> None:
 def test_hostile_values_hash_equally_and_every_change_is_found(kind: str, copied: None, mysql_db: str,
                                                                tmp_path: Path, cli: Any,
                                                                request: pytest.FixtureRequest) -> None:
-    tgt = make_tgt(kind, request, tmp_path)
+    tgt = make_target(kind, request, tmp_path)
     config = pipeline_config(tmp_path, mysql_db, tgt, table_cfg())
     result = cli("sync", "pipeline", "-p", "p1", "-t", "hostile", config_dir=config)
     assert result.exit_code == 0, result.output + result.stderr
@@ -92,7 +92,7 @@ def test_changed_keys_are_exactly_the_changed_rows(copied: None, mysql_db: str, 
     from lakeshift.source import MySQLReader
     from lakeshift.verify.table import TableJob, run
 
-    tgt = make_tgt("duckdb", request, tmp_path)
+    tgt = make_target("duckdb", request, tmp_path)
     config = pipeline_config(tmp_path, mysql_db, tgt, table_cfg())
     assert cli("sync", "pipeline", "-p", "p1", "-t", "hostile", config_dir=config).exit_code == 0
     tamper(tgt, *[f"UPDATE hostile SET {change} WHERE id = {i}" for i, change in CHANGES.items()], *SAME)
@@ -122,7 +122,7 @@ def test_canonical_text_of_every_hostile_value_is_equal_across_engines(kind: str
 
     mysql_exec(mysql, DDL)
     insert_rows(mysql, ROWS)
-    tgt = make_tgt(kind, request, tmp_path)
+    tgt = make_target(kind, request, tmp_path)
     config = pipeline_config(tmp_path, mysql_db, tgt, table_cfg())
     assert cli("sync", "pipeline", "-p", "p1", "-t", "hostile", config_dir=config).exit_code == 0
     cfg = load_config(str(config))

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import sqlglot
-from hostile_kit import make_tgt
+from kit.targets import make_target
 from test_types_e2e import DDL, ROWS, insert_rows, table_cfg
 from verify_kit import pipeline_config
 
@@ -28,7 +28,7 @@ def hostile_desc(mysql: Any, mysql_db: str, tmp_path: Path, cli: Any, request: p
 
     mysql_exec(mysql, DDL)
     insert_rows(mysql, ROWS)
-    tgt = make_tgt("postgres", request, tmp_path)
+    tgt = make_target("postgres", request, tmp_path)
     config = pipeline_config(tmp_path, mysql_db, tgt, table_cfg())
     assert cli("sync", "pipeline", "-p", "p1", "-t", "hostile", config_dir=config).exit_code == 0
     cfg = load_config(str(config))

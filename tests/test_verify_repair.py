@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_kit import run_cli
-from hostile_kit import make_tgt
+from kit.cli import run_cli
+from kit.targets import make_target
 from test_types_e2e import table_cfg
 from test_verify_deep import CHANGES, SAME, copied  # noqa: F401 - the fixture
 from verify_kit import pipeline_config, tamper
@@ -27,7 +27,7 @@ TAMPER = [*[f"UPDATE hostile SET {change} WHERE id = {i}" for i, change in CHANG
 def test_repair_mends_every_change_and_a_second_verify_exits_0(kind: str, copied: None, mysql_db: str,  # noqa: F811
                                                                tmp_path: Path, cli: Any,
                                                                request: pytest.FixtureRequest) -> None:
-    tgt = make_tgt(kind, request, tmp_path)
+    tgt = make_target(kind, request, tmp_path)
     config = pipeline_config(tmp_path, mysql_db, tgt, table_cfg())
     assert cli("sync", "pipeline", "-p", "p1", "-t", "hostile", config_dir=config).exit_code == 0
     tamper(tgt, *TAMPER)
@@ -56,7 +56,7 @@ def _hybrid(mysql: Any) -> dict[str, Any]:
 def test_repair_keeps_the_watermark_and_leaves_pending_rows_to_the_next_run(mysql: Any, mysql_db: str,
                                                                             tmp_path: Path, cli: Any,
                                                                             request: pytest.FixtureRequest) -> None:
-    tgt = make_tgt("postgres", request, tmp_path)
+    tgt = make_target("postgres", request, tmp_path)
     config = pipeline_config(tmp_path, mysql_db, tgt, _hybrid(mysql))
     assert cli("sync", "pipeline", "-p", "p1", "-t", "items", config_dir=config).exit_code == 0
     def watermark() -> str:  # the cursor, not which file holds it
@@ -81,7 +81,7 @@ def test_repair_keeps_the_watermark_and_leaves_pending_rows_to_the_next_run(mysq
 @pytest.mark.slow
 def test_a_repair_killed_after_its_rows_batch_converges(mysql: Any, mysql_db: str, tmp_path: Path, cli: Any,
                                                         request: pytest.FixtureRequest) -> None:
-    tgt = make_tgt("postgres", request, tmp_path)
+    tgt = make_target("postgres", request, tmp_path)
     config = pipeline_config(tmp_path, mysql_db, tgt, _hybrid(mysql))
     assert cli("sync", "pipeline", "-p", "p1", "-t", "items", config_dir=config).exit_code == 0
     tamper(tgt, "UPDATE items SET name = 'x' WHERE id = 10", "INSERT INTO items VALUES (999, 'e', '2026-01-01')")
@@ -99,7 +99,7 @@ def test_a_keyless_table_is_not_repaired(mysql: Any, mysql_db: str, tmp_path: Pa
                                          request: pytest.FixtureRequest) -> None:
     mysql_exec(mysql, "CREATE TABLE events (ts DATETIME(6) NOT NULL, what VARCHAR(20))",
                "INSERT INTO events VALUES ('2026-01-01', 'a'), ('2026-01-02', 'b')")
-    tgt = make_tgt("duckdb", request, tmp_path)
+    tgt = make_target("duckdb", request, tmp_path)
     config = pipeline_config(tmp_path, mysql_db, tgt, {"events": {"cdc_strategy": "full_sync"}})
     assert cli("sync", "pipeline", "-p", "p1", "-t", "events", config_dir=config).exit_code == 0
     tamper(tgt, "DELETE FROM events WHERE what = 'a'")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostile_kit import make_tgt
+from kit.targets import make_target
 from verify_kit import example_ids, pipeline_config, tamper, verify
 
 from conftest import mysql_exec
@@ -25,7 +25,7 @@ def test_composite_key_with_spaces_and_unicode_in_its_names(kind: str, mysql: An
     with mysql.cursor() as cur:  # price: compared in Arrow, matched by the composite key's hash
         cur.executemany("INSERT INTO `order lines` VALUES (%s, %s, %s, %s)",
                         [(o, line, o * 10, o / 3) for o in range(1, 101) for line in ("a", "B", "ç 😀")])
-    tgt = make_tgt(kind, request, tmp_path)
+    tgt = make_target(kind, request, tmp_path)
     config = pipeline_config(tmp_path, mysql_db, tgt, {"order lines": {"cdc_strategy": "full_sync"}})
     assert cli("sync", "pipeline", "-p", "p1", "-t", "order lines", config_dir=config).exit_code == 0
     assert verify(config, ["order lines"], deep=True)["order lines"].equal
@@ -48,7 +48,7 @@ def test_keyless_table_counts_and_multiset_checksums(kind: str, mysql: Any, mysq
     with mysql.cursor() as cur:  # repeated rows: a multiset, not a set
         cur.executemany("INSERT INTO events VALUES (%s, %s, %s)",
                         [(f"2026-01-01 00:00:{i % 50:02d}", "same" if i % 3 else None, 0.5) for i in range(200)])
-    tgt = make_tgt(kind, request, tmp_path)
+    tgt = make_target(kind, request, tmp_path)
     config = pipeline_config(tmp_path, mysql_db, tgt, {"events": {"cdc_strategy": "full_sync"}})
     assert cli("sync", "pipeline", "-p", "p1", "-t", "events", config_dir=config).exit_code == 0
     same = verify(config, ["events"], deep=True)["events"]
@@ -77,7 +77,7 @@ def test_rows_beyond_the_loaded_watermark_are_pending_not_differences(kind: str,
     with mysql.cursor() as cur:
         cur.executemany("INSERT INTO items VALUES (%s, %s, %s)",
                         [(i, f"n{i}", f"2026-01-01 00:00:{i % 60:02d}") for i in range(1, 301)])
-    tgt = make_tgt(kind, request, tmp_path)
+    tgt = make_target(kind, request, tmp_path)
     table = {"cdc_strategy": "hybrid", "cdc_timestamp_column": "updated_at", "cdc_id_column": "id"}
     config = pipeline_config(tmp_path, mysql_db, tgt, {"items": table})
     assert cli("sync", "pipeline", "-p", "p1", "-t", "items", config_dir=config).exit_code == 0
@@ -104,7 +104,7 @@ def test_timestamps_across_dst_in_a_target_session_that_is_not_utc(kind: str, my
                # 01:30 in New York twice on 2026-11-01 (EDT, then EST), and the spring gap
                "INSERT INTO t VALUES (1, '2026-11-01 05:30:00.000001', '2026-11-01 01:30:00'),"
                " (2, '2026-11-01 06:30:00.000001', '2026-11-01 01:30:00'), (3, '2026-03-08 07:00:00', '2026-03-08 02:30:00')")
-    tgt = make_tgt(kind, request, tmp_path)
+    tgt = make_target(kind, request, tmp_path)
     config = pipeline_config(tmp_path, mysql_db, tgt, {"t": {"cdc_strategy": "full_sync"}})
     assert cli("sync", "pipeline", "-p", "p1", "-t", "t", config_dir=config).exit_code == 0
     monkeypatch.setenv("PGTZ", "America/New_York")

@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 import yaml
-from clihelp import one_error_line
+from kit.cli import one_error_line
 
 from conftest import mysql_exec
-from e2e_kit import build_config, duckdb_rows, duckdb_target, local_storage
+from kit.config import build_config
+from kit.lake import local_storage
+from kit.targets import duck_target, duckdb_config
 
 
 def hybrid(ts: str, ident: str) -> dict[str, Any]:
@@ -39,7 +41,7 @@ def config(mysql: Any, mysql_db: str, tmp_path: Path) -> Path:
                       "epoch BIGINT, at DATETIME(6), ts TIMESTAMP(6) NULL, at0 DATETIME, day DATE, doc BLOB)",
                "INSERT INTO events VALUES (1, 'a', 1.50, 1700000000, '2026-05-01 08:00:00.5', "
                "'2026-05-01 08:00:00.5', '2026-05-01 08:00:00', '2026-05-01', 'x')")
-    return build_config(tmp_path / "config", mysql_db, duckdb_target(tmp_path / "w.duckdb"),
+    return build_config(tmp_path / "config", mysql_db, duckdb_config(tmp_path / "w.duckdb"),
                         local_storage(tmp_path / "lake"), TABLES)
 
 
@@ -125,7 +127,7 @@ def test_a_set_watermark_is_what_the_next_run_reads_from(config: Path, cli: Any,
     assert set_(cli, config, "utc", "--timestamp", "2026-05-01T11:00:00+02:00").exit_code == 0  # 09:00 UTC
     r = cli("sync", "pipeline", "-p", "p1", "-t", "utc", config_dir=config)
     assert r.exit_code == 0, r.output
-    assert [row[0] for row in duckdb_rows(tmp_path / "w.duckdb", "lake", "events", ["id"], "id")] == [2, 3]
+    assert [row[0] for row in duck_target(tmp_path / "w.duckdb", "lake").rows("events", ["id"], "id")] == [2, 3]
 
 
 def test_without_the_source_nothing_is_written(config: Path, cli: Any) -> None:

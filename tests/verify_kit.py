@@ -1,5 +1,5 @@
-"""Helpers for the verify tests: a pipeline on a test target (hostile_kit's
-Tgt), SQL that tampers with the target, and verify run through the library."""
+"""Helpers for the verify tests: a pipeline on a test target (kit.targets'
+Target), SQL that tampers with the target, and verify run through the library."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ from typing import Any
 
 import duckdb
 import psycopg
-from e2e_kit import build_config, local_storage
-from hostile_kit import Tgt
+from kit.config import build_config
+from kit.lake import local_storage
+from kit.targets import Target
 
 from conftest import PG_DSN
 
 
-def tamper(tgt: Tgt, *statements: str) -> None:
+def tamper(tgt: Target, *statements: str) -> None:
     """Run statements on the target, with the table's schema as the default one."""
     if tgt.kind == "postgres":
         with psycopg.connect(PG_DSN, autocommit=True) as conn:
@@ -28,7 +29,7 @@ def tamper(tgt: Tgt, *statements: str) -> None:
             conn.execute(s)
 
 
-def pipeline_config(tmp_path: Path, mysql_db: str, tgt: Tgt, tables: dict[str, Any]) -> Path:
+def pipeline_config(tmp_path: Path, mysql_db: str, tgt: Target, tables: dict[str, Any]) -> Path:
     return build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(tmp_path / "lake"), tables)
 
 

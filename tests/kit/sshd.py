@@ -125,7 +125,7 @@ def known_hosts_line(port: int, pub: str) -> str:
     return f"[127.0.0.1]:{port} {pub}\n"
 
 
-# Fixtures: import them into a test module (`from sshd import ssh_keys, sshd`).
+# Fixtures: import them into a test module (`from kit.sshd import ssh_keys, sshd`).
 
 
 @pytest.fixture(scope="session")
