@@ -271,7 +271,7 @@ def test_tables_override_every_pipeline_and_merges_deeply(make_config) -> None:
 def test_table_override_error_names_its_file(cli, make_config) -> None:
     root = make_config({"connections.yml": connections(), "tables/orders.yml": {"cdc_strategy": "sometimes"}})
     assert one_error_line(cli("config", "validate", config_dir=root)) == (
-        "tables/orders.yml: cdc_strategy: must be one of 'hybrid', 'timestamp_only', 'id_only' or 'full_sync' "
+        "tables/orders.yml: cdc_strategy: must be one of 'hybrid', 'timestamp_only', 'id_only', 'full_sync' or 'binlog' "
         "(got 'sometimes')")
 
 

@@ -270,4 +270,4 @@ def test_a_backup_only_sync_finds_s3_like_the_aws_cli(aws_env: Path, s3_endpoint
         listed = _admin(s3_endpoint, iam_key).list_objects_v2(Bucket=bucket, Prefix="lake/p1/items/")
     assert any(o["Key"].endswith(".parquet") for o in listed.get("Contents", []))
     row = next(line for line in result.output.splitlines() if line.startswith("│ items "))
-    assert [c.strip() for c in row.strip("│").split("│")][2:6] == ["2", "0", "1", "0"]  # rows; batches written, loaded
+    assert [c.strip() for c in row.strip("│").split("│")][2:7] == ["2", "0", "0", "1", "0"]  # rows extracted, loaded, deleted; batches written, loaded
