@@ -117,7 +117,10 @@ def check_part(path: str, filesystem: object) -> None:
     Only with LAKESHIFT_CHECK_LAKE_PROFILE set (the test suite's conftest), never per production run."""
     if not os.environ.get(CHECK_ENV):
         return
-    with filesystem.open_input_file(path) as f:  # type: ignore[attr-defined]
-        bad = profile_violations(pq.ParquetFile(f).schema)
+    try:
+        with filesystem.open_input_file(path) as f:  # type: ignore[attr-defined]
+            bad = profile_violations(pq.ParquetFile(f).schema)
+    except OSError:
+        return  # the lake is unreachable (a fault test cuts S3): the run fails on its own next access
     if bad:
         raise AssertionError(f"lake part {path} holds types outside the lake profile: {'; '.join(bad)}")
