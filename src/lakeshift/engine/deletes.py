@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pyarrow as pa
 
 from lakeshift.batch import Manifest
 from lakeshift.engine.contracts import TargetLoader
@@ -62,27 +61,16 @@ def describe_deletes(plan: Plan, table: TablePlan) -> str:
             f"delete batch and {action}; {guard}")
 
 
-def gone_rows(reader: Any, desc: Any, loader: TargetLoader, table: TablePlan, key: list[str]) -> pa.Table:
-    """The keys the target holds as live rows and MySQL no longer does (verify's key-only
-    comparison); with soft deletes, keys already marked are left out."""
-    from lakeshift.verify import gone_keys
-    from lakeshift.verify.table import keys_table
-
-    keys = gone_keys(reader, desc, loader, table.target_table, key)
-    if keys.num_rows and table.config.hard_deletes == "soft":
-        marked = loader.marked_keys(table.target_table, key)
-        if marked:
-            keys = keys.join(keys_table(desc, key, marked), keys=key, join_type="left anti").select(key)
-    return keys
-
-
 def write_gone_rows(plan: Plan, table: TablePlan, table_lake: TableLake, reader: Any, desc: Any,
                     loader: TargetLoader, key: list[str]) -> Manifest | None:
     """Compare, guard, and write the keys gone from MySQL as a delete batch (None: nothing gone).
     Call under the table's extract lock: no batch of rows may be made between the comparison and
     this batch, or a key that came back in it would be deleted after it."""
+    from lakeshift.verify import gone_keys
+
     cfg = table.config
-    keys = gone_rows(reader, desc, loader, table, key)
+    # verify compares the target's live rows only: keys already marked (soft) are not gone again
+    keys = gone_keys(reader, desc, loader, table.target_table, key)
     if not keys.num_rows:
         return None
     check_delete_fraction(table.name, keys.num_rows, loader.live_rows(table.target_table), cfg.max_delete_fraction,

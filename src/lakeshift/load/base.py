@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
 
 from lakeshift.batch import Manifest
 from lakeshift.identifiers import qualified_ansi
@@ -114,14 +113,6 @@ class LoaderBase:
             (n,), = s.query(sql.count_rows(qualified_ansi(self.schema, target_table),
                                            live=self.dialect.fold(sql.DELETED_AT_COLUMN) in columns))
         return int(n)
-
-    def marked_keys(self, target_table: str, key: list[str]) -> list[tuple[Any, ...]]:
-        """The keys of the rows marked deleted (hard_deletes: soft); [] without such a column."""
-        if self.dialect.fold(sql.DELETED_AT_COLUMN) not in {self.dialect.fold(c) for c in
-                                                            self.target_columns(target_table)}:
-            return []
-        with self._using() as s:
-            return s.query(sql.marked_keys(qualified_ansi(self.schema, target_table), key))
 
     def dependent_views(self, s: Session, target_table: str) -> list[str]:
         """Views that keep a DROP of the table from working (none on DuckDB, whose views bind when queried)."""

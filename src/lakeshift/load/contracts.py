@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -82,8 +82,6 @@ class TargetLoader(Protocol):
     def target_columns(self, target_table: str) -> list[str]: ...
 
     def live_rows(self, target_table: str) -> int: ...
-
-    def marked_keys(self, target_table: str, key: list[str]) -> list[tuple[Any, ...]]: ...
 
     def close(self) -> None: ...
 

@@ -168,11 +168,6 @@ def count_rows(name_sql: str, *, live: bool = False) -> str:
     return f"SELECT COUNT(*) FROM {name_sql}" + (f" WHERE {quote_ansi(DELETED_AT_COLUMN)} IS NULL" if live else "")
 
 
-def marked_keys(name_sql: str, key: Sequence[str]) -> str:
-    """The keys of the rows marked deleted (hard_deletes: soft)."""
-    return f"SELECT {_cols(key)} FROM {name_sql} WHERE {quote_ansi(DELETED_AT_COLUMN)} IS NOT NULL"
-
-
 # ---------------------------------------------------------------- moving the batch
 
 
