@@ -45,6 +45,9 @@ class TableResult:
     batches_loaded: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    batches_written_ids: list[str] = field(default_factory=list)  # for orchestrators' metadata (engine/sync_api.py)
+    batches_loaded_ids: list[str] = field(default_factory=list)
+    watermark: dict[str, Any] | None = None  # the high watermark of the batch written by this run
 
 
 class TableTask:
@@ -210,7 +213,9 @@ class TableTask:
             self.result.notes.append(f"sample of {manifest.rows:,} rows (--limit): never loaded")
         else:
             self.table_lake.write_watermark(manifest.watermark_high, manifest.batch_id)
+            self.result.watermark = manifest.watermark_high.to_dict() if manifest.watermark_high else None
         self.result.batches_written = 1
+        self.result.batches_written_ids.append(manifest.batch_id)
         faults.checkpoint("after_manifest")
 
     def apply_deletes(self, loader: TargetLoader, staging: StagingSession, spec: BatchSpec) -> None:
@@ -226,6 +231,7 @@ class TableTask:
         if written is None:
             return
         self.result.batches_written += 1
+        self.result.batches_written_ids.append(written.batch_id)
         self.load_pending(loader, staging)
 
     # ----------------------------------------------------------------- load
@@ -250,6 +256,7 @@ class TableTask:
                 self.result.rows_loaded += outcome.rows
                 self.result.rows_deleted += outcome.deleted
                 self.result.batches_loaded += 1
+                self.result.batches_loaded_ids.append(manifest.batch_id)
             staging.abort()  # a staged batch not loaded here was superseded, or loaded by another run meanwhile
 
     def _validate(self, manifest: Manifest) -> None:

@@ -1,0 +1,20 @@
+"""One Airflow DAG per pipeline of a lakeshift config folder: drop this file into
+Airflow's dags folder and point LAKESHIFT_CONFIG_DIR at the folder (default: the
+`config` folder next to this file's parent, i.e. examples/config). Parsing it reads
+the YAML only; no database is opened until a task runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from lakeshift.airflow import lakeshift_dag
+from lakeshift.engine.sync_api import load
+
+CONFIG_DIR = os.environ.get("LAKESHIFT_CONFIG_DIR") or str(Path(__file__).resolve().parent.parent / "config")
+ENV = os.environ.get("LAKESHIFT_ENV") or None
+
+for _key in load(CONFIG_DIR, ENV).pipelines:
+    if _key == "default" and not (Path(CONFIG_DIR) / "pipelines" / "default.yml").exists():
+        continue  # the built-in v1.0 pipeline, not one of the folder's
+    globals()[f"lakeshift_{_key}"] = lakeshift_dag(CONFIG_DIR, _key, ENV)
