@@ -14,7 +14,6 @@ from lakeshift.engine.sync_api import load
 CONFIG_DIR = os.environ.get("LAKESHIFT_CONFIG_DIR") or str(Path(__file__).resolve().parent.parent / "config")
 ENV = os.environ.get("LAKESHIFT_ENV") or None
 
-for _key in load(CONFIG_DIR, ENV).pipelines:
-    if _key == "default" and not (Path(CONFIG_DIR) / "pipelines" / "default.yml").exists():
-        continue  # the built-in v1.0 pipeline, not one of the folder's
-    globals()[f"lakeshift_{_key}"] = lakeshift_dag(CONFIG_DIR, _key, ENV)
+for _key, _pipeline in load(CONFIG_DIR, ENV).pipelines.items():
+    if _pipeline.tables:  # the v1.0 `default` pipeline declares none: no DAG for it
+        globals()[f"lakeshift_{_key}"] = lakeshift_dag(CONFIG_DIR, _key, ENV)

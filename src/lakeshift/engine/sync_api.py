@@ -60,7 +60,7 @@ def pipeline_graph(config: Config | str | Path | None, pipeline: str, env: str |
 
     cfg = config if _is_config(config) else load(config, env)  # type: ignore[arg-type]
     p = cfg.pipeline(pipeline)
-    plan = build_plan(cfg, p, list(p.tables), Stages())
+    plan = build_plan(cfg, p, list(p.tables), Stages()) if p.tables else None  # no tables: an empty graph
     src = cfg.connection("sources", p.pipeline.source)
     pool = getattr(src.model, "connection_pool", None)
     return PipelineGraph(
@@ -68,7 +68,7 @@ def pipeline_graph(config: Config | str | Path | None, pipeline: str, env: str |
         target_type=cfg.connection("targets", p.pipeline.target).type,
         source_max_connections=pool.max_connections if pool is not None else 5,
         tables=[TableNode(t.name, t.depends_on, t.source_table, t.target_table, t.config.cdc_strategy)
-                for t in plan.tables],
+                for t in (plan.tables if plan else [])],
     )
 
 
