@@ -3,6 +3,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${LAKESHIFT_VENV:-$ROOT/.venv}"
+# lakeshift[dagster,airflow] and their suites: a venv of their own, so $VENV stays the base install
+EXTRAS_VENV="${LAKESHIFT_EXTRAS_VENV:-$ROOT/.venv-orchestrators}"
 
 _port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -28,8 +30,8 @@ ensure_postgres() {
   _wait_port 5432
 }
 
-ensure_venv() {  # $1: extras, e.g. "test"
-  local extras="${1:-}" spec="$ROOT"
+ensure_venv() {  # $1: extras, e.g. "test"; $2: the venv (default $VENV)
+  local extras="${1:-}" spec="$ROOT" VENV="${2:-$VENV}"
   [ -n "$extras" ] && spec="$ROOT[$extras]"
   if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV" 2>/dev/null || {

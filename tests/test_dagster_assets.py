@@ -16,12 +16,14 @@ from typing import Any
 
 import pytest
 
+if os.environ.get("LAKESHIFT_TEST_EXTRAS"):
+    import dagster  # noqa: F401  # scripts/test.sh's extras stage: never skipped there
 dg = pytest.importorskip("dagster")
 
 from kit.checks import assert_loaded_once, assert_mirrors  # noqa: E402
 from kit.lake import local_storage, part_files  # noqa: E402
 from kit.source import insert_items  # noqa: E402
-from kit.targets import duck_target, make_target  # noqa: E402
+from kit.targets import duck_target, pg_target  # noqa: E402
 from lakeshift.dagster import SOURCE_TAG, lakeshift_assets, pool_name, source_concurrency_limits  # noqa: E402
 from orch_kit import DEPS, ROWS, assert_all_mirrored, five_tables  # noqa: E402
 
@@ -64,10 +66,10 @@ def test_definitions_mirror_the_yaml_and_touch_no_database(tmp_path: Path) -> No
     dg.Definitions(assets=defs).resolve_asset_graph()  # a valid code location
 
 
-@pytest.mark.parametrize("target_kind", ["postgres", "duckdb"])
-def test_materialize_subset_changes_and_a_failure(target_kind: str, mysql: Any, mysql_db: str, tmp_path: Path,
-                                                  request: pytest.FixtureRequest) -> None:
-    target = make_target(target_kind, request, tmp_path)
+def test_materialize_subset_changes_and_a_failure(mysql: Any, mysql_db: str, tmp_path: Path,
+                                                  pg_schema: str) -> None:
+    """In process, into PostgreSQL (the multiprocess test below loads DuckDB)."""
+    target = pg_target(pg_schema)
     storage = local_storage(tmp_path / "lake")
     config = five_tables(mysql, mysql_db, tmp_path / "config", target, storage)
     assets = lakeshift_assets(config, "p1")
@@ -104,6 +106,19 @@ def test_materialize_subset_changes_and_a_failure(target_kind: str, mysql: Any, 
         assert_loaded_once(target, storage, table=name)
 
 
+def max_overlap(instance: Any, run_id: str) -> int:
+    """The most table steps of the run running at once (from its event log)."""
+    ends = ("STEP_SUCCESS", "STEP_FAILURE")
+    marks = sorted((e.timestamp, 1 if e.dagster_event.event_type_value == "STEP_START" else -1)
+                   for e in instance.all_logs(run_id) if e.dagster_event
+                   and e.dagster_event.event_type_value in ("STEP_START", *ends))
+    running = peak = 0
+    for _, step in marks:
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
 def _write_defs_module(folder: Path, config: Path, max_connections: int) -> Path:
     path = folder / "lakeshift_defs.py"
     path.write_text(textwrap.dedent(f"""
@@ -137,5 +152,45 @@ def test_multiprocess_executor_runs_every_table_in_its_own_process(mysql: Any, m
         assert result.success
         pids = {e.pid for e in result.all_events if e.event_type_value == "STEP_START"}
         assert len(pids) == 5  # one process per table step
+        assert max_overlap(instance, result.run_id) <= 2  # b, c and e could run together: the source's cap holds
         assert set(materialized(result)) == set(DEPS)
     assert_all_mirrored(target, mysql_db, storage)
+
+
+MATERIALIZE_ONE = """
+import sys, dagster as dg
+from lakeshift.dagster import lakeshift_assets
+result = dg.materialize(lakeshift_assets(sys.argv[1], "p1"), selection=["p1/items"], raise_on_error=False)
+sys.exit(0 if result.success else 3)
+"""
+
+
+def test_two_materializations_of_one_table_are_serialised_by_the_locks(mysql: Any, mysql_db: str,
+                                                                       tmp_path: Path) -> None:
+    from kit.cli import running
+    from kit.config import build_config
+    from kit.source import HYBRID, create_items
+    from kit.wait import wait_for
+
+    target = duck_target(tmp_path / "t.duckdb")
+    storage = local_storage(tmp_path / "lake")
+    create_items(mysql, 20_000)
+    config = build_config(tmp_path / "config", mysql_db, target.config, storage,
+                          {"items": {**HYBRID, "processing": {"batch_size": 200}}}, s3={"max_file_rows": 1000})
+    first = subprocess.Popen([sys.executable, "-c", MATERIALIZE_ONE, str(config)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    with running(first):
+        wait_for(lambda: part_files(storage), "the first materialization's first part", proc=first, delay=0.005,
+                 attempts=24000)
+        first.send_signal(signal.SIGSTOP)  # frozen mid-extract, holding the table's extract lock
+        try:
+            second = dg.materialize(lakeshift_assets(config, "p1"), raise_on_error=False)
+        finally:
+            first.send_signal(signal.SIGCONT)
+        out, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err[-3000:]
+    (failure,) = [e for e in second.all_events if e.event_type_value == "STEP_FAILURE"]
+    text = failure.step_failure_data.user_failure_data.description
+    assert text.startswith("items: ") and "another lakeshift run" in text and "\n" not in text, text
+    assert_mirrors(target, mysql_db)
+    assert_loaded_once(target, storage)
