@@ -52,10 +52,11 @@ def sync_table(config_dir: str | None, pipeline: str, table: str, env: str | Non
 
 def lakeshift_dag(config_dir: str | Path | None, pipeline: str, env: str | None = None, *,
                   dag_id: str | None = None, retries: int = 2, retry_delay: timedelta = timedelta(minutes=1),
-                  **dag_kwargs: Any) -> Any:
+                  use_pool: bool = True, **dag_kwargs: Any) -> Any:
     """A DAG `lakeshift_<pipeline>` (or `dag_id`): task id = table name, edges from
     `depends_on`, every task in the pool of its source (`pool_name`) and retried
-    `retries` times (a retry resumes from the lake and the target). `dag_kwargs` go
+    `retries` times (a retry resumes from the lake and the target). Airflow does not
+    schedule a task whose pool does not exist: create it, or pass `use_pool=False`. `dag_kwargs` go
     to `DAG(...)` (schedule, start_date, tags, ...); `default_args` merge."""
     graph = pipeline_graph(config_dir, pipeline, env)
     root = str(Path(config_dir).resolve()) if config_dir is not None else None
@@ -65,7 +66,8 @@ def lakeshift_dag(config_dir: str | Path | None, pipeline: str, env: str | None 
     dag_kwargs.setdefault("tags", ["lakeshift", graph.key])
     dag_kwargs.setdefault("description", f"lakeshift pipeline {graph.key}: {graph.source} -> {graph.target}")
     with DAG(dag_id or f"lakeshift_{graph.key}", default_args=default_args, **dag_kwargs) as dag:
-        tasks = {t.name: PythonOperator(task_id=t.name, python_callable=sync_table, pool=pool_name(graph.source),
+        pool = {"pool": pool_name(graph.source)} if use_pool else {}
+        tasks = {t.name: PythonOperator(task_id=t.name, python_callable=sync_table, **pool,
                                         op_kwargs={"config_dir": root, "pipeline": graph.key, "table": t.name,
                                                    "env": env})
                  for t in graph.tables}
