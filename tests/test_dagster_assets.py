@@ -60,7 +60,6 @@ def test_definitions_mirror_the_yaml_and_touch_no_database(tmp_path: Path) -> No
         a = assets[key("lake", "p1", name)]
         src = key("lake", "src", *(["shop", "e"] if name == "e" else [name]))
         assert set(a.asset_deps[a.key]) == {src, *(key("lake", "p1", d) for d in deps)}
-        (spec,) = a.specs
         assert a.op.pool == pool_name("src") and a.op.tags[SOURCE_TAG] == "src"
     assert source_concurrency_limits(config, "p1") == [{"key": SOURCE_TAG, "value": "src", "limit": 5}]
     dg.Definitions(assets=defs).resolve_asset_graph()  # a valid code location
