@@ -160,25 +160,15 @@ def run_plan(plan: Plan, live_progress: bool | None = None) -> RunReport:
     from lakeshift.memory import tune_allocators
 
     tune_allocators()  # before any table thread allocates: flat memory (lakeshift/memory.py)
-    from lakeshift.lineage import open_lineage
-
     started = time.monotonic()
     ctx = RunContext(plan)
     by_name = {t.name: t for t in plan.tables}
     progress = Progress(list(by_name), live_progress)
-    lineage = open_lineage(plan)  # None unless lakeshift[openlineage] is installed and configured
-
-    def run_table(name: str) -> TableResult:
-        task = TableTask(plan, by_name[name], ctx, progress.add)
-        if lineage is None:
-            return task.run()
-        return lineage.track(by_name[name], lambda: task.table_lake.uri(), task.run)
-
     try:
         with progress:
             outcomes = run_dag(
                 [(t.name, t.depends_on) for t in plan.tables],
-                run_table,
+                lambda name: TableTask(plan, by_name[name], ctx, progress.add).run(),
                 workers=plan.pipeline.pipeline.processing.max_parallel_tables if plan.parallel else 1,
                 on_done=progress.done,
             )
