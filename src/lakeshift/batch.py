@@ -109,6 +109,17 @@ class Cursor:
 
 
 @dataclass(frozen=True)
+class History:
+    """scd_type: type_2 (load/strategies/history.py): the batch is written as versions of its
+    business key. Given to the batch when it is loaded, from the table's config (never in the lake)."""
+
+    business_key: tuple[str, ...]
+    scd_columns: tuple[str, ...]  # a change in these opens a version; the other columns are updated in place
+    max_delete_fraction: float = 0.1  # deleted tombstones a batch may write, as a share of the live keys
+    force_deletes: bool = False
+
+
+@dataclass(frozen=True)
 class BatchFile:
     path: str  # relative to the table's lake folder
     rows: int
@@ -150,6 +161,7 @@ class Manifest:
     # hard_deletes: soft. A delete batch marks its keys' rows deleted (_lakeshift_deleted_at) instead
     # of removing them; a replace batch marks the rows its snapshot lacks. Written only when true.
     soft_delete: bool = False
+    history: History | None = None  # set by the load stage (engine/history.py), never written
 
     @property
     def deletes(self) -> bool:
@@ -169,6 +181,7 @@ class Manifest:
             del data["low_inclusive"]
         if not self.soft_delete:
             del data["soft_delete"]
+        del data["history"]  # how the table is loaded is the config's, not the batch's
         return json.dumps(data, indent=1, sort_keys=False)
 
     @classmethod

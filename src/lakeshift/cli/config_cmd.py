@@ -10,6 +10,7 @@ from rich.table import Table
 
 from lakeshift.config.legacy import write_config
 from lakeshift.config.validate import check_pipeline, pipeline_errors
+from lakeshift.engine.history import describe_history
 from lakeshift.engine.table_checks import check_against_source
 from lakeshift.errors import ConfigError
 
@@ -57,6 +58,10 @@ def show_pipeline(app, pipeline: str) -> None:
         table.add_row(name, t.full_name or name, t.target_name or name, t.table_type, t.cdc_strategy, cursor,
                       lookback, batch, ", ".join(t.depends_on))
     console.print(table)
+    for name, t in p.tables.items():
+        history = describe_history(t)
+        if history:
+            console.print(f"{name}: {history}", soft_wrap=True)
 
 
 def _duration(value: object) -> str:

@@ -251,7 +251,19 @@ class TableConfig(Model):
     hard_deletes: Literal["ignore", "delete", "soft"] = "ignore"
     # A delete batch larger than this share of the target's rows is refused (--force-deletes).
     max_delete_fraction: float = Field(0.1, ge=0, le=1)
+    # v1.3 SCD type 2 history for table_type: dimension (load/strategies/history.py)
+    scd_type: Literal["type_2"] | None = None
+    business_key: list[Identifier] | None = Field(None, description="the entity's key columns (scd_type: type_2)")
+    scd_columns: list[Identifier] | None = Field(
+        None, description="a change in these opens a new version; default every non-key column")
     description: str | None = None
+
+    @model_validator(mode="after")
+    def _history_keys(self) -> TableConfig:
+        from lakeshift.config.history import check_history_keys
+
+        check_history_keys(self)
+        return self
 
     @field_validator("zero_dates", mode="before")
     @classmethod

@@ -12,6 +12,7 @@ from lakeshift.batch_state import pending as pending_batches
 from lakeshift.engine.batch_spec import BatchSpec, batches_after_extract, plan_batch
 from lakeshift.engine.contracts import TargetLoader
 from lakeshift.engine.deletes import describe_deletes
+from lakeshift.engine.history import describe_history
 from lakeshift.engine.plan import Plan, TablePlan
 from lakeshift.engine.runner import RunContext
 from lakeshift.errors import LakeshiftError
@@ -90,6 +91,7 @@ def _binlog_preview(plan: Plan, ctx: RunContext, loader: TargetLoader | None, t:
 def _with_loads(plan: Plan, loader: TargetLoader | None, t: TablePlan, row: TablePreview, mine: Any,
                 manifests: list[Any]) -> TablePreview:
     """The batches the run would load, and those no run loads."""
+    row.merge = describe_history(t.config) or row.merge  # a history is written as versions, whatever the mode
     if loader is not None:
         row.target = f"{plan.config.target(plan.pipeline.pipeline.target).schema_}.{t.target_table}"
         statuses = classify(manifests, _loaded(loader, plan.pipeline.name, t.name))

@@ -19,6 +19,7 @@ from lakeshift.batch_state import classify, pending
 from lakeshift.engine.batch_spec import BatchSpec, plan_batch
 from lakeshift.engine.contracts import StagedLoad, TargetLoader
 from lakeshift.engine.deletes import detects_deletes, write_gone_rows
+from lakeshift.engine.history import with_history
 from lakeshift.engine.merge_key import RepeatCheck
 from lakeshift.engine.part_feeder import lake_part
 from lakeshift.engine.plan import Plan, TablePlan
@@ -241,6 +242,7 @@ class TableTask:
         with loader.lock(self.pipeline.name, self.table.name):
             for manifest in self._pending(loader):
                 self._validate(manifest)
+                manifest = with_history(manifest, self.table.config, self.table.name, self.plan.force_deletes)
                 staged = staging if staging.holds(manifest) else self._stage_from_lake(loader, manifest)
                 outcome = staged.commit(manifest)
                 faults.checkpoint("after_load_commit")

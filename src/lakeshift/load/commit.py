@@ -75,7 +75,7 @@ def _in_transaction(ctx: LoadContext, staging: Staging, s: Session, job: MoveJob
             raise LoadError(f"batch {m.batch_id} of {m.table}: staging holds {staged} rows, "
                             f"the manifest says {m.rows}; not loading it")
     known = TableFacts(exists=plan.exists, staged=job.staged, staged_rows=staged, key=tuple(m.primary_key),
-                       soft_delete=m.soft_delete)
+                       soft_delete=m.soft_delete, history=m.history is not None)
     moved = plan_move(m.mode, staging.facts(s, job, known)).move(s, job)
     moved = Moved(max(moved.deleted, 0), max(moved.inserted, 0), moved.finish)
     s.execute(sql.insert_load(ctx.schema, s.placeholder), (
@@ -90,7 +90,7 @@ def _in_transaction(ctx: LoadContext, staging: Staging, s: Session, job: MoveJob
 def gone_rows(m: Manifest, moved: Moved) -> int:
     """Rows gone from the source that the batch removed or marked: a delete batch's, and those a
     soft full_sync marked (a merge's `deleted` are rows replaced, a replace's every old row)."""
-    return moved.deleted if m.deletes or m.soft_delete else 0
+    return moved.deleted if m.deletes or m.soft_delete or m.history is not None else 0  # history: tombstones
 
 
 def _already_loaded(s: Session, schema: str, m: Manifest) -> bool:
