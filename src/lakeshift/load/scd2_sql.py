@@ -165,7 +165,7 @@ def count_live(target_sql: str) -> str:
 def update_current(shape: Shape) -> str:
     """The current version of each touched key: its in-place (type 1) changes from the last
     row that opened no version, and closed (valid_to, not current) when one opened after it."""
-    v = "_lakeshift_v"
+    v = quote_ansi("_lakeshift_v")
     sets = [f"{quote_ansi(c)} = {v}.{quote_ansi(c)}" for c in shape.columns if c not in shape.key]
     sets += [f"{quote_ansi(VALID_TO)} = {v}.{quote_ansi(TO)}", f"{quote_ansi(IS_CURRENT)} = {v}.{quote_ansi(TO)} IS NULL"]
     t = shape.target_sql
@@ -175,7 +175,7 @@ def update_current(shape: Shape) -> str:
 
 
 def insert_versions(shape: Shape) -> str:
-    v = "_lakeshift_v"
+    v = quote_ansi("_lakeshift_v")
     return (f"INSERT INTO {shape.target_sql} ({shape.q([*shape.columns, *HISTORY_COLUMNS])}) "
             f"SELECT {shape.q(shape.columns, v)}, {v}.{quote_ansi(FROM_)}, {v}.{quote_ansi(TO)}, "
             f"{v}.{quote_ansi(TO)} IS NULL, {v}.{quote_ansi(DELETED)}, {v}.{quote_ansi(HASH)} "
