@@ -61,7 +61,7 @@ def show_pipeline(app, pipeline: str) -> None:
     for name, t in p.tables.items():
         history = describe_history(t)
         if history:
-            console.print(f"{name}: {history}", soft_wrap=True)
+            console.print(f"{name}: {history}")
 
 
 def _duration(value: object) -> str:
