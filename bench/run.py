@@ -57,6 +57,8 @@ SCENARIOS = {
     "raw_incr": ("raw", "raw incremental read: connectorx of the changed rows only -> Parquet"),
     "incr_pg": ("lakeshift", "lakeshift incremental, 1% of rows changed -> PostgreSQL"),
     "nochange": ("lakeshift", f"lakeshift no-change run, {SMALL_TABLES} tables -> PostgreSQL"),
+    "scd2": ("lakeshift", "lakeshift SCD2 load of 1% changed rows into a history of --rows versions, and the plain "
+                          "merge of the same batch (bench/scd2_load.py; the ratio is in the notes)"),
     "sling": ("peer", "Sling 1.4.11 full-refresh: MySQL -> PostgreSQL"),
     "dlt": ("peer", "dlt 1.31 sql_table (connectorx) replace: MySQL -> PostgreSQL"),
 }
@@ -422,6 +424,12 @@ class Bench:
                 self.run_one("incr_pg", rep, self.sync("incr_pg"), changed)
             if self.wanted("nochange"):
                 self.run_one("nochange", rep, self.sync("nochange", tables=("--all",)), 0)
+            if self.wanted("scd2"):  # load only: both tables are built by SQL, the ratio is measured in-process
+                sample = self.run_one("scd2", rep, [self.py, str(BENCH / "scd2_load.py"), "--rows", str(rows),
+                                                    "--changed", str(max(1, rows // 100)), "--repeat", "1",
+                                                    "--targets", "postgres", "--schema", f"bench_scd2{self.suffix}"],
+                                 max(1, rows // 100))
+                self.notes.extend(scd2_ratio(sample.log, rep))
             if self.wanted("sling"):
                 if sling:
                     env = {"SLING_DISABLE_TELEMETRY": "true", "SLING_HOME_DIR": str(self.work / "sling"),
@@ -486,6 +494,17 @@ class Bench:
         print(text)
         self.log(f"report: {path}")
         return path
+
+
+def scd2_ratio(log: Path, rep: int) -> list[str]:
+    """The SCD2 / plain merge ratio bench/scd2_load.py printed (its summary line)."""
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith('{"summary"'):
+            s = json.loads(line)["summary"]
+            return [f"scd2 round {rep + 1}: SCD2 {s['scd2_median']:.2f}s vs plain merge {s['merge_median']:.2f}s "
+                    f"of the same {s['changed']:,} changed rows into {s['rows']:,}: {s['ratio_median']:.2f}x "
+                    "(target <= 2x)"]
+    return [f"scd2 round {rep + 1}: no result (see {log})"]
 
 
 def _short(n: int) -> str:
@@ -656,7 +675,7 @@ def rerender(source: Path, args: argparse.Namespace) -> str:
 
 def schemas(suffix: str) -> list[str]:
     """The PostgreSQL schemas a run with this suffix writes to."""
-    return [f"bench_{n}{suffix}" for n in ("full", "incr", "small", "raw", "sling", "dlt")]
+    return [f"bench_{n}{suffix}" for n in ("full", "incr", "small", "raw", "sling", "dlt", "scd2")]
 
 
 def main(argv: list[str] | None = None) -> int:

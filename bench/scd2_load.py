@@ -34,7 +34,7 @@ from lakeshift.config.models import ConnectionSettings, DuckDBTarget, PostgresTa
 from lakeshift.load import open_target  # noqa: E402
 
 PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
-SCHEMA = "bench_scd2"
+SCHEMA = "bench_scd2"  # --schema
 COLUMNS = [Column("id", "bigint(20)", "bigint", False, "int64", numeric_precision=19, numeric_scale=0),
            Column("name", "varchar(40)", "varchar", True, "string", char_max_length=40),
            Column("amount", "decimal(12,2)", "decimal", True, "decimal128(12, 2)", numeric_precision=12, numeric_scale=2),
@@ -142,12 +142,15 @@ def bench(target: str, rows: int, changed: int, repeat: int, work: Path) -> dict
 
 
 def main() -> int:
+    global SCHEMA
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=2_000_000)
     ap.add_argument("--changed", type=int, default=20_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--targets", default="postgres,duckdb")
+    ap.add_argument("--schema", default=SCHEMA, help="the PostgreSQL schema (dropped and made again)")
     args = ap.parse_args()
+    SCHEMA = args.schema
     print(f"load average {os.getloadavg()}", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="lakeshift-scd2-") as tmp:
         for target in args.targets.split(","):
