@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from kit.cli import assert_one_line_error, killed, ok, sync
+from kit.cli import assert_one_line_error, killed, ok, run_cli, sync
 from kit.config import build_config
 from kit.lake import local_storage
 from kit.targets import Target, make_target
@@ -129,6 +129,7 @@ def test_five_runs_give_exactly_the_expected_versions(target_kind: str, mysql: A
     assert_history(target, script)
     ok(sync(config, "p1", ("customers",)))  # nothing changed: no version
     assert_history(target, script)
+    ok(run_cli(config, "verify", "-p", "p1", "-t", "customers", "--deep"))  # the live current versions = MySQL
 
 
 def test_a_business_key_the_table_lacks_fails_in_one_line(mysql: Any, mysql_db: str, tmp_path: Path,

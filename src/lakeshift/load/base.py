@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager, contextmanager
 
 from lakeshift.batch import Manifest
 from lakeshift.identifiers import qualified_ansi
-from lakeshift.load import sql
+from lakeshift.load import scd2_sql, sql
 from lakeshift.load.checks import check_batch
 from lakeshift.load.contracts import LoadContext, StagedBatch
 from lakeshift.load.dialects import TypeDialect
@@ -105,13 +105,16 @@ class LoaderBase:
         return [r[0] for r in rows]
 
     def live_rows(self, target_table: str) -> int:
-        """The target table's rows not marked deleted (hard_deletes: soft); 0 when it does not exist."""
+        """The target table's rows not marked deleted (hard_deletes: soft), a history's live current
+        versions; 0 when it does not exist."""
         columns = {self.dialect.fold(c) for c in self.target_columns(target_table)}
         if not columns:
             return 0
+        name = qualified_ansi(self.schema, target_table)
+        history = self.dialect.fold(scd2_sql.IS_CURRENT) in columns  # scd_type: type_2: its live current versions
         with self._using() as s:
-            (n,), = s.query(sql.count_rows(qualified_ansi(self.schema, target_table),
-                                           live=self.dialect.fold(sql.DELETED_AT_COLUMN) in columns))
+            (n,), = s.query(scd2_sql.count_live(name) if history else sql.count_rows(
+                name, live=self.dialect.fold(sql.DELETED_AT_COLUMN) in columns))
         return int(n)
 
     def dependent_views(self, s: Session, target_table: str) -> list[str]:

@@ -17,6 +17,7 @@ import pyarrow as pa
 from lakeshift.batch import Column
 from lakeshift.errors import LoadError, SourceError
 from lakeshift.identifiers import quote_ansi
+from lakeshift.load.scd2_sql import IS_CURRENT, IS_DELETED
 from lakeshift.load.sql import DELETED_AT_COLUMN as DELETED_AT  # a soft-deleted row is not a live row
 from lakeshift.source.types import arrow_type
 from lakeshift.verify import canonical as C
@@ -74,6 +75,8 @@ def run(job: TableJob) -> Outcome:
     source = SourceSide(job.reader, job.desc, job.synced)
     skipped = [c for c in compared if c not in hashable]
     live = (f"{quote_ansi(DELETED_AT)} IS NULL",) if DELETED_AT in present else ()
+    if IS_CURRENT in present:  # a history (scd_type: type_2): its live current versions are the rows
+        live = (f"{quote_ansi(IS_CURRENT)} AND NOT {quote_ansi(IS_DELETED)}",)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lakeshift-verify-arrow") as pool, \
             closing(job.loader.connect()) as session:
         # the Arrow comparison streams both tables while the aggregates run (its own target session)
