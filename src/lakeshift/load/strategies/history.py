@@ -28,10 +28,13 @@ from lakeshift.load.strategies.contract import STAGE_ALIAS, Moved, MoveJob
 from lakeshift.load.types import TType
 
 _TIME_KINDS = ("timestamp", "timestamptz", "date")
+SORT_MEMORY = "64MB"  # PostgreSQL, this transaction only: a batch's versions are sorted four times
 
 
 @dataclass(frozen=True)
 class WriteHistory:
+    key_lookups: bool = False  # PostgreSQL: probe the current versions' index, not hash the whole history
+
     def move(self, s: Session, job: MoveJob) -> Moved:
         m, hist = job.manifest, _history(job)
         typed = _data_columns(s, job)
@@ -42,6 +45,10 @@ class WriteHistory:
         start = _literal_time(m.created_at)
         if job.dialect.name == "PostgreSQL":
             s.execute(h.current_index(job.target_sql, _index_name(job.target_table), hist.business_key))
+            s.execute(f"SET LOCAL work_mem = '{SORT_MEMORY}'")  # the window sorts stay in memory
+        if self.key_lookups:  # only for this transaction (as DeleteInsert does)
+            s.execute("SET LOCAL enable_hashjoin = off")
+            s.execute("SET LOCAL enable_mergejoin = off")
         s.execute(h.create_changes(shape, typed))
         if stage is not None and not m.deletes:
             s.execute(_staged(shape, job, hist, start))
@@ -50,8 +57,6 @@ class WriteHistory:
         elif m.deletes and stage is not None:
             s.execute(h.tombstones(shape, start, stage, absent=False, batch_key=m.primary_key))
         s.execute(h.base_rows(shape))
-        if job.dialect.name == "PostgreSQL":
-            s.execute(f"ANALYZE {shape.changes_sql}")  # a TEMP table has no statistics: the joins need them
         s.execute(h.create_versions(shape))
         gone = _guard(s, job, shape, hist)
         s.execute(h.update_current(shape))

@@ -92,5 +92,5 @@ def plan_move(mode: str, facts: TableFacts) -> MoveStrategy:
     if facts.history:  # every mode becomes versions (an empty snapshot: tombstones for every live key)
         nothing = (not facts.staged and not (mode == "replace" and facts.exists)) or (
             mode == "delete" and not facts.exists)
-        return NoRows() if nothing else WriteHistory()
+        return NoRows() if nothing else WriteHistory(key_lookups=prefer_key_lookups(facts))
     return choose(facts)
