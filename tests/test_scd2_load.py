@@ -145,3 +145,16 @@ def test_a_snapshot_missing_a_key_writes_a_tombstone_within_the_guard(target, la
                                          ("eu", "k1", "n", 1, "x", t(12), None, True, True),
                                          ("eu", "k2", "n", 1, "x", t(13), None, True, True)]
     assert_contiguous(rows)
+
+
+@pytest.mark.parametrize(("mode", "facts", "expected"), [
+    ("merge", {"exists": True}, "WriteHistory"), ("changes", {"exists": False}, "WriteHistory"),
+    ("append", {"exists": True}, "WriteHistory"), ("delete", {"exists": True}, "WriteHistory"),
+    ("delete", {"exists": False}, "NoRows"), ("merge", {"exists": True, "staged": False}, "NoRows"),
+    ("replace", {"exists": True, "staged": False}, "WriteHistory"),  # an empty snapshot: every key gone
+    ("replace", {"exists": False, "staged": False}, "NoRows"),
+])
+def test_every_mode_of_a_history_table_is_written_as_versions(mode: str, facts: dict[str, Any], expected: str):
+    from lakeshift.load.strategies import TableFacts, plan_move
+
+    assert type(plan_move(mode, TableFacts(history=True, **facts))).__name__ == expected
