@@ -11,7 +11,9 @@ from typing import Any
 
 import pyarrow as pa
 from load_kit import SETTINGS, batch, col
-from test_load_redshift import (BID, INSERT_LOAD, S3_ROOT, STAGE, PgProxy, fake, lake, parse_all,  # noqa: F401
+import pytest
+from kit.redshift import FakeRedshift
+from test_load_redshift import (BID, INSERT_LOAD, S3_ROOT, STAGE, PgProxy, lake, parse_all,  # noqa: F401
                                 rs_target, stage_batch)
 
 from lakeshift.batch import History
@@ -22,7 +24,9 @@ COLS = [col("id", pa.int64()), col("name", pa.string(), "varchar(20)", "varchar"
 HIST = History(("id",), ("name",), 0.1, force_deletes=True)
 T = '"analytics"."t"'
 V = '"_lakeshift_v"'
-ID_MATCH = f'({T}."id" = {V}."id" OR ({T}."id" IS NULL AND {V}."id" IS NULL))'
+# the id column may be NULL (as load_kit makes columns): compared with a stand-in for NULL
+ID_MATCH = (f'COALESCE({T}."id", 0) = COALESCE({V}."id", 0) AND CASE WHEN {T}."id" IS NULL THEN 1 ELSE 0 END = '
+            f'CASE WHEN {V}."id" IS NULL THEN 1 ELSE 0 END')
 HISTORY_TABLE = [("id", "bigint", None, 64, 0), ("name", "character varying", 80, None, None),
                  ("note", "character varying", 80, None, None),
                  ("updated_at", "timestamp without time zone", None, None, None),
@@ -31,6 +35,22 @@ HISTORY_TABLE = [("id", "bigint", None, 64, 0), ("name", "character varying", 80
                  ("_lakeshift_is_current", "boolean", None, None, None),
                  ("_lakeshift_is_deleted", "boolean", None, None, None),
                  ("_lakeshift_row_hash", "character varying", 32, None, None)]
+
+
+class HistoryFake(FakeRedshift):
+    """Answers the count of the versions a batch opens: no tombstone, `in_place` rows changed in place."""
+
+    in_place = 1
+
+    def respond(self, statement: str, params: Any) -> tuple[list[tuple[Any, ...]], int]:
+        if statement.startswith("SELECT SUM(CASE WHEN"):
+            return [(0, self.in_place)], 1
+        return super().respond(statement, params)
+
+
+@pytest.fixture
+def fake() -> HistoryFake:
+    return HistoryFake()
 
 
 def test_the_history_statements_redshift_gets(fake, lake):
@@ -57,12 +77,15 @@ def test_the_history_statements_redshift_gets(fake, lake):
         f"CAST('2026-01-01 00:00:00.000000' AS TIMESTAMP)), 0, 0 FROM {STAGE} AS \"_lakeshift_s\"")
     assert history[2].startswith(f"INSERT INTO {work_c} (") and " FROM " + T in history[2]  # the current versions
     assert history[3].startswith(f"CREATE TEMP TABLE {work_v} AS SELECT ")
-    assert history[4] == f'SELECT COUNT(*) FROM {work_v} WHERE "_lakeshift_g" >= 1 AND "_lakeshift_d"'
+    assert history[4] == ('SELECT SUM(CASE WHEN "_lakeshift_g" >= 1 AND "_lakeshift_d" THEN 1 ELSE 0 END), '
+                          'SUM(CASE WHEN "_lakeshift_g" = 0 AND "_lakeshift_b" = 0 THEN 1 ELSE 0 END) '
+                          f'FROM {work_v}')
+    close = f'"_lakeshift_valid_to" = {V}."_lakeshift_vt", "_lakeshift_is_current" = {V}."_lakeshift_vt" IS NULL'
+    where = f'FROM {work_v} AS {V} WHERE {ID_MATCH} AND {T}."_lakeshift_is_current" AND {V}."_lakeshift_g" = 0 AND '
     assert history[5:] == [
-        f'UPDATE {T} SET "name" = {V}."name", "note" = {V}."note", "updated_at" = {V}."updated_at", '
-        f'"_lakeshift_valid_to" = {V}."_lakeshift_vt", "_lakeshift_is_current" = {V}."_lakeshift_vt" IS NULL '
-        f'FROM {work_v} AS {V} WHERE {ID_MATCH} AND {T}."_lakeshift_is_current" AND {V}."_lakeshift_g" = 0 '
-        f'AND ({V}."_lakeshift_b" = 0 OR {V}."_lakeshift_vt" IS NOT NULL)',
+        f'UPDATE {T} SET {close} {where}{V}."_lakeshift_b" = 1 AND {V}."_lakeshift_vt" IS NOT NULL',
+        f'UPDATE {T} SET "name" = {V}."name", "note" = {V}."note", "updated_at" = {V}."updated_at", {close} '
+        f'{where}{V}."_lakeshift_b" = 0',  # only when the batch changes a current version in place
         f'INSERT INTO {T} ("id", "name", "note", "updated_at", "_lakeshift_valid_from", "_lakeshift_valid_to", '
         f'"_lakeshift_is_current", "_lakeshift_is_deleted", "_lakeshift_row_hash") SELECT {V}."id", {V}."name", '
         f'{V}."note", {V}."updated_at", {V}."_lakeshift_vf", {V}."_lakeshift_vt", {V}."_lakeshift_vt" IS NULL, '
@@ -77,7 +100,7 @@ def test_a_new_history_table_has_the_version_columns_and_no_primary_key(fake, la
     m, paths = batch(lake, COLS, [{"id": [1], "name": ["a"], "note": ["x"], "updated_at": [None]}], bid=BID,
                      ts="updated_at")
     m = dataclasses.replace(m, history=HIST)
-    fake.staged_rows = 1
+    fake.staged_rows, fake.in_place = 1, 0
     loader = open_target(rs_target(), SETTINGS, connection_factory=fake.connect)
     loader.state.ready = True
     stage_batch(loader, lake, m, paths).commit(m)
@@ -86,6 +109,8 @@ def test_a_new_history_table_has_the_version_columns_and_no_primary_key(fake, la
                            '"_lakeshift_is_current" BOOLEAN, "_lakeshift_is_deleted" BOOLEAN, '
                            '"_lakeshift_row_hash" VARCHAR(32))')
     assert "PRIMARY KEY" not in create
+    assert [s for s in fake.statements() if s.startswith("UPDATE")] == [  # nothing changed in place: no 2nd UPDATE
+        next(s for s in fake.statements() if s.startswith(f"UPDATE {T} SET \"_lakeshift_valid_to\""))]
     parse_all(fake.statements())
 
 

@@ -25,7 +25,7 @@ declared NOT NULL keep plain equality and hash joins)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from lakeshift.identifiers import quote_ansi
@@ -40,7 +40,7 @@ HISTORY_COLUMNS = (VALID_FROM, VALID_TO, IS_CURRENT, IS_DELETED, ROW_HASH)
 # the work tables' own columns (never a source column: lakeshift's prefix is reserved)
 HASH, DELETED, TIME, ORDER, BASE = "_lakeshift_h", "_lakeshift_d", "_lakeshift_t", "_lakeshift_o", "_lakeshift_b"
 GROUP, FROM_, TO = "_lakeshift_g", "_lakeshift_vf", "_lakeshift_vt"
-_PREV_HASH, _PREV_DEL, _EFFECTIVE, _LAST = "_lakeshift_ph", "_lakeshift_pd", "_lakeshift_e", "_lakeshift_last"
+_EFFECTIVE = "_lakeshift_e"
 T_ALIAS, C_ALIAS, S_ALIAS = '"_lakeshift_t"', '"_lakeshift_c"', '"_lakeshift_s"'
 
 
@@ -53,7 +53,7 @@ class Shape:
     versions_sql: str
     columns: Sequence[str]  # the data columns written (the batch's; the target's for a delete batch)
     key: Sequence[str]  # business key
-    nullable_key: frozenset[str]  # key columns that may be NULL (compared NULL-safe)
+    nullable_key: Mapping[str, str]  # key columns that may be NULL -> a value of their type ('' : none)
     by_time: bool = True  # order a key's rows by time, then the batch's order (binlog: log order only)
 
     def q(self, names: Sequence[str], alias: str = "") -> str:
@@ -61,11 +61,21 @@ class Shape:
 
 
 def key_match(shape: Shape, left: str, right: str, key: Sequence[str] | None = None) -> str:
-    """The business key (or `key`) of `left` equals that of `right`, NULLs equal."""
+    """The business key (or `key`) of `left` equals that of `right`, NULLs equal. A nullable
+    column compares COALESCE(a, v) and whether it is NULL: plain equalities, so every engine
+    can still hash-join (an `a = b OR (a IS NULL AND b IS NULL)` cannot, and is only the
+    fallback for a type without a value to stand in, `v` '')."""
     parts = []
     for k in key if key is not None else shape.key:
         a, b = f"{left}.{quote_ansi(k)}", f"{right}.{quote_ansi(k)}"
-        parts.append(f"({a} = {b} OR ({a} IS NULL AND {b} IS NULL))" if k in shape.nullable_key else f"{a} = {b}")
+        stand_in = shape.nullable_key.get(k)
+        if stand_in is None:
+            parts.append(f"{a} = {b}")
+        elif stand_in:
+            parts.append(f"COALESCE({a}, {stand_in}) = COALESCE({b}, {stand_in}) AND "
+                         f"CASE WHEN {a} IS NULL THEN 1 ELSE 0 END = CASE WHEN {b} IS NULL THEN 1 ELSE 0 END")
+        else:
+            parts.append(f"({a} = {b} OR ({a} IS NULL AND {b} IS NULL))")
     return " AND ".join(parts)
 
 
@@ -119,59 +129,61 @@ def base_rows(shape: Shape) -> str:
             f"AND {key_match(shape, T_ALIAS, C_ALIAS)})")
 
 
-def _order(shape: Shape, desc: bool = False) -> str:
-    """A key's rows in order: its current version first, then time and the batch's order
-    (`desc`: the reverse, to pick a run's last row)."""
+def _order(shape: Shape) -> str:
+    """A key's rows in order: its current version first, then time and the batch's order."""
     cols = [TIME, ORDER] if shape.by_time else [ORDER]
-    if desc:
-        return ", ".join([quote_ansi(BASE)] + [f"{quote_ansi(c)} DESC" for c in cols])
     return ", ".join([f"{quote_ansi(BASE)} DESC"] + [quote_ansi(c) for c in cols])
 
 
 def create_versions(shape: Shape) -> str:
-    """One row per version (and per key's group 0: the version current before the batch),
-    with its validity; nested SELECTs because Redshift nests no window functions."""
-    part = shape.q(shape.key)
-    running = "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
-    h, d, b = quote_ansi(HASH), quote_ansi(DELETED), quote_ansi(BASE)
-    ph, pd = quote_ansi(_PREV_HASH), quote_ansi(_PREV_DEL)
-    level1 = (f"SELECT *, LAG({h}) OVER (PARTITION BY {part} ORDER BY {_order(shape)}) AS {ph}, "
-              f"LAG({d}) OVER (PARTITION BY {part} ORDER BY {_order(shape)}) AS {pd}, "
-              f"MAX({quote_ansi(TIME)}) OVER (PARTITION BY {part} ORDER BY {_order(shape)} {running}) "
-              f"AS {quote_ansi(_EFFECTIVE)} FROM {shape.changes_sql}")
+    """One row per version (and per key's group 0: the version current before the batch): the
+    last row of each run, its validity, its group. One sort order for every window; nested
+    SELECTs because Redshift nests no window functions."""
+    part, order = shape.q(shape.key), _order(shape)
+    over = f"OVER (PARTITION BY {part} ORDER BY {order})"
+    running = f"OVER (PARTITION BY {part} ORDER BY {order} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+    h, d, b, t = quote_ansi(HASH), quote_ansi(DELETED), quote_ansi(BASE), quote_ansi(TIME)
+    ph, pd, nh, nd, nt, nb = (quote_ansi(f"_lakeshift_{x}") for x in ("ph", "pd", "nh", "nd", "nt", "nb"))
+    e, op, g = quote_ansi(_EFFECTIVE), quote_ansi("_lakeshift_op1"), quote_ansi(GROUP)
+    level1 = (f"SELECT *, LAG({h}) {over} AS {ph}, LAG({d}) {over} AS {pd}, LEAD({h}) {over} AS {nh}, "
+              f"LEAD({d}) {over} AS {nd}, LEAD({t}) {over} AS {nt}, LEAD({b}) {over} AS {nb}, "
+              f"MAX({t}) {running} AS {e} FROM {shape.changes_sql}")
+    # a row opens a version: not the current version itself, and deleted or (live) hashed unlike the row before
     opens = (f"CASE WHEN {b} = 1 THEN 0 WHEN {pd} IS NULL THEN (CASE WHEN {d} THEN 0 ELSE 1 END) "
              f"WHEN {d} <> {pd} THEN 1 WHEN NOT {d} AND {h} <> {ph} THEN 1 ELSE 0 END")
-    level2 = (f"SELECT *, SUM({opens}) OVER (PARTITION BY {part} ORDER BY {_order(shape)} {running}) "
-              f"AS {quote_ansi(GROUP)} FROM ({level1}) AS l1")
-    g = quote_ansi(GROUP)
-    level3 = (f"SELECT *, ROW_NUMBER() OVER (PARTITION BY {part}, {g} ORDER BY {_order(shape, desc=True)}) "
-              f"AS {quote_ansi(_LAST)}, MIN({quote_ansi(_EFFECTIVE)}) OVER (PARTITION BY {part}, {g}) "
+    level2 = f"SELECT *, {opens} AS {op} FROM ({level1}) AS l1"
+    # a version starts at the latest time up to its first row (never before the one it closes)
+    level3 = (f"SELECT *, SUM({op}) {running} AS {g}, MAX(CASE WHEN {op} = 1 OR {b} = 1 THEN {e} END) {running} "
               f"AS {quote_ansi(FROM_)} FROM ({level2}) AS l2")
     keep = shape.q([*shape.columns, HASH, DELETED, BASE, GROUP, FROM_])
-    return (f"CREATE TEMP TABLE {shape.versions_sql} AS SELECT {keep}, LEAD({quote_ansi(FROM_)}) OVER "
-            f"(PARTITION BY {part} ORDER BY {g}) AS {quote_ansi(TO)} FROM ({level3}) AS l3 "
-            f"WHERE {quote_ansi(_LAST)} = 1")
+    last = f"{nb} IS NULL OR {nd} <> {d} OR (NOT {nd} AND {nh} <> {h})"  # the next row opens a version
+    return (f"CREATE TEMP TABLE {shape.versions_sql} AS SELECT {keep}, CASE WHEN {nb} IS NULL THEN NULL "
+            f"ELSE GREATEST({e}, {nt}) END AS {quote_ansi(TO)} FROM ({level3}) AS l3 WHERE {last}")
 
 
-def count_tombstones(shape: Shape) -> str:
-    """Deleted versions the batch opens (what the max_delete_fraction guard weighs)."""
-    return f"SELECT COUNT(*) FROM {shape.versions_sql} WHERE {quote_ansi(GROUP)} >= 1 AND {quote_ansi(DELETED)}"
+def count_versions(shape: Shape) -> str:
+    """The deleted versions the batch opens (what the max_delete_fraction guard weighs), and the
+    current versions it changes in place (an UPDATE of every column only when there are any)."""
+    g, d, b = quote_ansi(GROUP), quote_ansi(DELETED), quote_ansi(BASE)
+    return (f"SELECT SUM(CASE WHEN {g} >= 1 AND {d} THEN 1 ELSE 0 END), "
+            f"SUM(CASE WHEN {g} = 0 AND {b} = 0 THEN 1 ELSE 0 END) FROM {shape.versions_sql}")
 
 
 def count_live(target_sql: str) -> str:
     return (f"SELECT COUNT(*) FROM {target_sql} WHERE {quote_ansi(IS_CURRENT)} AND NOT {quote_ansi(IS_DELETED)}")
 
 
-def update_current(shape: Shape) -> str:
-    """The current version of each touched key: its in-place (type 1) changes from the last
-    row that opened no version, and closed (valid_to, not current) when one opened after it."""
-    v = quote_ansi("_lakeshift_v")
-    sets = [f"{quote_ansi(c)} = {v}.{quote_ansi(c)}" for c in shape.columns if c not in shape.key]
-    sets += [f"{quote_ansi(VALID_TO)} = {v}.{quote_ansi(TO)}", f"{quote_ansi(IS_CURRENT)} = {v}.{quote_ansi(TO)} IS NULL"]
-    t = shape.target_sql
-    return (f"UPDATE {t} SET {', '.join(sets)} FROM {shape.versions_sql} AS {v} "
+def update_current(shape: Shape, *, in_place: bool) -> str:
+    """The current version of each touched key. `in_place` False: closed (valid_to, not
+    current), because the batch opened a version after it. True: the keys whose last rows
+    before that opened none: their (type 1) changes, and closed too when a version follows."""
+    v, t = quote_ansi("_lakeshift_v"), shape.target_sql
+    close = [f"{quote_ansi(VALID_TO)} = {v}.{quote_ansi(TO)}", f"{quote_ansi(IS_CURRENT)} = {v}.{quote_ansi(TO)} IS NULL"]
+    sets = [f"{quote_ansi(c)} = {v}.{quote_ansi(c)}" for c in shape.columns if c not in shape.key] if in_place else []
+    which = f"{v}.{quote_ansi(BASE)} = 0" if in_place else f"{v}.{quote_ansi(BASE)} = 1 AND {v}.{quote_ansi(TO)} IS NOT NULL"
+    return (f"UPDATE {t} SET {', '.join(sets + close)} FROM {shape.versions_sql} AS {v} "
             f"WHERE {key_match(shape, t, v)} AND {t}.{quote_ansi(IS_CURRENT)} AND {v}.{quote_ansi(GROUP)} = 0 "
-            f"AND ({v}.{quote_ansi(BASE)} = 0 OR {v}.{quote_ansi(TO)} IS NOT NULL)")
+            f"AND {which}")
 
 
 def insert_versions(shape: Shape) -> str:

@@ -28,6 +28,9 @@ from lakeshift.load.strategies.contract import STAGE_ALIAS, Moved, MoveJob
 from lakeshift.load.types import TType
 
 _TIME_KINDS = ("timestamp", "timestamptz", "date")
+_STAND_INS = {"text": "''", "int": "0", "uint": "0", "numeric": "0", "float": "0", "bool": "FALSE",
+              "date": "CAST('1970-01-01' AS DATE)", "timestamp": "CAST('1970-01-01 00:00:00' AS TIMESTAMP)",
+              "timestamptz": "CAST('1970-01-01 00:00:00' AS TIMESTAMP)"}
 SORT_MEMORY = "64MB"  # PostgreSQL, this transaction only: a batch's versions are sorted four times
 
 
@@ -37,19 +40,21 @@ class WriteHistory:
 
     def move(self, s: Session, job: MoveJob) -> Moved:
         m, hist = job.manifest, _history(job)
-        typed = _data_columns(s, job)
-        names = [n for n, _ in typed]
+        columns = _data_columns(s, job)
+        names = [n for n, _ in columns]
+        nullable = _nullable(job, hist, {n: t.kind for n, t in columns})
         shape = h.Shape(job.target_sql, quote_ansi(job.stage_name + "_c"), quote_ansi(job.stage_name + "_v"),
-                        names, hist.business_key, _nullable(job, hist), by_time=m.mode != "changes")
+                        names, hist.business_key, nullable, by_time=m.mode != "changes")
         stage = job.stage_sql if job.staged else None
         start = _literal_time(m.created_at)
         if job.dialect.name == "PostgreSQL":
             s.execute(h.current_index(job.target_sql, _index_name(job.target_table), hist.business_key))
             s.execute(f"SET LOCAL work_mem = '{SORT_MEMORY}'")  # the window sorts stay in memory
-        if self.key_lookups:  # only for this transaction (as DeleteInsert does)
+        if self.key_lookups and not nullable:  # only for this transaction (as DeleteInsert does); the index
+            # serves plain equality only, so a nullable key is hashed
             s.execute("SET LOCAL enable_hashjoin = off")
             s.execute("SET LOCAL enable_mergejoin = off")
-        s.execute(h.create_changes(shape, typed))
+        s.execute(h.create_changes(shape, [(n, job.dialect.render(t)) for n, t in columns]))
         if stage is not None and not m.deletes:
             s.execute(_staged(shape, job, hist, start))
         if m.mode == "replace":
@@ -58,8 +63,10 @@ class WriteHistory:
             s.execute(h.tombstones(shape, start, stage, absent=False, batch_key=m.primary_key))
         s.execute(h.base_rows(shape))
         s.execute(h.create_versions(shape))
-        gone = _guard(s, job, shape, hist)
-        s.execute(h.update_current(shape))
+        gone, in_place = _guard(s, job, shape, hist)
+        s.execute(h.update_current(shape, in_place=False))
+        if in_place:
+            s.execute(h.update_current(shape, in_place=True))
         inserted = s.execute(h.insert_versions(shape))
         for work in (shape.changes_sql, shape.versions_sql):
             s.execute(sql.drop_table(work))
@@ -72,20 +79,21 @@ def _history(job: MoveJob) -> History:
     return job.manifest.history
 
 
-def _data_columns(s: Session, job: MoveJob) -> list[tuple[str, str]]:
+def _data_columns(s: Session, job: MoveJob) -> list[tuple[str, TType]]:
     """(column, type) written: the batch's; a delete batch (keys only) copies the target's."""
     d = job.dialect
     if not job.manifest.deletes:
-        return [(c.name, d.render(job.types[c.name])) for c in job.manifest.columns]
+        return [(c.name, job.types[c.name]) for c in job.manifest.columns]
     rows = s.query(sql.table_columns(s.placeholder), (d.catalog_name(job.schema), d.catalog_name(job.target_table)))
     own = {d.fold(c) for c in h.HISTORY_COLUMNS}
-    return [(r[0], d.render(d.parse(r[1], r[2], r[3], r[4]))) for r in rows if d.fold(r[0]) not in own]
+    return [(r[0], d.parse(r[1], r[2], r[3], r[4])) for r in rows if d.fold(r[0]) not in own]
 
 
-def _nullable(job: MoveJob, hist: History) -> frozenset[str]:
-    """Key columns compared NULL-safe: all but those MySQL declares NOT NULL."""
+def _nullable(job: MoveJob, hist: History, kinds: dict[str, str]) -> dict[str, str]:
+    """Key columns compared NULL-safe (all but those MySQL declares NOT NULL), each with a value
+    of its type to stand in for NULL ('' : none, compared with OR)."""
     not_null = {c.name for c in job.manifest.columns if not c.nullable}
-    return frozenset(k for k in hist.business_key if k not in not_null)
+    return {k: _STAND_INS.get(kinds.get(k, ""), "") for k in hist.business_key if k not in not_null}
 
 
 def _staged(shape: h.Shape, job: MoveJob, hist: History, start: str) -> str:
@@ -147,12 +155,13 @@ def _literal_time(iso: str) -> str:
     return f"CAST('{when.strftime('%Y-%m-%d %H:%M:%S.%f')}' AS TIMESTAMP)"
 
 
-def _guard(s: Session, job: MoveJob, shape: h.Shape, hist: History) -> int:
-    """Tombstones the batch writes; refused past max_delete_fraction of the live keys (unless forced)."""
-    (gone,), = s.query(h.count_tombstones(shape))
-    gone = int(gone)
+def _guard(s: Session, job: MoveJob, shape: h.Shape, hist: History) -> tuple[int, int]:
+    """Tombstones the batch writes (refused past max_delete_fraction of the live keys, unless
+    forced), and the current versions it changes in place."""
+    (gone, in_place), = s.query(h.count_versions(shape))
+    gone, in_place = int(gone or 0), int(in_place or 0)
     if not gone or hist.force_deletes:
-        return gone
+        return gone, in_place
     (live,), = s.query(h.count_live(job.target_sql))
     if gone > hist.max_delete_fraction * int(live):
         m = job.manifest
@@ -161,7 +170,7 @@ def _guard(s: Session, job: MoveJob, shape: h.Shape, hist: History) -> int:
             f"of {job.target_sql} as deleted, more than max_delete_fraction {hist.max_delete_fraction:g} allows; "
             "nothing was written (the batch stays in the lake). If the source lost them by mistake, restore them; "
             "if the deletes are real, run again with --force-deletes (or raise max_delete_fraction)")
-    return gone
+    return gone, in_place
 
 
 def _index_name(table: str) -> str:
