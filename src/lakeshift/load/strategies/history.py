@@ -61,6 +61,8 @@ class WriteHistory:
             s.execute(h.tombstones(shape, start, stage, absent=True))
         elif m.deletes and stage is not None:
             s.execute(h.tombstones(shape, start, stage, absent=False, batch_key=m.primary_key))
+        if job.dialect.name == "PostgreSQL":  # a TEMP table has no statistics: the probe of the history needs them
+            s.execute(f"ANALYZE {shape.changes_sql}")
         s.execute(h.base_rows(shape))
         s.execute(h.create_versions(shape))
         gone, in_place = _guard(s, job, shape, hist)
