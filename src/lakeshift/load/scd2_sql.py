@@ -9,19 +9,20 @@ A batch becomes versions in four steps (load/strategies/history.py runs them):
    its hash over the tracked columns, whether it is a delete, its time and its
    place in the batch (b = 0); tombstone rows for keys the source lost (b = 0,
    deleted); then the current version of every key they touch (b = 1).
-2. `versions`: per business key, in order (the current version first, then
-   time and the batch's own order), a row opens a version when its deleted flag
-   or (live) its hash differs from the row before; rows that open none update
-   the version open at that point (type 1). One row per version: the last row of
-   each run, valid from the first row's time (never before the version it
-   closes), valid to the next version's start.
-3. One UPDATE ... FROM: the current version of each touched key gets its
-   in-place changes and, when the batch opened a version after it, is closed.
-4. One INSERT ... SELECT of the new versions.
+2. `versions`: per business key, in one sort order (the current version first,
+   then time and the batch's own order), a row opens a version when its deleted
+   flag or (live) its hash differs from the row before; rows that open none
+   update the version open at that point (type 1). One row per version: the
+   last row of each run, valid from the first row's time (never before the
+   version it closes), valid to the next version's start.
+3. UPDATE ... FROM: the current version of each touched key is closed when the
+   batch opened a version after it; a second UPDATE, only when the batch has
+   any, writes in-place changes (of every column: the costly one).
+4. INSERT ... SELECT of the new versions.
 
-NULLs in the business key compare equal (PARTITION BY groups them; joins use
-`a = b OR (a IS NULL AND b IS NULL)` for nullable key columns only, so keys
-declared NOT NULL keep plain equality and hash joins)."""
+NULLs in the business key compare equal (PARTITION BY groups them; joins compare
+a nullable column through a stand-in value and its NULL flag, see key_match),
+composite keys column by column."""
 
 from __future__ import annotations
 

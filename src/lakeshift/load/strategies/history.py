@@ -103,9 +103,9 @@ def _staged(shape: h.Shape, job: MoveJob, hist: History, start: str) -> str:
     by_name = dict(zip(names, exprs))
     texts = [_hash_text(job.dialect.name, job.types[c], by_name[c]) for c in hist.scd_columns if c in by_name]
     deleted = f"COALESCE({STAGE_ALIAS}.{quote_ansi(OP_COLUMN)} = 'delete', FALSE)" if OP_COLUMN in names else "FALSE"
+    source = _time_source(job, by_name)
     return h.staged_changes(shape, job.stage_sql, exprs, h.hash_expr(texts), deleted,
-                            f"COALESCE({_time_source(job, by_name)}, {start})" if _time_source(job, by_name) else start,
-                            _order(job, names))
+                            f"COALESCE({source}, {start})" if source else start, _order(job, names))
 
 
 def _time_source(job: MoveJob, by_name: dict[str, str]) -> str | None:
