@@ -14,8 +14,9 @@ from lakeshift.load.scd2_sql import HISTORY_COLUMNS
 OWN_PREFIX = "_lakeshift_"  # lakeshift's columns (binlog _lakeshift_op ...) are never tracked
 
 
-def with_history(manifest: Manifest, cfg: Any, table: str, force_deletes: bool) -> Manifest:
-    """The batch with the table's history settings, or as it is when the table keeps none."""
+def with_history(manifest: Manifest, cfg: Any, table: str, plan: Any) -> Manifest:
+    """The batch with the table's history settings (and the run's --force-deletes, `plan`),
+    or as it is when the table keeps none."""
     if cfg.scd_type is None:
         return manifest
     names = [c.name for c in manifest.columns]
@@ -24,7 +25,7 @@ def with_history(manifest: Manifest, cfg: Any, table: str, force_deletes: bool) 
     key = tuple(cfg.business_key)
     tracked = tuple(cfg.scd_columns) if cfg.scd_columns is not None else tuple(
         n for n in names if n not in key and not n.startswith(OWN_PREFIX))
-    return replace(manifest, history=History(key, tracked, cfg.max_delete_fraction, force_deletes))
+    return replace(manifest, history=History(key, tracked, cfg.max_delete_fraction, plan.force_deletes))
 
 
 def _check_columns(table: str, m: Manifest, names: list[str], cfg: Any) -> None:

@@ -242,7 +242,7 @@ class TableTask:
         with loader.lock(self.pipeline.name, self.table.name):
             for manifest in self._pending(loader):
                 self._validate(manifest)
-                manifest = with_history(manifest, self.table.config, self.table.name, self.plan.force_deletes)
+                manifest = with_history(manifest, self.table.config, self.table.name, self.plan)
                 staged = staging if staging.holds(manifest) else self._stage_from_lake(loader, manifest)
                 outcome = staged.commit(manifest)
                 faults.checkpoint("after_load_commit")
