@@ -26,10 +26,11 @@ class TableDescription:
     infos: list[ColumnInfo] = field(default_factory=list, repr=False)
     unique_keys: list[tuple[str, list[str]]] = field(default_factory=list, repr=False)
     options: tuple[bool, str] | None = field(default=None, repr=False)
+    custom_sql: str | None = field(default=None, repr=False)  # read from this SELECT (custom_sql.py)
 
     @property
     def full_name(self) -> str:
-        return f"{self.schema}.{self.table}"
+        return f"{self.schema}.{self.table}" + (" (custom_sql)" if self.custom_sql else "")
 
     def info(self, name: str) -> ColumnInfo:
         for i in self.infos:
