@@ -151,12 +151,19 @@ def test_config_validate_names_a_cursor_column_missing_from_the_output(tmp_path:
     assert len(lines) == 1 and "tables.sales.cdc_timestamp_column" in lines[0] and "custom_sql" in lines[0], lines
 
 
-def test_custom_sql_in_a_table_file_and_an_environment_override(tmp_path: Path, mysql_db: str, mysql: Any,
-                                                               cli: Any) -> None:
-    _create(mysql)
-    cfg = build_config(tmp_path / "c", mysql_db, {"type": "duckdb", "path": str(tmp_path / "x.duckdb")},
-                       local_storage(tmp_path / "lake"), {"sales": {**HYBRID, "custom_sql": FILTER}})
+def test_custom_sql_in_a_table_file_and_an_environment_override(tmp_path: Path) -> None:
+    from lakeshift.config.loader import load_config
+
+    cfg = build_config(tmp_path / "c", "db", {"type": "duckdb", "path": str(tmp_path / "x.duckdb")},
+                       local_storage(tmp_path / "lake"), {"sales": dict(HYBRID)})
     (cfg / "tables").mkdir()
-    (cfg / "tables" / "sales.yml").write_text(yaml.safe_dump({"custom_sql": "SELECT 1; SELECT 2"}))
-    result = cli("config", "validate", config_dir=cfg)
-    assert result.exit_code == 1 and "custom_sql" in result.output + result.stderr
+    (cfg / "tables" / "sales.yml").write_text(yaml.safe_dump({"custom_sql": FILTER}))
+    (cfg / "environments").mkdir()
+    (cfg / "environments" / "qa.yml").write_text(yaml.safe_dump({"tables": {"sales": {"custom_sql": JOIN}}}))
+    assert load_config(cfg, env_name=None).pipeline("p1").tables["sales"].custom_sql == FILTER
+    assert load_config(cfg, env_name="qa").pipeline("p1").tables["sales"].custom_sql == JOIN
+    (cfg / "environments" / "qa.yml").write_text(yaml.safe_dump({"tables": {"sales": {"custom_sql": "TRUNCATE orders"}}}))
+    with pytest.raises(Exception) as err:
+        load_config(cfg, env_name="qa")
+    assert "environments/qa.yml" in str(err.value) or "custom_sql" in str(err.value)
+    assert "\n" not in str(err.value) and "tables.sales.custom_sql" in str(err.value)
