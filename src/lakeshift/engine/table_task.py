@@ -245,6 +245,7 @@ class TableTask:
         gate = QualityGate(self.pipeline.key, self.table, self.ctx.lake, self.table_lake)
         with loader.lock(self.pipeline.name, self.table.name), self._quality_reported(gate):
             batches = self._pending(loader)
+            loaded: Manifest | None = None
             for n, manifest in enumerate(batches):
                 self._validate(manifest)
                 gate.judge(manifest, batches[n + 1:])
@@ -254,10 +255,12 @@ class TableTask:
                 self.result.notes.extend(outcome.notes)
                 if outcome.skipped:
                     continue
-                gate.after_load(loader, manifest)
                 self.result.rows_loaded += outcome.rows
                 self.result.rows_deleted += outcome.deleted
                 self.result.batches_loaded += 1
+                loaded = manifest
+            if loaded is not None:
+                gate.after_load(loader, loaded)  # on the target as this run leaves it
             staging.abort()  # a staged batch not loaded here was superseded, or loaded by another run meanwhile
 
     @contextmanager
