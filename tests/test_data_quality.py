@@ -142,3 +142,33 @@ def test_check_settings_are_checked_in_one_line(tmp_path: Path, mysql_db: str, c
                        {"people": {**HYBRID, "data_quality_checks": ["null_check", {"freshness": {"column": "u"}}]}})
     line = one_error_line(cli("config", "validate", config_dir=cfg))
     assert "tables.people.data_quality_checks" in line and "item 2 (freshness): max_age" in line, line
+
+
+def test_the_target_duplicate_query_on_redshift_is_one_statement_postgresql_runs(pg: Any, pg_schema: str) -> None:
+    import sqlglot
+    from kit.redshift import FakeRedshift
+    from load_kit import SETTINGS
+
+    from lakeshift.config.models import RedshiftTarget
+    from lakeshift.load import open_target
+
+    fake = FakeRedshift()
+    fake.columns["people"] = [("id", "integer", None, None, None), ("email", "character varying", 40, None, None),
+                              ("_lakeshift_deleted_at", "timestamp with time zone", None, None, None)]
+    fake.staged_rows = 3
+    target = RedshiftTarget(type="redshift", host="rs.example", database="dev", username="loader", schema="analytics",
+                            iam_role="arn:aws:iam::123456789012:role/x")
+    loader = open_target(target, SETTINGS, connection_factory=fake.connect)
+    try:
+        assert loader.repeated_keys("people", ["email"]) == 3
+    finally:
+        loader.close()
+    sent = fake.statements()[-1]
+    assert sent == ('SELECT COUNT(*) FROM (SELECT "email" FROM "analytics"."people" WHERE "_lakeshift_deleted_at" IS '
+                    'NULL GROUP BY "email" HAVING COUNT(*) > 1) AS repeated')
+    sqlglot.parse_one(sent, read="redshift")
+    pg.execute(f'CREATE SCHEMA "{pg_schema}"')
+    pg.execute(f'CREATE TABLE "{pg_schema}"."people" (id INT, email TEXT, "_lakeshift_deleted_at" TIMESTAMPTZ)')
+    pg.execute(f"""INSERT INTO "{pg_schema}"."people" VALUES (1, 'a', NULL), (2, 'a', NULL), (3, 'b', NULL),
+                   (4, 'b', now()), (5, 'c', NULL), (6, 'c', NULL), (7, 'c', NULL)""")
+    assert pg.execute(sent.replace('"analytics"', f'"{pg_schema}"')).fetchone()[0] == 2

@@ -14,9 +14,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from lakeshift.errors import ConfigError, IdentifierError, SourceError
-from lakeshift.identifiers import check_identifier, split_table_name
-from lakeshift.source.convert import HIDDEN
+from lakeshift.errors import ConfigError
+from lakeshift.identifiers import split_table_name
 
 if TYPE_CHECKING:
     from lakeshift.config.models import TableConfig
@@ -86,21 +85,14 @@ def describe_query(pool: MySQLPool, database: str | None, label: str, name: str,
     """The columns of table `name`'s custom_sql as MySQL types its result. The query's
     output has no unique key MySQL promises: the configured primary_key (checked in
     each batch for repeats) is its key, and pages it when its columns are NOT NULL."""
-    from lakeshift.source.description import TableDescription
     from lakeshift.source.convert import ALIAS
+    from lakeshift.source.description import TableDescription, check_column_names
     from lakeshift.source.result_types import field_info
 
     assert table.custom_sql is not None
     where = f"MySQL {label}: custom_sql of table {name}"
     fields = pool.fields(f"SELECT * FROM ({table.custom_sql}) AS {ALIAS} LIMIT 0", where)
-    infos = [field_info(f) for f in fields]
-    for i in infos:
-        try:
-            check_identifier(i.name, "column")
-        except IdentifierError as exc:
-            raise SourceError(f"{where}: {exc}; give the expression a plain name with AS") from None
-        if i.name.startswith(HIDDEN):
-            raise SourceError(f"{where}: column {i.name!r} uses the prefix {HIDDEN!r} lakeshift reserves")
+    infos = check_column_names([field_info(f) for f in fields], where, "; give the expression a plain name with AS")
     keys = [("primary_key", list(table.primary_key))] if table.primary_key else []
     schema, bare = split_table_name(name)
     return TableDescription(schema or database or "custom_sql", bare, [], list(table.primary_key or []), infos=infos, unique_keys=keys,
