@@ -58,14 +58,22 @@ def _mysql_rows(mysql_db: str, query: str) -> list[tuple[Any, ...]]:
         return [tuple(norm(v) for v in row) for row in cur.fetchall()]
 
 
-@pytest.mark.parametrize("query,target_kind", [(JOIN, "postgres"), (FILTER, "duckdb")], ids=["join-pg", "filter-duck"])
-def test_custom_sql_syncs_incrementally_and_equals_the_select(query: str, target_kind: str, mysql: Any, mysql_db: str,
-                                                            tmp_path: Path, cli: Any,
+OTHER = {"timestamp_only": {"cdc_strategy": "timestamp_only", "cdc_id_column": None, "lookback": "2s"},
+         "full_sync": {"cdc_strategy": "full_sync"}}
+
+
+@pytest.mark.parametrize("query,target_kind,strategy", [(JOIN, "postgres", "hybrid"), (FILTER, "duckdb", "hybrid"),
+                                                        (FILTER, "postgres", "timestamp_only"),
+                                                        (JOIN, "duckdb", "full_sync")],
+                         ids=["join-pg", "filter-duck", "filter-lookback-pg", "join-full-duck"])
+def test_custom_sql_syncs_incrementally_and_equals_the_select(query: str, target_kind: str, strategy: str, mysql: Any,
+                                                            mysql_db: str, tmp_path: Path, cli: Any,
                                                             request: pytest.FixtureRequest) -> None:
     _create(mysql)
     target = make_target(target_kind, request, tmp_path)
+    table = {**HYBRID, **OTHER.get(strategy, {}), "custom_sql": query}
     cfg = build_config(tmp_path / "config", mysql_db, target.config, local_storage(tmp_path / "lake"),
-                       {"sales": {**HYBRID, "custom_sql": query}})
+                       {"sales": {k: v for k, v in table.items() if v is not None}})
     columns = [c.strip().split(" AS ")[-1].split(".")[-1] for c in query[7:query.index(" FROM ")].split(",")]
     for round_ in range(2):
         if round_:
@@ -77,7 +85,10 @@ def test_custom_sql_syncs_incrementally_and_equals_the_select(query: str, target
         assert got == want, f"round {round_}"
     assert len(want) > 40
     loads = target.loads("p1", "sales")
-    assert len(loads) == 2 and loads[1][1] < len(want)  # the second run read the changes only
+    if strategy != "full_sync":
+        assert len(loads) == 2 and loads[1][1] < len(want)  # the second run read the changes only
+    verified = cli("verify", "-p", "p1", "-t", "sales", config_dir=cfg)  # verify compares the same SELECT
+    assert verified.exit_code == 0, verified.output + verified.stderr
 
 
 TYPED = """CREATE TABLE typed (id BIGINT UNSIGNED PRIMARY KEY, i INT, si SMALLINT UNSIGNED NOT NULL, b TINYINT(1),
