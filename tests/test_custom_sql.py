@@ -75,6 +75,9 @@ def test_custom_sql_syncs_incrementally_and_equals_the_select(query: str, target
     cfg = build_config(tmp_path / "config", mysql_db, target.config, local_storage(tmp_path / "lake"),
                        {"sales": {k: v for k, v in table.items() if v is not None}})
     columns = [c.strip().split(" AS ")[-1].split(".")[-1] for c in query[7:query.index(" FROM ")].split(",")]
+    if strategy == "hybrid" and target_kind == "postgres":
+        dry = cli("sync", "pipeline", "-p", "p1", "-t", "sales", "--dry-run", config_dir=cfg)
+        assert "source:  custom_sql SELECT o.id" in dry.output and "merge on (id)" in dry.output, dry.output
     for round_ in range(2):
         if round_:
             _change(mysql)
