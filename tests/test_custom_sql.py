@@ -181,3 +181,14 @@ def test_custom_sql_in_a_table_file_and_an_environment_override(tmp_path: Path) 
         load_config(cfg, env_name="qa")
     assert "environments/qa.yml" in str(err.value) or "custom_sql" in str(err.value)
     assert "\n" not in str(err.value) and "tables.sales.custom_sql" in str(err.value)
+
+
+def test_binlog_with_custom_sql_is_refused_in_one_line(tmp_path: Path) -> None:
+    from lakeshift.config.loader import load_config
+
+    cfg = build_config(tmp_path / "c", "db", {"type": "duckdb", "path": str(tmp_path / "x.duckdb")},
+                       local_storage(tmp_path / "lake"), {"sales": {"cdc_strategy": "binlog", "custom_sql": FILTER}})
+    with pytest.raises(Exception) as err:
+        load_config(cfg)
+    text = str(err.value)
+    assert "\n" not in text and "tables.sales" in text and "custom_sql cannot be read from the binlog" in text, text

@@ -64,7 +64,7 @@ class QualityGate:
 
     def after_load(self, loader: Any, manifest: Manifest) -> None:
         """duplicate_check on a merge table: no key value repeats in the target after the load."""
-        if manifest.mode != "merge" or manifest.deletes:
+        if manifest.mode not in ("merge", "changes"):
             return
         for check in (c for c in self.checks if isinstance(c, DuplicateCheck)):
             key = list(check.columns or manifest.primary_key)
