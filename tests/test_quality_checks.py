@@ -28,7 +28,7 @@ def _manifest(mode: str = "merge", key: tuple[str, ...] = ("id",)) -> Manifest:
 def _one(checks: list, mode: str = "merge") -> list:
     cfg = TableConfig(data_quality_checks=checks)
     m = _manifest(mode)
-    data = DATA.select(scan_columns(cfg.data_quality_checks, m))
+    data = DATA.select(scan_columns(cfg.data_quality_checks, m, cfg))
     return [(r.passed, r.column, r.offending) for r in run_checks(cfg.data_quality_checks, cfg, m, data, NOW)]
 
 

@@ -35,13 +35,18 @@ class CheckResult:
         return f"{self.check} failed{where}: {self.offending:,} offending row(s) ({self.detail})"
 
 
-def scan_columns(checks: Sequence[Any], manifest: Manifest) -> list[str]:
+def duplicate_key(check: DuplicateCheck, cfg: TableConfig | None, manifest: Manifest) -> list[str]:
+    """The columns a duplicate_check judges: its own, the business key (SCD2 tables), the merge key."""
+    return list(check.columns or getattr(cfg, "business_key", None) or manifest.primary_key)
+
+
+def scan_columns(checks: Sequence[Any], manifest: Manifest, cfg: TableConfig | None = None) -> list[str]:
     """The batch columns the checks need from the Parquet scan (the rest use the manifest)."""
     names = {c.name for c in manifest.columns}
     wanted: list[str] = []
     for check in checks:
         if isinstance(check, DuplicateCheck):
-            wanted += list(check.columns or manifest.primary_key)
+            wanted += duplicate_key(check, cfg, manifest)
         elif isinstance(check, AcceptedValues):
             wanted += list(check.values)
         elif isinstance(check, Freshness):
@@ -93,7 +98,7 @@ def _nulls(check: NullCheck, cfg: TableConfig, manifest: Manifest, data: pa.Tabl
 
 def _duplicates(check: DuplicateCheck, cfg: TableConfig, manifest: Manifest, data: pa.Table,
                 now: datetime) -> CheckResult:
-    key = list(check.columns or manifest.primary_key)
+    key = duplicate_key(check, cfg, manifest)
     if manifest.mode == "changes" and not check.columns:
         return _result(check)  # a binlog batch holds every change of a key: the target side judges it
     if not key:

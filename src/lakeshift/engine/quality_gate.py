@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from lakeshift.batch import Manifest
 from lakeshift.config.quality import DuplicateCheck
 from lakeshift.engine.part_feeder import lake_part
-from lakeshift.engine.quality_checks import CheckResult, run_checks, scan_columns
+from lakeshift.engine.quality_checks import CheckResult, duplicate_key, run_checks, scan_columns
 from lakeshift.errors import ValidationFailed
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class QualityGate:
         if manifest.mode not in ("merge", "changes"):
             return
         for check in (c for c in self.checks if isinstance(c, DuplicateCheck)):
-            key = list(check.columns or manifest.primary_key)
+            key = duplicate_key(check, self.table.config, manifest)
             n = loader.repeated_keys(self.table.target_table, key)
             result = CheckResult("duplicate_check (target)", check.severity, not n, ", ".join(key), n,
                                  f"{n:,} key value(s) repeat in the target" if n else "")
@@ -87,7 +87,7 @@ class QualityGate:
 
     # ------------------------------------------------------------------ data
     def _run(self, manifest: Manifest) -> list[CheckResult]:
-        columns = scan_columns(self.checks, manifest)
+        columns = scan_columns(self.checks, manifest, self.table.config)
         return run_checks(self.checks, self.table.config, manifest, self._scan(manifest, columns))
 
     def _run_effective(self, manifests: list[Manifest]) -> list[CheckResult]:
@@ -95,7 +95,7 @@ class QualityGate:
         first = manifests[0]
         key = list(first.primary_key)
         view = dataclasses.replace(first, null_counts={})  # NULLs are counted in the scan instead
-        columns = list(dict.fromkeys(key + scan_columns(self.checks, view)))
+        columns = list(dict.fromkeys(key + scan_columns(self.checks, view, self.table.config)))
         tables = []
         for m in manifests:
             t = self._scan(m, columns)

@@ -19,6 +19,9 @@ from lakeshift.load.state import LoadRecord, RunRecord
 from lakeshift.load.state_tables import StateTables
 
 
+_SCD2_CURRENT = "_lakeshift_is_current"  # SCD type 2 history tables (issue 14, section 1)
+
+
 class LoaderBase:
     """A TargetLoader (load/contracts.py) without its target's specifics."""
 
@@ -122,6 +125,8 @@ class LoaderBase:
         cols = ", ".join(quote_ansi(c) for c in key)
         live = f" WHERE {quote_ansi(sql.DELETED_AT_COLUMN)} IS NULL" if self.dialect.fold(
             sql.DELETED_AT_COLUMN) in columns else ""
+        if self.dialect.fold(_SCD2_CURRENT) in columns:  # a history table: one current version per key
+            live = f" WHERE {quote_ansi(_SCD2_CURRENT)}"
         with self._using() as s:
             (n,), = s.query(f"SELECT COUNT(*) FROM (SELECT {cols} FROM {qualified_ansi(self.schema, target_table)}"
                             f"{live} GROUP BY {cols} HAVING COUNT(*) > 1) AS repeated")
