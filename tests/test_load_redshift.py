@@ -553,7 +553,8 @@ def test_state_tables_of_an_older_release_get_the_new_columns(fake):
         'ALTER TABLE "analytics"."_lakeshift_loads" ADD COLUMN "note" VARCHAR(1024)',
         'ALTER TABLE "analytics"."_lakeshift_runs" ADD COLUMN "notes" VARCHAR(4096)',
         'ALTER TABLE "analytics"."_lakeshift_loads" ADD COLUMN "deleted" BIGINT',
-        'ALTER TABLE "analytics"."_lakeshift_runs" ADD COLUMN "rows_deleted" BIGINT']
+        'ALTER TABLE "analytics"."_lakeshift_runs" ADD COLUMN "rows_deleted" BIGINT',
+        'ALTER TABLE "analytics"."_lakeshift_runs" ADD COLUMN "quality" VARCHAR(4096)']
     assert fake.log[4][1] == ("analytics", "_lakeshift_loads", "_lakeshift_runs", "_lakeshift_locks")
     parse_all(fake.statements())
 
@@ -571,14 +572,16 @@ class RacedRedshift(FakeRedshift):
 def test_a_migration_that_loses_the_race_is_fine_and_a_real_failure_is_not():
     raced = RacedRedshift()
     raced.state_columns = [("_lakeshift_loads", "pipeline"), ("_lakeshift_runs", "notes"),
-                           ("_lakeshift_loads", "deleted"), ("_lakeshift_runs", "rows_deleted")]
+                           ("_lakeshift_loads", "deleted"), ("_lakeshift_runs", "rows_deleted"),
+                           ("_lakeshift_runs", "quality")]
     open_target(rs_target(), SETTINGS, connection_factory=raced.connect).ensure_state_tables()
     assert raced.statements()[4:] == [
         STATE_COLUMNS_SELECT, 'ALTER TABLE "analytics"."_lakeshift_loads" ADD COLUMN "note" VARCHAR(1024)',
         STATE_COLUMNS_SELECT]  # looked again: the column is there
     refused = FakeRedshift()
     refused.state_columns = [("_lakeshift_loads", "pipeline"), ("_lakeshift_runs", "notes"),
-                             ("_lakeshift_loads", "deleted"), ("_lakeshift_runs", "rows_deleted")]
+                             ("_lakeshift_loads", "deleted"), ("_lakeshift_runs", "rows_deleted"),
+                           ("_lakeshift_runs", "quality")]
     refused.fail_on = ("ALTER TABLE", "permission denied for relation _lakeshift_loads")
     with pytest.raises(LoadError, match="permission denied"):
         open_target(rs_target(), SETTINGS, connection_factory=refused.connect).ensure_state_tables()

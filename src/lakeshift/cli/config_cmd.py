@@ -55,7 +55,7 @@ def show_pipeline(app, pipeline: str) -> None:
         cursor = ", ".join(c for c in (t.cdc_timestamp_column, t.cdc_id_column) if c)
         lookback = _duration(t.lookback) if t.lookback else ""
         batch = str(t.processing.batch_size or s.processing.batch_size)
-        table.add_row(name, t.full_name or name, t.target_name or name, t.table_type, t.cdc_strategy, cursor,
+        table.add_row(name, "custom_sql" if t.custom_sql else t.full_name or name, t.target_name or name, t.table_type, t.cdc_strategy, cursor,
                       lookback, batch, ", ".join(t.depends_on))
     console.print(table)
     for name, t in p.tables.items():

@@ -257,6 +257,31 @@ class TableConfig(Model):
     scd_columns: list[Identifier] | None = Field(
         None, description="a change in these opens a new version; default every non-key column")
     description: str | None = None
+    # v1.2: read this one SELECT instead of the whole table (source/custom_sql.py)
+    custom_sql: str | None = None
+    # v1.2: checks of each batch before it is loaded (config/quality.py; engine/quality_gate.py)
+    data_quality_checks: list[Any] = Field(default_factory=list)
+
+    @field_validator("custom_sql")
+    @classmethod
+    def _one_select(cls, v: str | None) -> str | None:
+        from lakeshift.source.custom_sql import check_custom_sql
+
+        return None if v is None else check_custom_sql(v)
+
+    @field_validator("data_quality_checks", mode="before")
+    @classmethod
+    def _checks(cls, v: Any) -> list[Any]:
+        from lakeshift.config.quality import parse_checks
+
+        return parse_checks([] if v is None else v)
+
+    @model_validator(mode="after")
+    def _custom_sql_not_binlog(self) -> TableConfig:
+        if self.custom_sql and self.cdc_strategy == "binlog":
+            raise ValueError("custom_sql cannot be read from the binlog (a binlog stream carries table rows, not the "
+                             "SELECT's); use cdc_strategy hybrid, timestamp_only, id_only or full_sync")
+        return self
 
     @model_validator(mode="after")
     def _history_keys(self) -> TableConfig:

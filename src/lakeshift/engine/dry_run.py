@@ -58,12 +58,26 @@ def _preview(plan: Plan, ctx: RunContext, loader: TargetLoader | None, t: TableP
             spec = plan_batch(t, plan.pipeline.name, plan.limit, reader, table_lake, loader)
         finally:
             reader.close()
-    row = TablePreview(t.name, t.config.cdc_strategy, t.source_table, _window(spec, plan.limit),
+    row = TablePreview(t.name, t.config.cdc_strategy, _source(t), _window(spec, plan.limit),
                        table_lake.uri(""), "(not loaded: backup only)", spec.check.describe() if spec else "-",
                        [], t.depends_on, deletes=describe_deletes(plan, t),
                        warnings=list(spec.check.warnings) if spec else [])
     return _with_loads(plan, loader, t, row, spec.head if spec else None,
                        batches_after_extract(spec, table_lake.manifests()))
+
+
+def _source(t: TablePlan) -> str:
+    """The source table, or the custom_sql (shortened) and the checks its batches must pass."""
+    sql = t.config.custom_sql
+    text = t.source_table if not sql else "custom_sql " + (" ".join(sql.split())[:77] + "..." if len(sql) > 80
+                                                            else " ".join(sql.split()))
+    checks = t.config.data_quality_checks
+    if checks:
+        from lakeshift.config.quality import describe_check
+
+        text += "  checks: " + ", ".join(f"{describe_check(c)}" + (" (warn)" if c.severity == "warn" else "")
+                                         for c in checks)
+    return text
 
 
 def _binlog_preview(plan: Plan, ctx: RunContext, loader: TargetLoader | None, t: TablePlan) -> TablePreview:

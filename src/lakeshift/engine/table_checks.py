@@ -10,6 +10,7 @@ from typing import Any
 from lakeshift.config.models import TableConfig
 from lakeshift.engine.merge_key import MergeKey, batch_mode, check_strategy, resolve_merge_key
 from lakeshift.errors import ConfigError
+from lakeshift.source.custom_sql import check_output_columns
 from lakeshift.source.keys import KeyCol
 
 _WINDOW_KINDS = ("temporal", "int", "decimal")  # cursor kinds a target orders like MySQL
@@ -33,6 +34,7 @@ class TableCheck:
 def check_table(name: str, cfg: TableConfig, desc: Any) -> TableCheck:
     """Raises ConfigError (one line, naming tables.NAME) when the table cannot
     be synced right; returns the key, the load mode and warnings otherwise."""
+    check_output_columns(name, cfg, desc)
     key = resolve_merge_key(name, cfg, desc)
     check_strategy(name, cfg, key, desc)
     mode = batch_mode(cfg, key)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from lakeshift.engine.history import with_history
 from lakeshift.engine.merge_key import RepeatCheck
 from lakeshift.engine.part_feeder import lake_part
 from lakeshift.engine.plan import Plan, TablePlan
+from lakeshift.engine.quality_gate import QualityGate
 from lakeshift.engine.staging import StagingSession
 from lakeshift.errors import ConfigError, LakeshiftError, LockBusyError, ValidationFailed
 
@@ -46,6 +48,7 @@ class TableResult:
     batches_loaded: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    quality: list[str] = field(default_factory=list)  # data_quality_checks results (engine/quality_gate.py)
 
 
 class TableTask:
@@ -114,6 +117,7 @@ class TableTask:
                 finished_at=utc_now_iso(), status=status, rows_extracted=self.result.rows_extracted,
                 rows_loaded=self.result.rows_loaded, batches=self.result.batches_loaded, error=text,
                 notes="; ".join(self.result.notes) or None, rows_deleted=self.result.rows_deleted,
+                quality="; ".join(self.result.quality) or None,
             ))
         except Exception as exc:  # noqa: BLE001 - history must never hide the real outcome
             log.warning("%s: could not record the run history: %s", self.table.name, exc)
@@ -239,9 +243,13 @@ class TableTask:
 
     def load_pending(self, loader: TargetLoader, staging: StagingSession) -> None:
         """Load every pending batch, oldest first, under the table's load lock."""
-        with loader.lock(self.pipeline.name, self.table.name):
-            for manifest in self._pending(loader):
+        gate = QualityGate(self.pipeline.key, self.table, self.ctx.lake, self.table_lake)
+        with loader.lock(self.pipeline.name, self.table.name), self._quality_reported(gate):
+            batches = self._pending(loader)
+            loaded: Manifest | None = None
+            for n, manifest in enumerate(batches):
                 self._validate(manifest)
+                gate.judge(manifest, batches[n + 1:])
                 manifest = with_history(manifest, self.table.config, self.table.name, self.plan)
                 staged = staging if staging.holds(manifest) else self._stage_from_lake(loader, manifest)
                 outcome = staged.commit(manifest)
@@ -252,7 +260,19 @@ class TableTask:
                 self.result.rows_loaded += outcome.rows
                 self.result.rows_deleted += outcome.deleted
                 self.result.batches_loaded += 1
+                loaded = manifest
+            if loaded is not None:
+                gate.after_load(loader, loaded)  # on the target as this run leaves it
             staging.abort()  # a staged batch not loaded here was superseded, or loaded by another run meanwhile
+
+    @contextmanager
+    def _quality_reported(self, gate: QualityGate) -> Iterator[None]:
+        """The checks' results reach the run history and the summary, whatever the outcome."""
+        try:
+            yield
+        finally:
+            self.result.quality.extend(gate.lines)
+            self.result.notes.extend(f"data quality: {w}" for w in gate.warnings())
 
     def _validate(self, manifest: Manifest) -> None:
         from lakeshift.load import validate_batch

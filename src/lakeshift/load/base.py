@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 
 from lakeshift.batch import Manifest
-from lakeshift.identifiers import qualified_ansi
+from lakeshift.identifiers import qualified_ansi, quote_ansi
 from lakeshift.load import scd2_sql, sql
 from lakeshift.load.checks import check_batch
 from lakeshift.load.contracts import LoadContext, StagedBatch
@@ -17,6 +17,8 @@ from lakeshift.load.dialects import TypeDialect
 from lakeshift.load.session import Session
 from lakeshift.load.state import LoadRecord, RunRecord
 from lakeshift.load.state_tables import StateTables
+
+
 
 
 class LoaderBase:
@@ -115,6 +117,21 @@ class LoaderBase:
         with self._using() as s:
             (n,), = s.query(scd2_sql.count_live(name) if history else sql.count_rows(
                 name, live=self.dialect.fold(sql.DELETED_AT_COLUMN) in columns))
+        return int(n)
+
+    def repeated_keys(self, target_table: str, key: list[str]) -> int:
+        """How many values of `key` more than one live row of the target table holds (duplicate_check)."""
+        columns = {self.dialect.fold(c) for c in self.target_columns(target_table)}
+        if not columns:
+            return 0
+        cols = ", ".join(quote_ansi(c) for c in key)
+        live = f" WHERE {quote_ansi(sql.DELETED_AT_COLUMN)} IS NULL" if self.dialect.fold(
+            sql.DELETED_AT_COLUMN) in columns else ""
+        if self.dialect.fold(scd2_sql.IS_CURRENT) in columns:  # a history table: one current version per key
+            live = f" WHERE {quote_ansi(scd2_sql.IS_CURRENT)}"
+        with self._using() as s:
+            (n,), = s.query(f"SELECT COUNT(*) FROM (SELECT {cols} FROM {qualified_ansi(self.schema, target_table)}"
+                            f"{live} GROUP BY {cols} HAVING COUNT(*) > 1) AS repeated")
         return int(n)
 
     def dependent_views(self, s: Session, target_table: str) -> list[str]:

@@ -29,12 +29,13 @@ RESERVED_TABLE_PREFIX = "_lakeshift_"
 LOAD_COLUMNS = ("pipeline", "table_name", "batch_id", "target_table", "mode", "rows", "files", "bytes",
                 "watermark_low", "watermark_high", "loaded_at", "note", "deleted")
 RUN_COLUMNS = ("pipeline", "table_name", "started_at", "finished_at", "status", "rows_extracted",
-               "rows_loaded", "batches", "error", "notes", "rows_deleted")
+               "rows_loaded", "batches", "error", "notes", "rows_deleted", "quality")
 # State columns added after the tables were first released: targets made before them get
 # them by ALTER TABLE (see state_migrations). (table, column, type)
 ADDED_STATE_COLUMNS = ((LOADS_TABLE, "note", "VARCHAR(1024)"), (RUNS_TABLE, "notes", "VARCHAR(4096)"),
                        (LOCKS_TABLE, "holder", "VARCHAR(128)"),
-                       (LOADS_TABLE, "deleted", "BIGINT"), (RUNS_TABLE, "rows_deleted", "BIGINT"))
+                       (LOADS_TABLE, "deleted", "BIGINT"), (RUNS_TABLE, "rows_deleted", "BIGINT"),
+                       (RUNS_TABLE, "quality", "VARCHAR(4096)"))
 
 
 def _p(placeholder: str, n: int) -> str:
@@ -65,7 +66,8 @@ def state_tables(schema: str, *, with_locks: bool = False) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {qualified_ansi(schema, RUNS_TABLE)} ("
         '"pipeline" VARCHAR(256) NOT NULL, "table_name" VARCHAR(256) NOT NULL, "started_at" TIMESTAMPTZ, '
         '"finished_at" TIMESTAMPTZ, "status" VARCHAR(32), "rows_extracted" BIGINT, "rows_loaded" BIGINT, '
-        '"batches" INTEGER, "error" VARCHAR(16000), "notes" VARCHAR(4096), "rows_deleted" BIGINT)'
+        '"batches" INTEGER, "error" VARCHAR(16000), "notes" VARCHAR(4096), "rows_deleted" BIGINT, '
+        '"quality" VARCHAR(4096))'
     )
     out = [loads, runs]
     if with_locks:

@@ -113,8 +113,10 @@ class StateTables:
         """One row of run history; the error and notes are redacted and truncated."""
         error = redact(run.error)[:ERROR_MAX_CHARS] if run.error else None
         notes = redact(run.notes)[:NOTES_MAX_CHARS] if run.notes else None
+        quality = redact(run.quality)[:NOTES_MAX_CHARS] if run.quality else None
         params = (run.pipeline, run.table, as_utc(run.started_at), as_utc(run.finished_at), run.status,
-                  int(run.rows_extracted), int(run.rows_loaded), int(run.batches), error, notes, int(run.rows_deleted))
+                  int(run.rows_extracted), int(run.rows_loaded), int(run.batches), error, notes, int(run.rows_deleted),
+                  quality)
         try:
             with self.using() as s:
                 s.execute(sql.insert_run(self.schema, s.placeholder), params)

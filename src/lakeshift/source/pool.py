@@ -160,10 +160,21 @@ class MySQLPool:
 
     def query(self, sql: str, args: Any = None, what: str = "") -> list[tuple[Any, ...]]:
         """Run one statement with retries; rows as tuples."""
-        def run() -> list[tuple[Any, ...]]:
+        return self._statement(sql, args, what, lambda cur: list(cur.fetchall()))
+
+    def fields(self, sql: str, what: str = "") -> list[Any]:
+        """The result metadata (pymysql field descriptors) of one statement, with retries."""
+        def describe(cur: Any) -> list[Any]:
+            cur.fetchall()
+            return list(cur._result.fields)  # pymysql keeps the protocol's column definitions here
+
+        return self._statement(sql, None, what, describe)
+
+    def _statement(self, sql: str, args: Any, what: str, take: Callable[[Any], T]) -> T:
+        def run() -> T:
             with self.connection() as conn, conn.cursor() as cur:
                 cur.execute(sql, args)
-                return list(cur.fetchall())
+                return take(cur)
 
         try:
             return self.retry(run, what)
