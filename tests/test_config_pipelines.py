@@ -55,10 +55,12 @@ def test_cdc_strategy_defaults_to_hybrid_which_needs_both(cli, make_config) -> N
     r = cli("config", "validate", config_dir=root)
     assert one_error_line(r) == ("pipelines/sales_pipeline.yml: tables.orders.cdc_timestamp_column: required when "
                                  "cdc_strategy is 'hybrid' (and 1 more problem(s), listed above)")
-    assert r.stdout.splitlines() == [
-        "2 problems:",
-        "  - pipelines/sales_pipeline.yml: tables.orders.cdc_timestamp_column: required when cdc_strategy is 'hybrid'",
-        "  - pipelines/sales_pipeline.yml: tables.orders.cdc_id_column: required when cdc_strategy is 'hybrid'",
+    assert r.stdout.splitlines() == [  # with the line of the table's key in the file
+        "2 problem(s):",
+        "  - pipelines/sales_pipeline.yml: tables.orders.cdc_timestamp_column: required when cdc_strategy is 'hybrid'"
+        " (line 5)",
+        "  - pipelines/sales_pipeline.yml: tables.orders.cdc_id_column: required when cdc_strategy is 'hybrid'"
+        " (line 5)",
     ]
 
 

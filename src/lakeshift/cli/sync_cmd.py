@@ -8,6 +8,7 @@ from typing import Any
 import click
 from rich.table import Table
 
+from lakeshift.config.problems import warn_broken
 from lakeshift.engine.plan import Plan, Stages, build_plan
 from lakeshift.errors import LakeshiftError
 
@@ -117,6 +118,7 @@ def sync_pipeline(app: Any, pipeline: str, tables: tuple[str, ...], all_tables: 
     """Sync tables of a configured pipeline."""
     cfg = app.config
     p = cfg.pipeline(pipeline)
+    warn_broken(cfg, p.key)
     if all_tables and tables:
         raise click.UsageError("pass either -t TABLE ... or --all, not both")
     names = list(p.tables) if all_tables else list(tables)
@@ -135,6 +137,7 @@ def sync_connections(app: Any, source: str, target: str, tables: tuple[str, ...]
     """Sync tables between two named connections (ad-hoc pipeline, hybrid on updated_at,id)."""
     cfg = app.config
     p = cfg.adhoc_pipeline(source, target, list(tables))
+    warn_broken(cfg)
     execute(build_plan(cfg, p, list(tables), Stages.from_flags(backup_only, load_only), limit), dry_run)
 
 
@@ -147,6 +150,7 @@ def legacy(app: Any, tables: tuple[str, ...], backup_only: bool, load_only: bool
     """v1.0 sync on the default pipeline (same as `sync -t db.table`)."""
     cfg = app.config
     p = cfg.pipeline("default")
+    warn_broken(cfg, p.key)
     execute(build_plan(cfg, p, list(tables), Stages.from_flags(backup_only, load_only), limit,
                        legacy_tables=True), dry_run)
 
