@@ -235,7 +235,7 @@ def test_all(cli, make_config, mysql_db: str, tmp_path: Path) -> None:
     root = make_config(good)
     r = cli("connections", "test", "--all", config_dir=root, env=env)
     line = one_error_line(r)
-    assert line.startswith("1 of 8 connection(s) failed; first: source b: cannot connect to ")
+    assert line.startswith("1 of 6 connection(s) failed; first: source b: cannot connect to ")
     assert "source b: FAILED: cannot connect" in r.stdout and "source a: OK" in r.stdout
 
 

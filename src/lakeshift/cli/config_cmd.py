@@ -33,12 +33,13 @@ def list_pipelines(app, as_json: bool) -> None:
         return
     table = Table("pipeline", "name", "source -> target", "tables", "status", "description")
     for r in rows:
-        status = "ok" if r["status"] == "ok" else f"{r['status']}: {r['problems'][0]}" + (
-            f" (and {len(r['problems']) - 1} more)" if len(r["problems"]) > 1 else "")
         arrow = f"{r['source']} -> {r['target']}" if r["source"] else "?"
         table.add_row(r["pipeline"], r["name"] or "?", arrow, "" if r["tables"] is None else str(r["tables"]),
-                      status, r["description"] or "")
+                      r["status"], r["description"] or "")
     console.print(table)
+    for r in rows:  # plain lines, never cut by the table: one per problem
+        for problem in r["problems"]:
+            click.echo(f"{r['pipeline']}: {r['status']}: {problem}")
 
 
 @config.command("show-pipeline")

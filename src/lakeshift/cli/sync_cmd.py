@@ -35,6 +35,7 @@ def stage_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def execute(plan: Plan, dry_run: bool) -> None:
+    warn_broken(plan.config, plan.pipeline.key)  # once the plan is valid: the run goes on without them
     if dry_run:
         show_preview(plan)
         return
@@ -118,7 +119,6 @@ def sync_pipeline(app: Any, pipeline: str, tables: tuple[str, ...], all_tables: 
     """Sync tables of a configured pipeline."""
     cfg = app.config
     p = cfg.pipeline(pipeline)
-    warn_broken(cfg, p.key)
     if all_tables and tables:
         raise click.UsageError("pass either -t TABLE ... or --all, not both")
     names = list(p.tables) if all_tables else list(tables)
@@ -137,7 +137,6 @@ def sync_connections(app: Any, source: str, target: str, tables: tuple[str, ...]
     """Sync tables between two named connections (ad-hoc pipeline, hybrid on updated_at,id)."""
     cfg = app.config
     p = cfg.adhoc_pipeline(source, target, list(tables))
-    warn_broken(cfg)
     execute(build_plan(cfg, p, list(tables), Stages.from_flags(backup_only, load_only), limit), dry_run)
 
 
@@ -150,7 +149,6 @@ def legacy(app: Any, tables: tuple[str, ...], backup_only: bool, load_only: bool
     """v1.0 sync on the default pipeline (same as `sync -t db.table`)."""
     cfg = app.config
     p = cfg.pipeline("default")
-    warn_broken(cfg, p.key)
     execute(build_plan(cfg, p, list(tables), Stages.from_flags(backup_only, load_only), limit,
                        legacy_tables=True), dry_run)
 

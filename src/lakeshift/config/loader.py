@@ -56,7 +56,8 @@ class Config:
             return table[name]
         other = next((k for k in CONNECTION_KINDS if k != kind and name in getattr(self, k)), None)
         singular = {"sources": "source", "targets": "target", "storage": "storage"}
-        declared = f"{kind} in connections.yml: {', '.join(sorted(table)) or '(none)'}"
+        shown = [n for n, c in table.items() if self.legacy_in_use or c.origin != legacy.ORIGIN or c.usable]
+        declared = f"{kind} in connections.yml: {', '.join(sorted(shown)) or '(none)'}"
         if other:
             raise ConfigError(f"'{name}' is a {singular[other]}, not a {singular[kind]} ({declared})")
         import difflib
