@@ -58,7 +58,9 @@ class RunContext:
     def loader(self) -> TargetLoader:
         from lakeshift.load import open_target
 
-        return open_target(self.target, self.settings, lake_credentials=self.storage)
+        wait = self.plan.wait  # --wait: the load lock waits as long as the extract lock
+        return open_target(self.target, self.settings, lake_credentials=self.storage,
+                           lock_timeout=None if wait is None else max(wait, float(self.settings.default_timeout)))
 
     def ensure_state(self, loader: TargetLoader) -> None:
         """The target's state tables, made sure of by the run's first table: each
@@ -169,7 +171,7 @@ def run_plan(plan: Plan, live_progress: bool | None = None) -> RunReport:
             outcomes = run_dag(
                 [(t.name, t.depends_on) for t in plan.tables],
                 lambda name: TableTask(plan, by_name[name], ctx, progress.add).run(),
-                workers=plan.pipeline.pipeline.processing.max_parallel_tables if plan.parallel else 1,
+                workers=plan.workers,
                 on_done=progress.done,
             )
     finally:
