@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kit.cli import one_error_line
 from kit.config import build_config
 from kit.source import HYBRID, create_items, mysql_count
@@ -29,7 +30,12 @@ def folder(tmp_path: Path, mysql: Any, mysql_db: str) -> tuple[Path, Any]:
     target = duck_target(tmp_path / "t.duckdb")
     root = build_config(tmp_path / "config", mysql_db, target.config,
                         {"type": "local", "path": str(tmp_path / "lake")}, {"items": HYBRID}, pipeline="good")
+    conns = yaml.safe_load((root / "connections.yml").read_text())
+    # a lake no pipeline here uses, whose keys are unset: must not break anything
+    conns["connections"]["storage"]["other_lake"] = {"type": "s3", "bucket": "b", "access_key_id": "${OTHER_KEY}",
+                                                     "secret_access_key": "${OTHER_SECRET}"}
     write_config(root, {
+        "connections.yml": conns,
         "pipelines/good2.yml": {"pipeline": {"source": "src", "target": "dst"},
                                 "tables": {"items": {"cdc_strategy": "full_sync", "target_name": "items_full"}}},
         "pipelines/bad_strategy.yml": BAD_STRATEGY,
@@ -88,12 +94,23 @@ def test_good_commands_still_work(cli, folder: tuple[Path, Any], mysql_db: str) 
     r = cli("connections", "list", config_dir=root)
     assert r.exit_code == 0, r.output
     assert "src" in r.stdout and "dst" in r.stdout
+    v1 = {"MYSQL_HOST": None, "MYSQL_DATABASE": None, "REDSHIFT_HOST": None, "S3_BUCKET_NAME": None, "S3_BUCKET": None}
+    doc = json.loads(cli("connections", "list", "--json", config_dir=root, env=v1).stdout)
+    assert doc["version"] == 1 and doc["kind"] == "connections"
+    listed = {(c["kind"], c["name"]): c for c in doc["connections"]}
+    assert sorted(listed) == [("source", "src"), ("storage", "default"), ("storage", "other_lake"), ("target", "dst")]
+    assert listed[("storage", "other_lake")]["usable"] is False
+    assert listed[("storage", "other_lake")]["needs"] == ["OTHER_KEY", "OTHER_SECRET"]
+    # with the v1.0 variables set, the built-in `default` source and target show again
+    doc = json.loads(cli("connections", "list", "--json", config_dir=root, env={**v1, "MYSQL_HOST": "db1"}).stdout)
+    assert ("source", "default") in {(c["kind"], c["name"]) for c in doc["connections"]}
     r = cli("connections", "test", "--all", "--json", config_dir=root)
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert doc["kind"] == "connections_test" and doc["ok"] is True
     assert {(x["kind"], x["name"], x["status"]) for x in doc["results"]} == {
-        ("source", "src", "ok"), ("target", "dst", "ok"), ("storage", "default", "ok")}
+        ("source", "src", "ok"), ("target", "dst", "ok"), ("storage", "default", "ok"),
+        ("storage", "other_lake", "skipped")}
 
     r = cli("sync", "pipeline", "-p", "good", "--all", config_dir=root)
     assert r.exit_code == 0, r.output
