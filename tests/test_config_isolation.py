@@ -154,3 +154,19 @@ def test_broken_table_file_and_environment_entry_break_only_their_users(make_con
         "environments/qa.yml: pipelines.c.tabels: unknown key; did you mean 'tables'? (line 3)"]
     with pytest.raises(Exception, match="^tables/widgets.yml: lookbak: unknown key"):
         cfg.pipeline("b")
+
+
+def test_validate_live_checks_every_table_and_column(cli, tmp_path: Path, mysql: Any, mysql_db: str) -> None:
+    create_items(mysql, 3)
+    tables = {"items": {**HYBRID, "primary_key": ["id", "nope_pk"], "validation": {"required_columns": ["nope_req"]}},
+              "missing": {"cdc_strategy": "full_sync"}}
+    config = build_config(tmp_path / "config", mysql_db, duck_target(tmp_path / "t.duckdb").config,
+                          {"type": "local", "path": str(tmp_path / "lake")}, tables)
+    r = cli("config", "validate", "--live", config_dir=config)
+    assert r.exit_code == 1
+    listed = [line for line in r.stdout.splitlines() if line.startswith("  - ")]
+    assert [line.split(": ")[1] for line in listed] == [
+        "tables.items.primary_key", "tables.items.validation.required_columns", "tables.missing"]
+    assert "has no column 'nope_pk'" in listed[0] and "has no column 'nope_req'" in listed[1]
+    assert "table " + mysql_db + ".missing does not exist" in listed[2]
+    assert cli("config", "validate", "--offline", config_dir=config).exit_code == 0
