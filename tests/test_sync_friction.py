@@ -113,3 +113,28 @@ def test_duckdb_file_held_by_another_process_says_so(cli, setup: tuple[Path, Any
     finally:
         holder.wait(30)
     assert target.count("items") == 10
+
+
+def test_progress_lines_without_a_terminal() -> None:
+    import logging
+
+    from lakeshift.engine.runner import Progress
+
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("lakeshift.engine")
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        Progress(["items"], live=False).add("items", 10)  # the default interval: no line for a quick table
+        assert not [m for m in seen if "extracting" in m]
+        chatty = Progress(["items"], live=False, interval=0)
+        chatty.add("items", 1500)
+        chatty.add("items", 500)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+    lines = [m for m in seen if "extracting" in m]
+    assert len(lines) == 2 and lines[-1].startswith("items: extracting, 2,000 rows read so far (")

@@ -103,12 +103,17 @@ class RunReport:
 
 
 class Progress:
-    """Rows per table: a live bar on a terminal, plain log lines otherwise."""
+    """Rows per table: a live bar on a terminal; otherwise (cron) a log line per
+    table every `interval` seconds while it reads, so a long table never looks stuck."""
 
-    def __init__(self, names: list[str], live: bool | None = None) -> None:
+    INTERVAL = 30.0
+
+    def __init__(self, names: list[str], live: bool | None = None, interval: float | None = None) -> None:
         self.live = sys.stderr.isatty() if live is None else live
+        self.interval = self.INTERVAL if interval is None else interval
         self.rows: dict[str, int] = {n: 0 for n in names}
         self.started: dict[str, float] = {}
+        self._logged: dict[str, float] = {}
         self._bar: Any = None
         self._ids: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -137,12 +142,16 @@ class Progress:
             first = name not in self.started
             self.started.setdefault(name, now)
             self.rows[name] += rows
+            elapsed = max(now - self.started[name], 1e-6)
             if self._bar:
                 if first:
                     self._bar.start_task(self._ids[name])
-                elapsed = max(now - self.started[name], 1e-6)
                 self._bar.update(self._ids[name], completed=self.rows[name],
                                  rate=f"{self.rows[name] / elapsed:,.0f} rows/s")
+            elif now - self._logged.setdefault(name, self.started[name]) >= self.interval:
+                self._logged[name] = now
+                log.info("%s: extracting, %s rows read so far (%s rows/s, %.0fs)", name, f"{self.rows[name]:,}",
+                         f"{self.rows[name] / elapsed:,.0f}", elapsed)
 
     def done(self, outcome: Outcome[TableResult]) -> None:
         r = outcome.result
