@@ -222,7 +222,7 @@ def test_unknown_environment(cli, make_config) -> None:
 )
 def test_environment_file_errors(cli, make_config, env_file: dict[str, Any], message: str) -> None:
     root = make_config({**ENV_FILES, "environments/qa.yml": env_file})
-    assert one_error_line(cli("--env", "qa", "config", "validate", config_dir=root)) == message
+    assert one_error_line(cli("--env", "qa", "config", "validate", "--offline", config_dir=root)) == message
 
 
 # ---------------------------------------------------------------- table overrides and merge order

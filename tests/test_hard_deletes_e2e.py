@@ -161,13 +161,13 @@ def test_a_delete_batch_in_the_s3_lake_is_listed_and_replayed_by_load_only(mysql
     from kit.cli import run_cli
     batches = run_cli(config, "batches", "list", "-p", "p1", "-t", "items")
     assert newest.batch_id in batches.stdout and "pending" in batches.stdout, batches.stdout + batches.stderr
-    kept = run_cli(config, "s3clean", "clean", "-p", "p1", "-t", "items")  # the loaded batch goes, the delete stays
+    kept = run_cli(config, "s3clean", "clean", "-p", "p1", "-t", "items", "--keep-last", "0")  # the loaded batch goes, the delete stays
     assert "kept 1 pending batch(es)" in kept.stdout, kept.stdout + kept.stderr
     assert tl.manifest_ids() == [newest.batch_id]
     ok(sync(config, "p1", ("items",), "--load-only"))
     assert target.rows() == source_rows(mysql_db, "items", ITEMS, "id")
     assert [b for b, _ in target.loads()][-1] == newest.batch_id
-    run_cli(config, "s3clean", "clean", "-p", "p1", "-t", "items")
+    run_cli(config, "s3clean", "clean", "-p", "p1", "-t", "items", "--keep-last", "0")
     assert tl.manifest_ids() == [] and tl.effective_watermark()[0] is not None  # the watermark stays
 
 

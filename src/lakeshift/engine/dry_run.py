@@ -34,17 +34,27 @@ class TablePreview:
     deletes: str = ""  # what becomes of rows deleted in MySQL (hard_deletes)
     not_loaded: str = ""  # batches no run loads, e.g. "2 superseded, 1 sample"
     warnings: list[str] = field(default_factory=list)
+    error: str = ""  # why this table would fail; the preview goes on with the next table
 
 
 def preview(plan: Plan) -> list[TablePreview]:
+    """Every table's preview; a table that would fail has its `error` (all of them reported, not the first)."""
     ctx = RunContext(plan)
     loader = ctx.loader() if plan.stages.load else None
     try:
-        return [_preview(plan, ctx, loader, t) for t in plan.tables]
+        return [_preview_or_error(plan, ctx, loader, t) for t in plan.tables]
     finally:
         if loader is not None:
             loader.close()
         ctx.close()
+
+
+def _preview_or_error(plan: Plan, ctx: RunContext, loader: TargetLoader | None, t: TablePlan) -> TablePreview:
+    try:
+        return _preview(plan, ctx, loader, t)
+    except LakeshiftError as exc:
+        return TablePreview(t.name, t.config.cdc_strategy, t.source_table, "-", "-", "-", "-", [], t.depends_on,
+                            error=exc.message)
 
 
 def _preview(plan: Plan, ctx: RunContext, loader: TargetLoader | None, t: TablePlan) -> TablePreview:

@@ -58,7 +58,9 @@ class RunContext:
     def loader(self) -> TargetLoader:
         from lakeshift.load import open_target
 
-        return open_target(self.target, self.settings, lake_credentials=self.storage)
+        wait = self.plan.wait  # --wait: the load lock waits as long as the extract lock
+        return open_target(self.target, self.settings, lake_credentials=self.storage,
+                           lock_timeout=None if wait is None else max(wait, float(self.settings.default_timeout)))
 
     def ensure_state(self, loader: TargetLoader) -> None:
         """The target's state tables, made sure of by the run's first table: each
@@ -101,12 +103,17 @@ class RunReport:
 
 
 class Progress:
-    """Rows per table: a live bar on a terminal, plain log lines otherwise."""
+    """Rows per table: a live bar on a terminal; otherwise (cron) a log line per
+    table every `interval` seconds while it reads, so a long table never looks stuck."""
 
-    def __init__(self, names: list[str], live: bool | None = None) -> None:
+    INTERVAL = 30.0
+
+    def __init__(self, names: list[str], live: bool | None = None, interval: float | None = None) -> None:
         self.live = sys.stderr.isatty() if live is None else live
+        self.interval = self.INTERVAL if interval is None else interval
         self.rows: dict[str, int] = {n: 0 for n in names}
         self.started: dict[str, float] = {}
+        self._logged: dict[str, float] = {}
         self._bar: Any = None
         self._ids: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -135,12 +142,16 @@ class Progress:
             first = name not in self.started
             self.started.setdefault(name, now)
             self.rows[name] += rows
+            elapsed = max(now - self.started[name], 1e-6)
             if self._bar:
                 if first:
                     self._bar.start_task(self._ids[name])
-                elapsed = max(now - self.started[name], 1e-6)
                 self._bar.update(self._ids[name], completed=self.rows[name],
                                  rate=f"{self.rows[name] / elapsed:,.0f} rows/s")
+            elif now - self._logged.setdefault(name, self.started[name]) >= self.interval:
+                self._logged[name] = now
+                log.info("%s: extracting, %s rows read so far (%s rows/s, %.0fs)", name, f"{self.rows[name]:,}",
+                         f"{self.rows[name] / elapsed:,.0f}", elapsed)
 
     def done(self, outcome: Outcome[TableResult]) -> None:
         r = outcome.result
@@ -169,7 +180,7 @@ def run_plan(plan: Plan, live_progress: bool | None = None) -> RunReport:
             outcomes = run_dag(
                 [(t.name, t.depends_on) for t in plan.tables],
                 lambda name: TableTask(plan, by_name[name], ctx, progress.add).run(),
-                workers=plan.pipeline.pipeline.processing.max_parallel_tables if plan.parallel else 1,
+                workers=plan.workers,
                 on_done=progress.done,
             )
     finally:

@@ -89,7 +89,12 @@ def check_against_source(config: Any, pipeline: Any) -> SourceReport:
     try:
         for table, cfg in pipeline.tables.items():
             try:
-                checked = check_table(table, cfg, reader.describe(cfg.full_name or table, cfg))
+                desc = reader.describe(cfg.full_name or table, cfg)
+                missing = missing_columns(table, cfg, desc)
+                if missing:  # every configured column MySQL lacks, not only the first
+                    report.problems.extend(f"{display}: {m}" for m in missing)
+                    continue
+                checked = check_table(table, cfg, desc)
             except ConfigError as exc:
                 report.problems.append(f"{display}: {exc}")
                 continue
@@ -103,6 +108,17 @@ def check_against_source(config: Any, pipeline: Any) -> SourceReport:
     finally:
         reader.close()
     return report
+
+
+def missing_columns(name: str, cfg: TableConfig, desc: Any) -> list[str]:
+    """One line per configured column (cursor, key, required) that the MySQL table does not have."""
+    have = {i.name for i in desc.infos}
+    configured = [("cdc_timestamp_column", cfg.cdc_timestamp_column), ("cdc_id_column", cfg.cdc_id_column)]
+    configured += [("primary_key", c) for c in cfg.primary_key or []]
+    configured += [("validation.required_columns", c) for c in cfg.validation.required_columns]
+    return [f"tables.{name}.{key}: MySQL table {desc.full_name} has no column {column!r} "
+            f"(columns: {', '.join(i.name for i in desc.infos)})"
+            for key, column in configured if column and column not in have]
 
 
 def _reachable(exc: Exception) -> bool:

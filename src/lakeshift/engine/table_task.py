@@ -130,7 +130,7 @@ class TableTask:
         tl.check_writable()  # an unwritable lake fails now, not after the whole extract
         reader = self.ctx.reader()
         try:
-            with reader.table_lock(self.pipeline.name, self.table.name, scope=tl.uri()) as lock:
+            with reader.table_lock(self.pipeline.name, self.table.name, self.plan.wait or 0, tl.uri()) as lock:
                 if self.table.config.cdc_strategy == "binlog":
                     self._extract_binlog(loader, staging, reader, lock)
                     return
@@ -223,7 +223,7 @@ class TableTask:
         the extract lock (engine/deletes.py), then loaded like any batch."""
         reader = self.ctx.reader()
         try:
-            with reader.table_lock(self.pipeline.name, self.table.name, scope=self.table_lake.uri()):
+            with reader.table_lock(self.pipeline.name, self.table.name, self.plan.wait or 0, self.table_lake.uri()):
                 written = write_gone_rows(self.plan, self.table, self.table_lake, reader, spec.desc, loader,
                                           list(spec.check.key.columns))
         finally:
