@@ -97,7 +97,7 @@ def _register_commands() -> None:
 
     cli.add_command(config_cmd.config)
     for module_name in ("connections_cmd", "sync_cmd", "watermark_cmd", "batches_cmd", "s3clean_cmd",
-                        "demo_cmd", "lake_cmd", "verify_cmd"):
+                        "demo_cmd", "lake_cmd", "verify_cmd", "monitor_cmd"):
         try:
             module = __import__(f"lakeshift.cli.{module_name}", fromlist=["commands"])
         except ModuleNotFoundError as exc:

@@ -30,20 +30,42 @@ def stage_options(f: Callable[..., Any]) -> Callable[..., Any]:
     ]
     for option in reversed(options):
         f = option(f)
-    return f
+    return report_options(f)
 
 
-def execute(plan: Plan, dry_run: bool) -> None:
+def report_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--json and --metrics-file: passed on as `report=ReportOptions`."""
+    f = click.option("--metrics-file", type=click.Path(dir_okay=False),
+                     help="Write Prometheus text format here after the run (atomically; node_exporter textfile "
+                          "collector: name it *.prom).")(f)
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print the run summary as one JSON document on stdout (docs/json.md); logs on stderr.")(f)
+
+
+def execute(plan: Plan, dry_run: bool, as_json: bool = False, metrics_file: str | None = None) -> None:
     if dry_run:
+        if as_json:
+            raise click.UsageError("--json does not apply to --dry-run")
         show_preview(plan)
         return
     from lakeshift.engine.runner import run_plan
 
     p = plan.pipeline
-    console.print(f"Pipeline {p.key}: {p.pipeline.source} -> {p.pipeline.target} "
-                  f"({'parallel' if plan.parallel else 'sequential'}, {len(plan.tables)} table(s))")
+    header = (f"Pipeline {p.key}: {p.pipeline.source} -> {p.pipeline.target} "
+              f"({'parallel' if plan.parallel else 'sequential'}, {len(plan.tables)} table(s))")
+    click.echo(header, err=True) if as_json else console.print(header)
     report = run_plan(plan)
-    show_summary(report)
+    if metrics_file:
+        from lakeshift.monitor.run_report import write_metrics
+
+        write_metrics(report, metrics_file)
+    if as_json:
+        from lakeshift.monitor.jsonout import emit
+        from lakeshift.monitor.run_report import sync_document
+
+        emit("sync", sync_document(report))
+    else:
+        show_summary(report)
     if not report.ok:
         failed = [o.name for o in report.outcomes if o.status == "failed"]
         skipped = [o.name for o in report.outcomes if o.status == "skipped"]
@@ -92,7 +114,7 @@ def show_preview(plan: Plan) -> None:
 @stage_options
 @click.pass_context
 def sync(ctx: click.Context, tables: tuple[str, ...], backup_only: bool, load_only: bool,
-         limit: int | None, dry_run: bool) -> None:
+         limit: int | None, dry_run: bool, as_json: bool, metrics_file: str | None) -> None:
     """Sync tables: `sync pipeline`, `sync connections`, or v1.0 `sync -t db.table`."""
     if ctx.invoked_subcommand is not None:
         if tables:
@@ -101,7 +123,8 @@ def sync(ctx: click.Context, tables: tuple[str, ...], backup_only: bool, load_on
     if not tables:
         click.echo(ctx.get_help())
         return
-    ctx.invoke(legacy, tables=tables, backup_only=backup_only, load_only=load_only, limit=limit, dry_run=dry_run)
+    ctx.invoke(legacy, tables=tables, backup_only=backup_only, load_only=load_only, limit=limit, dry_run=dry_run,
+               as_json=as_json, metrics_file=metrics_file)
 
 
 @sync.command("pipeline")
@@ -113,7 +136,8 @@ def sync(ctx: click.Context, tables: tuple[str, ...], backup_only: bool, load_on
 @stage_options
 @click.pass_obj
 def sync_pipeline(app: Any, pipeline: str, tables: tuple[str, ...], all_tables: bool, force_deletes: bool,
-                  backup_only: bool, load_only: bool, limit: int | None, dry_run: bool) -> None:
+                  backup_only: bool, load_only: bool, limit: int | None, dry_run: bool, as_json: bool,
+                  metrics_file: str | None) -> None:
     """Sync tables of a configured pipeline."""
     cfg = app.config
     p = cfg.pipeline(pipeline)
@@ -121,7 +145,7 @@ def sync_pipeline(app: Any, pipeline: str, tables: tuple[str, ...], all_tables: 
         raise click.UsageError("pass either -t TABLE ... or --all, not both")
     names = list(p.tables) if all_tables else list(tables)
     execute(build_plan(cfg, p, names, Stages.from_flags(backup_only, load_only), limit,
-                       force_deletes=force_deletes), dry_run)
+                       force_deletes=force_deletes), dry_run, as_json, metrics_file)
 
 
 @sync.command("connections")
@@ -131,11 +155,13 @@ def sync_pipeline(app: Any, pipeline: str, tables: tuple[str, ...], all_tables: 
 @stage_options
 @click.pass_obj
 def sync_connections(app: Any, source: str, target: str, tables: tuple[str, ...], backup_only: bool,
-                     load_only: bool, limit: int | None, dry_run: bool) -> None:
+                     load_only: bool, limit: int | None, dry_run: bool, as_json: bool,
+                     metrics_file: str | None) -> None:
     """Sync tables between two named connections (ad-hoc pipeline, hybrid on updated_at,id)."""
     cfg = app.config
     p = cfg.adhoc_pipeline(source, target, list(tables))
-    execute(build_plan(cfg, p, list(tables), Stages.from_flags(backup_only, load_only), limit), dry_run)
+    execute(build_plan(cfg, p, list(tables), Stages.from_flags(backup_only, load_only), limit), dry_run, as_json,
+            metrics_file)
 
 
 @sync.command("legacy", hidden=True)
@@ -143,12 +169,12 @@ def sync_connections(app: Any, source: str, target: str, tables: tuple[str, ...]
 @stage_options
 @click.pass_obj
 def legacy(app: Any, tables: tuple[str, ...], backup_only: bool, load_only: bool, limit: int | None,
-           dry_run: bool) -> None:
+           dry_run: bool, as_json: bool = False, metrics_file: str | None = None) -> None:
     """v1.0 sync on the default pipeline (same as `sync -t db.table`)."""
     cfg = app.config
     p = cfg.pipeline("default")
     execute(build_plan(cfg, p, list(tables), Stages.from_flags(backup_only, load_only), limit,
-                       legacy_tables=True), dry_run)
+                       legacy_tables=True), dry_run, as_json, metrics_file)
 
 
 commands = [sync]

@@ -132,3 +132,45 @@ class StateTables:
             rows = s.query(sql.select_runs(self.schema, s.placeholder, n, absent=gaps.get(sql.RUNS_TABLE, [])),
                            (pipeline, table))
             return [run_record_from_row(r) for r in rows]
+
+    # ------------------------------------------------- pipeline-wide reads (status, history)
+    def pipeline_runs(self, pipeline: str, per_table: int, table: str | None = None) -> list[RunRecord]:
+        """The newest `per_table` runs of each table of a pipeline (or of one table), newest
+        first per table. Creates nothing: [] before the first run."""
+        with self.using() as s:
+            gaps = self._gaps(s)
+            if gaps is None or (not self.ready and sql.RUNS_TABLE not in gaps):
+                return []
+            params = (pipeline, table) if table is not None else (pipeline,)
+            rows = s.query(sql.select_pipeline_runs(self.schema, s.placeholder, per_table, table=table is not None,
+                                                    absent=gaps.get(sql.RUNS_TABLE, [])), params)
+            return [run_record_from_row(r) for r in rows]
+
+    def last_successes(self, pipeline: str) -> dict[str, datetime]:
+        """Table -> when its newest successful run finished (however old the failures since)."""
+        with self.using() as s:
+            gaps = self._gaps(s)
+            if gaps is None or (not self.ready and sql.RUNS_TABLE not in gaps):
+                return {}
+            rows = s.query(sql.select_last_success(self.schema, s.placeholder), (pipeline, "ok"))
+            return {str(t): as_utc(ts) for t, ts in rows if ts is not None}  # type: ignore[misc]
+
+    def pipeline_loads(self, pipeline: str) -> dict[str, dict[str, LoadRecord]]:
+        """Table -> batch id -> its row of _lakeshift_loads, for every table of a pipeline."""
+        with self.using() as s:
+            gaps = self._gaps(s)
+            if gaps is None:
+                return {}
+            out: dict[str, dict[str, LoadRecord]] = {}
+            for row in s.query(sql.select_pipeline_loads(self.schema, s.placeholder,
+                                                         absent=gaps.get(sql.LOADS_TABLE, [])), (pipeline,)):
+                record = load_record_from_row(row)
+                out.setdefault(record.table, {})[record.batch_id] = record
+            return out
+
+    def prune_runs(self, pipeline: str, before: datetime) -> int:
+        """Delete the pipeline's run history started before `before`; the rows deleted (-1: unknown)."""
+        with self.using() as s:
+            if self._gaps(s) is None:
+                return 0
+            return s.execute(sql.prune_runs(self.schema, s.placeholder), (pipeline, before))
