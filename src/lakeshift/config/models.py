@@ -232,7 +232,7 @@ _DBT_PERIODS = {"minute": "m", "hour": "h", "day": "d"}
 def _dbt_duration(value: Any) -> Any:
     """dbt's `{count: 12, period: hour}` as well as '12h'."""
     if isinstance(value, dict) and set(value) == {"count", "period"} and value["period"] in _DBT_PERIODS:
-        return f"{value['count']}{_DBT_PERIODS[value['period']]}"
+        return parse_duration(f"{value['count']}{_DBT_PERIODS[value['period']]}")
     return parse_duration(value)
 
 
