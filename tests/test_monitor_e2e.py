@@ -233,3 +233,37 @@ def test_freshness_config_is_a_table_key_everywhere(make_config: Any, cli: Any) 
     (root / "tables/c.yml").write_text(yaml.safe_dump({"freshness": {"warn_after": "2d"}}))
     r = cli("config", "validate", config_dir=root)
     assert r.exit_code == 1 and "freshness" in r.stderr and "warn_after must not be longer than error_after" in r.stderr
+
+
+def test_status_on_redshift_sends_three_pipeline_wide_queries(tmp_path: Path, cli: Any, monkeypatch: Any) -> None:
+    """The exact SQL (sqlglot's redshift dialect parses it; the PostgreSQL test above runs the same text)."""
+    import sqlglot
+
+    from kit.redshift import FakeRedshift, patch_redshift, redshift_config
+
+    fake = FakeRedshift()
+    patch_redshift(monkeypatch, fake)
+    config = build_config(tmp_path / "config", "db", redshift_config(password="pw"), local_storage(tmp_path / "lake"),
+                          {"items": HYBRID, "things": FULL_SYNC})
+    r = cli("status", "-p", "p1", "--json", config_dir=config)
+    assert r.exit_code == 0, r.output
+    assert [(t["table"], t["last_run"], t["batches_waiting"]) for t in as_json(r)["tables"]] == [
+        ("items", None, 0), ("things", None, 0)]
+    sent = [s for s in fake.statements() if "_lakeshift_" in s and "information_schema" not in s]
+    runs, loads = '"analytics"."_lakeshift_runs"', '"analytics"."_lakeshift_loads"'
+    cols = ('"pipeline", "table_name", "started_at", "finished_at", "status", "rows_extracted", "rows_loaded", '
+            '"batches", "error", "notes", "rows_deleted"')
+    assert sent == [
+        f'SELECT {cols} FROM (SELECT {cols}, ROW_NUMBER() OVER (PARTITION BY "table_name" ORDER BY "started_at" DESC) '
+        f'AS "_lakeshift_rn" FROM {runs} WHERE "pipeline" = %s) AS r WHERE "_lakeshift_rn" <= 20 '
+        'ORDER BY "table_name", "started_at" DESC',
+        f'SELECT "table_name", MAX("finished_at") FROM {runs} WHERE "pipeline" = %s AND "status" = %s '
+        'GROUP BY "table_name"',
+        'SELECT "pipeline", "table_name", "batch_id", "target_table", "mode", "rows", "files", "bytes", '
+        f'"watermark_low", "watermark_high", "loaded_at", "note", "deleted" FROM {loads} WHERE "pipeline" = %s '
+        'ORDER BY "table_name", "batch_id"',
+    ]
+    from lakeshift.load import sql
+
+    for stmt in [*sent, sql.prune_runs("analytics", "%s")]:
+        assert not isinstance(sqlglot.parse_one(stmt.replace("%s", "'x'"), read="redshift"), sqlglot.exp.Command)
