@@ -43,6 +43,7 @@ PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DATA_VERSION = 1  # bump when the generated data changes
 SMALL_TABLES = 20
+STATUS_TABLES = 50  # `lakeshift status` over this many tables (issue 15): the small tables, each declared 2-3 times
 PSS_EVERY = 10  # the process tree's PSS is read every 10th poll (100 ms), RSS on every poll (10 ms)
 
 # Every scenario, in report order. kind: lakeshift | raw | peer
@@ -57,6 +58,7 @@ SCENARIOS = {
     "raw_incr": ("raw", "raw incremental read: connectorx of the changed rows only -> Parquet"),
     "incr_pg": ("lakeshift", "lakeshift incremental, 1% of rows changed -> PostgreSQL"),
     "nochange": ("lakeshift", f"lakeshift no-change run, {SMALL_TABLES} tables -> PostgreSQL"),
+    "status": ("lakeshift", f"lakeshift status of {STATUS_TABLES} tables (lake + PostgreSQL state, 2 runs each)"),
     "sling": ("peer", "Sling 1.4.11 full-refresh: MySQL -> PostgreSQL"),
     "dlt": ("peer", "dlt 1.31 sql_table (connectorx) replace: MySQL -> PostgreSQL"),
 }
@@ -264,7 +266,7 @@ def write_config(work: Path, db: str, suffix: str, small_rows: int) -> Path:
             "sources": {"bench_mysql": {"type": "mysql", "host": "127.0.0.1", "port": 3306, "database": db,
                                         "username": "root", "password": ""}},
             "targets": {"pg_full": pg(f"bench_full{suffix}"), "pg_incr": pg(f"bench_incr{suffix}"),
-                        "pg_small": pg(f"bench_small{suffix}"),
+                        "pg_small": pg(f"bench_small{suffix}"), "pg_status": pg(f"bench_status{suffix}"),
                         "duck": {"type": "duckdb", "path": str(work / "bench.duckdb"), "schema": "bench"}},
             "storage": {"default": {"type": "local", "path": str(work / "lake")}},
         },
@@ -278,6 +280,10 @@ def write_config(work: Path, db: str, suffix: str, small_rows: int) -> Path:
         "incr_pg": ("pg_incr", {"orders": dict(hybrid)}, {}),
         "nochange": ("pg_small", {f"small_{n:02d}": dict(hybrid) for n in range(1, SMALL_TABLES + 1)},
                      {"processing": {"strategy": "parallel", "max_parallel_tables": 2}}),  # = the cores
+        "status50": ("pg_status", {f"status_{n:02d}": {**hybrid, "full_name": f"small_{(n - 1) % SMALL_TABLES + 1:02d}",
+                                                        "target_name": f"status_{n:02d}"}
+                                   for n in range(1, STATUS_TABLES + 1)},
+                     {"processing": {"strategy": "parallel", "max_parallel_tables": 2}}),
     }
     for name, (target, tables, extra) in pipelines.items():
         body = {"pipeline": {"name": name, "source": "bench_mysql", "target": target, **extra}, "tables": tables}
@@ -389,6 +395,11 @@ class Bench:
             self.pg(f'DROP SCHEMA IF EXISTS "bench_small{self.suffix}" CASCADE')
             self.clear_lake("nochange")
             self.setup("nochange", self.sync("nochange", tables=("--all",)))
+        if self.wanted("status"):  # two runs per table: history, two batches each
+            self.pg(f'DROP SCHEMA IF EXISTS "bench_status{self.suffix}" CASCADE')
+            self.clear_lake("status50")
+            for _ in range(2):
+                self.setup("status", self.sync("status50", tables=("--all",)))
         if self.wanted("sling") or self.wanted("dlt"):
             self.pg(f'CREATE SCHEMA IF NOT EXISTS "bench_sling{self.suffix}"')
 
@@ -422,6 +433,8 @@ class Bench:
                 self.run_one("incr_pg", rep, self.sync("incr_pg"), changed)
             if self.wanted("nochange"):
                 self.run_one("nochange", rep, self.sync("nochange", tables=("--all",)), 0)
+            if self.wanted("status"):
+                self.run_one("status", rep, self.lakeshift("status", "-p", "status50", "--json"), 0)
             if self.wanted("sling"):
                 if sling:
                     env = {"SLING_DISABLE_TELEMETRY": "true", "SLING_HOME_DIR": str(self.work / "sling"),
@@ -623,6 +636,7 @@ def targets(b: Bench, med: dict[str, float | None], raw_total: float | None) -> 
     check("incremental (1%) ≤ 5% of the full sync", paired("incr_pg", ("full_pg",)), 0.05,
           "{value:.1%} (limit {limit:.0%})")
     check("no-change run over 20 tables ≤ 2 s", med.get("nochange"), 2.0, "{value:.2f}s")
+    check(f"status over {STATUS_TABLES} tables ≤ 1.5 s (issue 15)", med.get("status"), 1.5, "{value:.2f}s")
     check("verify (keys only) of an identical table ≤ 0.25× its full sync (issue 12)",
           paired("verify_keys", ("full_pg",)), 0.25, "{value:.2f}× (limit {limit:.2f}×)")
     check("verify --deep ≤ 1.0× the full sync (issue 12)", paired("verify_deep", ("full_pg",)), 1.0,
@@ -656,7 +670,7 @@ def rerender(source: Path, args: argparse.Namespace) -> str:
 
 def schemas(suffix: str) -> list[str]:
     """The PostgreSQL schemas a run with this suffix writes to."""
-    return [f"bench_{n}{suffix}" for n in ("full", "incr", "small", "raw", "sling", "dlt")]
+    return [f"bench_{n}{suffix}" for n in ("full", "incr", "small", "raw", "sling", "dlt", "status")]
 
 
 def main(argv: list[str] | None = None) -> int:
