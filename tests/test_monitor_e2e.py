@@ -82,7 +82,7 @@ def test_status_freshness_history_metrics(mysql: Any, mysql_db: str, tmp_path: P
     metrics_path.parent.mkdir()
     run = ok(sync(config, "p1", ("items", "things"), "--json", "--metrics-file", str(metrics_path)))
     doc = as_json(run)
-    assert (doc["command"], doc["pipeline"], doc["ok"], doc["stages"]) == (
+    assert (doc["kind"], doc["pipeline"], doc["ok"], doc["stages"]) == (
         "sync", "p1", True, {"extract": True, "load": True})
     summary = by_table(doc)
     assert {k: summary["items"][k] for k in ("status", "rows_extracted", "rows_loaded", "rows_deleted",
@@ -167,6 +167,20 @@ def test_status_freshness_history_metrics(mysql: Any, mysql_db: str, tmp_path: P
         for row in t.values():
             row.pop("lag_seconds")
     assert moved == st
+
+    # ---- the target down: status shows what the lake knows and says why; freshness cannot tell: exit 1
+    conns = yaml.safe_load((elsewhere / "connections.yml").read_text())
+    conns["connections"]["targets"]["dst"]["port"] = 1
+    (elsewhere / "connections.yml").write_text(yaml.safe_dump(conns))
+    down = cli("status", "-p", "p1", "--json", config_dir=elsewhere)
+    assert down.exit_code == 0, down.output
+    doc = as_json(down)
+    items = by_table(doc)["items"]
+    assert doc["pipelines"][0]["target_error"] and items["problems"][0].startswith("target: ")
+    assert (items["last_run"], items["batches_waiting"]) == (None, None)  # unknown, not "every batch waits"
+    assert items["watermark"] == st["items"]["watermark"]  # the lake is still read
+    blind = cli("freshness", "-p", "p1", config_dir=elsewhere)
+    assert blind.exit_code == 1 and "pipeline p1: the target could not be read" in blind.stderr
 
     # ---- history: newest first, per table, limited
     runs = as_json(cli("history", "-p", "p1", "--json", config_dir=config))["runs"]

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from lakeshift.cli.output import console
 from lakeshift.config.models import parse_duration
-from lakeshift.errors import ConfigError
+from lakeshift.errors import ConfigError, LakeshiftError
 from lakeshift.monitor import freshness as fresh
 from lakeshift.monitor import jsonout
 from lakeshift.monitor.snapshot import PipelineStatus, TableStatus, read_pipelines, run_seconds
@@ -23,6 +23,10 @@ _json_option = click.option("--json", "as_json", is_flag=True, help="One JSON do
 
 def _when(ts: datetime | None, now: datetime) -> str:
     return f"{ts:%Y-%m-%d %H:%M:%S} ({fresh.human((now - ts).total_seconds())} ago)" if ts else "never"
+
+
+def _ts(value: Any) -> str:
+    return f"{value:%Y-%m-%d %H:%M:%S}" if isinstance(value, datetime) else "-"
 
 
 def _watermark(st: TableStatus) -> str:
@@ -41,7 +45,7 @@ def _last_run(st: TableStatus) -> str:
     if r is None:
         return "never"
     secs = run_seconds(r)
-    return (f"{r.status} {r.finished_at:%Y-%m-%d %H:%M:%S}  {r.rows_extracted:,}/{r.rows_loaded:,}/{r.rows_deleted:,}"
+    return (f"{r.status} {_ts(r.finished_at)}  {r.rows_extracted:,}/{r.rows_loaded:,}/{r.rows_deleted:,}"
             + (f"  {secs:.1f}s" if secs is not None else ""))
 
 
@@ -65,7 +69,8 @@ def _print_status(p: PipelineStatus, now: datetime) -> None:
     out = Table("table", "strategy", "last run (extracted/loaded/deleted)", "last success", "watermark", "waiting",
                 "lag", "last error", title=f"Pipeline {p.key} -> {p.target}")
     for st in p.tables:
-        waiting = f"{st.batches_waiting} ({st.rows_waiting:,} rows)" if st.batches_waiting else "0"
+        waiting = ("?" if st.batches_waiting is None else
+                   f"{st.batches_waiting} ({st.rows_waiting or 0:,} rows)" if st.batches_waiting else "0")
         error = jsonout.one_line_error(st.last_error.error, 120) if st.last_error else ""
         if st.last_refusal is not None:
             error = (error + "; " if error else "") + f"refused: {jsonout.one_line_error(st.last_refusal.error, 80)}"
@@ -117,6 +122,10 @@ def freshness(ctx: click.Context, pipelines: tuple[str, ...], warn_after: str | 
                         fresh.human(r.warn_after.total_seconds()) if r.warn_after else "-",
                         fresh.human(r.error_after.total_seconds()) if r.error_after else "-", r.reason)
         console.print(out)
+    unread = [p for p in found if p.target_error]
+    if unread:  # unknown is not fresh, and not an alert on the tables either: a command error
+        raise LakeshiftError("; ".join(f"pipeline {p.key}: the target could not be read ({p.target_error})"
+                                       for p in unread))
     ctx.exit(code)
 
 
@@ -139,7 +148,7 @@ def history(app: Any, pipelines: tuple[str, ...], table: str | None, limit: int,
                 title="Run history")
     for p, r in rows:
         secs = run_seconds(r)
-        out.add_row(f"{r.started_at:%Y-%m-%d %H:%M:%S}", p, r.table, r.status, f"{r.rows_extracted:,}",
+        out.add_row(_ts(r.started_at), p, r.table, r.status, f"{r.rows_extracted:,}",
                     f"{r.rows_loaded:,}", f"{r.rows_deleted:,}", f"{secs:.1f}" if secs is not None else "-",
                     jsonout.one_line_error(r.error, 120) or r.notes or "")
     console.print(out)

@@ -139,34 +139,38 @@ class StateTables:
         first per table. Creates nothing: [] before the first run."""
         with self.using() as s:
             gaps = self._gaps(s)
-            if gaps is None or (not self.ready and sql.RUNS_TABLE not in gaps):
-                return []
-            params = (pipeline, table) if table is not None else (pipeline,)
-            rows = s.query(sql.select_pipeline_runs(self.schema, s.placeholder, per_table, table=table is not None,
-                                                    absent=gaps.get(sql.RUNS_TABLE, [])), params)
-            return [run_record_from_row(r) for r in rows]
+            return [] if gaps is None else self._runs(s, gaps, pipeline, per_table, table)
 
-    def last_successes(self, pipeline: str) -> dict[str, datetime]:
-        """Table -> when its newest successful run finished (however old the failures since)."""
-        with self.using() as s:
-            gaps = self._gaps(s)
-            if gaps is None or (not self.ready and sql.RUNS_TABLE not in gaps):
-                return {}
-            rows = s.query(sql.select_last_success(self.schema, s.placeholder), (pipeline, "ok"))
-            return {str(t): as_utc(ts) for t, ts in rows if ts is not None}  # type: ignore[misc]
-
-    def pipeline_loads(self, pipeline: str) -> dict[str, dict[str, LoadRecord]]:
-        """Table -> batch id -> its row of _lakeshift_loads, for every table of a pipeline."""
+    def pipeline_state(self, pipeline: str, per_table: int) -> tuple[
+            list[RunRecord], dict[str, datetime], dict[str, dict[str, LoadRecord]]]:
+        """For `lakeshift status`, in three queries whatever the number of tables: the newest
+        `per_table` runs of each table, when each last succeeded, and every load record
+        (table -> batch id -> record). Creates nothing."""
         with self.using() as s:
             gaps = self._gaps(s)
             if gaps is None:
-                return {}
-            out: dict[str, dict[str, LoadRecord]] = {}
+                return [], {}, {}
+            runs = self._runs(s, gaps, pipeline, per_table, None)
+            successes: dict[str, datetime] = {}
+            if self.ready or sql.RUNS_TABLE in gaps:
+                for t, ts in s.query(sql.select_last_success(self.schema, s.placeholder), (pipeline, "ok")):
+                    if ts is not None:
+                        successes[str(t)] = as_utc(ts)  # type: ignore[assignment]
+            loads: dict[str, dict[str, LoadRecord]] = {}
             for row in s.query(sql.select_pipeline_loads(self.schema, s.placeholder,
                                                          absent=gaps.get(sql.LOADS_TABLE, [])), (pipeline,)):
                 record = load_record_from_row(row)
-                out.setdefault(record.table, {})[record.batch_id] = record
-            return out
+                loads.setdefault(record.table, {})[record.batch_id] = record
+            return runs, successes, loads
+
+    def _runs(self, s: Session, gaps: dict[str, list[str]], pipeline: str, per_table: int,
+              table: str | None) -> list[RunRecord]:
+        if not self.ready and sql.RUNS_TABLE not in gaps:
+            return []
+        params = (pipeline, table) if table is not None else (pipeline,)
+        rows = s.query(sql.select_pipeline_runs(self.schema, s.placeholder, per_table, table=table is not None,
+                                                absent=gaps.get(sql.RUNS_TABLE, [])), params)
+        return [run_record_from_row(r) for r in rows]
 
     def prune_runs(self, pipeline: str, before: datetime) -> int:
         """Delete the pipeline's run history started before `before`; the rows deleted (-1: unknown)."""

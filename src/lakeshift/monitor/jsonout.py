@@ -1,12 +1,8 @@
-"""The `--json` documents (schema: docs/json.md). One document on stdout per
-command; logs stay on stderr. Times are ISO-8601 UTC, durations in seconds.
-Bump JSON_VERSION only when a field changes meaning or goes away; new fields
-may appear in any version."""
+"""The fields of the `--json` documents of sync, status, freshness and history
+(schema: docs/json.md). Times are ISO-8601 UTC, durations in seconds."""
 
 from __future__ import annotations
 
-import json
-import sys
 from datetime import datetime, timezone
 from typing import Any
 
@@ -15,14 +11,12 @@ from lakeshift.load.state import RunRecord, as_utc
 from lakeshift.monitor.freshness import Freshness
 from lakeshift.monitor.snapshot import PipelineStatus, TableStatus, one_line_error, run_seconds
 
-JSON_VERSION = 1
 
+def emit(kind: str, payload: dict[str, Any]) -> None:
+    """The shared envelope (cli/jsonout.py: version, kind), plus when the document was made."""
+    from lakeshift.cli.jsonout import emit as emit_document
 
-def emit(command: str, payload: dict[str, Any]) -> None:
-    doc = {"version": JSON_VERSION, "command": command,
-           "generated_at": iso(datetime.now(timezone.utc)), **payload}
-    sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
+    emit_document(kind, {"generated_at": iso(datetime.now(timezone.utc)), **payload})
 
 
 def iso(value: datetime | str | None) -> str | None:

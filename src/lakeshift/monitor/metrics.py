@@ -28,7 +28,7 @@ class TableMetrics:
     seconds: float | None = None
     last_success: float | None = None  # unix time
     lag_seconds: float | None = None
-    batches_waiting: int = 0
+    batches_waiting: int | None = None
 
 
 def from_status(st: TableStatus) -> TableMetrics:

@@ -38,8 +38,8 @@ class TableStatus:
     last_error: RunRecord | None = None  # newest failed run, when there was no success after it
     watermark: Cursor | None = None
     watermark_source: str = "none"
-    batches_waiting: int = 0
-    rows_waiting: int = 0
+    batches_waiting: int | None = None  # None: unknown (the target's load records could not be read)
+    rows_waiting: int | None = None
     newest_loaded_at: datetime | None = None  # newest source timestamp loaded (timestamp cursors)
     lag_seconds: float | None = None
     freshness: Any = None  # the table's `freshness` config (a Freshness), or None
@@ -70,11 +70,12 @@ def run_seconds(run: RunRecord) -> float | None:
     return (end - start).total_seconds() if start and end else None
 
 
-def one_line_error(text: str | None, width: int = 300) -> str | None:
+def one_line_error(text: str | None, width: int | None = None) -> str | None:
+    """An error on one line, secrets redacted; cut at `width` with a visible '…' (text output only)."""
     if not text:
         return None
     line = one_line(redact(text))
-    return line if len(line) <= width else line[: width - 1] + "…"
+    return line if width is None or len(line) <= width else line[: width - 1] + "…"
 
 
 def read_pipelines(config: Config, keys: list[str] | None = None, now: datetime | None = None) -> list[PipelineStatus]:
@@ -116,10 +117,9 @@ def _target_state(config: Config, p: PipelineConfig) -> tuple[dict[str, list[Run
     try:
         loader: Any = open_target(config.target(p.pipeline.target), config.settings)
         try:
-            for run in loader.state.pipeline_runs(p.name, RUNS_PER_TABLE):
+            found, successes, loads = loader.state.pipeline_state(p.name, RUNS_PER_TABLE)
+            for run in found:
                 runs.setdefault(run.table, []).append(run)
-            successes = loader.state.last_successes(p.name)
-            loads = loader.state.pipeline_loads(p.name)
         finally:
             loader.close()
     except LakeshiftError as exc:
@@ -140,7 +140,7 @@ def _table_status(p: PipelineConfig, name: str, t: TableConfig, lake: Any, runs:
         st.problems.append(f"lake: {one_line_error(str(lake))}")
         return st
     try:
-        _from_lake(st, p, name, lake, records)
+        _from_lake(st, p, name, lake, records if target_error is None else None)
     except LakeshiftError as exc:
         st.problems.append(f"lake: {one_line_error(str(exc))}")
     return st
@@ -170,14 +170,16 @@ def _from_loads(st: TableStatus, t: TableConfig, records: dict[str, LoadRecord],
         st.lag_seconds = max(0.0, (now - st.newest_loaded_at).total_seconds())
 
 
-def _from_lake(st: TableStatus, p: PipelineConfig, name: str, lake: Any, records: dict[str, LoadRecord]) -> None:
+def _from_lake(st: TableStatus, p: PipelineConfig, name: str, lake: Any,
+               records: dict[str, LoadRecord] | None) -> None:
+    """`records` None: the target could not be read, so which batches wait is unknown."""
     from lakeshift.lake import TableLake
 
     tl = TableLake(lake, p.isolation_prefix, name)
-    manifests = tl.manifests()
-    waiting = pending(classify(manifests, records))
-    st.batches_waiting = len(waiting)
-    st.rows_waiting = sum(m.rows for m in waiting)
+    if records is not None:
+        waiting = pending(classify(tl.manifests(), records))
+        st.batches_waiting = len(waiting)
+        st.rows_waiting = sum(m.rows for m in waiting)
     if st.strategy != "full_sync":
         st.watermark, info = tl.effective_watermark()
         st.watermark_source = info.source
