@@ -21,8 +21,6 @@ from kit.lake import local_storage
 from kit.source import FULL_SYNC, HYBRID, T0, create_items, insert_items
 from kit.targets import Target, make_target
 
-pytestmark = pytest.mark.slow  # CLI subprocesses
-
 TABLES = {
     "items": {**HYBRID, "freshness": {"warn_after": {"count": 2, "period": "hour"}}},  # dbt's shape
     "things": {**FULL_SYNC, "full_name": "things"},
@@ -31,6 +29,7 @@ TABLES = {
 
 def as_json(result: Any) -> dict[str, Any]:
     out = result.stdout
+    assert out.strip(), getattr(result, "output", None) or result.stderr
     doc = json.loads(out)  # the whole of stdout is one document
     assert doc["version"] == 1, doc
     return doc
@@ -62,6 +61,7 @@ def status(cli: Any, config: Path) -> dict[str, dict[str, Any]]:
     return by_table(as_json(r))
 
 
+@pytest.mark.slow  # CLI subprocesses
 def test_status_freshness_history_metrics(mysql: Any, mysql_db: str, tmp_path: Path, cli: Any,
                                           request: pytest.FixtureRequest) -> None:
     target = make_target("postgres", request, tmp_path)
@@ -196,22 +196,41 @@ def test_status_freshness_history_metrics(mysql: Any, mysql_db: str, tmp_path: P
     assert typo.exit_code == 1 and "did you mean 'things'" in typo.stderr
 
 
-def test_runs_older_than_run_history_days_are_pruned_by_the_run(mysql: Any, mysql_db: str, tmp_path: Path,
-                                                                  request: pytest.FixtureRequest) -> None:
+def test_in_process_sync_then_status_metrics_and_pruning_on_duckdb(mysql: Any, mysql_db: str, tmp_path: Path,
+                                                                   cli: Any, request: pytest.FixtureRequest) -> None:
+    """The quick loop's check (no subprocess): a run prunes runs older than run_history_days and
+    leaves the younger ones; status, metrics and history read a DuckDB target."""
     target = make_target("duckdb", request, tmp_path)
-    storage = local_storage(tmp_path / "lake")
     create_items(mysql, 5)
-    config = build_config(tmp_path / "config", mysql_db, target.config, storage, {"items": HYBRID},
-                          run_history_days=30)
-    ok(sync(config))
+    config = build_config(tmp_path / "config", mysql_db, target.config, local_storage(tmp_path / "lake"),
+                          {"items": HYBRID}, run_history_days=30)
+    first = cli("sync", "pipeline", "-p", "p1", "-t", "items", config_dir=config)
+    assert first.exit_code == 0, first.output
     now = dt.datetime.now(dt.timezone.utc)
     _insert_old_runs(target, now)
-    ok(sync(config))
+    prom_file = tmp_path / "m.prom"
+    second = cli("sync", "pipeline", "-p", "p1", "-t", "items", "--json", "--metrics-file", str(prom_file),
+                 config_dir=config)
+    assert second.exit_code == 0, second.output
+    assert by_table(as_json(second))["items"]["rows_extracted"] == 0  # nothing new: still a successful load
     left = sorted(r[0] for r in target.query(f'SELECT "status" FROM {target.name("_lakeshift_runs")}'))
     assert left == ["kept", "ok", "ok"], left  # the 31-day-old run went, the 29-day-old one stayed
+    prom = metric_values(prom_file.read_text())
+    assert ("status=ok", "items") in prom and prom[("lakeshift_table_rows_extracted", "items")] == 0
+    assert prom[("lakeshift_table_last_success_timestamp_seconds", "items")] >= now.timestamp() - 1
+    items = status(cli, config)["items"]
+    assert (items["last_run"]["status"], items["last_run"]["rows_extracted"], items["batches_waiting"]) == ("ok", 0, 0)
+    assert items["watermark"] == {"timestamp": (T0 + dt.timedelta(seconds=5 // 3)).isoformat(), "id": 5}
+    stored = metric_values(cli("metrics", config_dir=config).stdout)
+    assert stored[("lakeshift_table_rows_loaded", "items")] == 0 and ("status=ok", "items") in stored
+    runs = as_json(cli("history", "--json", config_dir=config))["runs"]
+    assert [r["status"] for r in runs] == ["ok", "ok", "kept"]
+    r = cli("freshness", "--error-after", "1ms", config_dir=config)
+    assert r.exit_code == 4 and "error" in r.stdout
 
 
 def _insert_old_runs(target: Target, now: dt.datetime) -> None:
+    """Two runs as if from 31 and 29 days ago (statuses 'gone' and 'kept', to tell them apart)."""
     import duckdb
 
     assert target.path is not None

@@ -17,7 +17,9 @@ def read_history(config: Config, keys: list[str], table: str | None, limit: int)
     """(pipeline key, run), newest first, at most `limit`."""
     from lakeshift.load import open_target
 
-    pipelines = [config.pipeline(k) for k in keys] if keys else [config.pipelines[k] for k in sorted(config.pipelines)]
+    from lakeshift.monitor.snapshot import chosen_pipelines
+
+    pipelines = chosen_pipelines(config, keys)
     if table is not None and keys:
         for p in pipelines:
             config.table(p, table, legacy_ok=p.key == "default")  # a typo is an error, not an empty history

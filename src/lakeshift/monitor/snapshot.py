@@ -78,11 +78,27 @@ def one_line_error(text: str | None, width: int | None = None) -> str | None:
     return line if width is None or len(line) <= width else line[: width - 1] + "…"
 
 
+def chosen_pipelines(config: Config, keys: list[str] | None) -> list[PipelineConfig]:
+    """The named pipelines; without names every pipeline, except the built-in v1.0 `default`
+    one when its built-in target is not usable (the v1.0 variables are not set: never used)."""
+    if keys:
+        return [config.pipeline(k) for k in keys]
+    from lakeshift.config import legacy
+
+    out = []
+    for key in sorted(config.pipelines):
+        p = config.pipelines[key]
+        target = config.targets.get(p.pipeline.target)
+        if target is not None and target.origin == legacy.ORIGIN and not target.usable:
+            continue
+        out.append(p)
+    return out
+
+
 def read_pipelines(config: Config, keys: list[str] | None = None, now: datetime | None = None) -> list[PipelineStatus]:
     """Every (or the named) pipeline's tables."""
     now = now or datetime.now(timezone.utc)
-    pipelines = [config.pipeline(k) for k in keys] if keys else [config.pipelines[k] for k in sorted(config.pipelines)]
-    return [read_pipeline(config, p, now) for p in pipelines]
+    return [read_pipeline(config, p, now) for p in chosen_pipelines(config, keys)]
 
 
 def read_pipeline(config: Config, p: PipelineConfig, now: datetime) -> PipelineStatus:
