@@ -208,8 +208,8 @@ def test_unknown_environment(cli, make_config) -> None:
          "environments/qa.yml: pipelines.sales.tabels: unknown key; did you mean 'tables'?"),
         ({"tables": {"orders": {"batch_size": 5}}},
          "environments/qa.yml: tables.orders.batch_size: unknown key; allowed keys: backup_strategy, cdc_id_column, "
-         "cdc_strategy, cdc_timestamp_column, data_validation, depends_on, description, full_name, hard_deletes, "
-         "freshness, lookback, max_delete_fraction, primary_key, processing, table_type, target_name, tinyint1_as_boolean, "
+         "cdc_strategy, cdc_timestamp_column, data_validation, depends_on, description, freshness, full_name, "
+         "hard_deletes, lookback, max_delete_fraction, primary_key, processing, table_type, target_name, tinyint1_as_boolean, "
          "validation, watermark_strategy, zero_dates"),
         ({"pipelines": {"sales": {"tables": {"refunds": {"cdc_strategy": "full_sync"}}}}},
          "pipelines/sales.yml: the environment overrides table 'refunds', which this pipeline does not declare "
