@@ -225,6 +225,9 @@ def test_in_process_sync_then_status_metrics_and_pruning_on_duckdb(mysql: Any, m
     assert stored[("lakeshift_table_rows_loaded", "items")] == 0 and ("status=ok", "items") in stored
     runs = as_json(cli("history", "--json", config_dir=config))["runs"]
     assert [r["status"] for r in runs] == ["ok", "ok", "kept"]
+    r = cli("freshness", "--warn-after", "1h", "--json", config_dir=config)  # the 0-row run counts as fresh
+    assert r.exit_code == 0 and by_table(as_json(r))["items"]["status"] == "pass", r.output
+    assert utc(by_table(as_json(r))["items"]["last_success_at"]) >= now
     r = cli("freshness", "--error-after", "1ms", config_dir=config)
     assert r.exit_code == 4 and "error" in r.stdout
 
