@@ -44,6 +44,7 @@ PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DATA_VERSION = 1  # bump when the generated data changes
 SMALL_TABLES = 20
 STATUS_TABLES = 50  # `lakeshift status` over this many tables (issue 15): the small tables, each declared 2-3 times
+SMOKE_STATUS_TABLES = 4  # --smoke: the scenario runs, on few tables (the test suite's time)
 PSS_EVERY = 10  # the process tree's PSS is read every 10th poll (100 ms), RSS on every poll (10 ms)
 
 # Every scenario, in report order. kind: lakeshift | raw | peer
@@ -59,7 +60,8 @@ SCENARIOS = {
     "incr_pg": ("lakeshift", "lakeshift incremental, 1% of rows changed -> PostgreSQL"),
     "nochange": ("lakeshift", f"lakeshift no-change run, {SMALL_TABLES} tables -> PostgreSQL"),
     "cli_start": ("lakeshift", "lakeshift --help: CLI start-up alone (imports), the floor of every command"),
-    "status": ("lakeshift", f"lakeshift status of {STATUS_TABLES} tables (lake + PostgreSQL state)"),
+    "status": ("lakeshift", f"lakeshift status of {STATUS_TABLES} tables ({SMOKE_STATUS_TABLES} in --smoke), "
+                            "lake + PostgreSQL state"),
     "sling": ("peer", "Sling 1.4.11 full-refresh: MySQL -> PostgreSQL"),
     "dlt": ("peer", "dlt 1.31 sql_table (connectorx) replace: MySQL -> PostgreSQL"),
 }
@@ -253,7 +255,7 @@ def change_one_percent(db: str, k: int) -> tuple[int, str]:
 # ---------------------------------------------------------------- lakeshift config
 
 
-def write_config(work: Path, db: str, suffix: str, small_rows: int) -> Path:
+def write_config(work: Path, db: str, suffix: str, small_rows: int, status_tables: int = STATUS_TABLES) -> Path:
     cfg = work / "config"
     shutil.rmtree(cfg, ignore_errors=True)
     (cfg / "pipelines").mkdir(parents=True)
@@ -283,7 +285,7 @@ def write_config(work: Path, db: str, suffix: str, small_rows: int) -> Path:
                      {"processing": {"strategy": "parallel", "max_parallel_tables": 2}}),  # = the cores
         "status50": ("pg_status", {f"status_{n:02d}": {**hybrid, "full_name": f"small_{(n - 1) % SMALL_TABLES + 1:02d}",
                                                         "target_name": f"status_{n:02d}"}
-                                   for n in range(1, STATUS_TABLES + 1)},
+                                   for n in range(1, status_tables + 1)},
                      {"processing": {"strategy": "parallel", "max_parallel_tables": 2}}),
     }
     for name, (target, tables, extra) in pipelines.items():
@@ -379,7 +381,8 @@ class Bench:
         self.log(f"rows {self.rows:,}, repeat {a.repeat}, database {self.db}, work {self.work}")
         self.log(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
         generate(self.db, self.rows, self.small_rows, self.log)
-        self.cfg = write_config(self.work, self.db, self.suffix, self.small_rows)
+        self.cfg = write_config(self.work, self.db, self.suffix, self.small_rows,
+                                SMOKE_STATUS_TABLES if a.smoke else STATUS_TABLES)
         self.ensure_peers()
         sling = self.sling_binary() if self.peer_python else None
         raw_parquet = self.work / "raw" / "orders.parquet"
