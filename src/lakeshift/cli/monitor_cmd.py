@@ -7,14 +7,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import click
-from rich.table import Table
 
 from lakeshift.cli.output import console
 from lakeshift.config.models import parse_duration
 from lakeshift.errors import ConfigError, LakeshiftError
 from lakeshift.monitor import freshness as fresh
 from lakeshift.monitor import jsonout
-from lakeshift.monitor.snapshot import PipelineStatus, TableStatus, read_pipelines, run_seconds
+from lakeshift.monitor.snapshot import PipelineStatus, TableStatus, one_line_error, read_pipelines, run_seconds
 
 _pipeline_option = click.option("--pipeline", "-p", "pipelines", multiple=True,
                                 help="Pipeline (repeatable); default: every pipeline.")
@@ -65,15 +64,21 @@ def status(app: Any, pipelines: tuple[str, ...], as_json: bool) -> None:
         _print_status(p, now)
 
 
+def _table(*columns: str, title: str) -> Any:
+    from rich.table import Table  # not imported for --json (start-up time)
+
+    return Table(*columns, title=title)
+
+
 def _print_status(p: PipelineStatus, now: datetime) -> None:
-    out = Table("table", "strategy", "last run (extracted/loaded/deleted)", "last success", "watermark", "waiting",
+    out = _table("table", "strategy", "last run (extracted/loaded/deleted)", "last success", "watermark", "waiting",
                 "lag", "last error", title=f"Pipeline {p.key} -> {p.target}")
     for st in p.tables:
         waiting = ("?" if st.batches_waiting is None else
                    f"{st.batches_waiting} ({st.rows_waiting or 0:,} rows)" if st.batches_waiting else "0")
-        error = jsonout.one_line_error(st.last_error.error, 120) if st.last_error else ""
+        error = one_line_error(st.last_error.error, 120) if st.last_error else ""
         if st.last_refusal is not None:
-            error = (error + "; " if error else "") + f"refused: {jsonout.one_line_error(st.last_refusal.error, 80)}"
+            error = (error + "; " if error else "") + f"refused: {one_line_error(st.last_refusal.error, 80)}"
         if st.problems:
             error = (error + "; " if error else "") + "; ".join(st.problems)
         out.add_row(st.table, st.strategy, _last_run(st), _when(st.last_success_at, now), _watermark(st), waiting,
@@ -114,7 +119,7 @@ def freshness(ctx: click.Context, pipelines: tuple[str, ...], warn_after: str | 
                                    "exit_code": code, "pipelines": jsonout.pipelines(found),
                                    "tables": [jsonout.freshness(r) for r in results]})
     else:
-        out = Table("pipeline", "table", "status", "last success", "lag", "warn after", "error after", "why",
+        out = _table("pipeline", "table", "status", "last success", "lag", "warn after", "error after", "why",
                     title="Freshness")
         for r in results:
             out.add_row(r.status.pipeline, r.status.table, r.verdict, _when(r.status.last_success_at, now),
@@ -144,13 +149,13 @@ def history(app: Any, pipelines: tuple[str, ...], table: str | None, limit: int,
     if as_json:
         jsonout.emit("history", {"runs": [jsonout.history_row(p, r) for p, r in rows]})
         return
-    out = Table("started", "pipeline", "table", "status", "extracted", "loaded", "deleted", "seconds", "error / notes",
+    out = _table("started", "pipeline", "table", "status", "extracted", "loaded", "deleted", "seconds", "error / notes",
                 title="Run history")
     for p, r in rows:
         secs = run_seconds(r)
         out.add_row(_ts(r.started_at), p, r.table, r.status, f"{r.rows_extracted:,}",
                     f"{r.rows_loaded:,}", f"{r.rows_deleted:,}", f"{secs:.1f}" if secs is not None else "-",
-                    jsonout.one_line_error(r.error, 120) or r.notes or "")
+                    one_line_error(r.error, 120) or r.notes or "")
     console.print(out)
     if not rows:
         console.print("no runs recorded")
