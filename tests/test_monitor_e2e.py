@@ -225,6 +225,10 @@ def test_in_process_sync_then_status_metrics_and_pruning_on_duckdb(mysql: Any, m
     assert stored[("lakeshift_table_rows_loaded", "items")] == 0 and ("status=ok", "items") in stored
     runs = as_json(cli("history", "--json", config_dir=config))["runs"]
     assert [r["status"] for r in runs] == ["ok", "ok", "kept"]
+    typo = cli("sync", "pipeline", "-p", "p1", "-t", "items", "--metrics-file", str(tmp_path / "nope" / "m.prom"),
+               config_dir=config)
+    assert typo.exit_code == 1 and "--metrics-file" in typo.stderr and "does not exist" in typo.stderr
+    assert len(as_json(cli("history", "--json", config_dir=config))["runs"]) == 3  # refused before it ran
     r = cli("freshness", "--warn-after", "1h", "--json", config_dir=config)  # the 0-row run counts as fresh
     assert r.exit_code == 0 and by_table(as_json(r))["items"]["status"] == "pass", r.output
     assert utc(by_table(as_json(r))["items"]["last_success_at"]) >= now

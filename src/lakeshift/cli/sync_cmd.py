@@ -34,7 +34,7 @@ def stage_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def report_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--json and --metrics-file: passed on as `report=ReportOptions`."""
+    """--json and --metrics-file (the `as_json` and `metrics_file` arguments of execute)."""
     f = click.option("--metrics-file", type=click.Path(dir_okay=False),
                      help="Write Prometheus text format here after the run (atomically; node_exporter textfile "
                           "collector: name it *.prom).")(f)
@@ -50,22 +50,26 @@ def execute(plan: Plan, dry_run: bool, as_json: bool = False, metrics_file: str 
         return
     from lakeshift.engine.runner import run_plan
 
+    from lakeshift.monitor import run_report
+
+    if metrics_file:
+        run_report.check_metrics_path(metrics_file)  # a typo fails now, not after the run
     p = plan.pipeline
     header = (f"Pipeline {p.key}: {p.pipeline.source} -> {p.pipeline.target} "
               f"({'parallel' if plan.parallel else 'sequential'}, {len(plan.tables)} table(s))")
-    click.echo(header, err=True) if as_json else console.print(header)
+    if as_json:
+        click.echo(header, err=True)  # stdout holds the JSON document only
+    else:
+        console.print(header)
     report = run_plan(plan)
-    if metrics_file:
-        from lakeshift.monitor.run_report import write_metrics
-
-        write_metrics(report, metrics_file)
     if as_json:
         from lakeshift.monitor.jsonout import emit
-        from lakeshift.monitor.run_report import sync_document
 
-        emit("sync", sync_document(report))
+        emit("sync", run_report.sync_document(report))
     else:
         show_summary(report)
+    if metrics_file:
+        run_report.write_metrics(report, metrics_file)
     if not report.ok:
         failed = [o.name for o in report.outcomes if o.status == "failed"]
         skipped = [o.name for o in report.outcomes if o.status == "skipped"]

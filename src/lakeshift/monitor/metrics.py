@@ -82,11 +82,20 @@ def text(tables: list[TableMetrics]) -> str:
     return generate_latest(registry(tables)).decode("utf-8")
 
 
-def write_file(path: str, tables: list[TableMetrics]) -> None:
-    """Atomically: a temporary file in the same folder renamed over PATH (a collector never reads half a file)."""
+def check_path(path: str) -> None:
+    """PATH can be written: its folder exists and is writable, PATH is not a folder."""
+    import os
+
     folder = Path(path).resolve().parent
     if not folder.is_dir():
-        raise LakeshiftError(f"--metrics-file {path}: folder {folder} does not exist")
+        raise LakeshiftError(f"--metrics-file {path}: folder {folder} does not exist; create it or pick another path")
+    if Path(path).is_dir() or not os.access(folder, os.W_OK):
+        raise LakeshiftError(f"--metrics-file {path}: cannot write there (a folder, or {folder} is not writable)")
+
+
+def write_file(path: str, tables: list[TableMetrics]) -> None:
+    """Atomically: a temporary file in the same folder renamed over PATH (a collector never reads half a file)."""
+    check_path(path)
     try:
         write_to_textfile(path, registry(tables))
     except OSError as exc:

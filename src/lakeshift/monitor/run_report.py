@@ -32,6 +32,12 @@ def sync_document(report: Any) -> dict[str, Any]:
             "ok": report.ok, "seconds": jsonout.seconds(report.seconds), "tables": tables}
 
 
+def check_metrics_path(path: str) -> None:
+    from lakeshift.monitor.metrics import check_path
+
+    check_path(path)
+
+
 def write_metrics(report: Any, path: str) -> None:
     """This run's numbers per table, with the last success, lag and batches waiting read back from
     the lake and the target (a table whose state cannot be read still gets this run's numbers)."""
