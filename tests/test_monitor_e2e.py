@@ -144,6 +144,9 @@ def test_status_freshness_history_metrics(mysql: Any, mysql_db: str, tmp_path: P
     assert st["items"]["last_error"] is None and st["items"]["last_run"]["status"] == "ok"
     text = cli("status", "-p", "p1", config_dir=config)
     assert text.exit_code == 0 and "failed" in text.stdout and "things" in text.stdout
+    after = cli("freshness", "-p", "p1", "--warn-after", "1h", "--json", config_dir=config)
+    assert after.exit_code == 0, after.output  # a failure leaves the last success, and its age, as they were
+    assert by_table(as_json(after))["things"]["last_success_at"] == things["last_success_at"]
     prom = metric_values(cli("metrics", "-p", "p1", config_dir=config).stdout)
     assert ("status=failed", "things") in prom and ("status=ok", "items") in prom
 
