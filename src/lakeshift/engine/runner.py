@@ -187,7 +187,7 @@ def run_plan(plan: Plan, live_progress: bool | None = None) -> RunReport:
                 workers=plan.pipeline.pipeline.processing.max_parallel_tables if plan.parallel else 1,
                 on_done=progress.done,
             )
-        if plan.stages.load:
+        if plan.stages.load and any(o.status == "ok" for o in outcomes):  # a target that works
             _prune_history(plan, ctx)
     finally:
         ctx.close()
