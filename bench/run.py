@@ -43,6 +43,8 @@ PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DATA_VERSION = 1  # bump when the generated data changes
 SMALL_TABLES = 20
+STATUS_TABLES = 50  # `lakeshift status` over this many tables (issue 15): the small tables, each declared 2-3 times
+SMOKE_STATUS_TABLES = 4  # --smoke: the scenario runs, on few tables (the test suite's time)
 PSS_EVERY = 10  # the process tree's PSS is read every 10th poll (100 ms), RSS on every poll (10 ms)
 
 # Every scenario, in report order. kind: lakeshift | raw | peer
@@ -59,6 +61,9 @@ SCENARIOS = {
     "nochange": ("lakeshift", f"lakeshift no-change run, {SMALL_TABLES} tables -> PostgreSQL"),
     "scd2": ("lakeshift", "lakeshift SCD2 load of 1% changed rows into a history of --rows versions, and the plain "
                           "merge of the same batch (bench/scd2_load.py; the ratio is in the notes)"),
+    "cli_start": ("lakeshift", "lakeshift --help: CLI start-up alone (imports), the floor of every command"),
+    "status": ("lakeshift", f"lakeshift status of {STATUS_TABLES} tables ({SMOKE_STATUS_TABLES} in --smoke), "
+                            "lake + PostgreSQL state"),
     "sling": ("peer", "Sling 1.4.11 full-refresh: MySQL -> PostgreSQL"),
     "dlt": ("peer", "dlt 1.31 sql_table (connectorx) replace: MySQL -> PostgreSQL"),
 }
@@ -252,7 +257,7 @@ def change_one_percent(db: str, k: int) -> tuple[int, str]:
 # ---------------------------------------------------------------- lakeshift config
 
 
-def write_config(work: Path, db: str, suffix: str, small_rows: int) -> Path:
+def write_config(work: Path, db: str, suffix: str, small_rows: int, status_tables: int = STATUS_TABLES) -> Path:
     cfg = work / "config"
     shutil.rmtree(cfg, ignore_errors=True)
     (cfg / "pipelines").mkdir(parents=True)
@@ -266,7 +271,7 @@ def write_config(work: Path, db: str, suffix: str, small_rows: int) -> Path:
             "sources": {"bench_mysql": {"type": "mysql", "host": "127.0.0.1", "port": 3306, "database": db,
                                         "username": "root", "password": ""}},
             "targets": {"pg_full": pg(f"bench_full{suffix}"), "pg_incr": pg(f"bench_incr{suffix}"),
-                        "pg_small": pg(f"bench_small{suffix}"),
+                        "pg_small": pg(f"bench_small{suffix}"), "pg_status": pg(f"bench_status{suffix}"),
                         "duck": {"type": "duckdb", "path": str(work / "bench.duckdb"), "schema": "bench"}},
             "storage": {"default": {"type": "local", "path": str(work / "lake")}},
         },
@@ -280,6 +285,10 @@ def write_config(work: Path, db: str, suffix: str, small_rows: int) -> Path:
         "incr_pg": ("pg_incr", {"orders": dict(hybrid)}, {}),
         "nochange": ("pg_small", {f"small_{n:02d}": dict(hybrid) for n in range(1, SMALL_TABLES + 1)},
                      {"processing": {"strategy": "parallel", "max_parallel_tables": 2}}),  # = the cores
+        "status50": ("pg_status", {f"status_{n:02d}": {**hybrid, "full_name": f"small_{(n - 1) % SMALL_TABLES + 1:02d}",
+                                                        "target_name": f"status_{n:02d}"}
+                                   for n in range(1, status_tables + 1)},
+                     {"processing": {"strategy": "parallel", "max_parallel_tables": 2}}),
     }
     for name, (target, tables, extra) in pipelines.items():
         body = {"pipeline": {"name": name, "source": "bench_mysql", "target": target, **extra}, "tables": tables}
@@ -374,7 +383,8 @@ class Bench:
         self.log(f"rows {self.rows:,}, repeat {a.repeat}, database {self.db}, work {self.work}")
         self.log(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
         generate(self.db, self.rows, self.small_rows, self.log)
-        self.cfg = write_config(self.work, self.db, self.suffix, self.small_rows)
+        self.cfg = write_config(self.work, self.db, self.suffix, self.small_rows,
+                                SMOKE_STATUS_TABLES if a.smoke else STATUS_TABLES)
         self.ensure_peers()
         sling = self.sling_binary() if self.peer_python else None
         raw_parquet = self.work / "raw" / "orders.parquet"
@@ -391,6 +401,11 @@ class Bench:
             self.pg(f'DROP SCHEMA IF EXISTS "bench_small{self.suffix}" CASCADE')
             self.clear_lake("nochange")
             self.setup("nochange", self.sync("nochange", tables=("--all",)))
+        if self.wanted("status"):  # two runs per table: history, two batches each
+            self.pg(f'DROP SCHEMA IF EXISTS "bench_status{self.suffix}" CASCADE')
+            self.clear_lake("status50")
+            for _ in range(1 if a.smoke else 2):
+                self.setup("status", self.sync("status50", tables=("--all",)))
         if self.wanted("sling") or self.wanted("dlt"):
             self.pg(f'CREATE SCHEMA IF NOT EXISTS "bench_sling{self.suffix}"')
 
@@ -430,6 +445,10 @@ class Bench:
                                                     "--targets", "postgres", "--schema", f"bench_scd2{self.suffix}"],
                                  max(1, rows // 100))
                 self.notes.extend(scd2_ratio(sample.log, rep))
+            if self.wanted("cli_start") or self.wanted("status"):
+                self.run_one("cli_start", rep, self.lakeshift("--help"), 0)
+            if self.wanted("status"):
+                self.run_one("status", rep, self.lakeshift("status", "-p", "status50", "--json"), 0)
             if self.wanted("sling"):
                 if sling:
                     env = {"SLING_DISABLE_TELEMETRY": "true", "SLING_HOME_DIR": str(self.work / "sling"),
@@ -642,6 +661,8 @@ def targets(b: Bench, med: dict[str, float | None], raw_total: float | None) -> 
     check("incremental (1%) ≤ 5% of the full sync", paired("incr_pg", ("full_pg",)), 0.05,
           "{value:.1%} (limit {limit:.0%})")
     check("no-change run over 20 tables ≤ 2 s", med.get("nochange"), 2.0, "{value:.2f}s")
+    check(f"status over {STATUS_TABLES} tables ≤ 1.5 s (issue 15)", med.get("status"), 1.5,
+          "{value:.2f}s" + (f" (CLI start-up alone {med['cli_start']:.2f}s)" if med.get("cli_start") else ""))
     check("verify (keys only) of an identical table ≤ 0.25× its full sync (issue 12)",
           paired("verify_keys", ("full_pg",)), 0.25, "{value:.2f}× (limit {limit:.2f}×)")
     check("verify --deep ≤ 1.0× the full sync (issue 12)", paired("verify_deep", ("full_pg",)), 1.0,
@@ -675,7 +696,7 @@ def rerender(source: Path, args: argparse.Namespace) -> str:
 
 def schemas(suffix: str) -> list[str]:
     """The PostgreSQL schemas a run with this suffix writes to."""
-    return [f"bench_{n}{suffix}" for n in ("full", "incr", "small", "raw", "sling", "dlt", "scd2")]
+    return [f"bench_{n}{suffix}" for n in ("full", "incr", "small", "raw", "sling", "dlt", "scd2", "status")]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -209,9 +209,9 @@ def test_unknown_environment(cli, make_config) -> None:
         ({"tables": {"orders": {"batch_size": 5}}},
          "environments/qa.yml: tables.orders.batch_size: unknown key; allowed keys: backup_strategy, business_key, "
          "cdc_id_column, cdc_strategy, cdc_timestamp_column, custom_sql, data_quality_checks, data_validation, "
-         "depends_on, description, full_name, hard_deletes, lookback, max_delete_fraction, primary_key, processing, "
-         "scd_columns, scd_type, table_type, target_name, tinyint1_as_boolean, validation, watermark_strategy, "
-         "zero_dates"),
+         "depends_on, description, freshness, full_name, hard_deletes, lookback, max_delete_fraction, primary_key, "
+         "processing, scd_columns, scd_type, table_type, target_name, tinyint1_as_boolean, validation, "
+         "watermark_strategy, zero_dates"),
         ({"pipelines": {"sales": {"tables": {"refunds": {"cdc_strategy": "full_sync"}}}}},
          "pipelines/sales.yml: the environment overrides table 'refunds', which this pipeline does not declare "
          "(tables: orders)"),

@@ -38,22 +38,49 @@ def stage_options(f: Callable[..., Any]) -> Callable[..., Any]:
     ]
     for option in reversed(options):
         f = option(f)
-    return f
+    return report_options(f)
 
 
-def execute(plan: Plan, dry_run: bool, parallel: int | None = None, wait: float | None = None) -> None:
+def report_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--json and --metrics-file (the `as_json` and `metrics_file` arguments of execute)."""
+    f = click.option("--metrics-file", type=click.Path(dir_okay=False),
+                     help="Write Prometheus text format here after the run (atomically; node_exporter textfile "
+                          "collector: name it *.prom).")(f)
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print the run summary as one JSON document on stdout (docs/json.md); logs on stderr.")(f)
+
+
+def execute(plan: Plan, dry_run: bool, parallel: int | None = None, wait: float | None = None,
+            as_json: bool = False, metrics_file: str | None = None) -> None:
     warn_broken(plan.config, plan.pipeline.key)  # once the plan is valid: the run goes on without them
     plan = dataclasses.replace(plan, parallel_tables=parallel, wait=wait)
     if dry_run:
+        if as_json:
+            raise click.UsageError("--json does not apply to --dry-run")
         show_preview(plan)
         return
     from lakeshift.engine.runner import run_plan
 
+    from lakeshift.monitor import run_report
+
+    if metrics_file:
+        run_report.check_metrics_path(metrics_file)  # a typo fails now, not after the run
     p = plan.pipeline
-    console.print(f"Pipeline {p.key}: {p.pipeline.source} -> {p.pipeline.target} "
-                  f"({'parallel' if plan.parallel else 'sequential'}, {len(plan.tables)} table(s))")
+    header = (f"Pipeline {p.key}: {p.pipeline.source} -> {p.pipeline.target} "
+              f"({'parallel' if plan.parallel else 'sequential'}, {len(plan.tables)} table(s))")
+    if as_json:
+        click.echo(header, err=True)  # stdout holds the JSON document only
+    else:
+        console.print(header)
     report = run_plan(plan)
-    show_summary(report)
+    if as_json:
+        from lakeshift.monitor.jsonout import emit
+
+        emit("sync", run_report.sync_document(report))
+    else:
+        show_summary(report)
+    if metrics_file:
+        run_report.write_metrics(report, metrics_file)
     if not report.ok:
         raise SyncFailed(failure_line(report.outcomes))
 
@@ -116,7 +143,8 @@ def show_preview(plan: Plan) -> None:
 @stage_options
 @click.pass_context
 def sync(ctx: click.Context, tables: tuple[str, ...], backup_only: bool, load_only: bool,
-         limit: int | None, dry_run: bool, parallel: int | None, wait: float | None) -> None:
+         limit: int | None, dry_run: bool, parallel: int | None, wait: float | None, as_json: bool,
+         metrics_file: str | None) -> None:
     """Sync tables: `sync pipeline`, `sync connections`, or v1.0 `sync -t db.table`."""
     if ctx.invoked_subcommand is not None:
         if tables:
@@ -126,7 +154,7 @@ def sync(ctx: click.Context, tables: tuple[str, ...], backup_only: bool, load_on
         click.echo(ctx.get_help())
         return
     ctx.invoke(legacy, tables=tables, backup_only=backup_only, load_only=load_only, limit=limit, dry_run=dry_run,
-               parallel=parallel, wait=wait)
+               parallel=parallel, wait=wait, as_json=as_json, metrics_file=metrics_file)
 
 
 @sync.command("pipeline")
@@ -139,7 +167,7 @@ def sync(ctx: click.Context, tables: tuple[str, ...], backup_only: bool, load_on
 @click.pass_obj
 def sync_pipeline(app: Any, pipeline: str, tables: tuple[str, ...], all_tables: bool, force_deletes: bool,
                   backup_only: bool, load_only: bool, limit: int | None, dry_run: bool, parallel: int | None,
-                  wait: float | None) -> None:
+                  wait: float | None, as_json: bool, metrics_file: str | None) -> None:
     """Sync tables of a configured pipeline."""
     cfg = app.config
     p = cfg.pipeline(pipeline)
@@ -147,7 +175,7 @@ def sync_pipeline(app: Any, pipeline: str, tables: tuple[str, ...], all_tables: 
         raise click.UsageError("pass either -t TABLE ... or --all, not both")
     names = list(p.tables) if all_tables else list(tables)
     execute(build_plan(cfg, p, names, Stages.from_flags(backup_only, load_only), limit,
-                       force_deletes=force_deletes), dry_run, parallel, wait)
+                       force_deletes=force_deletes), dry_run, parallel, wait, as_json, metrics_file)
 
 
 @sync.command("connections")
@@ -158,11 +186,12 @@ def sync_pipeline(app: Any, pipeline: str, tables: tuple[str, ...], all_tables: 
 @click.pass_obj
 def sync_connections(app: Any, source: str, target: str, tables: tuple[str, ...], backup_only: bool,
                      load_only: bool, limit: int | None, dry_run: bool, parallel: int | None,
-                     wait: float | None) -> None:
+                     wait: float | None, as_json: bool, metrics_file: str | None) -> None:
     """Sync tables between two named connections (ad-hoc pipeline, hybrid on updated_at,id)."""
     cfg = app.config
     p = cfg.adhoc_pipeline(source, target, list(tables))
-    execute(build_plan(cfg, p, list(tables), Stages.from_flags(backup_only, load_only), limit), dry_run, parallel, wait)
+    execute(build_plan(cfg, p, list(tables), Stages.from_flags(backup_only, load_only), limit), dry_run, parallel, wait,
+            as_json, metrics_file)
 
 
 @sync.command("legacy", hidden=True)
@@ -170,12 +199,13 @@ def sync_connections(app: Any, source: str, target: str, tables: tuple[str, ...]
 @stage_options
 @click.pass_obj
 def legacy(app: Any, tables: tuple[str, ...], backup_only: bool, load_only: bool, limit: int | None,
-           dry_run: bool, parallel: int | None, wait: float | None) -> None:
+           dry_run: bool, parallel: int | None, wait: float | None, as_json: bool = False,
+           metrics_file: str | None = None) -> None:
     """v1.0 sync on the default pipeline (same as `sync -t db.table`)."""
     cfg = app.config
     p = cfg.pipeline("default")
     execute(build_plan(cfg, p, list(tables), Stages.from_flags(backup_only, load_only), limit,
-                       legacy_tables=True), dry_run, parallel, wait)
+                       legacy_tables=True), dry_run, parallel, wait, as_json, metrics_file)
 
 
 commands = [sync]

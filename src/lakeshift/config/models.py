@@ -226,6 +226,32 @@ class ValidationRules(Model):
     max_null_percentage: float | None = Field(None, ge=0, le=100)
 
 
+_DBT_PERIODS = {"minute": "m", "hour": "h", "day": "d"}
+
+
+def _dbt_duration(value: Any) -> Any:
+    """dbt's `{count: 12, period: hour}` as well as '12h'."""
+    if isinstance(value, dict) and set(value) == {"count", "period"} and value["period"] in _DBT_PERIODS:
+        return parse_duration(f"{value['count']}{_DBT_PERIODS[value['period']]}")
+    return parse_duration(value)
+
+
+FreshnessAge = Annotated[timedelta, BeforeValidator(_dbt_duration)]
+
+
+class Freshness(Model):
+    """`lakeshift freshness`: how long after the last successful load a table is stale."""
+
+    warn_after: FreshnessAge | None = None
+    error_after: FreshnessAge | None = None
+
+    @model_validator(mode="after")
+    def _order(self) -> Freshness:
+        if self.warn_after and self.error_after and self.warn_after > self.error_after:
+            raise ValueError("warn_after must not be longer than error_after")
+        return self
+
+
 class TableConfig(Model):
     full_name: TableName | None = Field(None, description="source table, 'table' or 'schema.table'")
     target_name: Identifier | None = None
@@ -256,6 +282,7 @@ class TableConfig(Model):
     business_key: list[Identifier] | None = Field(None, description="the entity's key columns (scd_type: type_2)")
     scd_columns: list[Identifier] | None = Field(
         None, description="a change in these opens a new version; default every non-key column")
+    freshness: Freshness | None = None  # `lakeshift freshness` thresholds (dbt's source-freshness shape)
     description: str | None = None
     # v1.2: read this one SELECT instead of the whole table (source/custom_sql.py)
     custom_sql: str | None = None
@@ -356,6 +383,8 @@ class PipelineSection(Model):
     s3: LakeSettings = Field(default_factory=LakeSettings)
     binlog: BinlogSettings = Field(default_factory=BinlogSettings)
     default_table_config: dict[str, Any] = Field(default_factory=dict)
+    # _lakeshift_runs rows of this pipeline older than this are deleted by each run (`lakeshift history`).
+    run_history_days: int = Field(90, ge=1, le=36500)
 
 
 class PipelineConfig(Model):

@@ -167,6 +167,21 @@ class Progress:
         (log.error if outcome.status == "failed" else log.info)(msg)
 
 
+def _prune_history(plan: Plan, ctx: RunContext) -> None:
+    """Run history older than the pipeline's run_history_days goes (a warning at worst)."""
+    from lakeshift.monitor.history import prune
+
+    try:
+        loader = ctx.loader()
+    except Exception as exc:  # noqa: BLE001 - housekeeping never fails the run
+        log.warning("could not prune the run history: %s", exc)
+        return
+    try:
+        prune(plan.pipeline, loader)
+    finally:
+        loader.close()
+
+
 def run_plan(plan: Plan, live_progress: bool | None = None) -> RunReport:
     from lakeshift.memory import tune_allocators
 
@@ -183,6 +198,8 @@ def run_plan(plan: Plan, live_progress: bool | None = None) -> RunReport:
                 workers=plan.workers,
                 on_done=progress.done,
             )
+        if plan.stages.load and any(o.status == "ok" for o in outcomes):  # a target that works
+            _prune_history(plan, ctx)
     finally:
         ctx.close()
     return RunReport(plan=plan, outcomes=outcomes, seconds=time.monotonic() - started)

@@ -119,6 +119,32 @@ def select_runs(schema: str, ph: str, limit: int, absent: Sequence[str] = ()) ->
             f'WHERE "pipeline" = {ph} AND "table_name" = {ph} ORDER BY "started_at" DESC LIMIT {int(limit)}')
 
 
+def select_pipeline_runs(schema: str, ph: str, per_table: int, *, table: bool = False,
+                         absent: Sequence[str] = ()) -> str:
+    """The newest `per_table` runs of each table of a pipeline (`lakeshift status`), newest first."""
+    where = f'"pipeline" = {ph}' + (f' AND "table_name" = {ph}' if table else "")
+    return (f"SELECT {_cols(RUN_COLUMNS)} FROM (SELECT {_select_list(RUN_COLUMNS, absent)}, ROW_NUMBER() OVER "
+            f'(PARTITION BY "table_name" ORDER BY "started_at" DESC) AS {quote_ansi(ROW_NUMBER_COLUMN)} '
+            f"FROM {qualified_ansi(schema, RUNS_TABLE)} WHERE {where}) AS r "
+            f'WHERE {quote_ansi(ROW_NUMBER_COLUMN)} <= {int(per_table)} ORDER BY "table_name", "started_at" DESC')
+
+
+def select_last_success(schema: str, ph: str) -> str:
+    """Per table of a pipeline, when its newest successful run finished."""
+    return (f'SELECT "table_name", MAX("finished_at") FROM {qualified_ansi(schema, RUNS_TABLE)} '
+            f'WHERE "pipeline" = {ph} AND "status" = {ph} GROUP BY "table_name"')
+
+
+def select_pipeline_loads(schema: str, ph: str, absent: Sequence[str] = ()) -> str:
+    return (f"SELECT {_select_list(LOAD_COLUMNS, absent)} FROM {qualified_ansi(schema, LOADS_TABLE)} "
+            f'WHERE "pipeline" = {ph} ORDER BY "table_name", "batch_id"')
+
+
+def prune_runs(schema: str, ph: str) -> str:
+    """Run history older than the pipeline's run_history_days."""
+    return f'DELETE FROM {qualified_ansi(schema, RUNS_TABLE)} WHERE "pipeline" = {ph} AND "started_at" < {ph}'
+
+
 def table_columns(ph: str) -> str:
     """Existing columns of one table (information_schema exists on all three targets)."""
     return ("SELECT column_name, data_type, character_maximum_length, numeric_precision, numeric_scale "
