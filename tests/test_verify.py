@@ -81,12 +81,15 @@ def test_integer_keys_at_their_extremes(kind: str, mysql: Any, mysql_db: str, tm
     maximum (numeric(20,0) in PostgreSQL, UBIGINT in DuckDB) land in the same windows on both sides."""
     mysql_exec(mysql, "CREATE TABLE u (id BIGINT UNSIGNED PRIMARY KEY)", "CREATE TABLE s (id BIGINT PRIMARY KEY)",
                "INSERT INTO u VALUES (0), (1), (18446744073709551615), (18446744073709551614), (9223372036854775808)",
-               "INSERT INTO s VALUES (-9223372036854775808), (-1), (0), (1), (9223372036854775807), (-17)")
+               "INSERT INTO s VALUES (-9223372036854775808), (-1), (0), (1), (9223372036854775807), (-17)",
+               # INT: (key mod p) * a must not overflow PostgreSQL's and DuckDB's 32-bit integer
+               "CREATE TABLE i (id INT PRIMARY KEY)", "INSERT INTO i VALUES (-2147483648), (2147483647), (70000)")
     target = make_target(kind, request, tmp_path)
     config = pipeline_config(tmp_path, mysql_db, target, {"u": {"cdc_strategy": "full_sync"},
-                                                          "s": {"cdc_strategy": "full_sync"}})
+                                                          "s": {"cdc_strategy": "full_sync"},
+                                                          "i": {"cdc_strategy": "full_sync"}})
     assert cli("sync", "pipeline", "-p", "p1", "--all", config_dir=config).exit_code == 0
-    assert all(r.equal for r in verify(config, ["u", "s"]).values())
+    assert all(r.equal for r in verify(config, ["u", "s", "i"]).values())
     tamper(target, "DELETE FROM u WHERE id = 18446744073709551615", "DELETE FROM s WHERE id = -9223372036854775808",
            "INSERT INTO s VALUES (-2)")
     r = verify(config, ["u", "s"])

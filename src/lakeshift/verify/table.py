@@ -181,15 +181,29 @@ def _ordered(keys: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 # ---------------------------------------------------------------- hard deletes
 
 
+@dataclass(frozen=True)
+class KeyGaps:
+    gone: pa.Table  # keys the target holds (live) and MySQL no longer does, as a delete batch holds them
+    back: list[tuple[Any, ...]]  # keys MySQL holds within the loaded range and the target not (live): values from MySQL
+
+
+def key_gaps(reader: MySQLReader, desc: TableDescription, loader: Any, target_table: str, key: Sequence[str],
+             synced: str | None = None) -> KeyGaps:
+    """Key-only comparison (one aggregate query per side, then the keys of the differing
+    windows): the keys gone from MySQL, and those MySQL holds at or before the loaded
+    watermark (`synced`, watermark.py) that the target lacks or has marked deleted: a
+    deleted key inserted again (an id_only cursor never reads it again) or a late commit."""
+    if not key:
+        raise SourceError(f"{desc.full_name}: a table without a key has no keys to delete")
+    outcome = run(TableJob(reader, desc, loader, target_table, list(key), synced=synced))
+    return KeyGaps(keys_table(desc, list(key), outcome.diff.extra), outcome.diff.missing)
+
+
 def gone_keys(reader: MySQLReader, desc: TableDescription, loader: Any, target_table: str,
               key: Sequence[str]) -> pa.Table:
     """The keys the target table holds and MySQL no longer does, as an Arrow
-    table of the key columns in their lake types (the shape of a delete batch).
-    Key-only: one aggregate query per side, then the keys of the differing windows."""
-    if not key:
-        raise SourceError(f"{desc.full_name}: a table without a key has no keys to delete")
-    outcome = run(TableJob(reader, desc, loader, target_table, list(key)))
-    return keys_table(desc, list(key), outcome.diff.extra)
+    table of the key columns in their lake types (the shape of a delete batch)."""
+    return key_gaps(reader, desc, loader, target_table, key).gone
 
 
 def keys_table(desc: TableDescription, key: list[str], rows: list[tuple[Any, ...]]) -> pa.Table:
