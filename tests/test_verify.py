@@ -96,3 +96,32 @@ def test_integer_keys_at_their_extremes(kind: str, mysql: Any, mysql_db: str, tm
     assert (r["u"].missing, r["u"].extra, r["u"].examples) == (1, 0, {"missing": [{"id": 18446744073709551615}]})
     assert (r["s"].missing, r["s"].extra) == (1, 1)
     assert r["s"].examples == {"missing": [{"id": -9223372036854775808}], "extra": [{"id": -2}]}
+
+
+def test_window_checksums_in_python_equal_mysql_s(mysql: Any, mysql_db: str) -> None:
+    """verify/lookup.py explains a differing window by recomputing MySQL's aggregate from the keys
+    it found: its Python sums must be MySQL's exactly (negative keys, BIGINT UNSIGNED above 2^63)."""
+    from lakeshift.config.models import ConnectionSettings, MySQLSource
+    from lakeshift.source import MySQLReader
+    from lakeshift.source.convert import ref
+    from lakeshift.source.positions import from_sql
+    from lakeshift.verify import canonical as C
+    from lakeshift.verify import lookup
+    from lakeshift.verify import queries as Q
+
+    mysql_exec(mysql, "CREATE TABLE u (id BIGINT UNSIGNED PRIMARY KEY)", "CREATE TABLE s (id BIGINT PRIMARY KEY)",
+               "INSERT INTO u VALUES (0), (1), (18446744073709551615), (9223372036854775808), (4294967296), (77)",
+               "INSERT INTO s VALUES (-9223372036854775808), (-1), (0), (9223372036854775807), (-2147483649), (33)")
+    reader = MySQLReader(MySQLSource(host="127.0.0.1", port=3306, username="root", database=mysql_db),
+                         ConnectionSettings())
+    try:
+        for table in ("u", "s"):
+            desc = reader.describe(table)
+            side = Q.Side(C.MYSQL, from_sql(desc), ref)
+            shape = Q.Shape(desc.columns, desc.columns, 4)
+            got = {int(b): tuple(int(v) for v in rest) for b, *rest in reader.pool.query(Q.aggregate_sql(side, shape))}
+            keys = [int(k) for k, in reader.pool.query(f"SELECT {shape.hashes(side)[0]} FROM {side.table_sql}")]
+            assert len(got) > 1 and min(keys) < 0
+            assert got == {b: lookup.window_aggregate(k for k in keys if k & 3 == b) for b in got}, table
+    finally:
+        reader.close()

@@ -54,21 +54,22 @@ def describe_deletes(plan: Plan, table: TablePlan) -> str:
 def write_gone_rows(plan: Plan, table: TablePlan, table_lake: TableLake, reader: Any, desc: Any,
                     loader: TargetLoader, key: list[str]) -> list[Manifest]:
     """Compare, guard, and write the keys gone from MySQL as a delete batch; the rows of keys
-    MySQL holds in the loaded range and the target lacks (a deleted key inserted again: an
-    id_only cursor never reads it again) are read again as a merge batch, written first.
+    MySQL holds and the target lacks (a deleted key inserted again: an id_only cursor never
+    reads it again) are read again as a merge batch, written first.
     Returns the batches written. Call under the table's extract lock: no batch of rows may be
     made between the comparison and these, or a key that came back in it would be deleted after it."""
     from lakeshift.verify import key_gaps
     from lakeshift.verify.repair import RepairTarget, write_rows_batch
-    from lakeshift.verify.watermark import loaded_watermark, synced_condition
 
     cfg = table.config
-    synced = synced_condition(desc, cfg, loaded_watermark(loader.loaded_batches(plan.pipeline.name, table.name)))
-    # verify compares the target's live rows only: keys already marked (soft) are not gone again
-    gaps = key_gaps(reader, desc, loader, table.target_table, key, synced)
+    # verify compares the target's live rows only: keys already marked (soft) are not gone again.
+    # Every MySQL row is compared (no watermark condition: it would cost MySQL a scan for the
+    # pending count and a condition on every row); a row inserted since this run's extract is
+    # then read again too, which merges the same row its next batch brings.
+    gaps = key_gaps(reader, desc, loader, table.target_table, key)
     if gaps.gone.num_rows:
-        check_delete_fraction(table.name, gaps.gone.num_rows, loader.live_rows(table.target_table),
-                              cfg.max_delete_fraction, plan.force_deletes)
+        check_delete_fraction(table.name, gaps.gone.num_rows, gaps.target_rows, cfg.max_delete_fraction,
+                              plan.force_deletes)
     settings = plan.pipeline.pipeline.s3
     back = write_rows_batch(RepairTarget(reader, desc, table_lake, settings, plan.pipeline.name, table.name, cfg, key),
                             gaps.back)

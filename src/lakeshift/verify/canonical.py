@@ -147,7 +147,7 @@ def bucket(engine: str, h: str, buckets: int) -> str:
 # DECIMAL, PostgreSQL with a 128-bit accumulator, DuckDB as HUGEINT; Redshift's SUM(BIGINT) would
 # overflow, so it sums the key as DECIMAL(38,0). This is the check that runs after every
 # incremental run with hard_deletes.
-_P, _A = 2147483647, 1000003
+P, A = 2147483647, 1000003  # verify/lookup.py computes the same sums in Python
 _I64_MAX, _U64_SPAN = 9223372036854775807, 18446744073709551616
 
 
@@ -174,7 +174,7 @@ def int_key(c: Column, engine: str, r: str) -> str:
 def int_checksum_items(engine: str, k: str) -> list[str]:
     """`k`: the key as int_key() gives it."""
     first = f"CAST({k} AS DECIMAL(38,0))" if engine == REDSHIFT else k
-    return [f"COALESCE(SUM({first}), 0)", f"COALESCE(SUM({_mod(engine, f'{_mod(engine, k, _P)} * {_A}', _P)}), 0)"]
+    return [f"COALESCE(SUM({first}), 0)", f"COALESCE(SUM({_mod(engine, f'{_mod(engine, k, P)} * {A}', P)}), 0)"]
 
 
 def int_bucket(engine: str, k: str, buckets: int) -> str:

@@ -34,7 +34,8 @@ class SourceSide:
         self.all_rows = Q.Side(C.MYSQL, from_sql(desc), ref, zero_date_test)
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
-        return self.reader.pool.query(sql, None, self.where)
+        """A scan of the table that answers only at its end: waits as a read does (pool.long_query)."""
+        return self.reader.pool.long_query(sql, self.where)
 
     def estimate(self) -> int:
         """The catalogue's row estimate (sizes the windows; the counts come from the aggregate)."""
@@ -51,6 +52,14 @@ class SourceSide:
 
     def aggregate(self, shape: Q.Shape) -> dict[int, tuple[Any, ...]]:
         return {int(r[0]): tuple(r[1:]) for r in self.query(Q.aggregate_sql(self.side, shape))}
+
+    def lookup(self, shape: Q.Shape, values: Sequence[int]) -> list[tuple[Any, ...]]:
+        """An integer key: the canonical keys (int_key) of those of `values` (key values) MySQL holds,
+        through the key's index (verify/lookup.py)."""
+        hk, _ = shape.hashes(self.all_rows)
+        key = self.all_rows.ref(shape.key[0].name)
+        return self.reader.pool.query(f"SELECT {hk} FROM {self.all_rows.table_sql} WHERE {key} IN "
+                                      f"({', '.join(str(int(v)) for v in values)})", None, self.where)
 
     def fetch(self, shape: Q.Shape, buckets: Sequence[int]) -> list[tuple[Any, ...]]:
         """Keyed: every row of the windows, synced or not, with the synced flag when there is a watermark."""
