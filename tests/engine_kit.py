@@ -218,4 +218,5 @@ class FakePlan:
 
     stages: Stages = field(default_factory=Stages)
     limit: int | None = None
+    force_deletes: bool = False
     pipeline: FakePipeline = field(default_factory=FakePipeline)
