@@ -57,7 +57,7 @@ def test_redshift_statements_parse_and_compare_the_right_columns(hostile_desc: A
     # an integer key, keys only: the key itself as BIGINT (canonical.py); Redshift sums it as DECIMAL(38,0)
     assert Q.aggregate_sql(side, Q.Shape(key, key, 16)) == (
         "SELECT b, COUNT(*), COALESCE(SUM(CAST(h AS DECIMAL(38,0))), 0), "
-        "COALESCE(SUM(MOD(MOD(h, 2147483647) * 1000003, 2147483647)), 0) FROM ("
+        "COALESCE(SUM(MOD(MOD(h, 2147483647) * MOD(h, 2147483647), 2147483647)), 0) FROM ("
         "SELECT (k & 15) AS b, k AS h FROM (SELECT CAST(\"id\" AS BIGINT) AS k FROM \"analytics\".\"hostile\" "
         "WHERE (\"_lakeshift_deleted_at\" IS NULL)) x) y GROUP BY b")
     # BIGINT UNSIGNED (DECIMAL(20,0) on Redshift): above 2^63 - 1, its two's complement as BIGINT

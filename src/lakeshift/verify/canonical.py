@@ -142,12 +142,13 @@ def bucket(engine: str, h: str, buckets: int) -> str:
 # integer (a BIGINT UNSIGNED above 2^63 - 1 becomes its two's complement, so no value is lost and
 # every later step is bigint arithmetic: PostgreSQL's numeric(20,0) costs several times more),
 # its window is its low bits (the window count is a power of two), and compared by keys only its
-# checksums are SUM(key) and a sum of (key mod p) * a mod p. Every engine computes them exactly:
-# remainders keep the dividend's sign everywhere, (key mod p) * a < 2^51, MySQL sums BIGINT as
+# checksums are SUM(key) and a sum of (key mod p)^2 mod p: not linear, so two keys swapped for two
+# others of the same sum are seen (a sum of (key mod p) * a mod p was not). Every engine computes
+# them exactly: remainders keep the dividend's sign everywhere, (key mod p)^2 < 2^62, MySQL sums BIGINT as
 # DECIMAL, PostgreSQL with a 128-bit accumulator, DuckDB as HUGEINT; Redshift's SUM(BIGINT) would
 # overflow, so it sums the key as DECIMAL(38,0). This is the check that runs after every
 # incremental run with hard_deletes.
-P, A = 2147483647, 1000003  # verify/lookup.py computes the same sums in Python
+P = 2147483647  # verify/lookup.py computes the same sums in Python
 _I64_MAX, _U64_SPAN = 9223372036854775807, 18446744073709551616
 
 
@@ -174,7 +175,8 @@ def int_key(c: Column, engine: str, r: str) -> str:
 def int_checksum_items(engine: str, k: str) -> list[str]:
     """`k`: the key as int_key() gives it."""
     first = f"CAST({k} AS DECIMAL(38,0))" if engine == REDSHIFT else k
-    return [f"COALESCE(SUM({first}), 0)", f"COALESCE(SUM({_mod(engine, f'{_mod(engine, k, P)} * {A}', P)}), 0)"]
+    m = _mod(engine, k, P)
+    return [f"COALESCE(SUM({first}), 0)", f"COALESCE(SUM({_mod(engine, f'{m} * {m}', P)}), 0)"]
 
 
 def int_bucket(engine: str, k: str, buckets: int) -> str:

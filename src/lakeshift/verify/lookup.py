@@ -31,10 +31,11 @@ def _tmod(a: int, n: int) -> int:
 
 
 def window_aggregate(keys: Iterable[int]) -> tuple[int, int, int]:
-    """(count, SUM(key), SUM((key mod p) * a mod p)): canonical.int_checksum_items in Python."""
+    """(count, SUM(key), SUM((key mod p)^2 mod p)): canonical.int_checksum_items in Python."""
     n = s1 = s2 = 0
     for k in keys:
-        n, s1, s2 = n + 1, s1 + k, s2 + _tmod(_tmod(k, C.P) * C.A, C.P)
+        m = _tmod(k, C.P)
+        n, s1, s2 = n + 1, s1 + k, s2 + m * m % C.P
     return n, s1, s2
 
 
