@@ -4,16 +4,18 @@ warehouse, and how `--dry-run` says it.
 
 - ignore: kept in the target (an incremental table never reads a deleted row);
 - delete / soft on an incremental table: after its batches are loaded, the run
-  compares the keys of MySQL and the target over the loaded range (key only) and
-  writes the keys gone from MySQL as a delete batch (lake/deletes.py), loaded
-  like any batch: removed, or marked in _lakeshift_deleted_at (soft);
+  compares the keys of MySQL and the target (key only) and writes the keys gone
+  from MySQL as a delete batch (lake/deletes.py), loaded like any batch: removed,
+  or marked in _lakeshift_deleted_at (soft); keys MySQL holds and the target
+  lacks (a deleted id inserted again, never read again by id_only) are read
+  again as a merge batch;
 - full_sync: the snapshot replaces the table, so rows it lacks are removed;
-  with soft they are kept and marked instead."""
+  with soft they are kept and marked instead, under the same guard
+  (load/delete_guard.py, checked in the load transaction)."""
 
 from __future__ import annotations
 
 from typing import Any
-
 
 from lakeshift.batch import Manifest
 from lakeshift.engine.contracts import TargetLoader
