@@ -58,6 +58,7 @@ SCENARIOS = {
     "verify_deep": ("lakeshift", "lakeshift verify --deep of the full sync's identical PostgreSQL table"),
     "raw_incr": ("raw", "raw incremental read: connectorx of the changed rows only -> Parquet"),
     "incr_pg": ("lakeshift", "lakeshift incremental, 1% of rows changed -> PostgreSQL"),
+    "incr_del": ("lakeshift", "lakeshift incremental, 1% changed + 0.1% deleted, hard_deletes: delete -> PostgreSQL"),
     "nochange": ("lakeshift", f"lakeshift no-change run, {SMALL_TABLES} tables -> PostgreSQL"),
     "scd2": ("lakeshift", "lakeshift SCD2 load of 1% changed rows into a history of --rows versions, and the plain "
                           "merge of the same batch (bench/scd2_load.py; the ratio is in the notes)"),
@@ -243,15 +244,35 @@ def generate(db: str, rows: int, small_rows: int, log: Any) -> None:
             f"in {time.perf_counter() - started:.1f}s")
 
 
-def change_one_percent(db: str, k: int) -> tuple[int, str]:
+def change_one_percent(db: str, k: int, table: str = "orders") -> tuple[int, str]:
     """Touch 1% of the orders (every 100th id, shifted by k): new amount, updated_at
     now. Returns the rows changed and the time before the change (the raw
     incremental read selects the rows changed since)."""
     with mysql(db) as conn, conn.cursor() as cur:
         cur.execute("SELECT DATE_FORMAT(NOW(3), '%Y-%m-%d %H:%i:%s.%f')")
         since = cur.fetchone()[0]
-        changed = cur.execute(f"UPDATE orders SET amount = amount + 1, updated_at = NOW(3) WHERE id % 100 = {k % 100}")
+        changed = cur.execute(f"UPDATE {table} SET amount = amount + 1, updated_at = NOW(3) WHERE id % 100 = {k % 100}")
         return changed, since
+
+
+def copy_orders(db: str, log: Any) -> None:
+    """orders_d: a copy of orders for the run with hard_deletes (its rows get deleted)."""
+    started = time.perf_counter()
+    with mysql(db) as conn, conn.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS orders_d")
+        cur.execute("CREATE TABLE orders_d LIKE orders")
+        cur.execute("INSERT INTO orders_d SELECT * FROM orders")
+        cur.execute("ANALYZE TABLE orders_d")
+        cur.fetchall()
+    log(f"data: orders copied to orders_d in {time.perf_counter() - started:.1f}s")
+
+
+def change_and_delete(db: str, k: int) -> int:
+    """orders_d: 1% changed as change_one_percent does, then 0.1% deleted (every 1000th id,
+    shifted by k). Returns the rows changed and deleted."""
+    changed, _ = change_one_percent(db, k, "orders_d")
+    with mysql(db) as conn, conn.cursor() as cur:
+        return changed + cur.execute(f"DELETE FROM orders_d WHERE id % 1000 = {500 + k % 500}")
 
 
 # ---------------------------------------------------------------- lakeshift config
@@ -271,6 +292,7 @@ def write_config(work: Path, db: str, suffix: str, small_rows: int, status_table
             "sources": {"bench_mysql": {"type": "mysql", "host": "127.0.0.1", "port": 3306, "database": db,
                                         "username": "root", "password": ""}},
             "targets": {"pg_full": pg(f"bench_full{suffix}"), "pg_incr": pg(f"bench_incr{suffix}"),
+                        "pg_del": pg(f"bench_del{suffix}"),
                         "pg_small": pg(f"bench_small{suffix}"), "pg_status": pg(f"bench_status{suffix}"),
                         "duck": {"type": "duckdb", "path": str(work / "bench.duckdb"), "schema": "bench"}},
             "storage": {"default": {"type": "local", "path": str(work / "lake")}},
@@ -283,6 +305,7 @@ def write_config(work: Path, db: str, suffix: str, small_rows: int, status_table
         "full_pg": ("pg_full", {"orders": {"cdc_strategy": "full_sync"}}, {}),
         "full_duck": ("duck", {"orders": {"cdc_strategy": "full_sync"}}, {}),
         "incr_pg": ("pg_incr", {"orders": dict(hybrid)}, {}),
+        "incr_del": ("pg_del", {"orders_d": {**hybrid, "hard_deletes": "delete"}}, {}),
         "nochange": ("pg_small", {f"small_{n:02d}": dict(hybrid) for n in range(1, SMALL_TABLES + 1)},
                      {"processing": {"strategy": "parallel", "max_parallel_tables": 2}}),  # = the cores
         "status50": ("pg_status", {f"status_{n:02d}": {**hybrid, "full_name": f"small_{(n - 1) % SMALL_TABLES + 1:02d}",
@@ -397,6 +420,11 @@ class Bench:
             self.pg(f'DROP SCHEMA IF EXISTS "bench_incr{self.suffix}" CASCADE')
             self.clear_lake("incr_pg")
             self.setup("incr_pg", self.sync("incr_pg"))
+        if self.wanted("incr_del"):
+            copy_orders(self.db, self.log)
+            self.pg(f'DROP SCHEMA IF EXISTS "bench_del{self.suffix}" CASCADE')
+            self.clear_lake("incr_del")
+            self.setup("incr_del", self.sync("incr_del", tables=("orders_d",)))
         if self.wanted("nochange"):
             self.pg(f'DROP SCHEMA IF EXISTS "bench_small{self.suffix}" CASCADE')
             self.clear_lake("nochange")
@@ -437,6 +465,10 @@ class Bench:
                                                "--table", "orders", "--out", str(raw_parquet.with_name("incr.parquet")),
                                                "--where", f"updated_at >= '{since}'"], changed)
                 self.run_one("incr_pg", rep, self.sync("incr_pg"), changed)
+            if self.wanted("incr_del"):
+                # the same changes as incr_pg's on a copy of the table, and 0.1% of its rows deleted
+                touched = change_and_delete(self.db, rep)
+                self.run_one("incr_del", rep, self.sync("incr_del", tables=("orders_d",)), touched)
             if self.wanted("nochange"):
                 self.run_one("nochange", rep, self.sync("nochange", tables=("--all",)), 0)
             if self.wanted("scd2"):  # load only: both tables are built by SQL, the ratio is measured in-process
@@ -579,6 +611,8 @@ def render(b: Bench) -> str:
                 versus += "; " + _versus(r, name, ("raw_incr",), "{:.1f}×", " the raw read of the changed rows")
         elif name in ("verify_keys", "verify_deep"):
             versus = _versus(r, name, ("full_pg",), "{:.2f}×", " the full sync")
+        elif name == "incr_del":
+            versus = _versus(r, name, ("incr_pg",), "{:.2f}×", " the incremental run without deletes")
         elif name == "raw_incr":
             versus = _versus(r, name, ("full_pg",), "{:.1%}", " of the full sync")
         elif name in ("sling", "dlt"):
@@ -649,7 +683,7 @@ def targets(b: Bench, med: dict[str, float | None], raw_total: float | None) -> 
         values = [getattr(s, of) for n in names for s in (b.results[n].ok() if n in b.results else [])]
         return max(values) / 2**20 if values else None
 
-    pg_runs = ("backup", "full_pg", "incr_pg", "nochange")
+    pg_runs = ("backup", "full_pg", "incr_pg", "incr_del", "nochange")
     check("peak RSS ≤ 250 MB, lakeshift process (backup, PostgreSQL runs)", peak(pg_runs, "peak_main"), 250,
           "{value:.0f} MB")
     check("peak memory ≤ 250 MB, process tree PSS incl. the connectorx child (backup, PostgreSQL runs)",
@@ -667,6 +701,8 @@ def targets(b: Bench, med: dict[str, float | None], raw_total: float | None) -> 
           paired("verify_keys", ("full_pg",)), 0.25, "{value:.2f}× (limit {limit:.2f}×)")
     check("verify --deep ≤ 1.0× the full sync (issue 12)", paired("verify_deep", ("full_pg",)), 1.0,
           "{value:.2f}× (limit {limit:.1f}×)")
+    check("incremental with hard_deletes: delete, 0.1% deleted ≤ 1.5× the same run without deletes (issue 12)",
+          paired("incr_del", ("incr_pg",)), 1.5, "{value:.2f}× (limit {limit:.1f}×)")
     check("peak RSS ≤ 250 MB, verify (process tree PSS)", peak(("verify_keys", "verify_deep"), "peak_pss"), 250,
           "{value:.0f} MB")
     return out
@@ -696,7 +732,7 @@ def rerender(source: Path, args: argparse.Namespace) -> str:
 
 def schemas(suffix: str) -> list[str]:
     """The PostgreSQL schemas a run with this suffix writes to."""
-    return [f"bench_{n}{suffix}" for n in ("full", "incr", "small", "raw", "sling", "dlt", "scd2", "status")]
+    return [f"bench_{n}{suffix}" for n in ("full", "incr", "del", "small", "raw", "sling", "dlt", "scd2", "status")]
 
 
 def main(argv: list[str] | None = None) -> int:

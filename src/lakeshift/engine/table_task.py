@@ -228,9 +228,9 @@ class TableTask:
                                           list(spec.check.key.columns))
         finally:
             reader.close()
-        if written is None:
+        if not written:
             return
-        self.result.batches_written += 1
+        self.result.batches_written += len(written)
         self.load_pending(loader, staging)
 
     # ----------------------------------------------------------------- load
@@ -239,7 +239,8 @@ class TableTask:
         return pending(classify(self.table_lake.manifests(), records))
 
     def _begin(self, loader: TargetLoader, head: Manifest) -> StagedLoad:
-        return loader.begin(head, self.table.target_table)
+        guard = None if self.plan.force_deletes else self.table.config.max_delete_fraction  # soft full_sync
+        return loader.begin(head, self.table.target_table, max_delete_fraction=guard)
 
     def load_pending(self, loader: TargetLoader, staging: StagingSession) -> None:
         """Load every pending batch, oldest first, under the table's load lock."""

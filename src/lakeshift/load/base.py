@@ -62,15 +62,17 @@ class LoaderBase:
         raise NotImplementedError
 
     # -- shared
-    def begin(self, manifest_head: Manifest, target_table: str) -> StagedBatch:
+    def begin(self, manifest_head: Manifest, target_table: str, *,
+              max_delete_fraction: float | None = None) -> StagedBatch:
         """Start staging the batch `manifest_head` describes (its files may still be
-        coming) for `target_table`; names and mode are checked first."""
+        coming) for `target_table`; names and mode are checked first.
+        `max_delete_fraction`: the guard of a soft full_sync (None: no limit, --force-deletes)."""
         check_batch(self.dialect, self.schema, manifest_head, target_table)
-        return self._begin(self.context(), manifest_head, target_table)
+        return self._begin(self.context(max_delete_fraction), manifest_head, target_table)
 
-    def context(self) -> LoadContext:
+    def context(self, max_delete_fraction: float | None = None) -> LoadContext:
         return LoadContext(self.schema, self.describe, self.dialect, self.create_primary_key, self.connect,
-                           self.ensure_state_ready, self.dependent_views)
+                           self.ensure_state_ready, self.dependent_views, max_delete_fraction)
 
     def ensure_state_tables(self) -> None:
         self.state.ensure()

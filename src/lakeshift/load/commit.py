@@ -40,7 +40,7 @@ def commit_batch(ctx: LoadContext, staging: Staging, target_table: str, manifest
                        (ctx.dialect.catalog_name(ctx.schema), ctx.dialect.catalog_name(target_table)))
     plan = plan_table(ctx.dialect, ctx.schema, target_table, m, existing, primary_key=ctx.create_primary_key)
     job = MoveJob(m, ctx.dialect, ctx.schema, target_table, staging.name, staging.stage_sql, staging.ordinal,
-                  plan.types)
+                  plan.types, ctx.max_delete_fraction)
     for stmt in plan.before_transaction:
         _ddl(s, stmt, job)
     s.begin()

@@ -183,6 +183,31 @@ class MySQLPool:
         except Exception as exc:
             raise source_error(exc, what or f"MySQL {self.label}") from None
 
+    def long_query(self, sql: str, what: str = "") -> list[tuple[Any, ...]]:
+        """One statement that may work for long before its first row (verify's aggregate over a
+        whole table), with retries: on a connection of its own that waits for the answer as a
+        read does (statement_timeout on the server, stall_timeout here), not default_timeout."""
+        from lakeshift.source import limits
+
+        def run() -> list[tuple[Any, ...]]:
+            conn = connect(self.src, self.settings, self.endpoint(), read_timeout=limits.stall_seconds(self.src))
+            try:
+                with conn.cursor() as cur:
+                    for statement in limits.statement_limit_sql(str(conn.get_server_info()),
+                                                                limits.statement_seconds(self.src)):
+                        cur.execute(statement)
+                    cur.execute(sql)
+                    return list(cur.fetchall())
+            finally:
+                _quiet_close(conn)
+
+        try:
+            return self.retry(run, what)
+        except LakeshiftError:
+            raise
+        except Exception as exc:
+            raise source_error(exc, what or f"MySQL {self.label}") from None
+
     @contextmanager
     def dedicated(self) -> Iterator[Connection]:
         """A connection outside the pool's limit, e.g. to hold a lock for a
