@@ -7,6 +7,7 @@ converge."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -285,3 +286,39 @@ def test_another_server_behind_the_same_address_is_a_lost_position(server: Any, 
     finally:
         execute(server, db, "SET GLOBAL server_id = 1")
     assert sync(config).returncode == 0
+
+
+def test_soft_deletes_mark_the_row_and_a_key_that_comes_back_is_live(server: Any, db: str, target: Target,
+                                                                   tmp_path: Path) -> None:
+    """hard_deletes: soft: a delete sets _lakeshift_deleted_at to its commit time (a key changed by an
+    update marks the old key), a key inserted again is live; a new snapshot keeps the marked rows."""
+    config = binlog_config(tmp_path, server, db, target.config, {"items": {**BINLOG, "hard_deletes": "soft"}})
+    assert sync(config).returncode == 0
+    transaction(server, db, ["DELETE FROM items WHERE id = 1", "UPDATE items SET name = 'last' WHERE id = 2",
+                             "DELETE FROM items WHERE id = 2", "INSERT INTO items VALUES (9, 'nine', 9, NULL)",
+                             "DELETE FROM items WHERE id = 9", "UPDATE items SET id = 30 WHERE id = 3"])
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    run = sync(config)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+    def state() -> list[tuple[Any, ...]]:
+        return target.query(f'SELECT "id", "name", "_lakeshift_deleted_at" IS NULL, "_lakeshift_op" '
+                            f'FROM {target.name("items")} ORDER BY 1')
+
+    assert state() == [(1, "one", False, "delete"), (2, "two", False, "delete"), (3, "three", False, "delete"),
+                       (30, "three", True, "update")]  # the row's last image, the delete's change columns
+    (first_mark,), = target.query(f'SELECT "_lakeshift_deleted_at" FROM {target.name("items")} WHERE "id" = 1')
+    # the delete's commit time (whole seconds), not the load's
+    assert target.query(f'SELECT COUNT(*) FROM {target.name("items")} WHERE "_lakeshift_deleted_at" IS NOT NULL '
+                        f'AND "_lakeshift_deleted_at" <> "_lakeshift_commit_ts"') == [(0,)]
+    assert first_mark.microsecond == 0 and before - timedelta(seconds=30) <= first_mark <= before + timedelta(5)
+    execute(server, db, "INSERT INTO items VALUES (1, 'back', NULL, NULL)", "DELETE FROM items WHERE id = 30")
+    assert sync(config).returncode == 0
+    assert state() == [(1, "back", True, "insert"), (2, "two", False, "delete"), (3, "three", False, "delete"),
+                       (30, "three", False, "delete")]
+    assert run_cli(config, "watermark", "reset", "-p", "p1", "-t", "items", "-y").returncode == 0
+    again = sync(config)  # a new snapshot: the rows it lacks stay, marked
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert [r[:3] for r in state()] == [(1, "back", True), (2, "two", False), (3, "three", False),
+                                        (30, "three", False)]
+    assert target.query(f'SELECT "_lakeshift_deleted_at" FROM {target.name("items")} WHERE "id" = 2') != [(None,)]

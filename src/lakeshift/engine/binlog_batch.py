@@ -82,9 +82,6 @@ def plan_binlog_batch(table: TablePlan, pipeline: PipelineConfig, reader: MySQLR
     if clash:
         raise ConfigError(f"tables.{table.name}: MySQL {desc.full_name} has column(s) {', '.join(clash)}, which "
                           f"binlog CDC adds to every row; rename them or use another cdc_strategy")
-    if cfg.hard_deletes == "soft":
-        raise ConfigError(f"tables.{table.name}: hard_deletes: soft is not supported with cdc_strategy binlog yet "
-                          f"(its deletes remove the row); remove hard_deletes or use another cdc_strategy")
     bad = decode.unsupported(desc.columns)
     if bad:
         raise ConfigError(f"tables.{table.name}: column(s) {', '.join(bad)} of MySQL {desc.full_name} cannot be "
@@ -105,7 +102,8 @@ def plan_binlog_batch(table: TablePlan, pipeline: PipelineConfig, reader: MySQLR
         strategy="binlog", mode="replace" if saved is None else "changes", columns=columns,
         primary_key=check.key.columns, watermark_low=Cursor(binlog=saved) if saved else None,
         watermark_high=Cursor(binlog=end) if saved is None else None, created_at=started.isoformat(),
-        row_ordinal=saved is None and bool(check.key.columns))  # changes are ordered by _lakeshift_seq
+        row_ordinal=saved is None and bool(check.key.columns),  # changes are ordered by _lakeshift_seq
+        soft_delete=cfg.hard_deletes == "soft")  # deletes (and rows a new snapshot lacks) are marked
     from lakeshift.source.types import lake_schema
 
     batch = BinlogBatch(head, lake_schema(columns), started, saved is None, end, check.key, notes=notes)
