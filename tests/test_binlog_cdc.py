@@ -236,11 +236,13 @@ def test_hostile_values_decode_from_the_binlog_exactly_as_the_snapshot_reads_the
     assert [r + 100 for r in inserts.column("id").to_pylist()] == snapshot.column("id").to_pylist()
 
 
-@pytest.mark.parametrize("statement", ["ALTER TABLE {db}.items ADD COLUMN extra INT", "TRUNCATE TABLE items"])
+@pytest.mark.parametrize("statement", ["SET SESSION binlog_format = 'STATEMENT'; UPDATE {db}.items SET name = 's'",
+                                       "TRUNCATE TABLE items"])
 def test_a_statement_on_the_table_outside_row_events_stops_it(server: Any, db: str, tmp_path: Path,
                                                               statement: str) -> None:
-    """DDL (issued from another default schema, qualified) and TRUNCATE leave no row events:
-    the run stops with the way out instead of missing them; same-named tables elsewhere do not count."""
+    """A statement-logged change (issued from another default schema, qualified) and TRUNCATE
+    (without hard_deletes) leave no row events: the run stops with the way out instead of missing
+    them; same-named tables elsewhere do not count."""
     t = duck_target(tmp_path / "t.duckdb")
     config = binlog_config(tmp_path, server, db, t.config, {"items": BINLOG})
     assert sync(config).returncode == 0
@@ -248,12 +250,51 @@ def test_a_statement_on_the_table_outside_row_events_stops_it(server: Any, db: s
     execute(server, other, ITEMS_DDL, "ALTER TABLE items ADD COLUMN unrelated INT", "TRUNCATE TABLE items")
     execute(server, db, "UPDATE items SET name = 'before' WHERE id = 1")
     assert sync(config).returncode == 0 and t.rows("items", ["name"])[0] == ("before",)
-    execute(server, other if "{db}" in statement else db, statement.format(db=db))
+    execute(server, other if "{db}" in statement else db, *statement.format(db=db).split("; "))
     failed = sync(config)
     assert failed.returncode != 0
     line = next(x for x in failed.stderr.splitlines() if x.startswith("Error:"))
     assert "a statement changed the table outside the row events" in line
     assert "`lakeshift watermark reset` for this table" in line
+
+
+def test_schema_changes_mid_stream_follow_schema_evolution(server: Any, db: str, tmp_path: Path) -> None:
+    """A widening and a dropped column are applied at their point in the stream (changes before
+    them take the new shape); an added column takes a new snapshot (existing rows need its values);
+    a type change the target cannot take stops the table with the way out."""
+    t = duck_target(tmp_path / "t.duckdb")
+    config = binlog_config(tmp_path, server, db, t.config, {"items": BINLOG})
+    assert sync(config).returncode == 0
+    execute(server, db, "UPDATE items SET name = 'short' WHERE id = 1",
+            "ALTER TABLE items MODIFY name VARCHAR(200) NOT NULL, MODIFY amount DECIMAL(20,2) NULL",
+            "UPDATE items SET name = REPEAT('w', 150), amount = 123456789012.5 WHERE id = 2")
+    widened = sync(config)
+    assert widened.returncode == 0, widened.stdout + widened.stderr
+    assert "column 'name' changed type: varchar(40) -> varchar(200)" in widened.stdout
+    assert t.rows("items", ["id", "name", "amount"]) == [tuple(norm(v) for v in r) for r in rows(
+        server, db, "items", "id, name, amount")]
+    execute(server, db, "UPDATE items SET at = '2026-01-01 00:00:00', amount = 3.5 WHERE id = 3",
+            "ALTER TABLE items DROP COLUMN at", "INSERT INTO items VALUES (4, 'four', 4)")
+    dropped = sync(config)
+    assert dropped.returncode == 0, dropped.stdout + dropped.stderr
+    assert "column(s) at of changes before position" in dropped.stdout and "are not kept" in dropped.stdout
+    assert t.rows("items", ["id", "name", "amount"]) == [tuple(norm(v) for v in r) for r in rows(
+        server, db, "items", "id, name, amount")]
+    # the target keeps `at`: the row not changed since keeps its value, those written from now on have NULL
+    assert [(i, a is None) for i, a in t.rows("items", ["id", "at"])] == [(1, False), (2, True), (3, True), (4, True)]
+    execute(server, db, "UPDATE items SET name = 'before add' WHERE id = 1",
+            "ALTER TABLE items ADD COLUMN extra INT NOT NULL DEFAULT 7", "INSERT INTO items VALUES (5, 'five', 5, 8)")
+    added = sync(config)
+    assert added.returncode == 0, added.stdout + added.stderr
+    assert "new column(s) extra" in added.stdout and "new snapshot" in added.stdout
+    assert t.rows("items", ["id", "name", "extra"]) == rows(server, db, "items", "id, name, extra")
+    assert lake_batches(tmp_path, "items")[-1][0].mode == "replace"
+    execute(server, db, "UPDATE items SET amount = 2 WHERE id = 1", "ALTER TABLE items MODIFY amount VARCHAR(30)",
+            "UPDATE items SET amount = 'n/a' WHERE id = 2")
+    stopped = sync(config)
+    assert stopped.returncode != 0
+    line = next(x for x in stopped.stderr.splitlines() if x.startswith("Error:"))
+    assert "amount" in line and "Way out:" in line and "watermark reset" in line
 
 
 def test_a_large_transaction_is_one_batch_never_split(server: Any, db: str, tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from lakeshift.batch import BinlogPosition, Cursor, Manifest, change_columns, new_batch_id
 from lakeshift.config.models import PipelineConfig
+from lakeshift.engine.binlog_schema import follow_schema
 from lakeshift.engine.plan import TablePlan
 from lakeshift.engine.table_checks import check_table
 from lakeshift.errors import ConfigError
@@ -61,6 +62,11 @@ class BinlogBatch:
         return self._rows
 
     @property
+    def stream_notes(self) -> list[str]:
+        """What the read of the changes found worth telling (once it has read them)."""
+        return list(self._changes.notes) if self._changes is not None else []
+
+    @property
     def position(self) -> BinlogPosition:
         """Where the read ended: the snapshot's recorded position, or the last commit read."""
         return self.end if self._changes is None else self._changes.position
@@ -76,6 +82,16 @@ def plan_binlog_batch(table: TablePlan, pipeline: PipelineConfig, reader: MySQLR
     from lakeshift.source.client import connect
 
     cfg = table.config
+    where = f"MySQL {reader.label}"
+    low = table_lake.effective_watermark()[0]
+    saved = low.binlog if low is not None else None
+    notes: list[str] = []
+    with reader.pool.dedicated() as conn:
+        info = server.check_ready(conn, where)
+        if saved is not None:
+            saved = _still_there(conn, info, saved, table.name, pipeline, notes)
+        end = server.current_position(conn, info, seq=saved.seq if saved else 0)
+    # described after the position is taken: a schema change up to it is in these columns
     desc = reader.describe(table.source_table, cfg)
     check = check_table(table.name, cfg, desc)
     clash = sorted({c.name for c in desc.columns} & {c.name for c in change_columns()})
@@ -86,15 +102,11 @@ def plan_binlog_batch(table: TablePlan, pipeline: PipelineConfig, reader: MySQLR
     if bad:
         raise ConfigError(f"tables.{table.name}: column(s) {', '.join(bad)} of MySQL {desc.full_name} cannot be "
                           f"read from the binlog exactly as a snapshot reads them yet; use another cdc_strategy")
-    where = f"MySQL {reader.label}"
-    low = table_lake.effective_watermark()[0]
-    saved = low.binlog if low is not None else None
-    notes: list[str] = []
-    with reader.pool.dedicated() as conn:
-        info = server.check_ready(conn, where)
-        if saved is not None:
-            saved = _still_there(conn, info, saved, table.name, pipeline, notes)
-        end = server.current_position(conn, info, seq=saved.seq if saved else 0)
+    if saved is not None:
+        schema = follow_schema(desc.columns, table_lake)
+        notes.extend(schema.notes)
+        if schema.resnapshot:
+            saved = None  # `end` keeps the table's change count: _lakeshift_seq goes on
     started = datetime.now(timezone.utc)
     columns = desc.columns + change_columns()
     head = Manifest(

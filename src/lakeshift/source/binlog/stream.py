@@ -38,6 +38,9 @@ _EVERY_EVENT = (*_ROWS, *_HARMLESS, ev.QueryEvent, ev.XidEvent, ev.NotImplemente
 _ANONYMOUS_GTID = 34  # MySQL without GTIDs: a transaction's header, nothing else
 _COMMITS = ("COMMIT", "ROLLBACK")  # ROLLBACK: the rows of non-transactional tables it logged stay applied
 POSITION_LOST_ERROR = 1236  # the server cannot send from the requested position
+_ALTER = re.compile(r"\s*ALTER\s+(?:ONLINE\s+|IGNORE\s+)*TABLE\b", re.IGNORECASE)
+# ALTER TABLE t RENAME [TO|AS] u: the table is gone under its name (RENAME COLUMN/INDEX/KEY are not)
+_RENAMES_TABLE = re.compile(r"\bRENAME\s+(?!COLUMN\b|INDEX\b|KEY\b)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,8 @@ class ChangeRead:
         self.where = f"binlog of {target.desc.full_name}"
         self._decoder = RowDecoder(target.desc.full_name, target.desc.columns, target.zero_dates)
         self._names = [c.name for c in target.desc.columns]
+        self._gone: list[str] = []
+        self.notes: list[str] = []
         # the table's name in a statement, with the schema that qualifies it, if any
         self._mention = re.compile(r"(?:`?([\w$]+)`?\s*\.\s*)?(?<![\w$])`?" + re.escape(target.desc.table)
                                    + r"`?(?![\w$])", re.IGNORECASE)
@@ -136,10 +141,12 @@ class ChangeRead:
             if word in _COMMITS:
                 return True
             if self._names_table(query, _text(event.schema or "")):
+                if _ALTER.match(query) and not _RENAMES_TABLE.search(query):
+                    return True  # its effect is in the columns this run read the table with (binlog_schema.py)
                 raise SourceError(
                     f"{self.where}: a statement changed the table outside the row events at {self._at(event)} "
-                    f"({' '.join(query.split())[:120]!r}); binlog CDC cannot follow schema changes, TRUNCATE or "
-                    f"statement-logged changes yet. Way out: `lakeshift watermark reset` for this table (the next "
+                    f"({' '.join(query.split())[:120]!r}); binlog CDC cannot follow TRUNCATE (without hard_deletes), "
+                    f"DROP/RENAME TABLE or statement-logged changes. Way out: `lakeshift watermark reset` for this table (the next "
                     f"run takes a new snapshot)")
             return True  # DDL of other tables commits implicitly
         if isinstance(event, _HARMLESS):
@@ -166,12 +173,7 @@ class ChangeRead:
         """(op, values, none reasons, SET orders) per change; an update of the key is a delete and an insert."""
         if event.schema != self.t.desc.schema or event.table != self.t.desc.table:
             return  # the library's filter let it through: another table of the same name elsewhere
-        names = [c.name for c in event.columns]
-        if names != self._names:
-            raise SourceError(
-                f"{self.where}: the row images at {self._at(event)} have the columns {', '.join(map(str, names))} "
-                f"but the table has {', '.join(self._names)}; binlog CDC cannot follow schema changes yet. Way out: "
-                f"`lakeshift watermark reset` for this table (the next run takes a new snapshot)")
+        self._check_columns(event)
         sets = {c.name: list(c.set_values) for c in event.columns if getattr(c, "set_values", None)}
         for row in event.rows:
             if isinstance(event, rev.WriteRowsEvent):
@@ -183,6 +185,25 @@ class ChangeRead:
                 if any(before.get(k) != after.get(k) for k in self.t.key):
                     yield "delete", before, row["before_none_sources"], sets
                 yield "update", after, row["after_none_sources"], sets
+
+    def _check_columns(self, event: Any) -> None:
+        """Images written before a schema change the run's columns already show: a column added
+        since is NULL in them, one dropped since is not kept (engine/binlog_schema.py). Images
+        without column names (logged before binlog_row_metadata=FULL) or without the key stop."""
+        names = [c.name for c in event.columns]
+        if names == self._names:
+            return
+        missing = [k for k in self.t.key if k not in names]
+        if missing or any(not isinstance(n, str) for n in names):
+            raise SourceError(
+                f"{self.where}: the row images at {self._at(event)} have the columns {', '.join(map(str, names))} "
+                f"but the table's key is {', '.join(self.t.key)}; they cannot be applied by key. Way out: "
+                f"`lakeshift watermark reset` for this table (the next run takes a new snapshot)")
+        gone = [n for n in names if n not in self._names]
+        if gone and gone != self._gone:
+            self._gone = gone
+            self.notes.append(f"column(s) {', '.join(gone)} of changes before {self._at(event)} are not kept "
+                              f"(gone from the table since)")
 
     @staticmethod
     def _at(event: Any) -> str:
