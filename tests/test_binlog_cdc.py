@@ -363,3 +363,29 @@ def test_soft_deletes_mark_the_row_and_a_key_that_comes_back_is_live(server: Any
     assert [r[:3] for r in state()] == [(1, "back", True), (2, "two", False), (3, "three", False),
                                         (30, "three", False)]
     assert target.query(f'SELECT "_lakeshift_deleted_at" FROM {target.name("items")} WHERE "id" = 2') != [(None,)]
+
+
+def test_truncate_with_hard_deletes_deletes_every_row_under_the_guard(server: Any, db: str, target: Target,
+                                                                      tmp_path: Path) -> None:
+    """With hard_deletes, a TRUNCATE is a change of its own: refused above max_delete_fraction
+    (nothing loaded), then with --force-deletes every row goes (soft: is marked) and the changes
+    after it in the same batch are applied."""
+    config = binlog_config(tmp_path, server, db, target.config, {"items": {**BINLOG, "hard_deletes": "delete"},
+                                                                 "orders": {**BINLOG, "hard_deletes": "soft"}})
+    assert sync(config).returncode == 0
+    execute(server, db, "UPDATE items SET name = 'gone anyway' WHERE id = 1", "TRUNCATE TABLE items",
+            "INSERT INTO items VALUES (2, 'two again', NULL, NULL), (5, 'five', 5, NULL)",
+            "TRUNCATE TABLE orders", "INSERT INTO orders VALUES ('a', 1, 9, 9)")
+    refused = run_cli(config, "sync", "pipeline", "-p", "p1", "-t", "items")
+    assert refused.returncode != 0
+    line = next(x for x in refused.stderr.splitlines() if x.startswith("Error:"))
+    assert "max_delete_fraction" in line and "--force-deletes" in line and "a TRUNCATE of MySQL" in line
+    assert target.rows("items", ["id"]) == [(1,), (2,), (3,)]
+    run = sync(config, "--force-deletes")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "the 3 row(s) of the target go" in run.stdout
+    assert target.rows("items", ITEM_COLS) == [tuple(norm(v) for v in r) for r in rows(
+        server, db, "items", ", ".join(ITEM_COLS))]  # only the rows after the TRUNCATE
+    live = target.query(f'SELECT "tenant", "no", "qty", "_lakeshift_deleted_at" IS NULL, "_lakeshift_op" '
+                        f'FROM {target.name("orders")} ORDER BY 1, 2')
+    assert live == [("a", 1, 9, True, "insert"), ("a", 2, 65535, False, "truncate"), ("b", 1, 0, False, "truncate")]

@@ -622,11 +622,13 @@ def test_a_binlog_changes_batch_deletes_the_keys_it_touches_and_inserts_the_newe
     m, paths = batch(lake, cols, [data], bid=BID, mode="changes")
     stmts, i = commit_into_existing(fake, lake, m, paths, [
         ("id", "bigint", None, 64, 0), ("name", "character varying", 80, None, None),
-        ("_lakeshift_op", "character varying", 6, None, None), ("_lakeshift_seq", "bigint", None, 64, 0),
+        ("_lakeshift_op", "character varying", 8, None, None), ("_lakeshift_seq", "bigint", None, 64, 0),
         ("_lakeshift_commit_ts", "timestamp with time zone", None, None, None)])
-    assert stmts[i + 1] == (f'DELETE FROM "analytics"."t" USING {STAGE} AS "_lakeshift_s" '
+    assert stmts[i + 1] == (f'SELECT "_lakeshift_seq", "_lakeshift_commit_ts" FROM {STAGE} WHERE "_lakeshift_op" = '
+                            """'truncate' ORDER BY "_lakeshift_seq" DESC LIMIT 1""")  # none here (the fake)
+    assert stmts[i + 2] == (f'DELETE FROM "analytics"."t" USING {STAGE} AS "_lakeshift_s" '
                             'WHERE "analytics"."t"."id" = "_lakeshift_s"."id"')
-    assert stmts[i + 2] == (
+    assert stmts[i + 3] == (
         'INSERT INTO "analytics"."t" ("id", "name", "_lakeshift_op", "_lakeshift_seq", "_lakeshift_commit_ts") '
         'SELECT "_lakeshift_s"."id", "_lakeshift_s"."name", "_lakeshift_s"."_lakeshift_op", '
         '"_lakeshift_s"."_lakeshift_seq", "_lakeshift_s"."_lakeshift_commit_ts" AT TIME ZONE \'UTC\' FROM (SELECT "id", "name", '
@@ -649,19 +651,20 @@ def test_a_soft_binlog_changes_batch_marks_the_keys_deleted_last_and_replaces_th
     m.soft_delete = True
     stmts, i = commit_into_existing(fake, lake, m, paths, [
         ("id", "bigint", None, 64, 0), ("name", "character varying", 80, None, None),
-        ("_lakeshift_op", "character varying", 6, None, None), ("_lakeshift_seq", "bigint", None, 64, 0),
+        ("_lakeshift_op", "character varying", 8, None, None), ("_lakeshift_seq", "bigint", None, 64, 0),
         ("_lakeshift_commit_ts", "timestamp with time zone", None, None, None),
         ("_lakeshift_deleted_at", "timestamp with time zone", None, None, None)])
     newest = ('(SELECT * FROM (SELECT "id", "_lakeshift_op", "_lakeshift_seq", "_lakeshift_commit_ts", ROW_NUMBER() '
               f'OVER (PARTITION BY "id" ORDER BY "_lakeshift_seq" DESC) AS "_lakeshift_rn" FROM {STAGE}) AS '
               '"_lakeshift_n" WHERE "_lakeshift_rn" = 1 AND "_lakeshift_op" {} \'delete\')')
-    assert stmts[i + 1] == (f'DELETE FROM "analytics"."t" USING {newest.format("<>")} AS "_lakeshift_s" '
+    assert stmts[i + 1].startswith('SELECT "_lakeshift_seq", "_lakeshift_commit_ts" FROM ')
+    assert stmts[i + 2] == (f'DELETE FROM "analytics"."t" USING {newest.format("<>")} AS "_lakeshift_s" '
                             'WHERE "analytics"."t"."id" = "_lakeshift_s"."id"')
-    assert stmts[i + 2] == (
+    assert stmts[i + 3] == (
         'UPDATE "analytics"."t" SET "_lakeshift_deleted_at" = "_lakeshift_s"."_lakeshift_commit_ts", '
         '"_lakeshift_commit_ts" = "_lakeshift_s"."_lakeshift_commit_ts", "_lakeshift_op" = "_lakeshift_s"."_lakeshift_op", '
         f'"_lakeshift_seq" = "_lakeshift_s"."_lakeshift_seq" FROM {newest.format("=")} AS "_lakeshift_s" '
         'WHERE "analytics"."t"."id" = "_lakeshift_s"."id" AND "analytics"."t"."_lakeshift_deleted_at" IS NULL')
-    assert stmts[i + 3].startswith('INSERT INTO "analytics"."t" ("id", "name", "_lakeshift_op", ')
+    assert stmts[i + 4].startswith('INSERT INTO "analytics"."t" ("id", "name", "_lakeshift_op", ')
     assert fake.log[-2][0] == "COMMIT"
     parse_all(stmts)

@@ -61,10 +61,28 @@ class BinlogBatch:
         assert self._rows is not None
         return self._rows
 
-    @property
-    def stream_notes(self) -> list[str]:
-        """What the read of the changes found worth telling (once it has read them)."""
-        return list(self._changes.notes) if self._changes is not None else []
+    def after_read(self, loader: Any, table: TablePlan, force: bool) -> list[str]:
+        """Once the changes are read: what the read found worth telling. A TRUNCATE (hard_deletes
+        set) deletes every row of the target: refused above max_delete_fraction like any delete,
+        before the batch exists (its parts are left unnamed); a run without the target cannot tell."""
+        from lakeshift.engine.deletes import check_delete_fraction
+        from lakeshift.errors import DeletesRefused
+
+        if self._changes is None:
+            return []
+        notes = list(self._changes.notes)
+        if self._changes.truncated:
+            what = f"a TRUNCATE of MySQL {self.head.source_table} read from the binlog"
+            if loader is None:
+                return [*notes, f"{what}: every row of the target goes when this batch is loaded (not guarded "
+                                f"by max_delete_fraction: this run has no target)"]
+            rows = loader.live_rows(table.target_table)
+            try:
+                check_delete_fraction(table.name, rows, rows, table.config.max_delete_fraction, force)
+            except DeletesRefused as exc:
+                raise DeletesRefused(f"{exc} ({what})") from None
+            notes.append(f"{what}: the {rows:,} row(s) of the target go")
+        return notes
 
     @property
     def position(self) -> BinlogPosition:
@@ -125,7 +143,8 @@ def plan_binlog_batch(table: TablePlan, pipeline: PipelineConfig, reader: MySQLR
     else:
         from lakeshift.source.binlog.stream import ChangeRead, ReadTarget
 
-        target = ReadTarget(desc, check.key.columns, cfg.zero_dates, pipeline.binlog_server_id)
+        target = ReadTarget(desc, check.key.columns, cfg.zero_dates, pipeline.binlog_server_id,
+                            truncate=cfg.hard_deletes != "ignore")
         batch._changes = ChangeRead(lambda: connect(reader.src, reader.settings, reader.pool.endpoint()),
                                     target, saved, end)
     return batch

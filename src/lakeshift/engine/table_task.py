@@ -190,7 +190,7 @@ class TableTask:
         writer = self.ctx.batch_writer(self.table_lake, b.head.batch_id, b.started, b.schema,
                                        on_part=staging.on_part, on_rows=staging.on_rows, ordinal=b.head.row_ordinal)
         written = self._fill(writer, b.batches(), RepeatCheck(self.table.name, b.check_key) if b.snapshot else None)
-        self.result.notes.extend(b.stream_notes)
+        self.result.notes.extend(b.after_read(loader, self.table, self.plan.force_deletes))
         staging.end_extract(self.table.name)
         faults.checkpoint("after_parts")
         self.result.rows_extracted = written.rows

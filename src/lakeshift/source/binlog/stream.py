@@ -20,6 +20,7 @@ from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication import event as ev
 from pymysqlreplication import row_event as rev
 
+from lakeshift.batch import TRUNCATE_OP as TRUNCATE
 from lakeshift.batch import BinlogPosition
 from lakeshift.errors import SourceError
 from lakeshift.source.binlog.decode import RowDecoder
@@ -51,6 +52,7 @@ class ReadTarget:
     key: list[str]
     zero_dates: str
     server_id: int
+    truncate: bool = False  # a TRUNCATE of the table is applied (hard_deletes set) instead of stopping it
 
 
 class ChangeRead:
@@ -66,6 +68,7 @@ class ChangeRead:
         self._decoder = RowDecoder(target.desc.full_name, target.desc.columns, target.zero_dates)
         self._names = [c.name for c in target.desc.columns]
         self._gone: list[str] = []
+        self.truncated = False  # a TRUNCATE was read (the delete guard then applies)
         self.notes: list[str] = []
         # the table's name in a statement, with the schema that qualifies it, if any
         self._mention = re.compile(r"(?:`?([\w$]+)`?\s*\.\s*)?(?<![\w$])`?" + re.escape(target.desc.table)
@@ -104,7 +107,7 @@ class ChangeRead:
             if isinstance(event, _ROWS):
                 tx.extend(self._changes(event))
                 continue
-            if not self._commits(event):
+            if not self._commits(event, tx):
                 continue
             committed = dt.datetime.fromtimestamp(event.timestamp, dt.timezone.utc)
             for op, values, nones, sets in tx:
@@ -126,8 +129,9 @@ class ChangeRead:
         if len(self._decoder):
             yield self._decoder.flush()
 
-    def _commits(self, event: Any) -> bool:
-        """True at the end of a transaction; raises on an event this reader does not understand."""
+    def _commits(self, event: Any, tx: list[Any]) -> bool:
+        """True at the end of a transaction; raises on an event this reader does not understand.
+        A TRUNCATE of the table (hard_deletes set) is a change of its own: every row deleted."""
         if isinstance(event, ev.XidEvent):
             return True
         if isinstance(event, ev.QueryEvent):
@@ -143,6 +147,10 @@ class ChangeRead:
             if self._names_table(query, _text(event.schema or "")):
                 if _ALTER.match(query) and not _RENAMES_TABLE.search(query):
                     return True  # its effect is in the columns this run read the table with (binlog_schema.py)
+                if word == "TRUNCATE" and self.t.truncate:
+                    tx.append((TRUNCATE, {}, {}, {}))
+                    self.truncated = True
+                    return True
                 raise SourceError(
                     f"{self.where}: a statement changed the table outside the row events at {self._at(event)} "
                     f"({' '.join(query.split())[:120]!r}); binlog CDC cannot follow TRUNCATE (without hard_deletes), "
@@ -176,6 +184,11 @@ class ChangeRead:
         self._check_columns(event)
         sets = {c.name: list(c.set_values) for c in event.columns if getattr(c, "set_values", None)}
         for row in event.rows:
+            image = row.get("values") or row["after_values"]
+            if any(image.get(k) is None for k in self.t.key):
+                raise SourceError(f"{self.where}: a change at {self._at(event)} has a NULL in the key "
+                                  f"({', '.join(self.t.key)}); it cannot be applied by key. Set primary_key to "
+                                  f"columns that are never NULL")
             if isinstance(event, rev.WriteRowsEvent):
                 yield "insert", row["values"], row["none_sources"], sets
             elif isinstance(event, rev.DeleteRowsEvent):
