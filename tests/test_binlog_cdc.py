@@ -313,22 +313,6 @@ def test_a_large_transaction_is_one_batch_never_split(server: Any, db: str, tmp_
                                                                                     ", ".join(ITEM_COLS))]
 
 
-def test_another_server_behind_the_same_address_is_a_lost_position(server: Any, db: str, tmp_path: Path) -> None:
-    """MariaDB has no server_uuid: its server_id names the server a position belongs to."""
-    t = duck_target(tmp_path / "t.duckdb")
-    config = binlog_config(tmp_path, server, db, t.config, {"items": BINLOG})
-    assert sync(config).returncode == 0
-    execute(server, db, "SET GLOBAL server_id = 5")
-    try:
-        failed = sync(config)
-        assert failed.returncode != 0
-        assert ("is lost: the server is another one now (server_id:5, the position was taken on server_id:1)"
-                in failed.stderr)
-    finally:
-        execute(server, db, "SET GLOBAL server_id = 1")
-    assert sync(config).returncode == 0
-
-
 def test_soft_deletes_mark_the_row_and_a_key_that_comes_back_is_live(server: Any, db: str, target: Target,
                                                                    tmp_path: Path) -> None:
     """hard_deletes: soft: a delete sets _lakeshift_deleted_at to its commit time (a key changed by an
@@ -389,3 +373,32 @@ def test_truncate_with_hard_deletes_deletes_every_row_under_the_guard(server: An
     live = target.query(f'SELECT "tenant", "no", "qty", "_lakeshift_deleted_at" IS NULL, "_lakeshift_op" '
                         f'FROM {target.name("orders")} ORDER BY 1, 2')
     assert live == [("a", 1, 9, True, "insert"), ("a", 2, 65535, False, "truncate"), ("b", 1, 0, False, "truncate")]
+
+
+def test_another_server_resumes_by_gtid_when_its_binlog_holds_the_position_else_it_is_lost(
+        server: Any, db: str, tmp_path: Path) -> None:
+    """The position is recorded with MariaDB's GTID of exactly its file/offset and read from by GTID.
+    Another server behind the address (MariaDB has no server_uuid: its server_id names it) whose
+    binlog holds that GTID (a promoted replica) is resumed from; one that does not is a lost position.
+    Last in the module: it resets the server's binary log."""
+    t = duck_target(tmp_path / "t.duckdb")
+    config = binlog_config(tmp_path, server, db, t.config, {"items": BINLOG})
+    assert sync(config).returncode == 0
+    shown = run_cli(config, "watermark", "get", "-p", "p1", "-t", "items")
+    assert "(GTID 0-1-" in shown.stdout, shown.stdout
+    try:
+        execute(server, db, "SET GLOBAL server_id = 5", "UPDATE items SET name = 'on five' WHERE id = 1")
+        moved = sync(config)
+        assert moved.returncode == 0, moved.stdout + moved.stderr
+        assert "the server is another one now (server_id:5" in moved.stdout and "resuming from it" in moved.stdout
+        assert t.rows("items", ["id", "name"])[0] == (1, "on five")
+        execute(server, db, "UPDATE items SET name = 'again' WHERE id = 2")
+        assert sync(config).returncode == 0 and t.rows("items", ["id", "name"])[1] == (2, "again")
+        assert "(GTID 0-5-" in run_cli(config, "watermark", "get", "-p", "p1", "-t", "items").stdout
+        execute(server, db, "SET GLOBAL server_id = 6", "RESET MASTER")  # another history: the GTIDs are gone
+        failed = sync(config)
+        assert failed.returncode != 0
+        assert ("is lost: the server is another one now (server_id:6, the position was taken on server_id:5)"
+                in failed.stderr)
+    finally:
+        execute(server, db, "SET GLOBAL server_id = 1")

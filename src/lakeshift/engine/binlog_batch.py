@@ -144,7 +144,7 @@ def plan_binlog_batch(table: TablePlan, pipeline: PipelineConfig, reader: MySQLR
         from lakeshift.source.binlog.stream import ChangeRead, ReadTarget
 
         target = ReadTarget(desc, check.key.columns, cfg.zero_dates, pipeline.binlog_server_id,
-                            truncate=cfg.hard_deletes != "ignore")
+                            truncate=cfg.hard_deletes != "ignore", by_gtid=info.mariadb and bool(saved.gtid))
         batch._changes = ChangeRead(lambda: connect(reader.src, reader.settings, reader.pool.endpoint()),
                                     target, saved, end)
     return batch
@@ -153,11 +153,14 @@ def plan_binlog_batch(table: TablePlan, pipeline: PipelineConfig, reader: MySQLR
 def _still_there(conn: Any, info: Any, saved: BinlogPosition, name: str, pipeline: PipelineConfig,
                  notes: list[str]) -> BinlogPosition | None:
     """The saved position, or None (take a new snapshot) when it is lost and the pipeline says resnapshot."""
-    from lakeshift.source.binlog.server import PositionLost, lost_reason
+    from lakeshift.source.binlog.server import PositionLost, holds_gtid, lost_reason
 
     why = lost_reason(conn, info, saved)
     if not why:
         return saved
+    if saved.server != info.identity and info.mariadb and saved.gtid and holds_gtid(conn, saved.gtid):
+        notes.append(f"{why}; its binlog holds GTID {saved.gtid}: resuming from it")
+        return dataclasses.replace(saved, file="", pos=0, server=info.identity)  # its file/offset mean nothing here
     if pipeline.pipeline.binlog.on_position_lost == "resnapshot":
         notes.append(f"binlog position {saved.describe()} lost ({why}): new snapshot")
         return None

@@ -24,7 +24,7 @@ from lakeshift.batch import TRUNCATE_OP as TRUNCATE
 from lakeshift.batch import BinlogPosition
 from lakeshift.errors import SourceError
 from lakeshift.source.binlog.decode import RowDecoder
-from lakeshift.source.binlog.server import PositionLost
+from lakeshift.source.binlog.server import PositionLost, gtid_domains
 from lakeshift.source.description import TableDescription
 
 BATCH_ROWS = 16_384  # changes per Arrow batch handed to the writer (memory, not the lake batch's size)
@@ -53,6 +53,7 @@ class ReadTarget:
     zero_dates: str
     server_id: int
     truncate: bool = False  # a TRUNCATE of the table is applied (hard_deletes set) instead of stopping it
+    by_gtid: bool = False  # MariaDB with a saved GTID position: read from it (survives a promoted replica)
 
 
 class ChangeRead:
@@ -95,32 +96,43 @@ class ChangeRead:
                 conn.cursorclass = settings["cursorclass"]
             return conn
 
+        where = dict(auto_position=self.start.gtid, is_mariadb=True) if self.t.by_gtid else dict(
+            log_file=self.start.file, log_pos=self.start.pos, resume_stream=True)
         return BinLogStreamReader(
-            connection_settings={}, server_id=self.t.server_id, log_file=self.start.file, log_pos=self.start.pos,
-            resume_stream=True, blocking=False, only_events=list(_EVERY_EVENT), filter_non_implemented_events=False,
+            connection_settings={}, server_id=self.t.server_id, **where, blocking=False, only_events=list(_EVERY_EVENT), filter_non_implemented_events=False,
             only_schemas=[self.t.desc.schema], only_tables=[self.t.desc.table], pymysql_wrapper=wrapper,
             enable_logging=False)
 
     def _read(self, stream: BinLogStreamReader) -> Iterator[pa.RecordBatch]:
         tx: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, list[str]]]] = []
+        gtids = gtid_domains(self.start.gtid or "") if self.t.by_gtid else {}
+        servers: dict[int, int] = {}
+        pending: Any = None
         for event in iter(stream.fetchone, None):
             if isinstance(event, _ROWS):
                 tx.extend(self._changes(event))
                 continue
+            if isinstance(event, ev.MariadbGtidEvent):
+                pending = event
             if not self._commits(event, tx):
                 continue
+            if pending is not None:  # the GTID set after this transaction
+                gtids[pending.domain_id], servers[pending.domain_id] = pending.gtid_seq_no, pending.server_id
+                pending = None
             committed = dt.datetime.fromtimestamp(event.timestamp, dt.timezone.utc)
             for op, values, nones, sets in tx:
                 self._decoder.add(op, self.start.seq + self.changes, committed, values, nones, sets)
                 self.changes += 1
             tx = []
             self.position = replace(self.end, file=stream.log_file, pos=stream.log_pos,
-                                    seq=self.start.seq + self.changes, gtid=None)
+                                    seq=self.start.seq + self.changes, gtid=_gtid_text(gtids, servers, self.start))
             if len(self._decoder) >= BATCH_ROWS:
                 yield self._decoder.flush()
             if self.position.key() >= self.end.key():
                 break
         else:
+            if BinlogPosition(stream.log_file or "", stream.log_pos or 0, "").key() >= self.end.key():
+                self.position = replace(self.end, seq=self.start.seq + self.changes)  # no commit after the last
             if self.position.key() < self.end.key():
                 raise SourceError(f"{self.where}: the log ended at {stream.log_file}:{stream.log_pos}, before "
                                   f"{self.end.file}:{self.end.pos} where this run meant to stop; run it again")
@@ -221,6 +233,17 @@ class ChangeRead:
     @staticmethod
     def _at(event: Any) -> str:
         return f"position {getattr(event.packet, 'log_pos', '?')}"
+
+
+def _gtid_text(gtids: dict[int, int], servers: dict[int, int], start: BinlogPosition) -> str | None:
+    """MariaDB's GTID position after the transactions read: the start's, moved on per domain."""
+    if not gtids:
+        return None
+    known = {int(p.split("-")[0]): p for p in (start.gtid or "").split(",") if p}
+    for domain, seq in gtids.items():
+        if domain in servers:
+            known[domain] = f"{domain}-{servers[domain]}-{seq}"
+    return ",".join(known[d] for d in sorted(known))
 
 
 def _text(v: Any) -> str:
