@@ -7,6 +7,8 @@ converge."""
 
 from __future__ import annotations
 
+import signal
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -16,8 +18,9 @@ import pyarrow.compute  # noqa: F401 - pa.compute
 import pyarrow.parquet as pq
 import pytest
 import yaml
+
 from binlog_kit import (binlog_config, binlog_files, binlog_server, execute, new_database, rows, transaction)
-from kit.cli import run_cli
+from kit.cli import run_cli, running, start_sync
 from kit.source import norm
 from kit.targets import Target, duck_target, pg_target
 
@@ -373,6 +376,83 @@ def test_truncate_with_hard_deletes_deletes_every_row_under_the_guard(server: An
     live = target.query(f'SELECT "tenant", "no", "qty", "_lakeshift_deleted_at" IS NULL, "_lakeshift_op" '
                         f'FROM {target.name("orders")} ORDER BY 1, 2')
     assert live == [("a", 1, 9, True, "insert"), ("a", 2, 65535, False, "truncate"), ("b", 1, 0, False, "truncate")]
+
+
+def binlog_dumps(server: Any) -> list[int]:
+    """The ids of the server's connections that stream the binlog (a replica's, or lakeshift's)."""
+    with server.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'")
+        return [r[0] for r in cur.fetchall()]
+
+
+def test_a_dropped_connection_mid_stream_is_read_again_from_the_last_commit(server: Any, db: str,
+                                                                            tmp_path: Path) -> None:
+    """The binlog connection is killed (KILL from another session) while a run reads many
+    transactions: the reader opens it again from the last commit it read; nothing lost or doubled."""
+    t = duck_target(tmp_path / "t.duckdb")
+    config = binlog_config(tmp_path, server, db, t.config, {"items": BINLOG})
+    assert sync(config).returncode == 0
+    execute(server, db, "CREATE TABLE wide (id INT PRIMARY KEY, body LONGTEXT)")
+    for n in range(40):  # with a bulky row of another table each: the server is still sending when killed
+        transaction(server, db, [f"INSERT INTO items SELECT seq + {10 + n * 1000}, 'x', seq, NULL "
+                                 f"FROM seq_1_to_1000", f"UPDATE items SET amount = {n} WHERE id = 1",
+                                 f"INSERT INTO wide VALUES ({n}, REPEAT('w', 1000000))"])
+    with running(start_sync(config, "p1", ("items",))) as proc:
+        killed = 0
+        while proc.poll() is None and not killed:
+            for conn_id in binlog_dumps(server):
+                execute(server, db, f"KILL {conn_id}")
+                killed += 1
+            time.sleep(0.005)
+        out, err = proc.communicate(timeout=120)
+    assert killed and proc.returncode == 0, out + err
+    assert "the binlog connection dropped after" in out and "read again from that commit" in out
+    (_, _), (m, changes) = lake_batches(tmp_path, "items")
+    assert m.rows == changes.num_rows == 40 * 1001
+    assert changes.column("_lakeshift_seq").to_pylist() == list(range(40 * 1001))  # each change once
+    assert t.rows("items", ITEM_COLS) == [tuple(norm(v) for v in r) for r in rows(server, db, "items",
+                                                                                    ", ".join(ITEM_COLS))]
+
+
+def test_follow_loads_as_changes_come_and_sigterm_ends_it_after_the_current_batch(
+        server: Any, db: str, pg: Any, tmp_path: Path) -> None:
+    t = pg_target(f"ls_binlog_follow_{tmp_path.name[-8:].lower().replace('-', '_')}")
+    try:
+        follow_then_resume(server, db, t, tmp_path)
+    finally:
+        pg.execute(f'DROP SCHEMA IF EXISTS "{t.schema}" CASCADE')
+
+
+def follow_then_resume(server: Any, db: str, t: Target, tmp_path: Path) -> None:
+    config = binlog_config(tmp_path, server, db, t.config, {"items": BINLOG, "orders": BINLOG})
+    assert sync(config).returncode == 0
+    with running(start_sync(config, "p1", ("items", "orders"), "--follow", "--interval", "300ms",
+                            "--max-changes", "500")) as proc:
+        execute(server, db, "UPDATE items SET name = 'followed' WHERE id = 1")
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and t.rows("items", ["name"])[0] != ("followed",):
+            time.sleep(0.3)
+        assert t.rows("items", ["name"])[0] == ("followed",)  # loaded while following
+        transaction(server, db, ["INSERT INTO items SELECT seq + 10, 'bulk', seq, NULL FROM seq_1_to_1200"])
+        execute(server, db, "INSERT INTO orders VALUES ('c', 1, 1, 1)", "DELETE FROM items WHERE id = 2")
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out + err
+    assert "Stopped by SIGTERM" in out
+    after = sync(config)  # resumes from the last committed position
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert_same(server, db, t)
+    loads = t.query(f'SELECT "batch_id", COUNT(*) FROM {t.name("_lakeshift_loads")} GROUP BY 1')
+    assert all(r[1] == 1 for r in loads)
+    sizes = [m.rows for m, _ in lake_batches(tmp_path, "items")[1:]]
+    assert sum(sizes) == 1 + 1200 + 1 and max(sizes) == 1200  # a transaction is never split by --max-changes
+    mixed = binlog_config(tmp_path / "mixed", server, db, t.config, {"items": BINLOG, "orders": {"cdc_strategy": "full_sync"}})
+    refused = run_cli(mixed, "sync", "pipeline", "-p", "p1", "--all", "--follow")
+    assert refused.returncode != 0
+    line = next(x for x in refused.stderr.splitlines() if x.startswith("Error:"))
+    assert "--follow reads the binlog only, but table(s) orders use another cdc_strategy" in line
+
 
 
 def test_another_server_resumes_by_gtid_when_its_binlog_holds_the_position_else_it_is_lost(

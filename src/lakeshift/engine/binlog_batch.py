@@ -71,6 +71,8 @@ class BinlogBatch:
         if self._changes is None:
             return []
         notes = list(self._changes.notes)
+        if self._changes.cut:
+            notes.append(f"ended at a commit after {self._changes.changes:,} changes (max_changes): more changes wait")
         if self._changes.truncated:
             what = f"a TRUNCATE of MySQL {self.head.source_table} read from the binlog"
             if loader is None:
@@ -95,7 +97,7 @@ class BinlogBatch:
 
 
 def plan_binlog_batch(table: TablePlan, pipeline: PipelineConfig, reader: MySQLReader,
-                      table_lake: TableLake) -> BinlogBatch:
+                      table_lake: TableLake, max_changes: int | None = None) -> BinlogBatch:
     from lakeshift.source.binlog import decode, server
     from lakeshift.source.client import connect
 
@@ -144,7 +146,7 @@ def plan_binlog_batch(table: TablePlan, pipeline: PipelineConfig, reader: MySQLR
         from lakeshift.source.binlog.stream import ChangeRead, ReadTarget
 
         target = ReadTarget(desc, check.key.columns, cfg.zero_dates, pipeline.binlog_server_id,
-                            truncate=cfg.hard_deletes != "ignore", by_gtid=info.mariadb and bool(saved.gtid))
+                            truncate=cfg.hard_deletes != "ignore", by_gtid=info.mariadb and bool(saved.gtid) and not saved.file, max_changes=max_changes)
         batch._changes = ChangeRead(lambda: connect(reader.src, reader.settings, reader.pool.endpoint()),
                                     target, saved, end)
     return batch

@@ -42,6 +42,7 @@ class Plan:
     stages: Stages
     limit: int | None = None
     force_deletes: bool = False  # --force-deletes: delete batches past max_delete_fraction are written too
+    max_changes: int | None = None  # binlog tables: a batch ends at the first commit past this many changes
 
     @property
     def parallel(self) -> bool:

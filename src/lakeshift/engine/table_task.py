@@ -180,7 +180,7 @@ class TableTask:
         """A binlog table: a snapshot, or the changes since the saved position (engine/binlog_batch.py)."""
         from lakeshift.engine.binlog_batch import plan_binlog_batch
 
-        b = plan_binlog_batch(self.table, self.pipeline, reader, self.table_lake)
+        b = plan_binlog_batch(self.table, self.pipeline, reader, self.table_lake, self.plan.max_changes)
         self.result.notes.extend(b.notes)
         if b.empty:
             self.result.notes.append("no new changes")

@@ -38,10 +38,15 @@ _EVERY_EVENT = (*_ROWS, *_HARMLESS, ev.QueryEvent, ev.XidEvent, ev.NotImplemente
                 ev.BeginLoadQueryEvent, ev.ExecuteLoadQueryEvent, rev.PartialUpdateRowsEvent)
 _ANONYMOUS_GTID = 34  # MySQL without GTIDs: a transaction's header, nothing else
 _COMMITS = ("COMMIT", "ROLLBACK")  # ROLLBACK: the rows of non-transactional tables it logged stay applied
+RECONNECTS = 3  # a dropped binlog connection is opened again from the last commit read, this often per run
 POSITION_LOST_ERROR = 1236  # the server cannot send from the requested position
 _ALTER = re.compile(r"\s*ALTER\s+(?:ONLINE\s+|IGNORE\s+)*TABLE\b", re.IGNORECASE)
 # ALTER TABLE t RENAME [TO|AS] u: the table is gone under its name (RENAME COLUMN/INDEX/KEY are not)
 _RENAMES_TABLE = re.compile(r"\bRENAME\s+(?!COLUMN\b|INDEX\b|KEY\b)", re.IGNORECASE)
+
+
+class _Dropped(Exception):
+    """The binlog connection dropped while reading."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,10 @@ class ReadTarget:
     zero_dates: str
     server_id: int
     truncate: bool = False  # a TRUNCATE of the table is applied (hard_deletes set) instead of stopping it
-    by_gtid: bool = False  # MariaDB with a saved GTID position: read from it (survives a promoted replica)
+    # MariaDB, the saved position's file/offset unknown on this server (a promoted replica): read from its
+    # GTID. Otherwise by file/offset (a dropped connection resumes reliably; the GTID is followed all the same)
+    by_gtid: bool = False
+    max_changes: int | None = None  # end the read at the first commit past this many changes (--follow)
 
 
 class ChangeRead:
@@ -70,6 +78,7 @@ class ChangeRead:
         self._names = [c.name for c in target.desc.columns]
         self._gone: list[str] = []
         self.truncated = False  # a TRUNCATE was read (the delete guard then applies)
+        self.cut = False  # the read ended at max_changes, before `end`
         self.notes: list[str] = []
         # the table's name in a statement, with the schema that qualifies it, if any
         self._mention = re.compile(r"(?:`?([\w$]+)`?\s*\.\s*)?(?<![\w$])`?" + re.escape(target.desc.table)
@@ -78,34 +87,51 @@ class ChangeRead:
     def batches(self) -> Generator[pa.RecordBatch, None, None]:
         if self.start.key() >= self.end.key():
             return  # nothing was committed since the saved position
-        stream = self._open()
-        try:
-            yield from self._read(stream)
-        except pymysql.err.OperationalError as exc:
-            if exc.args and exc.args[0] == POSITION_LOST_ERROR:
-                raise PositionLost(f"{self.where}: the server cannot send from {self.start.describe()}: "
-                                   f"{exc.args[1]}") from None
-            raise
-        finally:
-            stream.close()
+        for attempt in range(RECONNECTS + 1):
+            since = self.position  # the last commit read: a dropped connection resumes from it
+            stream = self._open(since)
+            try:
+                yield from self._read(stream, since)
+                return
+            except _Dropped:
+                self.notes.append(f"the binlog connection dropped after {since.file}:{since.pos}; read again "
+                                  f"from that commit")
+            except pymysql.err.OperationalError as exc:
+                if exc.args and exc.args[0] == POSITION_LOST_ERROR:
+                    raise PositionLost(f"{self.where}: the server cannot send from {since.describe()}: "
+                                       f"{exc.args[1]}") from None
+                raise
+            finally:
+                stream.close()
+        raise SourceError(f"{self.where}: the binlog connection dropped {RECONNECTS + 1} times in this run; "
+                          f"nothing was loaded, run it again")
 
-    def _open(self) -> BinLogStreamReader:
+    def _open(self, start: BinlogPosition) -> BinLogStreamReader:
+        streams = []
+
         def wrapper(**settings: Any) -> Any:
+            if settings.get("cursorclass") is None:  # the stream, not the library's control connection
+                if streams:
+                    # the library reconnects by itself from the last event read (by GTID: from the start
+                    # again); this reader resumes from the last commit instead: nothing read twice
+                    raise _Dropped()
+                streams.append(True)
             conn = self.connect()
             if settings.get("cursorclass") is not None:  # the library's control connection
                 conn.cursorclass = settings["cursorclass"]
             return conn
 
-        where = dict(auto_position=self.start.gtid, is_mariadb=True) if self.t.by_gtid else dict(
-            log_file=self.start.file, log_pos=self.start.pos, resume_stream=True)
+        where = dict(auto_position=start.gtid, is_mariadb=True) if self.t.by_gtid else dict(
+            log_file=start.file, log_pos=start.pos, resume_stream=True)
         return BinLogStreamReader(
-            connection_settings={}, server_id=self.t.server_id, **where, blocking=False, only_events=list(_EVERY_EVENT), filter_non_implemented_events=False,
+            connection_settings={}, server_id=self.t.server_id, **where, blocking=False,
+            only_events=list(_EVERY_EVENT), filter_non_implemented_events=False,
             only_schemas=[self.t.desc.schema], only_tables=[self.t.desc.table], pymysql_wrapper=wrapper,
             enable_logging=False)
 
-    def _read(self, stream: BinLogStreamReader) -> Iterator[pa.RecordBatch]:
+    def _read(self, stream: BinLogStreamReader, since: BinlogPosition) -> Iterator[pa.RecordBatch]:
         tx: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, list[str]]]] = []
-        gtids = gtid_domains(self.start.gtid or "") if self.t.by_gtid else {}
+        gtids = gtid_domains(since.gtid or "")  # MariaDB: the GTID position is followed while reading
         servers: dict[int, int] = {}
         pending: Any = None
         for event in iter(stream.fetchone, None):
@@ -125,10 +151,13 @@ class ChangeRead:
                 self.changes += 1
             tx = []
             self.position = replace(self.end, file=stream.log_file, pos=stream.log_pos,
-                                    seq=self.start.seq + self.changes, gtid=_gtid_text(gtids, servers, self.start))
+                                    seq=self.start.seq + self.changes, gtid=_gtid_text(gtids, servers, since))
             if len(self._decoder) >= BATCH_ROWS:
                 yield self._decoder.flush()
             if self.position.key() >= self.end.key():
+                break
+            if self.t.max_changes and self.changes >= self.t.max_changes:
+                self.cut = True  # at a commit: the rest is the next batch's
                 break
         else:
             if BinlogPosition(stream.log_file or "", stream.log_pos or 0, "").key() >= self.end.key():
