@@ -414,6 +414,27 @@ def test_a_dropped_connection_mid_stream_is_read_again_from_the_last_commit(serv
                                                                                     ", ".join(ITEM_COLS))]
 
 
+def test_two_pipelines_read_one_server_at_once_under_their_own_server_ids(server: Any, db: str,
+                                                                          tmp_path: Path) -> None:
+    """Two pipelines (default server_ids from their names, which differ) stream the same
+    server's binlog at the same time: neither drops the other's connection, both converge."""
+    targets = {name: duck_target(tmp_path / f"{name}.duckdb") for name in ("pa", "pb")}
+    configs = {name: binlog_config(tmp_path / name, server, db, t.config, {"items": BINLOG}, pipeline=name)
+               for name, t in targets.items()}
+    for name, config in configs.items():
+        assert run_cli(config, "sync", "pipeline", "-p", name, "--all").returncode == 0
+    for n in range(20):
+        transaction(server, db, [f"INSERT INTO items SELECT seq + {10 + n * 1000}, 'x', seq, NULL FROM seq_1_to_1000",
+                                 f"UPDATE items SET amount = {n} WHERE id = 1"])
+    with running(start_sync(configs["pa"], "pa", ("items",))) as a, \
+            running(start_sync(configs["pb"], "pb", ("items",))) as b:
+        outs = [p.communicate(timeout=180) for p in (a, b)]
+    assert a.returncode == 0 and b.returncode == 0, outs
+    want = [tuple(norm(v) for v in r) for r in rows(server, db, "items", ", ".join(ITEM_COLS))]
+    assert all(t.rows("items", ITEM_COLS) == want for t in targets.values())
+
+
+
 def test_follow_loads_as_changes_come_and_sigterm_ends_it_after_the_current_batch(
         server: Any, db: str, pg: Any, tmp_path: Path) -> None:
     t = pg_target(f"ls_binlog_follow_{tmp_path.name[-8:].lower().replace('-', '_')}")
