@@ -146,7 +146,8 @@ def plan_binlog_batch(table: TablePlan, pipeline: PipelineConfig, reader: MySQLR
         from lakeshift.source.binlog.stream import ChangeRead, ReadTarget
 
         target = ReadTarget(desc, check.key.columns, cfg.zero_dates, pipeline.binlog_server_id,
-                            truncate=cfg.hard_deletes != "ignore", by_gtid=info.mariadb and bool(saved.gtid) and not saved.file, max_changes=max_changes)
+                            truncate=cfg.hard_deletes != "ignore", max_changes=max_changes,
+                            by_gtid=info.mariadb and bool(saved.gtid) and not saved.file)
         batch._changes = ChangeRead(lambda: connect(reader.src, reader.settings, reader.pool.endpoint()),
                                     target, saved, end)
     return batch

@@ -35,8 +35,8 @@ def newest_changes(stage_sql: str, key: Sequence[str], deletes: bool) -> str:
     """The key (and commit time) of each key's newest change, kept if it is (`deletes`) or is not a delete."""
     cols = ", ".join(quote_ansi(k) for k in key)
     op, rn = quote_ansi(OP_COLUMN), quote_ansi(sql.ROW_NUMBER_COLUMN)
-    inner = (f"SELECT {cols}, {op}, {quote_ansi(SEQ_COLUMN)}, {quote_ansi(COMMIT_TS_COLUMN)}, ROW_NUMBER() OVER (PARTITION BY {cols} "
-             f"ORDER BY {quote_ansi(SEQ_COLUMN)} DESC) AS {rn} FROM {stage_sql}")
+    inner = (f"SELECT {cols}, {op}, {quote_ansi(SEQ_COLUMN)}, {quote_ansi(COMMIT_TS_COLUMN)}, "
+             f"ROW_NUMBER() OVER (PARTITION BY {cols} ORDER BY {quote_ansi(SEQ_COLUMN)} DESC) AS {rn} FROM {stage_sql}")
     return f"(SELECT * FROM ({inner}) AS \"_lakeshift_n\" WHERE {rn} = 1 AND {op} {'=' if deletes else '<>'} 'delete')"
 
 

@@ -195,8 +195,8 @@ class ChangeRead:
                 raise SourceError(
                     f"{self.where}: a statement changed the table outside the row events at {self._at(event)} "
                     f"({' '.join(query.split())[:120]!r}); binlog CDC cannot follow TRUNCATE (without hard_deletes), "
-                    f"DROP/RENAME TABLE or statement-logged changes. Way out: `lakeshift watermark reset` for this table (the next "
-                    f"run takes a new snapshot)")
+                    f"DROP/RENAME TABLE or statement-logged changes. Way out: `lakeshift watermark reset` for this "
+                    f"table (the next run takes a new snapshot)")
             return True  # DDL of other tables commits implicitly
         if isinstance(event, _HARMLESS):
             return False
