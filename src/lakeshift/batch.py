@@ -24,7 +24,8 @@ DELETE_MODE = "delete"  # a batch of keys only: rows gone from the source (hard_
 OP_COLUMN = "_lakeshift_op"
 SEQ_COLUMN = "_lakeshift_seq"
 COMMIT_TS_COLUMN = "_lakeshift_commit_ts"
-OPS = ("insert", "update", "delete")
+TRUNCATE_OP = "truncate"  # a TRUNCATE read from the binlog (hard_deletes set): no row image, every row goes
+OPS = ("insert", "update", "delete", TRUNCATE_OP)
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,7 @@ def change_columns() -> list[Column]:
     """The change columns as manifest columns: the operation, the change's place in
     the table's total order, and its transaction's commit time (whole seconds, UTC)."""
     return [
-        Column(OP_COLUMN, "varchar(6)", "varchar", True, "string", char_max_length=6),
+        Column(OP_COLUMN, "varchar(8)", "varchar", True, "string", char_max_length=8),
         Column(SEQ_COLUMN, "bigint(20)", "bigint", True, "int64", numeric_precision=19, numeric_scale=0),
         Column(COMMIT_TS_COLUMN, "timestamp", "timestamp", True, "timestamp[us, tz=UTC]", datetime_precision=0),
     ]

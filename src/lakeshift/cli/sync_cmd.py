@@ -163,19 +163,34 @@ def sync(ctx: click.Context, tables: tuple[str, ...], backup_only: bool, load_on
 @click.option("--all", "all_tables", is_flag=True, help="Every table of the pipeline.")
 @click.option("--force-deletes", is_flag=True, help="Apply rows deleted in MySQL (hard_deletes) even when they "
               "are more than max_delete_fraction of the target table.")
+@click.option("--follow", is_flag=True, help="cdc_strategy binlog: keep reading the binlog and load a batch every "
+              "--interval (or every --max-changes changes) until SIGTERM/SIGINT, which end it after the current batch.")
+@click.option("--interval", default="5s", show_default=True, help="--follow: time between batches (e.g. 2s, 500ms).")
+@click.option("--max-changes", type=click.IntRange(min=1), help="Binlog tables: a batch ends at the first commit "
+              "past this many changes (the rest is read next). Default with --follow: 100000; else no limit.")
 @stage_options
 @click.pass_obj
 def sync_pipeline(app: Any, pipeline: str, tables: tuple[str, ...], all_tables: bool, force_deletes: bool,
-                  backup_only: bool, load_only: bool, limit: int | None, dry_run: bool, parallel: int | None,
-                  wait: float | None, as_json: bool, metrics_file: str | None) -> None:
+                  follow: bool, interval: str, max_changes: int | None, backup_only: bool, load_only: bool,
+                  limit: int | None, dry_run: bool, parallel: int | None, wait: float | None, as_json: bool,
+                  metrics_file: str | None) -> None:
     """Sync tables of a configured pipeline."""
     cfg = app.config
     p = cfg.pipeline(pipeline)
     if all_tables and tables:
         raise click.UsageError("pass either -t TABLE ... or --all, not both")
     names = list(p.tables) if all_tables else list(tables)
-    execute(build_plan(cfg, p, names, Stages.from_flags(backup_only, load_only), limit,
-                       force_deletes=force_deletes), dry_run, parallel, wait, as_json, metrics_file)
+    if follow and max_changes is None:
+        max_changes = 100_000
+    plan = build_plan(cfg, p, names, Stages.from_flags(backup_only, load_only), limit, force_deletes=force_deletes)
+    if max_changes is not None:
+        plan = dataclasses.replace(plan, max_changes=max_changes)
+    if follow and not dry_run:
+        from lakeshift.cli.follow_cmd import run_follow
+
+        run_follow(plan, interval)
+        return
+    execute(plan, dry_run, parallel, wait, as_json, metrics_file)
 
 
 @sync.command("connections")

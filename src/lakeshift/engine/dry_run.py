@@ -107,7 +107,7 @@ def _binlog_preview(plan: Plan, ctx: RunContext, loader: TargetLoader | None, t:
     key = ", ".join(b.head.primary_key)
     row = TablePreview(t.name, "binlog", t.source_table, window, table_lake.uri(""), "(not loaded: backup only)",
                        f"replace whole table; key {key}" if b.snapshot else f"apply changes on key {key}", [],
-                       t.depends_on, deletes="removed from the target (read from the binlog)", warnings=list(b.notes))
+                       t.depends_on, deletes=_binlog_deletes(t.config.hard_deletes), warnings=list(b.notes))
     manifests = table_lake.manifests()
     return _with_loads(plan, loader, t, row, b.head, manifests if b.empty else [*manifests, b.head])
 
@@ -137,3 +137,9 @@ def _loaded(loader: TargetLoader, pipeline: str, table: str) -> dict[str, Any]:
         return dict(loader.loaded_batches(pipeline, table))
     except LakeshiftError:
         return {}
+
+
+def _binlog_deletes(hard_deletes: str) -> str:
+    if hard_deletes == "soft":
+        return "marked in _lakeshift_deleted_at (read from the binlog; hard_deletes: soft)"
+    return "removed from the target (read from the binlog)"

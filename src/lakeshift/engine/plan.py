@@ -44,6 +44,7 @@ class Plan:
     force_deletes: bool = False  # --force-deletes: delete batches past max_delete_fraction are written too
     parallel_tables: int | None = None  # --parallel N: overrides processing.strategy / max_parallel_tables
     wait: float | None = None  # --wait SECONDS: wait for another run's table locks instead of failing at once
+    max_changes: int | None = None  # binlog tables: a batch ends at the first commit past this many changes
 
     @property
     def parallel(self) -> bool:

@@ -185,7 +185,7 @@ class TableTask:
         """A binlog table: a snapshot, or the changes since the saved position (engine/binlog_batch.py)."""
         from lakeshift.engine.binlog_batch import plan_binlog_batch
 
-        b = plan_binlog_batch(self.table, self.pipeline, reader, self.table_lake)
+        b = plan_binlog_batch(self.table, self.pipeline, reader, self.table_lake, self.plan.max_changes)
         self.result.notes.extend(b.notes)
         if b.empty:
             self.result.notes.append("no new changes")
@@ -195,6 +195,7 @@ class TableTask:
         writer = self.ctx.batch_writer(self.table_lake, b.head.batch_id, b.started, b.schema,
                                        on_part=staging.on_part, on_rows=staging.on_rows, ordinal=b.head.row_ordinal)
         written = self._fill(writer, b.batches(), RepeatCheck(self.table.name, b.check_key) if b.snapshot else None)
+        self.result.notes.extend(b.after_read(loader, self.table, self.plan.force_deletes))
         staging.end_extract(self.table.name)
         faults.checkpoint("after_parts")
         self.result.rows_extracted = written.rows

@@ -74,10 +74,10 @@ def _append(facts: TableFacts) -> MoveStrategy:
 
 
 def _changes(facts: TableFacts) -> MoveStrategy:
-    """Changes from the binlog: newest change per key wins, deletes remove the row."""
+    """Changes from the binlog: newest change per key wins, deletes remove the row (or mark it: soft)."""
     if not facts.staged:
         return NoRows()
-    return ApplyChanges(delete=facts.exists)
+    return ApplyChanges(delete=facts.exists, soft=facts.soft_delete)
 
 
 MODES: dict[str, Callable[[TableFacts], MoveStrategy]] = {"replace": _replace, "merge": _merge, "append": _append,
