@@ -45,6 +45,7 @@ class TableResult:
     batches_loaded: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    batch_ids: list[str] = field(default_factory=list)  # batches this run wrote or loaded (lineage.py)
 
 
 class TableTask:
@@ -211,6 +212,7 @@ class TableTask:
         else:
             self.table_lake.write_watermark(manifest.watermark_high, manifest.batch_id)
         self.result.batches_written = 1
+        self.result.batch_ids.append(manifest.batch_id)
         faults.checkpoint("after_manifest")
 
     def apply_deletes(self, loader: TargetLoader, staging: StagingSession, spec: BatchSpec) -> None:
@@ -250,6 +252,8 @@ class TableTask:
                 self.result.rows_loaded += outcome.rows
                 self.result.rows_deleted += outcome.deleted
                 self.result.batches_loaded += 1
+                if manifest.batch_id not in self.result.batch_ids:
+                    self.result.batch_ids.append(manifest.batch_id)
             staging.abort()  # a staged batch not loaded here was superseded, or loaded by another run meanwhile
 
     def _validate(self, manifest: Manifest) -> None:
