@@ -8,6 +8,7 @@ config nothing is sent and the client is never imported."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -77,15 +78,16 @@ def fields(dataset: dict[str, Any]) -> dict[str, str]:
     return {f["name"]: f["type"] for f in dataset["facets"]["schema"]["fields"]}
 
 
-@pytest.mark.parametrize("target_kind", ["postgres", "duckdb"])
-def test_a_sync_sends_start_and_complete_or_fail_per_table(target_kind: str, mysql: Any, mysql_db: str,
-                                                           tmp_path: Path, collector: Collector,
+@pytest.mark.parametrize("target_kind,lake_kind", [("postgres", "local"), ("duckdb", "s3")])
+def test_a_sync_sends_start_and_complete_or_fail_per_table(target_kind: str, lake_kind: str, mysql: Any,
+                                                           mysql_db: str, tmp_path: Path, collector: Collector,
                                                            request: pytest.FixtureRequest) -> None:
     target = make_target(target_kind, request, tmp_path)
     lake = tmp_path / "lake"
+    storage = request.getfixturevalue("s3_storage") if lake_kind == "s3" else local_storage(lake)
     create_items(mysql, 30)
     tables = {"items": HYBRID, "ghost": {"cdc_strategy": "full_sync", "full_name": "no_such_table"}}
-    config = build_config(tmp_path / "config", mysql_db, target.config, local_storage(lake), tables)
+    config = build_config(tmp_path / "config", mysql_db, target.config, storage, tables)
     r = run_sync(config, {**no_lineage_env(), "OPENLINEAGE_URL": collector.url}, "items", "ghost")
     assert r.returncode != 0, r.stderr  # ghost fails; items loads
     assert "OpenLineage" not in r.stderr, r.stderr
@@ -102,8 +104,13 @@ def test_a_sync_sends_start_and_complete_or_fail_per_table(target_kind: str, mys
                            "updated_at": "datetime(6)"}
     assert src["inputFacets"]["inputStatistics"]["rowCount"] == 30
     batches = done["inputs"][1:]
-    assert len(batches) == 1 and batches[0]["namespace"] == "file"
-    assert batches[0]["name"].startswith(f"{lake.resolve()}/p1/items/") and "/batch=" in batches[0]["name"]
+    assert len(batches) == 1 and "/batch=" in batches[0]["name"]
+    if lake_kind == "s3":
+        assert batches[0]["namespace"] == f"s3://{storage['bucket']}"
+        assert batches[0]["name"].startswith("lake/p1/items/year=")
+    else:
+        assert batches[0]["namespace"] == "file"
+        assert batches[0]["name"].startswith(f"{lake.resolve()}/p1/items/year=")
     assert batches[0]["inputFacets"]["inputStatistics"]["rowCount"] == 30
     assert set(fields(batches[0])) == {"id", "name", "amount", "updated_at"}
     [out] = done["outputs"]
@@ -159,3 +166,36 @@ def test_without_config_nothing_is_sent_and_openlineage_is_never_imported(mysql:
     assert r.stdout.strip().splitlines()[-1] == "CLEAN"
     assert target.count("items") == 5
     assert collector.events == []
+
+
+def test_a_bad_lineage_config_is_one_warning_and_no_lineage(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    from lakeshift.lineage import open_lineage
+
+    ol = tmp_path / "openlineage.yml"
+    ol.write_text("transport:\n  type: no_such_transport\n  url: http://127.0.0.1:1\n")
+    monkeypatch.chdir(tmp_path)  # found as ./openlineage.yml, as the client looks for it
+    for k in [k for k in os.environ if k.startswith("OPENLINEAGE")]:
+        monkeypatch.delenv(k)
+    with caplog.at_level("WARNING"):
+        assert open_lineage(None, None) is None  # type: ignore[arg-type]
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "OpenLineage: could not set up the client (Failed to import no_such_transport); "
+        "no lineage is sent for this run"]
+
+
+def test_redshift_and_mysql_dataset_names() -> None:
+    from types import SimpleNamespace
+
+    from lakeshift.lineage import source_dataset, target_dataset
+
+    rs = SimpleNamespace(type="redshift", host="analytics.c0ffee.eu-west-1.redshift.amazonaws.com", port=5439,
+                         database="dev", schema_="sales")
+    assert target_dataset(rs, "orders") == ("redshift://analytics.eu-west-1:5439", "dev.sales.orders")
+    assert target_dataset(SimpleNamespace(**{**vars(rs), "host": "10.0.0.5"}), "orders") == (
+        "redshift://10.0.0.5:5439", "dev.sales.orders")
+    src = SimpleNamespace(host="db1", port=3306, database="shop")
+    table = SimpleNamespace(source_table="orders")
+    assert source_dataset(src, table) == ("mysql://db1:3306", "shop.orders")  # type: ignore[arg-type]
+    assert source_dataset(src, SimpleNamespace(source_table="crm.leads")) == (  # type: ignore[arg-type]
+        "mysql://db1:3306", "crm.leads")

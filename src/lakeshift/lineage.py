@@ -52,6 +52,8 @@ def open_lineage(plan: Plan, ctx: RunContext) -> RunLineage | None:
         log.warning("OpenLineage is configured but lakeshift[openlineage] is not installed; "
                     "no lineage is sent (pip install 'lakeshift[openlineage]')")
         return None
+    if not os.environ.get("OPENLINEAGE_CLIENT_LOGGING"):  # the client's own knob for its log level
+        logging.getLogger("openlineage").setLevel(logging.CRITICAL)  # our one warning line says it all
     try:
         from openlineage.client import OpenLineageClient
 
