@@ -76,7 +76,7 @@ class RunLineage:
         self.target = ctx.target
 
     def around(self, table: TablePlan, result: TableResult, run: Callable[[], R]) -> R:
-        """`run()` between a START and a COMPLETE/FAIL event of `table`."""
+        """`run()` between a START and a COMPLETE/FAIL (ABORT on Ctrl-C) event of `table`."""
         from openlineage.client.uuid import generate_new_uuid
 
         run_id = str(generate_new_uuid())  # UUIDv7, as the spec recommends
@@ -84,7 +84,7 @@ class RunLineage:
         try:
             out = run()
         except BaseException as exc:
-            self._emit("FAIL", table, run_id, result, exc)
+            self._emit("ABORT" if isinstance(exc, KeyboardInterrupt) else "FAIL", table, run_id, result, exc)
             raise
         self._emit("COMPLETE", table, run_id, result, None)
         return out
