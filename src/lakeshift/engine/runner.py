@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from lakeshift.engine.dag import Outcome, run_dag
 from lakeshift.engine.plan import Plan
 from lakeshift.engine.table_task import TableResult, TableTask
+from lakeshift.lineage import open_lineage
 
 if TYPE_CHECKING:
     from lakeshift.engine.contracts import TargetLoader
@@ -190,11 +191,17 @@ def run_plan(plan: Plan, live_progress: bool | None = None) -> RunReport:
     ctx = RunContext(plan)
     by_name = {t.name: t for t in plan.tables}
     progress = Progress(list(by_name), live_progress)
+    lineage = open_lineage(plan, ctx)  # None unless OpenLineage is configured (lineage.py)
+
+    def run_table(name: str) -> TableResult:
+        task = TableTask(plan, by_name[name], ctx, progress.add)
+        return lineage.around(task.table, task.result, task.run) if lineage else task.run()
+
     try:
         with progress:
             outcomes = run_dag(
                 [(t.name, t.depends_on) for t in plan.tables],
-                lambda name: TableTask(plan, by_name[name], ctx, progress.add).run(),
+                run_table,
                 workers=plan.workers,
                 on_done=progress.done,
             )

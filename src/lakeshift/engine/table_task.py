@@ -49,6 +49,7 @@ class TableResult:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     quality: list[str] = field(default_factory=list)  # data_quality_checks results (engine/quality_gate.py)
+    batch_ids: list[str] = field(default_factory=list)  # batches this run wrote or loaded (lineage.py)
 
 
 class TableTask:
@@ -217,6 +218,7 @@ class TableTask:
         else:
             self.table_lake.write_watermark(manifest.watermark_high, manifest.batch_id)
         self.result.batches_written = 1
+        self.result.batch_ids.append(manifest.batch_id)
         faults.checkpoint("after_manifest")
 
     def apply_deletes(self, loader: TargetLoader, staging: StagingSession, spec: BatchSpec) -> None:
@@ -262,6 +264,8 @@ class TableTask:
                 self.result.rows_loaded += outcome.rows
                 self.result.rows_deleted += outcome.deleted
                 self.result.batches_loaded += 1
+                if manifest.batch_id not in self.result.batch_ids:
+                    self.result.batch_ids.append(manifest.batch_id)
                 loaded = manifest
             if loaded is not None:
                 gate.after_load(loader, loaded)  # on the target as this run leaves it
