@@ -219,4 +219,6 @@ class FakePlan:
     stages: Stages = field(default_factory=Stages)
     limit: int | None = None
     force_deletes: bool = False
+    wait: float | None = None
+    max_changes: int | None = None
     pipeline: FakePipeline = field(default_factory=FakePipeline)

@@ -178,7 +178,7 @@ def test_custom_sql_in_a_table_file_and_an_environment_override(tmp_path: Path) 
     assert load_config(cfg, env_name="qa").pipeline("p1").tables["sales"].custom_sql == JOIN
     (cfg / "environments" / "qa.yml").write_text(yaml.safe_dump({"tables": {"sales": {"custom_sql": "TRUNCATE orders"}}}))
     with pytest.raises(Exception) as err:
-        load_config(cfg, env_name="qa")
+        load_config(cfg, env_name="qa").pipeline("p1")
     assert "environments/qa.yml" in str(err.value) or "custom_sql" in str(err.value)
     assert "\n" not in str(err.value) and "tables.sales.custom_sql" in str(err.value)
 
@@ -189,6 +189,6 @@ def test_binlog_with_custom_sql_is_refused_in_one_line(tmp_path: Path) -> None:
     cfg = build_config(tmp_path / "c", "db", {"type": "duckdb", "path": str(tmp_path / "x.duckdb")},
                        local_storage(tmp_path / "lake"), {"sales": {"cdc_strategy": "binlog", "custom_sql": FILTER}})
     with pytest.raises(Exception) as err:
-        load_config(cfg)
+        load_config(cfg).pipeline("p1")
     text = str(err.value)
     assert "\n" not in text and "tables.sales" in text and "custom_sql cannot be read from the binlog" in text, text

@@ -295,7 +295,7 @@ def test_status_on_redshift_sends_three_pipeline_wide_queries(tmp_path: Path, cl
     sent = [s for s in fake.statements() if "_lakeshift_" in s and "information_schema" not in s]
     runs, loads = '"analytics"."_lakeshift_runs"', '"analytics"."_lakeshift_loads"'
     cols = ('"pipeline", "table_name", "started_at", "finished_at", "status", "rows_extracted", "rows_loaded", '
-            '"batches", "error", "notes", "rows_deleted"')
+            '"batches", "error", "notes", "rows_deleted", "quality"')
     assert sent == [
         f'SELECT {cols} FROM (SELECT {cols}, ROW_NUMBER() OVER (PARTITION BY "table_name" ORDER BY "started_at" DESC) '
         f'AS "_lakeshift_rn" FROM {runs} WHERE "pipeline" = %s) AS r WHERE "_lakeshift_rn" <= 20 '

@@ -7,11 +7,9 @@ Every message passes through `redact` first."""
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import traceback
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import click

@@ -84,7 +84,9 @@ def chosen_pipelines(config: Config, keys: list[str] | None) -> list[PipelineCon
     if keys:
         return [config.pipeline(k) for k in keys]
     from lakeshift.config import legacy
+    from lakeshift.config.problems import warn_broken
 
+    warn_broken(config)  # a broken pipeline file is named once, not silently left out
     out = []
     for key in sorted(config.pipelines):
         p = config.pipelines[key]
