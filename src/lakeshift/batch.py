@@ -163,6 +163,9 @@ class Manifest:
     # of removing them; a replace batch marks the rows its snapshot lacks. Written only when true.
     soft_delete: bool = False
     history: History | None = None  # set by the load stage (engine/history.py), never written
+    # data_quality_checks duplicate_check (severity error) on a merge table: these key columns must
+    # not repeat among the target's live rows after the move, or the load rolls back. Never written.
+    unique_in_target: tuple[tuple[str, ...], ...] = ()
 
     @property
     def deletes(self) -> bool:
@@ -183,6 +186,7 @@ class Manifest:
         if not self.soft_delete:
             del data["soft_delete"]
         del data["history"]  # how the table is loaded is the config's, not the batch's
+        del data["unique_in_target"]
         return json.dumps(data, indent=1, sort_keys=False)
 
     @classmethod

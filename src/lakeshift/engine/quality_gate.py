@@ -1,6 +1,7 @@
 """Runs a table's data_quality_checks on each pending batch before its load
 transaction (engine/quality_checks.py computes them from the lake), and the
-duplicate check on the target after a merge.
+duplicate check on the target (inside the load transaction for severity error:
+load/commit.py; after the run's loads for warn).
 
 A check that fails with severity `error` keeps the batch out of the target
 (it stays in the lake, pending) and fails the table with one line naming the
@@ -61,6 +62,17 @@ class QualityGate:
                 + f". Fix the rows in MySQL (the next run's batch supersedes them), change the check (or its "
                 f"severity: warn), or `lakeshift batches skip -p {self.pipeline_key} -t {t} {manifest.batch_id} "
                 "--reason TEXT`")
+
+    def guarded(self, manifest: Manifest, later: Sequence[Manifest]) -> Manifest:
+        """The batch as it is loaded: a duplicate_check of severity error on a merge table is
+        enforced inside the load transaction (load/commit.py), so a batch that would leave a key
+        repeated in the target rolls back and stays in the lake. With later batches pending, the
+        check waits for the last of them: a kept batch whose repeat a later one fixes then loads."""
+        if manifest.mode not in ("merge", "changes") or manifest.deletes or later:
+            return manifest
+        keys = tuple(tuple(duplicate_key(c, self.table.config, manifest)) for c in self.checks
+                     if isinstance(c, DuplicateCheck) and c.severity == "error")
+        return dataclasses.replace(manifest, unique_in_target=keys) if keys else manifest
 
     def after_load(self, loader: Any, manifest: Manifest) -> None:
         """duplicate_check on a merge table: no key value repeats in the target after the load."""

@@ -254,6 +254,7 @@ class TableTask:
             for n, manifest in enumerate(batches):
                 self._validate(manifest)
                 gate.judge(manifest, batches[n + 1:])
+                manifest = gate.guarded(manifest, batches[n + 1:])
                 manifest = with_history(manifest, self.table.config, self.table.name, self.plan)
                 staged = staging if staging.holds(manifest) else self._stage_from_lake(loader, manifest)
                 outcome = staged.commit(manifest)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 
 from lakeshift.batch import Manifest
-from lakeshift.identifiers import qualified_ansi, quote_ansi
+from lakeshift.identifiers import qualified_ansi
 from lakeshift.load import scd2_sql, sql
 from lakeshift.load.checks import check_batch
 from lakeshift.load.contracts import LoadContext, StagedBatch
@@ -126,14 +126,9 @@ class LoaderBase:
         columns = {self.dialect.fold(c) for c in self.target_columns(target_table)}
         if not columns:
             return 0
-        cols = ", ".join(quote_ansi(c) for c in key)
-        live = f" WHERE {quote_ansi(sql.DELETED_AT_COLUMN)} IS NULL" if self.dialect.fold(
-            sql.DELETED_AT_COLUMN) in columns else ""
-        if self.dialect.fold(scd2_sql.IS_CURRENT) in columns:  # a history table: one current version per key
-            live = f" WHERE {quote_ansi(scd2_sql.IS_CURRENT)}"
         with self._using() as s:
-            (n,), = s.query(f"SELECT COUNT(*) FROM (SELECT {cols} FROM {qualified_ansi(self.schema, target_table)}"
-                            f"{live} GROUP BY {cols} HAVING COUNT(*) > 1) AS repeated")
+            (n,), = s.query(sql.repeated_keys(qualified_ansi(self.schema, target_table), key,
+                                              sql.live_condition(columns, self.dialect.fold)))
         return int(n)
 
     def dependent_views(self, s: Session, target_table: str) -> list[str]:

@@ -10,7 +10,7 @@ dialect's placeholder); identifiers are always quoted by `quote_ansi`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from lakeshift.identifiers import qualified_ansi, quote_ansi
 from lakeshift.lake_profile import ROW_ORDINAL
@@ -260,3 +260,20 @@ def delete_all(target_sql: str) -> str:
     """Replace mode: DELETE, never TRUNCATE (TRUNCATE commits implicitly on
     Redshift and takes an ACCESS EXCLUSIVE lock that blocks readers on PostgreSQL)."""
     return f"DELETE FROM {target_sql}"
+
+
+def live_condition(columns: set[str], fold: Callable[[str], str]) -> str:
+    """The live rows of a target table with these (folded) columns: not soft-deleted, or a
+    history's current versions; "" when every row is live."""
+    from lakeshift.load.scd2_sql import IS_CURRENT
+
+    if fold(IS_CURRENT) in columns:
+        return quote_ansi(IS_CURRENT)
+    return f"{quote_ansi(DELETED_AT_COLUMN)} IS NULL" if fold(DELETED_AT_COLUMN) in columns else ""
+
+
+def repeated_keys(table: str, key: Sequence[str], live: str = "") -> str:
+    """How many values of `key` more than one (live) row of `table` holds (duplicate_check)."""
+    cols = ", ".join(quote_ansi(c) for c in key)
+    where = f" WHERE {live}" if live else ""
+    return f"SELECT COUNT(*) FROM (SELECT {cols} FROM {table}{where} GROUP BY {cols} HAVING COUNT(*) > 1) AS repeated"
