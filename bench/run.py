@@ -43,6 +43,8 @@ PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DATA_VERSION = 1  # bump when the generated data changes
 SMALL_TABLES = 20
+STATUS_TABLES = 50  # `lakeshift status` over this many tables (issue 15): the small tables, each declared 2-3 times
+SMOKE_STATUS_TABLES = 4  # --smoke: the scenario runs, on few tables (the test suite's time)
 PSS_EVERY = 10  # the process tree's PSS is read every 10th poll (100 ms), RSS on every poll (10 ms)
 
 # Every scenario, in report order. kind: lakeshift | raw | peer
@@ -56,7 +58,13 @@ SCENARIOS = {
     "verify_deep": ("lakeshift", "lakeshift verify --deep of the full sync's identical PostgreSQL table"),
     "raw_incr": ("raw", "raw incremental read: connectorx of the changed rows only -> Parquet"),
     "incr_pg": ("lakeshift", "lakeshift incremental, 1% of rows changed -> PostgreSQL"),
+    "incr_del": ("lakeshift", "lakeshift incremental, 1% changed + 0.1% deleted, hard_deletes: delete -> PostgreSQL"),
     "nochange": ("lakeshift", f"lakeshift no-change run, {SMALL_TABLES} tables -> PostgreSQL"),
+    "scd2": ("lakeshift", "lakeshift SCD2 load of 1% changed rows into a history of --rows versions, and the plain "
+                          "merge of the same batch (bench/scd2_load.py; the ratio is in the notes)"),
+    "cli_start": ("lakeshift", "lakeshift --help: CLI start-up alone (imports), the floor of every command"),
+    "status": ("lakeshift", f"lakeshift status of {STATUS_TABLES} tables ({SMOKE_STATUS_TABLES} in --smoke), "
+                            "lake + PostgreSQL state"),
     "sling": ("peer", "Sling 1.4.11 full-refresh: MySQL -> PostgreSQL"),
     "dlt": ("peer", "dlt 1.31 sql_table (connectorx) replace: MySQL -> PostgreSQL"),
 }
@@ -236,21 +244,41 @@ def generate(db: str, rows: int, small_rows: int, log: Any) -> None:
             f"in {time.perf_counter() - started:.1f}s")
 
 
-def change_one_percent(db: str, k: int) -> tuple[int, str]:
+def change_one_percent(db: str, k: int, table: str = "orders") -> tuple[int, str]:
     """Touch 1% of the orders (every 100th id, shifted by k): new amount, updated_at
     now. Returns the rows changed and the time before the change (the raw
     incremental read selects the rows changed since)."""
     with mysql(db) as conn, conn.cursor() as cur:
         cur.execute("SELECT DATE_FORMAT(NOW(3), '%Y-%m-%d %H:%i:%s.%f')")
         since = cur.fetchone()[0]
-        changed = cur.execute(f"UPDATE orders SET amount = amount + 1, updated_at = NOW(3) WHERE id % 100 = {k % 100}")
+        changed = cur.execute(f"UPDATE {table} SET amount = amount + 1, updated_at = NOW(3) WHERE id % 100 = {k % 100}")
         return changed, since
+
+
+def copy_orders(db: str, log: Any) -> None:
+    """orders_d: a copy of orders for the run with hard_deletes (its rows get deleted)."""
+    started = time.perf_counter()
+    with mysql(db) as conn, conn.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS orders_d")
+        cur.execute("CREATE TABLE orders_d LIKE orders")
+        cur.execute("INSERT INTO orders_d SELECT * FROM orders")
+        cur.execute("ANALYZE TABLE orders_d")
+        cur.fetchall()
+    log(f"data: orders copied to orders_d in {time.perf_counter() - started:.1f}s")
+
+
+def change_and_delete(db: str, k: int) -> int:
+    """orders_d: 1% changed as change_one_percent does, then 0.1% deleted (every 1000th id,
+    shifted by k). Returns the rows changed and deleted."""
+    changed, _ = change_one_percent(db, k, "orders_d")
+    with mysql(db) as conn, conn.cursor() as cur:
+        return changed + cur.execute(f"DELETE FROM orders_d WHERE id % 1000 = {500 + k % 500}")
 
 
 # ---------------------------------------------------------------- lakeshift config
 
 
-def write_config(work: Path, db: str, suffix: str, small_rows: int) -> Path:
+def write_config(work: Path, db: str, suffix: str, small_rows: int, status_tables: int = STATUS_TABLES) -> Path:
     cfg = work / "config"
     shutil.rmtree(cfg, ignore_errors=True)
     (cfg / "pipelines").mkdir(parents=True)
@@ -264,7 +292,8 @@ def write_config(work: Path, db: str, suffix: str, small_rows: int) -> Path:
             "sources": {"bench_mysql": {"type": "mysql", "host": "127.0.0.1", "port": 3306, "database": db,
                                         "username": "root", "password": ""}},
             "targets": {"pg_full": pg(f"bench_full{suffix}"), "pg_incr": pg(f"bench_incr{suffix}"),
-                        "pg_small": pg(f"bench_small{suffix}"),
+                        "pg_del": pg(f"bench_del{suffix}"),
+                        "pg_small": pg(f"bench_small{suffix}"), "pg_status": pg(f"bench_status{suffix}"),
                         "duck": {"type": "duckdb", "path": str(work / "bench.duckdb"), "schema": "bench"}},
             "storage": {"default": {"type": "local", "path": str(work / "lake")}},
         },
@@ -276,8 +305,13 @@ def write_config(work: Path, db: str, suffix: str, small_rows: int) -> Path:
         "full_pg": ("pg_full", {"orders": {"cdc_strategy": "full_sync"}}, {}),
         "full_duck": ("duck", {"orders": {"cdc_strategy": "full_sync"}}, {}),
         "incr_pg": ("pg_incr", {"orders": dict(hybrid)}, {}),
+        "incr_del": ("pg_del", {"orders_d": {**hybrid, "hard_deletes": "delete"}}, {}),
         "nochange": ("pg_small", {f"small_{n:02d}": dict(hybrid) for n in range(1, SMALL_TABLES + 1)},
                      {"processing": {"strategy": "parallel", "max_parallel_tables": 2}}),  # = the cores
+        "status50": ("pg_status", {f"status_{n:02d}": {**hybrid, "full_name": f"small_{(n - 1) % SMALL_TABLES + 1:02d}",
+                                                        "target_name": f"status_{n:02d}"}
+                                   for n in range(1, status_tables + 1)},
+                     {"processing": {"strategy": "parallel", "max_parallel_tables": 2}}),
     }
     for name, (target, tables, extra) in pipelines.items():
         body = {"pipeline": {"name": name, "source": "bench_mysql", "target": target, **extra}, "tables": tables}
@@ -372,7 +406,8 @@ class Bench:
         self.log(f"rows {self.rows:,}, repeat {a.repeat}, database {self.db}, work {self.work}")
         self.log(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
         generate(self.db, self.rows, self.small_rows, self.log)
-        self.cfg = write_config(self.work, self.db, self.suffix, self.small_rows)
+        self.cfg = write_config(self.work, self.db, self.suffix, self.small_rows,
+                                SMOKE_STATUS_TABLES if a.smoke else STATUS_TABLES)
         self.ensure_peers()
         sling = self.sling_binary() if self.peer_python else None
         raw_parquet = self.work / "raw" / "orders.parquet"
@@ -385,10 +420,20 @@ class Bench:
             self.pg(f'DROP SCHEMA IF EXISTS "bench_incr{self.suffix}" CASCADE')
             self.clear_lake("incr_pg")
             self.setup("incr_pg", self.sync("incr_pg"))
+        if self.wanted("incr_del"):
+            copy_orders(self.db, self.log)
+            self.pg(f'DROP SCHEMA IF EXISTS "bench_del{self.suffix}" CASCADE')
+            self.clear_lake("incr_del")
+            self.setup("incr_del", self.sync("incr_del", tables=("orders_d",)))
         if self.wanted("nochange"):
             self.pg(f'DROP SCHEMA IF EXISTS "bench_small{self.suffix}" CASCADE')
             self.clear_lake("nochange")
             self.setup("nochange", self.sync("nochange", tables=("--all",)))
+        if self.wanted("status"):  # two runs per table: history, two batches each
+            self.pg(f'DROP SCHEMA IF EXISTS "bench_status{self.suffix}" CASCADE')
+            self.clear_lake("status50")
+            for _ in range(1 if a.smoke else 2):
+                self.setup("status", self.sync("status50", tables=("--all",)))
         if self.wanted("sling") or self.wanted("dlt"):
             self.pg(f'CREATE SCHEMA IF NOT EXISTS "bench_sling{self.suffix}"')
 
@@ -420,8 +465,22 @@ class Bench:
                                                "--table", "orders", "--out", str(raw_parquet.with_name("incr.parquet")),
                                                "--where", f"updated_at >= '{since}'"], changed)
                 self.run_one("incr_pg", rep, self.sync("incr_pg"), changed)
+            if self.wanted("incr_del"):
+                # the same changes as incr_pg's on a copy of the table, and 0.1% of its rows deleted
+                touched = change_and_delete(self.db, rep)
+                self.run_one("incr_del", rep, self.sync("incr_del", tables=("orders_d",)), touched)
             if self.wanted("nochange"):
                 self.run_one("nochange", rep, self.sync("nochange", tables=("--all",)), 0)
+            if self.wanted("scd2"):  # load only: both tables are built by SQL, the ratio is measured in-process
+                sample = self.run_one("scd2", rep, [self.py, str(BENCH / "scd2_load.py"), "--rows", str(rows),
+                                                    "--changed", str(max(1, rows // 100)), "--repeat", "1",
+                                                    "--targets", "postgres", "--schema", f"bench_scd2{self.suffix}"],
+                                 max(1, rows // 100))
+                self.notes.extend(scd2_ratio(sample.log, rep))
+            if self.wanted("cli_start") or self.wanted("status"):
+                self.run_one("cli_start", rep, self.lakeshift("--help"), 0)
+            if self.wanted("status"):
+                self.run_one("status", rep, self.lakeshift("status", "-p", "status50", "--json"), 0)
             if self.wanted("sling"):
                 if sling:
                     env = {"SLING_DISABLE_TELEMETRY": "true", "SLING_HOME_DIR": str(self.work / "sling"),
@@ -488,6 +547,17 @@ class Bench:
         return path
 
 
+def scd2_ratio(log: Path, rep: int) -> list[str]:
+    """The SCD2 / plain merge ratio bench/scd2_load.py printed (its summary line)."""
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith('{"summary"'):
+            s = json.loads(line)["summary"]
+            return [f"scd2 round {rep + 1}: SCD2 {s['scd2_median']:.2f}s vs plain merge {s['merge_median']:.2f}s "
+                    f"of the same {s['changed']:,} changed rows into {s['rows']:,}: {s['ratio_median']:.2f}x "
+                    "(target <= 2x)"]
+    return [f"scd2 round {rep + 1}: no result (see {log})"]
+
+
 def _short(n: int) -> str:
     for unit, size in (("m", 1_000_000), ("k", 1_000)):
         if n >= size and n % size == 0:
@@ -541,6 +611,8 @@ def render(b: Bench) -> str:
                 versus += "; " + _versus(r, name, ("raw_incr",), "{:.1f}×", " the raw read of the changed rows")
         elif name in ("verify_keys", "verify_deep"):
             versus = _versus(r, name, ("full_pg",), "{:.2f}×", " the full sync")
+        elif name == "incr_del":
+            versus = _versus(r, name, ("incr_pg",), "{:.2f}×", " the incremental run without deletes")
         elif name == "raw_incr":
             versus = _versus(r, name, ("full_pg",), "{:.1%}", " of the full sync")
         elif name in ("sling", "dlt"):
@@ -611,7 +683,7 @@ def targets(b: Bench, med: dict[str, float | None], raw_total: float | None) -> 
         values = [getattr(s, of) for n in names for s in (b.results[n].ok() if n in b.results else [])]
         return max(values) / 2**20 if values else None
 
-    pg_runs = ("backup", "full_pg", "incr_pg", "nochange")
+    pg_runs = ("backup", "full_pg", "incr_pg", "incr_del", "nochange")
     check("peak RSS ≤ 250 MB, lakeshift process (backup, PostgreSQL runs)", peak(pg_runs, "peak_main"), 250,
           "{value:.0f} MB")
     check("peak memory ≤ 250 MB, process tree PSS incl. the connectorx child (backup, PostgreSQL runs)",
@@ -623,10 +695,14 @@ def targets(b: Bench, med: dict[str, float | None], raw_total: float | None) -> 
     check("incremental (1%) ≤ 5% of the full sync", paired("incr_pg", ("full_pg",)), 0.05,
           "{value:.1%} (limit {limit:.0%})")
     check("no-change run over 20 tables ≤ 2 s", med.get("nochange"), 2.0, "{value:.2f}s")
+    check(f"status over {STATUS_TABLES} tables ≤ 1.5 s (issue 15)", med.get("status"), 1.5,
+          "{value:.2f}s" + (f" (CLI start-up alone {med['cli_start']:.2f}s)" if med.get("cli_start") else ""))
     check("verify (keys only) of an identical table ≤ 0.25× its full sync (issue 12)",
           paired("verify_keys", ("full_pg",)), 0.25, "{value:.2f}× (limit {limit:.2f}×)")
     check("verify --deep ≤ 1.0× the full sync (issue 12)", paired("verify_deep", ("full_pg",)), 1.0,
           "{value:.2f}× (limit {limit:.1f}×)")
+    check("incremental with hard_deletes: delete, 0.1% deleted ≤ 1.5× the same run without deletes (issue 12)",
+          paired("incr_del", ("incr_pg",)), 1.5, "{value:.2f}× (limit {limit:.1f}×)")
     check("peak RSS ≤ 250 MB, verify (process tree PSS)", peak(("verify_keys", "verify_deep"), "peak_pss"), 250,
           "{value:.0f} MB")
     return out
@@ -656,7 +732,7 @@ def rerender(source: Path, args: argparse.Namespace) -> str:
 
 def schemas(suffix: str) -> list[str]:
     """The PostgreSQL schemas a run with this suffix writes to."""
-    return [f"bench_{n}{suffix}" for n in ("full", "incr", "small", "raw", "sling", "dlt")]
+    return [f"bench_{n}{suffix}" for n in ("full", "incr", "del", "small", "raw", "sling", "dlt", "scd2", "status")]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -158,7 +158,8 @@ class FakeLoader:
     def lock(self, pipeline: str, table: str) -> Iterator[None]:
         yield
 
-    def begin(self, manifest_head: Manifest, target_table: str) -> FakeStaged:
+    def begin(self, manifest_head: Manifest, target_table: str, *,
+              max_delete_fraction: float | None = None) -> FakeStaged:
         staged = FakeStaged(self, manifest_head, fail_parts=self.fail_staging and not self.staged)
         self.staged.append(staged)
         return staged
@@ -217,4 +218,7 @@ class FakePlan:
 
     stages: Stages = field(default_factory=Stages)
     limit: int | None = None
+    force_deletes: bool = False
+    wait: float | None = None
+    max_changes: int | None = None
     pipeline: FakePipeline = field(default_factory=FakePipeline)

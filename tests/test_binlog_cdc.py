@@ -7,6 +7,9 @@ converge."""
 
 from __future__ import annotations
 
+import signal
+import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +18,9 @@ import pyarrow.compute  # noqa: F401 - pa.compute
 import pyarrow.parquet as pq
 import pytest
 import yaml
+
 from binlog_kit import (binlog_config, binlog_files, binlog_server, execute, new_database, rows, transaction)
-from kit.cli import run_cli
+from kit.cli import run_cli, running, start_sync
 from kit.source import norm
 from kit.targets import Target, duck_target, pg_target
 
@@ -235,11 +239,13 @@ def test_hostile_values_decode_from_the_binlog_exactly_as_the_snapshot_reads_the
     assert [r + 100 for r in inserts.column("id").to_pylist()] == snapshot.column("id").to_pylist()
 
 
-@pytest.mark.parametrize("statement", ["ALTER TABLE {db}.items ADD COLUMN extra INT", "TRUNCATE TABLE items"])
+@pytest.mark.parametrize("statement", ["SET SESSION binlog_format = 'STATEMENT'; UPDATE {db}.items SET name = 's'",
+                                       "TRUNCATE TABLE items"])
 def test_a_statement_on_the_table_outside_row_events_stops_it(server: Any, db: str, tmp_path: Path,
                                                               statement: str) -> None:
-    """DDL (issued from another default schema, qualified) and TRUNCATE leave no row events:
-    the run stops with the way out instead of missing them; same-named tables elsewhere do not count."""
+    """A statement-logged change (issued from another default schema, qualified) and TRUNCATE
+    (without hard_deletes) leave no row events: the run stops with the way out instead of missing
+    them; same-named tables elsewhere do not count."""
     t = duck_target(tmp_path / "t.duckdb")
     config = binlog_config(tmp_path, server, db, t.config, {"items": BINLOG})
     assert sync(config).returncode == 0
@@ -247,12 +253,51 @@ def test_a_statement_on_the_table_outside_row_events_stops_it(server: Any, db: s
     execute(server, other, ITEMS_DDL, "ALTER TABLE items ADD COLUMN unrelated INT", "TRUNCATE TABLE items")
     execute(server, db, "UPDATE items SET name = 'before' WHERE id = 1")
     assert sync(config).returncode == 0 and t.rows("items", ["name"])[0] == ("before",)
-    execute(server, other if "{db}" in statement else db, statement.format(db=db))
+    execute(server, other if "{db}" in statement else db, *statement.format(db=db).split("; "))
     failed = sync(config)
     assert failed.returncode != 0
     line = next(x for x in failed.stderr.splitlines() if x.startswith("Error:"))
     assert "a statement changed the table outside the row events" in line
     assert "`lakeshift watermark reset` for this table" in line
+
+
+def test_schema_changes_mid_stream_follow_schema_evolution(server: Any, db: str, tmp_path: Path) -> None:
+    """A widening and a dropped column are applied at their point in the stream (changes before
+    them take the new shape); an added column takes a new snapshot (existing rows need its values);
+    a type change the target cannot take stops the table with the way out."""
+    t = duck_target(tmp_path / "t.duckdb")
+    config = binlog_config(tmp_path, server, db, t.config, {"items": BINLOG})
+    assert sync(config).returncode == 0
+    execute(server, db, "UPDATE items SET name = 'short' WHERE id = 1",
+            "ALTER TABLE items MODIFY name VARCHAR(200) NOT NULL, MODIFY amount DECIMAL(20,2) NULL",
+            "UPDATE items SET name = REPEAT('w', 150), amount = 123456789012.5 WHERE id = 2")
+    widened = sync(config)
+    assert widened.returncode == 0, widened.stdout + widened.stderr
+    assert "column 'name' changed type: varchar(40) -> varchar(200)" in widened.stdout
+    assert t.rows("items", ["id", "name", "amount"]) == [tuple(norm(v) for v in r) for r in rows(
+        server, db, "items", "id, name, amount")]
+    execute(server, db, "UPDATE items SET at = '2026-01-01 00:00:00', amount = 3.5 WHERE id = 3",
+            "ALTER TABLE items DROP COLUMN at", "INSERT INTO items VALUES (4, 'four', 4)")
+    dropped = sync(config)
+    assert dropped.returncode == 0, dropped.stdout + dropped.stderr
+    assert "column(s) at of changes before position" in dropped.stdout and "are not kept" in dropped.stdout
+    assert t.rows("items", ["id", "name", "amount"]) == [tuple(norm(v) for v in r) for r in rows(
+        server, db, "items", "id, name, amount")]
+    # the target keeps `at`: the row not changed since keeps its value, those written from now on have NULL
+    assert [(i, a is None) for i, a in t.rows("items", ["id", "at"])] == [(1, False), (2, True), (3, True), (4, True)]
+    execute(server, db, "UPDATE items SET name = 'before add' WHERE id = 1",
+            "ALTER TABLE items ADD COLUMN extra INT NOT NULL DEFAULT 7", "INSERT INTO items VALUES (5, 'five', 5, 8)")
+    added = sync(config)
+    assert added.returncode == 0, added.stdout + added.stderr
+    assert "new column(s) extra" in added.stdout and "new snapshot" in added.stdout
+    assert t.rows("items", ["id", "name", "extra"]) == rows(server, db, "items", "id, name, extra")
+    assert lake_batches(tmp_path, "items")[-1][0].mode == "replace"
+    execute(server, db, "UPDATE items SET amount = 2 WHERE id = 1", "ALTER TABLE items MODIFY amount VARCHAR(30)",
+            "UPDATE items SET amount = 'n/a' WHERE id = 2")
+    stopped = sync(config)
+    assert stopped.returncode != 0
+    line = next(x for x in stopped.stderr.splitlines() if x.startswith("Error:"))
+    assert "amount" in line and "Way out:" in line and "watermark reset" in line
 
 
 def test_a_large_transaction_is_one_batch_never_split(server: Any, db: str, tmp_path: Path) -> None:
@@ -271,17 +316,190 @@ def test_a_large_transaction_is_one_batch_never_split(server: Any, db: str, tmp_
                                                                                     ", ".join(ITEM_COLS))]
 
 
-def test_another_server_behind_the_same_address_is_a_lost_position(server: Any, db: str, tmp_path: Path) -> None:
-    """MariaDB has no server_uuid: its server_id names the server a position belongs to."""
+def test_soft_deletes_mark_the_row_and_a_key_that_comes_back_is_live(server: Any, db: str, target: Target,
+                                                                   tmp_path: Path) -> None:
+    """hard_deletes: soft: a delete sets _lakeshift_deleted_at to its commit time (a key changed by an
+    update marks the old key), a key inserted again is live; a new snapshot keeps the marked rows."""
+    config = binlog_config(tmp_path, server, db, target.config, {"items": {**BINLOG, "hard_deletes": "soft"}})
+    assert sync(config).returncode == 0
+    transaction(server, db, ["DELETE FROM items WHERE id = 1", "UPDATE items SET name = 'last' WHERE id = 2",
+                             "DELETE FROM items WHERE id = 2", "INSERT INTO items VALUES (9, 'nine', 9, NULL)",
+                             "DELETE FROM items WHERE id = 9", "UPDATE items SET id = 30 WHERE id = 3"])
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    run = sync(config)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+    def state() -> list[tuple[Any, ...]]:
+        return target.query(f'SELECT "id", "name", "_lakeshift_deleted_at" IS NULL, "_lakeshift_op" '
+                            f'FROM {target.name("items")} ORDER BY 1')
+
+    assert state() == [(1, "one", False, "delete"), (2, "two", False, "delete"), (3, "three", False, "delete"),
+                       (30, "three", True, "update")]  # the row's last image, the delete's change columns
+    (first_mark,), = target.query(f'SELECT "_lakeshift_deleted_at" FROM {target.name("items")} WHERE "id" = 1')
+    # the delete's commit time (whole seconds), not the load's
+    assert target.query(f'SELECT COUNT(*) FROM {target.name("items")} WHERE "_lakeshift_deleted_at" IS NOT NULL '
+                        f'AND "_lakeshift_deleted_at" <> "_lakeshift_commit_ts"') == [(0,)]
+    assert first_mark.microsecond == 0 and before - timedelta(seconds=30) <= first_mark <= before + timedelta(5)
+    execute(server, db, "INSERT INTO items VALUES (1, 'back', NULL, NULL)", "DELETE FROM items WHERE id = 30")
+    assert sync(config).returncode == 0
+    assert state() == [(1, "back", True, "insert"), (2, "two", False, "delete"), (3, "three", False, "delete"),
+                       (30, "three", False, "delete")]
+    assert run_cli(config, "watermark", "reset", "-p", "p1", "-t", "items", "-y").returncode == 0
+    again = sync(config)  # a new snapshot: the rows it lacks stay, marked
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert [r[:3] for r in state()] == [(1, "back", True), (2, "two", False), (3, "three", False),
+                                        (30, "three", False)]
+    assert target.query(f'SELECT "_lakeshift_deleted_at" FROM {target.name("items")} WHERE "id" = 2') != [(None,)]
+
+
+def test_truncate_with_hard_deletes_deletes_every_row_under_the_guard(server: Any, db: str, tmp_path: Path) -> None:
+    """With hard_deletes, a TRUNCATE is a change of its own: refused above max_delete_fraction
+    (nothing loaded), then with --force-deletes every row goes (soft: is marked) and the changes
+    after it in the same batch are applied. DuckDB only: the soft test runs the same SQL on both."""
+    target = duck_target(tmp_path / "t.duckdb")
+    config = binlog_config(tmp_path, server, db, target.config, {"items": {**BINLOG, "hard_deletes": "delete"},
+                                                                 "orders": {**BINLOG, "hard_deletes": "soft"}})
+    assert sync(config).returncode == 0
+    execute(server, db, "UPDATE items SET name = 'gone anyway' WHERE id = 1", "TRUNCATE TABLE items",
+            "INSERT INTO items VALUES (2, 'two again', NULL, NULL), (5, 'five', 5, NULL)",
+            "TRUNCATE TABLE orders", "INSERT INTO orders VALUES ('a', 1, 9, 9)")
+    refused = run_cli(config, "sync", "pipeline", "-p", "p1", "-t", "items")
+    assert refused.returncode != 0
+    line = next(x for x in refused.stderr.splitlines() if x.startswith("Error:"))
+    assert "max_delete_fraction" in line and "--force-deletes" in line and "a TRUNCATE of MySQL" in line
+    assert target.rows("items", ["id"]) == [(1,), (2,), (3,)]
+    run = sync(config, "--force-deletes")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "the 3 row(s) of the target go" in run.stdout
+    assert target.rows("items", ITEM_COLS) == [tuple(norm(v) for v in r) for r in rows(
+        server, db, "items", ", ".join(ITEM_COLS))]  # only the rows after the TRUNCATE
+    live = target.query(f'SELECT "tenant", "no", "qty", "_lakeshift_deleted_at" IS NULL, "_lakeshift_op" '
+                        f'FROM {target.name("orders")} ORDER BY 1, 2')
+    assert live == [("a", 1, 9, True, "insert"), ("a", 2, 65535, False, "truncate"), ("b", 1, 0, False, "truncate")]
+
+
+def binlog_dumps(server: Any) -> list[int]:
+    """The ids of the server's connections that stream the binlog (a replica's, or lakeshift's)."""
+    with server.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'")
+        return [r[0] for r in cur.fetchall()]
+
+
+def test_a_dropped_connection_mid_stream_is_read_again_from_the_last_commit(server: Any, db: str,
+                                                                            tmp_path: Path) -> None:
+    """The binlog connection is killed (KILL from another session) while a run reads many
+    transactions: the reader opens it again from the last commit it read; nothing lost or doubled."""
     t = duck_target(tmp_path / "t.duckdb")
     config = binlog_config(tmp_path, server, db, t.config, {"items": BINLOG})
     assert sync(config).returncode == 0
-    execute(server, db, "SET GLOBAL server_id = 5")
+    execute(server, db, "CREATE TABLE wide (id INT PRIMARY KEY, body LONGTEXT)")
+    for n in range(40):  # with a bulky row of another table each: the server is still sending when killed
+        transaction(server, db, [f"INSERT INTO items SELECT seq + {10 + n * 1000}, 'x', seq, NULL "
+                                 f"FROM seq_1_to_1000", f"UPDATE items SET amount = {n} WHERE id = 1",
+                                 f"INSERT INTO wide VALUES ({n}, REPEAT('w', 1000000))"])
+    with running(start_sync(config, "p1", ("items",))) as proc:
+        killed = 0
+        while proc.poll() is None and not killed:
+            for conn_id in binlog_dumps(server):
+                execute(server, db, f"KILL {conn_id}")
+                killed += 1
+            time.sleep(0.005)
+        out, err = proc.communicate(timeout=120)
+    assert killed and proc.returncode == 0, out + err
+    assert "the binlog connection dropped after" in out and "read again from that commit" in out
+    (_, _), (m, changes) = lake_batches(tmp_path, "items")
+    assert m.rows == changes.num_rows == 40 * 1001
+    assert changes.column("_lakeshift_seq").to_pylist() == list(range(40 * 1001))  # each change once
+    assert t.rows("items", ITEM_COLS) == [tuple(norm(v) for v in r) for r in rows(server, db, "items",
+                                                                                    ", ".join(ITEM_COLS))]
+
+
+def test_two_pipelines_read_one_server_at_once_under_their_own_server_ids(server: Any, db: str,
+                                                                          tmp_path: Path) -> None:
+    """Two pipelines (default server_ids from their names, which differ) stream the same
+    server's binlog at the same time: neither drops the other's connection, both converge."""
+    targets = {name: duck_target(tmp_path / f"{name}.duckdb") for name in ("pa", "pb")}
+    configs = {name: binlog_config(tmp_path / name, server, db, t.config, {"items": BINLOG}, pipeline=name)
+               for name, t in targets.items()}
+    for name, config in configs.items():
+        assert run_cli(config, "sync", "pipeline", "-p", name, "--all").returncode == 0
+    for n in range(20):
+        transaction(server, db, [f"INSERT INTO items SELECT seq + {10 + n * 1000}, 'x', seq, NULL FROM seq_1_to_1000",
+                                 f"UPDATE items SET amount = {n} WHERE id = 1"])
+    with running(start_sync(configs["pa"], "pa", ("items",))) as a, \
+            running(start_sync(configs["pb"], "pb", ("items",))) as b:
+        outs = [p.communicate(timeout=180) for p in (a, b)]
+    assert a.returncode == 0 and b.returncode == 0, outs
+    want = [tuple(norm(v) for v in r) for r in rows(server, db, "items", ", ".join(ITEM_COLS))]
+    assert all(t.rows("items", ITEM_COLS) == want for t in targets.values())
+
+
+
+def test_follow_loads_as_changes_come_and_sigterm_ends_it_after_the_current_batch(
+        server: Any, db: str, pg: Any, tmp_path: Path) -> None:
+    t = pg_target(f"ls_binlog_follow_{tmp_path.name[-8:].lower().replace('-', '_')}")
     try:
+        follow_then_resume(server, db, t, tmp_path)
+    finally:
+        pg.execute(f'DROP SCHEMA IF EXISTS "{t.schema}" CASCADE')
+
+
+def follow_then_resume(server: Any, db: str, t: Target, tmp_path: Path) -> None:
+    config = binlog_config(tmp_path, server, db, t.config, {"items": BINLOG, "orders": BINLOG})
+    assert sync(config).returncode == 0
+    with running(start_sync(config, "p1", ("items", "orders"), "--follow", "--interval", "300ms",
+                            "--max-changes", "500")) as proc:
+        execute(server, db, "UPDATE items SET name = 'followed' WHERE id = 1")
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and t.rows("items", ["name"])[0] != ("followed",):
+            time.sleep(0.3)
+        assert t.rows("items", ["name"])[0] == ("followed",)  # loaded while following
+        transaction(server, db, ["INSERT INTO items SELECT seq + 10, 'bulk', seq, NULL FROM seq_1_to_1200"])
+        execute(server, db, "INSERT INTO orders VALUES ('c', 1, 1, 1)", "DELETE FROM items WHERE id = 2")
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out + err
+    assert "Stopped by SIGTERM" in out
+    after = sync(config)  # resumes from the last committed position
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert_same(server, db, t)
+    loads = t.query(f'SELECT "batch_id", COUNT(*) FROM {t.name("_lakeshift_loads")} GROUP BY 1')
+    assert all(r[1] == 1 for r in loads)
+    sizes = [m.rows for m, _ in lake_batches(tmp_path, "items")[1:]]
+    assert sum(sizes) == 1 + 1200 + 1 and max(sizes) == 1200  # a transaction is never split by --max-changes
+    mixed = binlog_config(tmp_path / "mixed", server, db, t.config, {"items": BINLOG, "orders": {"cdc_strategy": "full_sync"}})
+    refused = run_cli(mixed, "sync", "pipeline", "-p", "p1", "--all", "--follow")
+    assert refused.returncode != 0
+    line = next(x for x in refused.stderr.splitlines() if x.startswith("Error:"))
+    assert "--follow reads the binlog only, but table(s) orders use another cdc_strategy" in line
+
+
+
+def test_another_server_resumes_by_gtid_when_its_binlog_holds_the_position_else_it_is_lost(
+        server: Any, db: str, tmp_path: Path) -> None:
+    """The position is recorded with MariaDB's GTID of exactly its file/offset and read from by GTID.
+    Another server behind the address (MariaDB has no server_uuid: its server_id names it) whose
+    binlog holds that GTID (a promoted replica) is resumed from; one that does not is a lost position.
+    Last in the module: it resets the server's binary log."""
+    t = duck_target(tmp_path / "t.duckdb")
+    config = binlog_config(tmp_path, server, db, t.config, {"items": BINLOG})
+    assert sync(config).returncode == 0
+    shown = run_cli(config, "watermark", "get", "-p", "p1", "-t", "items")
+    assert "(GTID 0-1-" in shown.stdout, shown.stdout
+    try:
+        execute(server, db, "SET GLOBAL server_id = 5", "UPDATE items SET name = 'on five' WHERE id = 1")
+        moved = sync(config)
+        assert moved.returncode == 0, moved.stdout + moved.stderr
+        assert "the server is another one now (server_id:5" in moved.stdout and "resuming from it" in moved.stdout
+        assert t.rows("items", ["id", "name"])[0] == (1, "on five")
+        execute(server, db, "UPDATE items SET name = 'again' WHERE id = 2")
+        assert sync(config).returncode == 0 and t.rows("items", ["id", "name"])[1] == (2, "again")
+        assert "(GTID 0-5-" in run_cli(config, "watermark", "get", "-p", "p1", "-t", "items").stdout
+        execute(server, db, "SET GLOBAL server_id = 6", "RESET MASTER")  # another history: the GTIDs are gone
         failed = sync(config)
         assert failed.returncode != 0
-        assert ("is lost: the server is another one now (server_id:5, the position was taken on server_id:1)"
+        assert ("is lost: the server is another one now (server_id:6, the position was taken on server_id:5)"
                 in failed.stderr)
     finally:
         execute(server, db, "SET GLOBAL server_id = 1")
-    assert sync(config).returncode == 0

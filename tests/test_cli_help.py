@@ -13,8 +13,9 @@ from lakeshift.cli.main import cli as root
 def walk(command: click.Command, path: tuple[str, ...] = ("lakeshift",)) -> Iterator[tuple[str, click.Command]]:
     yield " ".join(path), command
     if isinstance(command, click.Group):
-        for name, sub in sorted(command.commands.items()):
-            yield from walk(sub, path + (name,))
+        ctx = click.Context(command)
+        for name in sorted(command.list_commands(ctx)):  # the root group imports its commands when asked
+            yield from walk(command.get_command(ctx, name), path + (name,))  # type: ignore[arg-type]
 
 
 COMMANDS = list(walk(root))

@@ -277,6 +277,9 @@ def test_spaces_unicode_and_mixed_case_names_accepted(cli, make_config) -> None:
 
 def test_every_error_is_one_line_even_with_many_problems(cli, make_config) -> None:
     tables = {"a": {"cdc_strategy": "bad", "table_type": "bad", "nope": 1}}
-    msg = validate(cli, make_config, {"pipelines/p.yml": pipeline(tables)})
-    assert msg == ("pipelines/p.yml: tables.a.cdc_strategy: must be one of 'hybrid', 'timestamp_only', 'id_only', "
-                   "'full_sync' or 'binlog' (got 'bad') (and 2 more problem(s))")
+    root = make_config({"connections.yml": CONNECTIONS, "pipelines/p.yml": pipeline(tables)})
+    r = cli("config", "validate", config_dir=root)
+    assert one_error_line(r) == ("pipelines/p.yml: tables.a.cdc_strategy: must be one of 'hybrid', 'timestamp_only', "
+                                 "'id_only', 'full_sync' or 'binlog' (got 'bad') (and 2 more problem(s), listed above)")
+    listed = [line for line in r.stdout.splitlines() if line.startswith("  - pipelines/p.yml: tables.a.")]
+    assert [line.split(": ")[1] for line in listed] == ["tables.a.cdc_strategy", "tables.a.table_type", "tables.a.nope"]

@@ -207,10 +207,11 @@ def test_unknown_environment(cli, make_config) -> None:
         ({"pipelines": {"sales": {"tabels": {}}}},
          "environments/qa.yml: pipelines.sales.tabels: unknown key; did you mean 'tables'?"),
         ({"tables": {"orders": {"batch_size": 5}}},
-         "environments/qa.yml: tables.orders.batch_size: unknown key; allowed keys: backup_strategy, cdc_id_column, "
-         "cdc_strategy, cdc_timestamp_column, data_validation, depends_on, description, full_name, hard_deletes, "
-         "lookback, max_delete_fraction, primary_key, processing, table_type, target_name, tinyint1_as_boolean, "
-         "validation, watermark_strategy, zero_dates"),
+         "environments/qa.yml: tables.orders.batch_size: unknown key; allowed keys: backup_strategy, business_key, "
+         "cdc_id_column, cdc_strategy, cdc_timestamp_column, custom_sql, data_quality_checks, data_validation, "
+         "depends_on, description, freshness, full_name, hard_deletes, lookback, max_delete_fraction, primary_key, "
+         "processing, scd_columns, scd_type, table_type, target_name, tinyint1_as_boolean, validation, "
+         "watermark_strategy, zero_dates"),
         ({"pipelines": {"sales": {"tables": {"refunds": {"cdc_strategy": "full_sync"}}}}},
          "pipelines/sales.yml: the environment overrides table 'refunds', which this pipeline does not declare "
          "(tables: orders)"),
@@ -221,7 +222,7 @@ def test_unknown_environment(cli, make_config) -> None:
 )
 def test_environment_file_errors(cli, make_config, env_file: dict[str, Any], message: str) -> None:
     root = make_config({**ENV_FILES, "environments/qa.yml": env_file})
-    assert one_error_line(cli("--env", "qa", "config", "validate", config_dir=root)) == message
+    assert one_error_line(cli("--env", "qa", "config", "validate", "--offline", config_dir=root)) == message
 
 
 # ---------------------------------------------------------------- table overrides and merge order

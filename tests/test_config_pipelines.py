@@ -55,10 +55,12 @@ def test_cdc_strategy_defaults_to_hybrid_which_needs_both(cli, make_config) -> N
     r = cli("config", "validate", config_dir=root)
     assert one_error_line(r) == ("pipelines/sales_pipeline.yml: tables.orders.cdc_timestamp_column: required when "
                                  "cdc_strategy is 'hybrid' (and 1 more problem(s), listed above)")
-    assert r.stdout.splitlines() == [
-        "2 problems:",
-        "  - pipelines/sales_pipeline.yml: tables.orders.cdc_timestamp_column: required when cdc_strategy is 'hybrid'",
-        "  - pipelines/sales_pipeline.yml: tables.orders.cdc_id_column: required when cdc_strategy is 'hybrid'",
+    assert r.stdout.splitlines() == [  # with the line of the table's key in the file
+        "2 problem(s):",
+        "  - pipelines/sales_pipeline.yml: tables.orders.cdc_timestamp_column: required when cdc_strategy is 'hybrid'"
+        " (line 5)",
+        "  - pipelines/sales_pipeline.yml: tables.orders.cdc_id_column: required when cdc_strategy is 'hybrid'"
+        " (line 5)",
     ]
 
 
@@ -135,17 +137,17 @@ def test_find_cycle_and_order(make_config) -> None:
     ("section", "message"),
     [
         ({"source": "reporting"},
-         "pipeline.source: 'reporting' is a target, not a source (sources in connections.yml: default, sales_mysql)"),
+         "pipeline.source: 'reporting' is a target, not a source (sources in connections.yml: sales_mysql)"),
         ({"target": "sales_mysql"},
-         "pipeline.target: 'sales_mysql' is a source, not a target (targets in connections.yml: default, duck, "
+         "pipeline.target: 'sales_mysql' is a source, not a target (targets in connections.yml: duck, "
          "reporting)"),
         ({"target": "lake"},
-         "pipeline.target: 'lake' is a storage, not a target (targets in connections.yml: default, duck, reporting)"),
+         "pipeline.target: 'lake' is a storage, not a target (targets in connections.yml: duck, reporting)"),
         ({"source": "sales_mysq"},
          "pipeline.source: unknown source 'sales_mysq'; did you mean 'sales_mysql'? (sources in connections.yml: "
-         "default, sales_mysql)"),
+         "sales_mysql)"),
         ({"target": "warehouse"},
-         "pipeline.target: unknown target 'warehouse' (targets in connections.yml: default, duck, reporting)"),
+         "pipeline.target: unknown target 'warehouse' (targets in connections.yml: duck, reporting)"),
         ({"s3": {"storage": "lakes"}},
          "pipeline.s3.storage: unknown storage 'lakes'; did you mean 'lake'? (storage in connections.yml: default, "
          "lake)"),

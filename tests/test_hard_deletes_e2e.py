@@ -86,17 +86,18 @@ def test_deletes_inserts_and_updates_in_one_run_target_equals_source(strategy: s
     assert live(target, soft) == source_rows(mysql_db, "items", ITEMS, "id")
     if soft:
         assert marked(target) == [1, 2, 4, 50, 199]
-    # a deleted key that comes back is live again; a second delete of the same keys deletes nothing more
-    if strategy != "id_only":  # id_only never reads an id at or below its watermark again
-        with mysql.cursor() as cur:
-            cur.execute("INSERT INTO items (id, name, amount, updated_at) "
-                        "VALUES (50, 'back', 1.00, '2026-03-09 00:00:00')")
+    # a deleted key that comes back is live again (id_only: its cursor never reads an id at or below the
+    # watermark again; the key comparison finds it and reads it again); a second delete of the same keys
+    # deletes nothing more
+    with mysql.cursor() as cur:
+        cur.execute("INSERT INTO items (id, name, amount, updated_at) "
+                    "VALUES (50, 'back', 1.00, '2026-03-09 00:00:00')")
     delete_ids(mysql, [10])
     result = ok(sync(config))
     assert deleted_cell(result.stdout) == 1
     assert live(target, soft) == source_rows(mysql_db, "items", ITEMS, "id")
     if soft:
-        assert marked(target) == ([1, 2, 4, 10, 50, 199] if strategy == "id_only" else [1, 2, 4, 10, 199])
+        assert marked(target) == [1, 2, 4, 10, 199]
     runs = target.query(f'SELECT "rows_deleted" FROM {target.name("_lakeshift_runs")} ORDER BY "started_at"')
     assert [int(r[0]) for r in runs] == [0, 5, 1]
     loads = target.query(f'SELECT "mode", "deleted" FROM {target.name("_lakeshift_loads")} '
@@ -140,6 +141,20 @@ def test_full_sync_soft_marks_rows_the_snapshot_lacks(target_kind: str, mysql: A
     result = ok(sync(config))
     assert deleted_cell(result.stdout) == 2
     assert live(target, True) == source_rows(mysql_db, "items", ITEMS, "id") and marked(target) == [7, 8]
+    # the guard: a snapshot lacking half the live rows is refused (one line, nothing marked or loaded)
+    before = target.query(f'SELECT count(*) FROM {target.name("items")} WHERE "_lakeshift_deleted_at" IS NULL')
+    delete_ids(mysql, list(range(20, 52)))
+    refused = sync(config)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    line = error_lines(refused.stderr)
+    assert len(line) == 1 and "tables.items: 32 row(s) of the target are not in the new snapshot" in line[0], line
+    assert "51% of the 63 live row(s)" in line[0] and "--force-deletes" in line[0], line
+    assert int(before[0][0]) == 63 and marked(target) == [7, 8]
+    assert "max_delete_fraction" in ok(sync(config, "p1", ("items",), "--dry-run")).stdout
+    forced = ok(sync(config, "p1", ("items",), "--force-deletes"))
+    assert deleted_cell(forced.stdout) == 32
+    assert live(target, True) == source_rows(mysql_db, "items", ITEMS, "id")
+    assert marked(target) == [7, 8] + list(range(20, 52))
 
 
 def test_a_delete_batch_in_the_s3_lake_is_listed_and_replayed_by_load_only(mysql: Any, mysql_db: str, tmp_path: Path,
@@ -161,13 +176,13 @@ def test_a_delete_batch_in_the_s3_lake_is_listed_and_replayed_by_load_only(mysql
     from kit.cli import run_cli
     batches = run_cli(config, "batches", "list", "-p", "p1", "-t", "items")
     assert newest.batch_id in batches.stdout and "pending" in batches.stdout, batches.stdout + batches.stderr
-    kept = run_cli(config, "s3clean", "clean", "-p", "p1", "-t", "items")  # the loaded batch goes, the delete stays
+    kept = run_cli(config, "s3clean", "clean", "-p", "p1", "-t", "items", "--keep-last", "0")  # the loaded batch goes, the delete stays
     assert "kept 1 pending batch(es)" in kept.stdout, kept.stdout + kept.stderr
     assert tl.manifest_ids() == [newest.batch_id]
     ok(sync(config, "p1", ("items",), "--load-only"))
     assert target.rows() == source_rows(mysql_db, "items", ITEMS, "id")
     assert [b for b, _ in target.loads()][-1] == newest.batch_id
-    run_cli(config, "s3clean", "clean", "-p", "p1", "-t", "items")
+    run_cli(config, "s3clean", "clean", "-p", "p1", "-t", "items", "--keep-last", "0")
     assert tl.manifest_ids() == [] and tl.effective_watermark()[0] is not None  # the watermark stays
 
 

@@ -309,7 +309,7 @@ def test_a_column_added_after_the_lake_was_cleaned_is_found_in_the_target(tgt: T
     lake = tmp_path / "lake"
     config = build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(lake), {"cust": HYBRID})
     sync(cli, config, "cust")
-    cleaned = cli("s3clean", "clean", "-p", "p1", "-t", "cust", config_dir=config)
+    cleaned = cli("s3clean", "clean", "-p", "p1", "-t", "cust", "--keep-last", "0", config_dir=config)
     assert cleaned.exit_code == 0, cleaned.output + cleaned.stderr
     assert not list((lake / "p1" / "cust" / "_manifests").glob("*.json"))
     mysql_exec(mysql, "ALTER TABLE cust ADD country CHAR(2) NOT NULL DEFAULT 'US'")

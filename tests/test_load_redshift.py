@@ -553,7 +553,8 @@ def test_state_tables_of_an_older_release_get_the_new_columns(fake):
         'ALTER TABLE "analytics"."_lakeshift_loads" ADD COLUMN "note" VARCHAR(1024)',
         'ALTER TABLE "analytics"."_lakeshift_runs" ADD COLUMN "notes" VARCHAR(4096)',
         'ALTER TABLE "analytics"."_lakeshift_loads" ADD COLUMN "deleted" BIGINT',
-        'ALTER TABLE "analytics"."_lakeshift_runs" ADD COLUMN "rows_deleted" BIGINT']
+        'ALTER TABLE "analytics"."_lakeshift_runs" ADD COLUMN "rows_deleted" BIGINT',
+        'ALTER TABLE "analytics"."_lakeshift_runs" ADD COLUMN "quality" VARCHAR(4096)']
     assert fake.log[4][1] == ("analytics", "_lakeshift_loads", "_lakeshift_runs", "_lakeshift_locks")
     parse_all(fake.statements())
 
@@ -571,14 +572,16 @@ class RacedRedshift(FakeRedshift):
 def test_a_migration_that_loses_the_race_is_fine_and_a_real_failure_is_not():
     raced = RacedRedshift()
     raced.state_columns = [("_lakeshift_loads", "pipeline"), ("_lakeshift_runs", "notes"),
-                           ("_lakeshift_loads", "deleted"), ("_lakeshift_runs", "rows_deleted")]
+                           ("_lakeshift_loads", "deleted"), ("_lakeshift_runs", "rows_deleted"),
+                           ("_lakeshift_runs", "quality")]
     open_target(rs_target(), SETTINGS, connection_factory=raced.connect).ensure_state_tables()
     assert raced.statements()[4:] == [
         STATE_COLUMNS_SELECT, 'ALTER TABLE "analytics"."_lakeshift_loads" ADD COLUMN "note" VARCHAR(1024)',
         STATE_COLUMNS_SELECT]  # looked again: the column is there
     refused = FakeRedshift()
     refused.state_columns = [("_lakeshift_loads", "pipeline"), ("_lakeshift_runs", "notes"),
-                             ("_lakeshift_loads", "deleted"), ("_lakeshift_runs", "rows_deleted")]
+                             ("_lakeshift_loads", "deleted"), ("_lakeshift_runs", "rows_deleted"),
+                           ("_lakeshift_runs", "quality")]
     refused.fail_on = ("ALTER TABLE", "permission denied for relation _lakeshift_loads")
     with pytest.raises(LoadError, match="permission denied"):
         open_target(rs_target(), SETTINGS, connection_factory=refused.connect).ensure_state_tables()
@@ -622,16 +625,49 @@ def test_a_binlog_changes_batch_deletes_the_keys_it_touches_and_inserts_the_newe
     m, paths = batch(lake, cols, [data], bid=BID, mode="changes")
     stmts, i = commit_into_existing(fake, lake, m, paths, [
         ("id", "bigint", None, 64, 0), ("name", "character varying", 80, None, None),
-        ("_lakeshift_op", "character varying", 6, None, None), ("_lakeshift_seq", "bigint", None, 64, 0),
+        ("_lakeshift_op", "character varying", 8, None, None), ("_lakeshift_seq", "bigint", None, 64, 0),
         ("_lakeshift_commit_ts", "timestamp with time zone", None, None, None)])
-    assert stmts[i + 1] == (f'DELETE FROM "analytics"."t" USING {STAGE} AS "_lakeshift_s" '
+    assert stmts[i + 1] == (f'SELECT "_lakeshift_seq", "_lakeshift_commit_ts" FROM {STAGE} WHERE "_lakeshift_op" = '
+                            """'truncate' ORDER BY "_lakeshift_seq" DESC LIMIT 1""")  # none here (the fake)
+    assert stmts[i + 2] == (f'DELETE FROM "analytics"."t" USING {STAGE} AS "_lakeshift_s" '
                             'WHERE "analytics"."t"."id" = "_lakeshift_s"."id"')
-    assert stmts[i + 2] == (
+    assert stmts[i + 3] == (
         'INSERT INTO "analytics"."t" ("id", "name", "_lakeshift_op", "_lakeshift_seq", "_lakeshift_commit_ts") '
         'SELECT "_lakeshift_s"."id", "_lakeshift_s"."name", "_lakeshift_s"."_lakeshift_op", '
         '"_lakeshift_s"."_lakeshift_seq", "_lakeshift_s"."_lakeshift_commit_ts" AT TIME ZONE \'UTC\' FROM (SELECT "id", "name", '
         '"_lakeshift_op", "_lakeshift_seq", "_lakeshift_commit_ts", ROW_NUMBER() OVER (PARTITION BY "id" ORDER BY '
         f'"_lakeshift_seq" DESC NULLS LAST) AS "_lakeshift_rn" FROM {STAGE}) AS "_lakeshift_s" '
         """WHERE "_lakeshift_s"."_lakeshift_rn" = 1 AND "_lakeshift_s"."_lakeshift_op" <> 'delete'""")
+    assert fake.log[-2][0] == "COMMIT"
+    parse_all(stmts)
+
+
+def test_a_soft_binlog_changes_batch_marks_the_keys_deleted_last_and_replaces_the_others(fake, lake):
+    """hard_deletes: soft: the keys whose newest change is not a delete are replaced; those whose
+    newest change is a delete keep their row, marked with the delete's commit time and change columns."""
+    from lakeshift.batch import change_columns
+
+    cols = COLS[:2] + change_columns()
+    data = {"id": [1, 1, 2], "name": ["a", "a2", "b"], "_lakeshift_op": ["insert", "update", "delete"],
+            "_lakeshift_seq": [7, 8, 9], "_lakeshift_commit_ts": [datetime(2026, 1, 1, tzinfo=timezone.utc)] * 3}
+    m, paths = batch(lake, cols, [data], bid=BID, mode="changes")
+    m.soft_delete = True
+    stmts, i = commit_into_existing(fake, lake, m, paths, [
+        ("id", "bigint", None, 64, 0), ("name", "character varying", 80, None, None),
+        ("_lakeshift_op", "character varying", 8, None, None), ("_lakeshift_seq", "bigint", None, 64, 0),
+        ("_lakeshift_commit_ts", "timestamp with time zone", None, None, None),
+        ("_lakeshift_deleted_at", "timestamp with time zone", None, None, None)])
+    newest = ('(SELECT * FROM (SELECT "id", "_lakeshift_op", "_lakeshift_seq", "_lakeshift_commit_ts", ROW_NUMBER() '
+              f'OVER (PARTITION BY "id" ORDER BY "_lakeshift_seq" DESC) AS "_lakeshift_rn" FROM {STAGE}) AS '
+              '"_lakeshift_n" WHERE "_lakeshift_rn" = 1 AND "_lakeshift_op" {} \'delete\')')
+    assert stmts[i + 1].startswith('SELECT "_lakeshift_seq", "_lakeshift_commit_ts" FROM ')
+    assert stmts[i + 2] == (f'DELETE FROM "analytics"."t" USING {newest.format("<>")} AS "_lakeshift_s" '
+                            'WHERE "analytics"."t"."id" = "_lakeshift_s"."id"')
+    assert stmts[i + 3] == (
+        'UPDATE "analytics"."t" SET "_lakeshift_deleted_at" = "_lakeshift_s"."_lakeshift_commit_ts", '
+        '"_lakeshift_commit_ts" = "_lakeshift_s"."_lakeshift_commit_ts", "_lakeshift_op" = "_lakeshift_s"."_lakeshift_op", '
+        f'"_lakeshift_seq" = "_lakeshift_s"."_lakeshift_seq" FROM {newest.format("=")} AS "_lakeshift_s" '
+        'WHERE "analytics"."t"."id" = "_lakeshift_s"."id" AND "analytics"."t"."_lakeshift_deleted_at" IS NULL')
+    assert stmts[i + 4].startswith('INSERT INTO "analytics"."t" ("id", "name", "_lakeshift_op", ')
     assert fake.log[-2][0] == "COMMIT"
     parse_all(stmts)

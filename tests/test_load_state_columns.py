@@ -53,7 +53,7 @@ def make_old_state(target: Any) -> None:
 
 def state_columns(target: Any) -> set[tuple[str, str]]:
     return set(target.query("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = "
-                        f"'{target.schema}' AND column_name IN ('note', 'notes', 'deleted', 'rows_deleted')"))
+                        f"'{target.schema}' AND column_name IN ('note', 'notes', 'deleted', 'rows_deleted', 'quality')"))
 
 
 def test_an_older_releases_state_tables_are_read_then_migrated(target, lake):  # noqa: F811
@@ -68,11 +68,12 @@ def test_an_older_releases_state_tables_are_read_then_migrated(target, lake):  #
         # a run's first step adds the columns; the old records stay
         ld.ensure_state_tables()
         assert state_columns(target) == {("_lakeshift_loads", "note"), ("_lakeshift_runs", "notes"),
-                                         ("_lakeshift_loads", "deleted"), ("_lakeshift_runs", "rows_deleted")}
+                                         ("_lakeshift_loads", "deleted"), ("_lakeshift_runs", "rows_deleted"),
+                                         ("_lakeshift_runs", "quality")}
         ld.record_run(RunRecord("pipe", "t", "2026-01-01T00:00:00+00:00", "2026-01-01T00:00:01+00:00", "ok",
-                                notes="column x added; no new rows", rows_deleted=4))
-        assert [(r.notes, r.rows_deleted) for r in ld.last_runs("pipe", "t", 5)] == [
-            ("column x added; no new rows", 4), (None, 0)]
+                                notes="column x added; no new rows", rows_deleted=4, quality="row_count_min ok"))
+        assert [(r.notes, r.rows_deleted, r.quality) for r in ld.last_runs("pipe", "t", 5)] == [
+            ("column x added; no new rows", 4, "row_count_min ok"), (None, 0, None)]
         m, paths = batch(lake, COLS, [{"id": [1], "v": ["a"]}], high=Cursor("2026-01-01T00:00:00", 1))
         rec = ld.record_skip(m, "pipe", "t", "t", "cannot load: ticket 7")
         assert (rec.mode, rec.rows, rec.note) == ("skipped", 0, "cannot load: ticket 7")
@@ -140,7 +141,8 @@ def test_a_migration_that_loses_the_race_to_another_run_is_fine(target, tmp_path
     finally:
         ld.close()
     assert state_columns(target) == {("_lakeshift_loads", "note"), ("_lakeshift_runs", "notes"),
-                                     ("_lakeshift_loads", "deleted"), ("_lakeshift_runs", "rows_deleted")}
+                                     ("_lakeshift_loads", "deleted"), ("_lakeshift_runs", "rows_deleted"),
+                                     ("_lakeshift_runs", "quality")}
 
 
 def test_a_migration_that_fails_for_another_reason_is_an_error(target):  # noqa: F811

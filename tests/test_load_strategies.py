@@ -180,6 +180,8 @@ def test_a_binlog_changes_batch_applies_its_changes_on_any_target() -> None:
     for catalog in (None, PLAIN):
         assert plan_move("changes", staged(catalog=catalog)) == ApplyChanges()
     assert plan_move("changes", staged(exists=False)) == ApplyChanges(delete=False)  # the batch made the table
+    soft = TableFacts(exists=True, staged=True, staged_rows=3, key=KEY, soft_delete=True)
+    assert plan_move("changes", soft) == ApplyChanges(soft=True)  # hard_deletes: soft
     assert plan_move("changes", TableFacts(exists=True, staged=False, key=KEY)) == NoRows()
 
 

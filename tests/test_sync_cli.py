@@ -249,10 +249,12 @@ def test_s3clean_list_and_clean(shop_config: tuple[Path, Path], cli: Any, tmp_pa
     listing = cli("s3clean", "list", "-p", "p1", "-t", "customers", config_dir=config)
     assert "loaded" in listing.output and "0 orphaned file(s)" in listing.output
     dry = cli("s3clean", "clean", "-p", "p1", "-t", "customers", "--dry-run", config_dir=config)
+    assert "would delete 0 batch(es)" in dry.output and "kept the newest 1 loaded batch(es)" in dry.output
+    dry = cli("s3clean", "clean", "-p", "p1", "-t", "customers", "--dry-run", "--keep-last", "0", config_dir=config)
     assert "would delete 1 batch(es)" in dry.output
     parts = list((tmp_path / "lake").rglob("*.parquet"))
     assert parts
-    done = cli("s3clean", "clean", "-p", "p1", "-t", "customers", config_dir=config)
+    done = cli("s3clean", "clean", "-p", "p1", "-t", "customers", "--keep-last", "0", config_dir=config)
     assert "deleted 1 batch(es)" in done.output
     assert not list((tmp_path / "lake").rglob("*.parquet"))
     # the watermark survives the cleaning: the next run takes nothing new

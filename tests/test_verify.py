@@ -81,15 +81,55 @@ def test_integer_keys_at_their_extremes(kind: str, mysql: Any, mysql_db: str, tm
     maximum (numeric(20,0) in PostgreSQL, UBIGINT in DuckDB) land in the same windows on both sides."""
     mysql_exec(mysql, "CREATE TABLE u (id BIGINT UNSIGNED PRIMARY KEY)", "CREATE TABLE s (id BIGINT PRIMARY KEY)",
                "INSERT INTO u VALUES (0), (1), (18446744073709551615), (18446744073709551614), (9223372036854775808)",
-               "INSERT INTO s VALUES (-9223372036854775808), (-1), (0), (1), (9223372036854775807), (-17)")
+               "INSERT INTO s VALUES (-9223372036854775808), (-1), (0), (1), (9223372036854775807), (-17)",
+               # INT: (key mod p) * a must not overflow PostgreSQL's and DuckDB's 32-bit integer
+               "CREATE TABLE i (id INT PRIMARY KEY)", "INSERT INTO i VALUES (-2147483648), (2147483647), (70000)",
+               "CREATE TABLE w (id INT PRIMARY KEY)",
+               "INSERT INTO w SELECT seq FROM seq_1_to_100")
     target = make_target(kind, request, tmp_path)
     config = pipeline_config(tmp_path, mysql_db, target, {"u": {"cdc_strategy": "full_sync"},
-                                                          "s": {"cdc_strategy": "full_sync"}})
+                                                          "s": {"cdc_strategy": "full_sync"},
+                                                          "i": {"cdc_strategy": "full_sync"},
+                                                          "w": {"cdc_strategy": "full_sync"}})
     assert cli("sync", "pipeline", "-p", "p1", "--all", config_dir=config).exit_code == 0
-    assert all(r.equal for r in verify(config, ["u", "s"]).values())
+    assert all(r.equal for r in verify(config, ["u", "s", "i", "w"]).values())
+    # w (16 windows): two keys of one window swapped for two others of the same sum in it; a checksum
+    # linear in the key (a sum of (key mod p) * a mod p) would not see it
+    tamper(target, "DELETE FROM w WHERE id IN (20, 68)", "INSERT INTO w VALUES (-28), (116)")
+    r = verify(config, ["w"])["w"]
+    assert (r.windows, r.missing, r.extra) == (16, 2, 2), r
     tamper(target, "DELETE FROM u WHERE id = 18446744073709551615", "DELETE FROM s WHERE id = -9223372036854775808",
            "INSERT INTO s VALUES (-2)")
     r = verify(config, ["u", "s"])
     assert (r["u"].missing, r["u"].extra, r["u"].examples) == (1, 0, {"missing": [{"id": 18446744073709551615}]})
     assert (r["s"].missing, r["s"].extra) == (1, 1)
     assert r["s"].examples == {"missing": [{"id": -9223372036854775808}], "extra": [{"id": -2}]}
+
+
+def test_window_checksums_in_python_equal_mysql_s(mysql: Any, mysql_db: str) -> None:
+    """verify/lookup.py explains a differing window by recomputing MySQL's aggregate from the keys
+    it found: its Python sums must be MySQL's exactly (negative keys, BIGINT UNSIGNED above 2^63)."""
+    from lakeshift.config.models import ConnectionSettings, MySQLSource
+    from lakeshift.source import MySQLReader
+    from lakeshift.source.convert import ref
+    from lakeshift.source.positions import from_sql
+    from lakeshift.verify import canonical as C
+    from lakeshift.verify import lookup
+    from lakeshift.verify import queries as Q
+
+    mysql_exec(mysql, "CREATE TABLE u (id BIGINT UNSIGNED PRIMARY KEY)", "CREATE TABLE s (id BIGINT PRIMARY KEY)",
+               "INSERT INTO u VALUES (0), (1), (18446744073709551615), (9223372036854775808), (4294967296), (77)",
+               "INSERT INTO s VALUES (-9223372036854775808), (-1), (0), (9223372036854775807), (-2147483649), (33)")
+    reader = MySQLReader(MySQLSource(host="127.0.0.1", port=3306, username="root", database=mysql_db),
+                         ConnectionSettings())
+    try:
+        for table in ("u", "s"):
+            desc = reader.describe(table)
+            side = Q.Side(C.MYSQL, from_sql(desc), ref)
+            shape = Q.Shape(desc.columns, desc.columns, 4)
+            got = {int(b): tuple(int(v) for v in rest) for b, *rest in reader.pool.query(Q.aggregate_sql(side, shape))}
+            keys = [int(k) for k, in reader.pool.query(f"SELECT {shape.hashes(side)[0]} FROM {side.table_sql}")]
+            assert len(got) > 1 and min(keys) < 0
+            assert got == {b: lookup.window_aggregate(k for k in keys if k & 3 == b) for b in got}, table
+    finally:
+        reader.close()

@@ -4,6 +4,8 @@ texts Redshift shares with PostgreSQL run on PostgreSQL and equal MariaDB's."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from pathlib import Path
 from typing import Any
 
@@ -52,12 +54,18 @@ def test_redshift_statements_parse_and_compare_the_right_columns(hostile_desc: A
     for shape in (Q.Shape(key, key, 16), Q.Shape(vc, vc, 16), Q.Shape(key, hashable, 1024), Q.Shape([], hashable, 64)):
         for statement in (Q.aggregate_sql(side, shape), Q.fetch_sql(side, shape, [1, 5, 9]), Q.count_sql(side)):
             _parses(statement)
-    # an integer key, keys only: the key itself (canonical.py); Redshift sums DECIMAL(38,0)
+    # an integer key, keys only: the key itself as BIGINT (canonical.py); Redshift sums it as DECIMAL(38,0)
     assert Q.aggregate_sql(side, Q.Shape(key, key, 16)) == (
         "SELECT b, COUNT(*), COALESCE(SUM(CAST(h AS DECIMAL(38,0))), 0), "
-        "COALESCE(SUM(CAST(MOD(MOD(h, 2147483647) * 1000003, 2147483647) AS DECIMAL(38,0))), 0) FROM ("
-        "SELECT MOD(k, 16) AS b, k AS h FROM (SELECT \"id\" AS k FROM \"analytics\".\"hostile\" "
+        "COALESCE(SUM(MOD(MOD(h, 2147483647) * MOD(h, 2147483647), 2147483647)), 0) FROM ("
+        "SELECT (k & 15) AS b, k AS h FROM (SELECT CAST(\"id\" AS BIGINT) AS k FROM \"analytics\".\"hostile\" "
         "WHERE (\"_lakeshift_deleted_at\" IS NULL)) x) y GROUP BY b")
+    # BIGINT UNSIGNED (DECIMAL(20,0) on Redshift): above 2^63 - 1, its two's complement as BIGINT
+    unsigned = dataclasses.replace(key[0], mysql_type="bigint(20) unsigned", data_type="bigint")
+    assert C.int_key(unsigned, C.REDSHIFT, '"id"') == (
+        'CASE WHEN "id" > 9223372036854775807 THEN CAST("id" - 18446744073709551616 AS BIGINT) '
+        'ELSE CAST("id" AS BIGINT) END')
+    _parses(Q.aggregate_sql(side, Q.Shape([unsigned], [unsigned], 16)))
     text_key = [c for c in desc.columns if c.name == "vc"]  # any other key: md5 of its canonical text
     assert Q.aggregate_sql(side, Q.Shape(text_key, text_key, 16)) == (
         "SELECT b, COUNT(*), COALESCE(SUM(CAST(STRTOL(SUBSTRING(h, 1, 15), 16) AS DECIMAL(38,0))), 0) FROM ("

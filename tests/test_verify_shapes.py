@@ -39,6 +39,10 @@ def test_composite_key_with_spaces_and_unicode_in_its_names(kind: str, mysql: An
     assert r.key == ["order id", "línea"]
     assert r.examples == {"missing": [{"order id": 7, "línea": "ç 😀"}], "extra": [{"order id": 7, "línea": "b"}],
                           "different": [{"order id": 9, "línea": "a"}, {"order id": 12, "línea": "B"}]}
+    # --repair by the composite key: the missing and changed rows read again, the extra key deleted
+    mended = verify(config, ["order lines"], deep=True, repair=True)["order lines"]
+    assert (mended.repaired_rows, mended.repaired_deletes) == (3, 1) and mended.equal
+    assert verify(config, ["order lines"], deep=True)["order lines"].equal
 
 
 @pytest.mark.parametrize("kind", TARGETS)

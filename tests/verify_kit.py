@@ -33,13 +33,13 @@ def pipeline_config(tmp_path: Path, mysql_db: str, tgt: Target, tables: dict[str
     return build_config(tmp_path / "config", mysql_db, tgt.config, local_storage(tmp_path / "lake"), tables)
 
 
-def verify(config_dir: Path, tables: list[str], deep: bool = False) -> dict[str, Any]:
+def verify(config_dir: Path, tables: list[str], deep: bool = False, repair: bool = False) -> dict[str, Any]:
     """{table: TableReport} through the library."""
     from lakeshift.config.loader import load_config
     from lakeshift.verify.pipeline import verify_pipeline
 
     cfg = load_config(str(config_dir))
-    return {r.table: r for r in verify_pipeline(cfg, cfg.pipeline("p1"), tables, deep=deep)}
+    return {r.table: r for r in verify_pipeline(cfg, cfg.pipeline("p1"), tables, deep=deep, repair=repair)}
 
 
 def example_ids(report: Any, kind: str, column: str = "id") -> list[Any]:

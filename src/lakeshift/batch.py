@@ -24,7 +24,8 @@ DELETE_MODE = "delete"  # a batch of keys only: rows gone from the source (hard_
 OP_COLUMN = "_lakeshift_op"
 SEQ_COLUMN = "_lakeshift_seq"
 COMMIT_TS_COLUMN = "_lakeshift_commit_ts"
-OPS = ("insert", "update", "delete")
+TRUNCATE_OP = "truncate"  # a TRUNCATE read from the binlog (hard_deletes set): no row image, every row goes
+OPS = ("insert", "update", "delete", TRUNCATE_OP)
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,17 @@ class Cursor:
 
 
 @dataclass(frozen=True)
+class History:
+    """scd_type: type_2 (load/strategies/history.py): the batch is written as versions of its
+    business key. Given to the batch when it is loaded, from the table's config (never in the lake)."""
+
+    business_key: tuple[str, ...]
+    scd_columns: tuple[str, ...]  # a change in these opens a version; the other columns are updated in place
+    max_delete_fraction: float = 0.1  # deleted tombstones a batch may write, as a share of the live keys
+    force_deletes: bool = False
+
+
+@dataclass(frozen=True)
 class BatchFile:
     path: str  # relative to the table's lake folder
     rows: int
@@ -150,6 +162,10 @@ class Manifest:
     # hard_deletes: soft. A delete batch marks its keys' rows deleted (_lakeshift_deleted_at) instead
     # of removing them; a replace batch marks the rows its snapshot lacks. Written only when true.
     soft_delete: bool = False
+    history: History | None = None  # set by the load stage (engine/history.py), never written
+    # data_quality_checks duplicate_check (severity error) on a merge table: these key columns must
+    # not repeat among the target's live rows after the move, or the load rolls back. Never written.
+    unique_in_target: tuple[tuple[str, ...], ...] = ()
 
     @property
     def deletes(self) -> bool:
@@ -169,6 +185,8 @@ class Manifest:
             del data["low_inclusive"]
         if not self.soft_delete:
             del data["soft_delete"]
+        del data["history"]  # how the table is loaded is the config's, not the batch's
+        del data["unique_in_target"]
         return json.dumps(data, indent=1, sort_keys=False)
 
     @classmethod
@@ -195,7 +213,7 @@ def change_columns() -> list[Column]:
     """The change columns as manifest columns: the operation, the change's place in
     the table's total order, and its transaction's commit time (whole seconds, UTC)."""
     return [
-        Column(OP_COLUMN, "varchar(6)", "varchar", True, "string", char_max_length=6),
+        Column(OP_COLUMN, "varchar(8)", "varchar", True, "string", char_max_length=8),
         Column(SEQ_COLUMN, "bigint(20)", "bigint", True, "int64", numeric_precision=19, numeric_scale=0),
         Column(COMMIT_TS_COLUMN, "timestamp", "timestamp", True, "timestamp[us, tz=UTC]", datetime_precision=0),
     ]

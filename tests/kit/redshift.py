@@ -67,7 +67,8 @@ class FakeRedshift:
         self.fail_on: tuple[str, str] | None = None
         # (table_name, column_name) of the state tables: up to date unless a test says otherwise
         self.state_columns = [("_lakeshift_loads", "note"), ("_lakeshift_runs", "notes"), ("_lakeshift_locks", "holder"),
-                              ("_lakeshift_loads", "deleted"), ("_lakeshift_runs", "rows_deleted")]
+                              ("_lakeshift_loads", "deleted"), ("_lakeshift_runs", "rows_deleted"),
+                              ("_lakeshift_runs", "quality")]
         self.user = ("loader", False)  # current_user, usesuper
 
     def connect(self) -> FakeConnection:

@@ -9,10 +9,12 @@ import click
 from rich.table import Table
 
 from lakeshift.config.legacy import write_config
+from lakeshift.config.report import pipeline_rows, validate_config, visible_connections
 from lakeshift.config.validate import check_pipeline, pipeline_errors
-from lakeshift.engine.table_checks import check_against_source
+from lakeshift.engine.history import describe_history
 from lakeshift.errors import ConfigError
 
+from lakeshift.cli.jsonout import emit
 from lakeshift.cli.output import console
 
 
@@ -22,13 +24,23 @@ def config() -> None:
 
 
 @config.command("list-pipelines")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout (see docs/json.md).")
 @click.pass_obj
-def list_pipelines(app) -> None:
-    """List available pipelines."""
-    table = Table("pipeline", "name", "source -> target", "tables", "description")
-    for key, p in sorted(app.config.pipelines.items()):
-        table.add_row(key, p.name, f"{p.pipeline.source} -> {p.pipeline.target}", str(len(p.tables)), p.pipeline.description)
+def list_pipelines(app, as_json: bool) -> None:
+    """List available pipelines; broken ones are listed as broken with their first problem."""
+    rows = pipeline_rows(app.config)
+    if as_json:
+        emit("pipelines", {"pipelines": rows})
+        return
+    table = Table("pipeline", "name", "source -> target", "tables", "status", "description")
+    for r in rows:
+        arrow = f"{r['source']} -> {r['target']}" if r["source"] else "?"
+        table.add_row(r["pipeline"], r["name"] or "?", arrow, "" if r["tables"] is None else str(r["tables"]),
+                      r["status"], r["description"] or "")
     console.print(table)
+    for r in rows:  # plain lines, never cut by the table: one per problem
+        for problem in r["problems"]:
+            click.echo(f"{r['pipeline']}: {r['status']}: {problem}")
 
 
 @config.command("show-pipeline")
@@ -54,9 +66,13 @@ def show_pipeline(app, pipeline: str) -> None:
         cursor = ", ".join(c for c in (t.cdc_timestamp_column, t.cdc_id_column) if c)
         lookback = _duration(t.lookback) if t.lookback else ""
         batch = str(t.processing.batch_size or s.processing.batch_size)
-        table.add_row(name, t.full_name or name, t.target_name or name, t.table_type, t.cdc_strategy, cursor,
+        table.add_row(name, "custom_sql" if t.custom_sql else t.full_name or name, t.target_name or name, t.table_type, t.cdc_strategy, cursor,
                       lookback, batch, ", ".join(t.depends_on))
     console.print(table)
+    for name, t in p.tables.items():
+        history = describe_history(t)
+        if history:
+            console.print(f"{name}: {history}")
 
 
 def _duration(value: object) -> str:
@@ -90,35 +106,35 @@ def _raise_problems(problems: list[str]) -> None:
 
 
 @config.command("validate")
-@click.option("--offline", is_flag=True,
-              help="Do not check the tables against MySQL (keys, cursor columns); files and connections only.")
+@click.option("--live/--offline", default=True, show_default=True,
+              help="--live checks every table and its configured columns against MySQL (keys, cursor columns); "
+                   "--offline checks files and connections only.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout (see docs/json.md).")
 @click.pass_obj
-def validate_all(app, offline: bool) -> None:
-    """Validate the whole config folder: files, connections, every pipeline and,
-    unless --offline, each table against its MySQL table."""
+def validate_all(app, live: bool, as_json: bool) -> None:
+    """Validate the whole config folder and report EVERY problem, one line each
+    (`file: key.path: reason (line N)`): files, connections, every pipeline and,
+    unless --offline, each table against its MySQL table. Exit 1 if any."""
     cfg = app.config
-    problems: list[str] = []
-    for kind in ("sources", "targets", "storage"):
-        for c in getattr(cfg, kind).values():
-            if c.usable:  # a connection with unset variables is reported below, not failed
-                try:
-                    c.require()
-                except ConfigError as exc:
-                    problems.append(exc.message)
-    notes: list[str] = []
-    for p in cfg.pipelines.values():
-        errors = pipeline_errors(cfg, p)
-        problems.extend(errors)
-        if not offline and not errors and p.tables:
-            report = check_against_source(cfg, p)
-            problems.extend(report.problems)
-            notes.extend([f"warning: {w}" for w in report.warnings] + report.unchecked)
-    if problems:
-        for note in notes:
-            click.echo(note)
-    _raise_problems(problems)
+    result = validate_config(cfg, live)
     unusable = [f"{c.kind}.{c.name} (needs {', '.join(sorted(set(c.unresolved.values())))})"
-                for kind in ("sources", "targets", "storage") for c in getattr(cfg, kind).values() if c.unresolved]
+                for c in visible_connections(cfg) if c.unresolved]
+    if as_json:
+        emit("config_validate", {
+            "ok": not result.problems, "config_dir": str(cfg.root), "environment": cfg.env_name, "live": live,
+            "problems": [p.as_dict() for p in result.problems], "warnings": result.warnings,
+            "unchecked": result.unchecked, "not_usable": unusable, "pipelines": result.pipelines})
+    elif result.problems:
+        click.echo(f"{len(result.problems)} problem(s):")
+        for p in result.problems:
+            click.echo(f"  - {p}")
+        for note in result.notes:
+            click.echo(note)
+    if result.problems:
+        first, more = result.problems[0].text, len(result.problems) - 1
+        raise ConfigError(first + (f" (and {more} more problem(s), listed above)" if more else ""))
+    if as_json:
+        return
     console.print(
         f"Config {cfg.root} is valid: {len(cfg.pipelines)} pipeline(s), {len(cfg.sources)} source(s), "
         f"{len(cfg.targets)} target(s), {len(cfg.storage)} storage(s)"
@@ -126,7 +142,7 @@ def validate_all(app, offline: bool) -> None:
     )
     for u in unusable:
         console.print(f"  not usable until its variables are set: {u}")
-    for note in notes:
+    for note in result.notes:
         click.echo(note)
 
 

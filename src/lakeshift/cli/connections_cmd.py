@@ -7,8 +7,11 @@ endpoint_url: http://user:password@host shows as http://user:***@host)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
+from lakeshift.cli.jsonout import emit
 from lakeshift.connections import registry
 from lakeshift.redact import redact as _redact
 from lakeshift.errors import ConnectionFailed, LakeshiftError
@@ -27,12 +30,18 @@ def connections() -> None:
 
 
 @connections.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout (see docs/json.md).")
 @click.pass_obj
-def list_connections(app) -> None:
-    """List sources, targets and storage with where they point; marks the ones whose variables are unset."""
+def list_connections(app, as_json: bool) -> None:
+    """List sources, targets and storage with where they point; marks the ones whose variables are unset.
+    The built-in v1.0 `default` connections show only when the v1.0 variables (MYSQL_HOST, ...) are set."""
     cfg = app.config
+    shown = registry.all_connections(cfg)
+    if as_json:
+        emit("connections", {"connections": [_as_dict(c) for c in shown]})
+        return
     for kind in registry.KINDS:
-        conns = list(getattr(cfg, kind).values())
+        conns = [c for c in shown if c.kind == kind]
         click.echo(f"{_HEADINGS[kind]}:")
         if not conns:
             click.echo("  (none)")
@@ -50,12 +59,19 @@ def list_connections(app) -> None:
         click.echo("")
 
 
+def _as_dict(c: Any) -> dict[str, Any]:
+    return {"kind": registry.SINGULAR[c.kind], "name": c.name, "type": c.type, "where": redact(registry.where(c)),
+            "usable": c.usable, "needs": sorted(set(c.unresolved.values())), "markers": registry.markers(c),
+            "origin": c.origin, "description": getattr(c.model, "description", None)}
+
+
 @connections.command("test")
 @click.argument("name", required=False)
 @click.option("--all", "test_all", is_flag=True, help="Test every connection; exit 1 if any fails.")
 @click.option("--kind", type=_KIND, help="Only the source, target or storage of that name (e.g. for 'default').")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout (see docs/json.md).")
 @click.pass_obj
-def test_connection(app, name: str | None, test_all: bool, kind: str | None) -> None:
+def test_connection(app, name: str | None, test_all: bool, kind: str | None, as_json: bool) -> None:
     """Connect for real (SELECT 1, open the DuckDB file, list the bucket or check the lake folder).
 
     Prints 'OK (N ms)' per connection; exits 1 with one line saying why when one fails.
@@ -68,17 +84,24 @@ def test_connection(app, name: str | None, test_all: bool, kind: str | None) -> 
         conns = [c for c in registry.all_connections(cfg) if not kind or c.kind == registry.KIND_CHOICES[kind]]
     else:
         conns = registry.find(cfg, name, kind)
-    if len(conns) == 1 and not test_all:
+    if len(conns) == 1 and not test_all and not as_json:
         click.echo(redact(registry.check(cfg, conns[0]).line))
         return
     results = [registry.try_check(cfg, c, skip_unusable=test_all) for c in conns]
-    for r in results:
-        click.echo(redact(r.line if r.ok or r.skipped else f"{registry.label(r.conn)}: FAILED: {r.detail}"))
     failed = [r for r in results if not r.ok and not r.skipped]
+    if as_json:
+        emit("connections_test", {"ok": not failed, "results": [
+            {"kind": registry.SINGULAR[r.conn.kind], "name": r.conn.name, "type": r.conn.type,
+             "status": "ok" if r.ok else "skipped" if r.skipped else "failed",
+             "ms": r.ms if r.ok else None, "detail": redact(r.detail)} for r in results]})
+    else:
+        for r in results:
+            click.echo(redact(r.line if r.ok or r.skipped else f"{registry.label(r.conn)}: FAILED: {r.detail}"))
     if failed:
         raise _failure(failed, len(results))
-    skipped = sum(r.skipped for r in results)
-    click.echo(f"{len(results) - skipped} OK" + (f", {skipped} skipped (variables not set)" if skipped else ""))
+    if not as_json:
+        skipped = sum(r.skipped for r in results)
+        click.echo(f"{len(results) - skipped} OK" + (f", {skipped} skipped (variables not set)" if skipped else ""))
 
 
 def _failure(failed: list[registry.Probe], total: int) -> LakeshiftError:

@@ -7,11 +7,9 @@ Every message passes through `redact` first."""
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import traceback
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import click
@@ -43,7 +41,19 @@ def echo_error(message: str) -> None:
 
 
 class LakeshiftGroup(click.Group):
-    """Root group: the one place errors become messages and exit codes."""
+    """Root group: the one place errors become messages and exit codes. Its commands
+    are imported when asked for (see _register_commands)."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            _register_commands(_OWN_MODULE.get(cmd_name))
+            if cmd_name not in self.commands:
+                _register_commands()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        _register_commands()
+        return super().list_commands(ctx)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -92,12 +102,25 @@ def cli(ctx: click.Context, config_dir: str | None, env_name: str | None, debug:
     ctx.obj = App(config_dir=config_dir, env_name=env_name, debug=debug)
 
 
-def _register_commands() -> None:
-    from lakeshift.cli import config_cmd
+# Commands that need only their own module: `lakeshift status` (budget 1.5 s over 50 tables, most
+# of it start-up) does not import the sync, verify and config machinery. Any other name loads all.
+_OWN_MODULE = {"status": "monitor_cmd", "freshness": "monitor_cmd", "history": "monitor_cmd",
+               "metrics": "monitor_cmd"}
+_loaded: set[str] = set()
 
-    cli.add_command(config_cmd.config)
+
+def _register_commands(only: str | None = None) -> None:
+    """Import the command modules (or just `only`) and add their commands; idempotent."""
+    if "config_cmd" not in _loaded and only is None:
+        from lakeshift.cli import config_cmd
+
+        cli.add_command(config_cmd.config)
+        _loaded.add("config_cmd")
     for module_name in ("connections_cmd", "sync_cmd", "watermark_cmd", "batches_cmd", "s3clean_cmd",
-                        "demo_cmd", "lake_cmd", "verify_cmd"):
+                        "demo_cmd", "lake_cmd", "verify_cmd", "monitor_cmd"):
+        if module_name in _loaded or (only is not None and module_name != only):
+            continue
+        _loaded.add(module_name)
         try:
             module = __import__(f"lakeshift.cli.{module_name}", fromlist=["commands"])
         except ModuleNotFoundError as exc:
@@ -107,8 +130,6 @@ def _register_commands() -> None:
         for command in module.commands:
             cli.add_command(command)
 
-
-_register_commands()
 
 
 def main() -> None:

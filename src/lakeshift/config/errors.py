@@ -9,7 +9,6 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from lakeshift.errors import ConfigError
 
 
 def _allowed_keys(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
@@ -51,6 +50,18 @@ def format_validation_error(
     model: type[BaseModel] | None = None,
     tagged: dict[str, type[BaseModel]] | None = None,
 ) -> str:
+    """The first problem, with how many more there are."""
+    lines = validation_error_lines(exc, display, base, model, tagged)
+    return lines[0] + (f" (and {len(lines) - 1} more problem(s))" if len(lines) > 1 else "")
+
+
+def validation_error_lines(
+    exc: ValidationError,
+    display: str,
+    base: str = "",
+    model: type[BaseModel] | None = None,
+    tagged: dict[str, type[BaseModel]] | None = None,
+) -> list[str]:
     """One line per problem, the first problem first. `tagged` maps the
     discriminator values of a tagged union to their models: pydantic puts the
     tag first in `loc`, and users never typed it."""
@@ -80,7 +91,7 @@ def format_validation_error(
         elif etype == "union_tag_not_found":
             msg = "a 'type' key is required"
         lines.append(f"{display}: {key}: {msg}" if key else f"{display}: {msg}")
-    return lines[0] + (f" (and {len(lines) - 1} more problem(s))" if len(lines) > 1 else "")
+    return lines
 
 
 # Our own wording for the common pydantic errors: stable across pydantic
@@ -127,4 +138,6 @@ def given_tag(err: dict[str, Any]) -> str:
 def raise_config_error(
     exc: ValidationError, display: str, base: str = "", model: Any = None, tagged: Any = None
 ) -> None:
-    raise ConfigError(format_validation_error(exc, display, base, model, tagged)) from None
+    from lakeshift.config.problems import ConfigProblems
+
+    raise ConfigProblems(validation_error_lines(exc, display, base, model, tagged)) from None

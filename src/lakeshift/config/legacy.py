@@ -114,3 +114,11 @@ def write_config(root: Path, env: Mapping[str, str], force: bool = False) -> lis
     for sub in ("tables", "environments"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     return list(files)
+
+
+V1_VARIABLES = ("MYSQL_HOST", "MYSQL_DATABASE", "REDSHIFT_HOST", "S3_BUCKET_NAME", "S3_BUCKET")
+
+
+def in_use(env: Mapping[str, str]) -> bool:
+    """The user set v1.0 variables: the built-in `default` connections are theirs to see."""
+    return any(env.get(v) for v in V1_VARIABLES)

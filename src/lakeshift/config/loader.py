@@ -15,6 +15,7 @@ from lakeshift.config import legacy
 from lakeshift.config.connection_file import (CONNECTION_KINDS, Connection, load_connections, substitute_strict,
                                               unknown_key)
 from lakeshift.config.errors import raise_config_error
+from lakeshift.config.problems import ConfigProblems, Problem, lines_of, located
 from lakeshift.config.models import (
     ConnectionSettings,
     DuckDBTarget,
@@ -41,6 +42,12 @@ class Config:
     settings: ConnectionSettings
     pipelines: dict[str, PipelineConfig]
     table_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # pipeline key -> its problems: a broken pipeline file (or a broken tables/*.yml or
+    # environments entry it uses) fails only the commands that use that pipeline
+    broken: dict[str, list[Problem]] = field(default_factory=dict)
+    broken_tables: dict[str, list[Problem]] = field(default_factory=dict)  # tables/<name>.yml, env tables.<name>
+    problems: list[Problem] = field(default_factory=list)  # problems that break no pipeline (reported by validate)
+    legacy_in_use: bool = True  # the v1.0 variables are set: show the built-in `default` connections
 
     # ---------------------------------------------------------------- lookups
     def connection(self, kind: str, name: str) -> Connection:
@@ -49,7 +56,8 @@ class Config:
             return table[name]
         other = next((k for k in CONNECTION_KINDS if k != kind and name in getattr(self, k)), None)
         singular = {"sources": "source", "targets": "target", "storage": "storage"}
-        declared = f"{kind} in connections.yml: {', '.join(sorted(table)) or '(none)'}"
+        shown = [n for n, c in table.items() if self.legacy_in_use or c.origin != legacy.ORIGIN or c.usable]
+        declared = f"{kind} in connections.yml: {', '.join(sorted(shown)) or '(none)'}"
         if other:
             raise ConfigError(f"'{name}' is a {singular[other]}, not a {singular[kind]} ({declared})")
         import difflib
@@ -70,6 +78,8 @@ class Config:
     def pipeline(self, key: str) -> PipelineConfig:
         if key in self.pipelines:
             return self.pipelines[key]
+        if key in self.broken:
+            raise ConfigProblems([p.text for p in self.broken[key]], "; `lakeshift config validate` lists them")
         by_name = [p for p in self.pipelines.values() if p.name == key]
         if len(by_name) == 1:
             return by_name[0]
@@ -101,6 +111,8 @@ class Config:
 
     def _table_from(self, defaults: dict[str, Any], name: str, display: str) -> TableConfig:
         _, bare = split_table_name(name)
+        if bare in self.broken_tables:
+            raise ConfigProblems([p.text for p in self.broken_tables[bare]])
         body = deep_merge(deep_merge(defaults, {"full_name": name}), self.table_overrides.get(bare, {}))
         try:
             return TableConfig.model_validate(body)
@@ -136,7 +148,24 @@ def _display(root: Path, path: Path) -> str:
         return str(path)
 
 
-def _env_overrides(root: Path, env_name: str | None) -> dict[str, Any]:
+@dataclass
+class _Found:
+    """Problems met while loading, kept so that only what uses them fails."""
+
+    pipelines: dict[str, list[Problem]] = field(default_factory=dict)
+    tables: dict[str, list[Problem]] = field(default_factory=dict)
+    other: list[Problem] = field(default_factory=list)
+
+    def add(self, where: dict[str, list[Problem]], name: Any, exc: ConfigError | str, display: str,
+            path: Path | None) -> None:
+        texts = [exc] if isinstance(exc, str) else lines_of(exc)
+        where.setdefault(str(name), []).extend(located(texts, display, path))
+
+
+def _env_overrides(root: Path, env_name: str | None, found: _Found) -> dict[str, Any]:
+    """The environment file; a broken `pipelines.<p>` or `tables.<t>` entry breaks only
+    that pipeline or the pipelines with that table. A file that cannot be read at all
+    (syntax, unknown top-level key) fails every command: nothing it sets can be trusted."""
     if not env_name:
         return {}
     env_dir = root / "environments"
@@ -159,15 +188,26 @@ def _env_overrides(root: Path, env_name: str | None) -> dict[str, Any]:
     for key in ("pipelines", "pipeline", "tables"):
         if key in data and not isinstance(data[key], dict):
             raise ConfigError(f"{display}: {key}: must be a mapping")
-    for name, body in (data.get("pipelines") or {}).items():
+    pipelines = dict(data.get("pipelines") or {})
+    for name, body in list(pipelines.items()):
+        problem = None
         if not isinstance(body, dict):
-            raise ConfigError(f"{display}: pipelines.{name}: must be a mapping with pipeline and/or tables")
-        for key in body:
-            if key not in ("pipeline", "tables"):
-                raise unknown_key(display, key, ("pipeline", "tables"), f"pipelines.{name}.")
-    for name, body in (data.get("tables") or {}).items():
-        _check_table_override(body, display, f"tables.{name}")
-    data["_display"] = display
+            problem = f"{display}: pipelines.{name}: must be a mapping with pipeline and/or tables"
+        else:
+            bad = next((k for k in body if k not in ("pipeline", "tables")), None)
+            if bad is not None:
+                problem = unknown_key(display, bad, ("pipeline", "tables"), f"pipelines.{name}.").message
+        if problem:
+            found.add(found.pipelines, name, problem, display, path)
+            del pipelines[name]
+    tables = dict(data.get("tables") or {})
+    for name, body in list(tables.items()):
+        try:
+            _check_table_override(body, display, f"tables.{name}")
+        except ConfigError as exc:
+            found.add(found.tables, name, exc, display, path)
+            del tables[name]
+    data.update(pipelines=pipelines, tables=tables, _display=display, _path=path)
     return data
 
 
@@ -182,15 +222,19 @@ def _check_table_override(body: Any, display: str, base: str) -> None:
         raise_config_error(exc, display, base, TableConfig)
 
 
-def _load_table_overrides(root: Path, env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+def _load_table_overrides(root: Path, env: Mapping[str, str], found: _Found) -> dict[str, dict[str, Any]]:
     folder = root / "tables"
     overrides: dict[str, dict[str, Any]] = {}
     if not folder.is_dir():
         return overrides
     for path in sorted(folder.glob("*.y*ml")):
         display = _display(root, path)
-        data = substitute_strict(read_yaml(path, display), env, display)
-        _check_table_override(data, display, "")  # validated alone so errors name this file
+        try:
+            data = substitute_strict(read_yaml(path, display), env, display)
+            _check_table_override(data, display, "")  # validated alone so errors name this file
+        except ConfigError as exc:
+            found.add(found.tables, path.stem, exc, display, path)
+            continue
         overrides[path.stem] = data
     return overrides
 
@@ -259,19 +303,25 @@ def load_dotenv_file(path: Path = Path(".env")) -> None:
 def load_config(
     root: str | Path | None = None, env_name: str | None = None, environ: Mapping[str, str] | None = None
 ) -> Config:
+    """The config folder. connections.yml (and an unreadable environment file) must be
+    right; a broken pipeline, tables/*.yml or environment entry is kept in `broken`."""
     environ = os.environ if environ is None else environ
     root = Path(root or environ.get("LAKESHIFT_CONFIG_DIR") or "config")
     env_name = env_name or environ.get("LAKESHIFT_ENV") or None
     if not root.is_dir() and root != Path("config"):
         raise ConfigError(f"config folder {root} does not exist; pass --config-dir or run `lakeshift config init`")
-    overrides = _env_overrides(root, env_name)
+    found = _Found()
+    overrides = _env_overrides(root, env_name, found)
     connections, settings = load_connections(root, environ, overrides)
-    table_overrides = _load_table_overrides(root, environ)
-    if overrides.get("tables"):
-        env_tables = substitute_strict(overrides["tables"], environ, overrides["_display"], ("tables",))
-        table_overrides = deep_merge(table_overrides, env_tables)
+    table_overrides = _load_table_overrides(root, environ, found)
+    for name, body in (overrides.get("tables") or {}).items():
+        try:
+            env_table = substitute_strict(body, environ, overrides["_display"], ("tables", str(name)))
+        except ConfigError as exc:
+            found.add(found.tables, name, exc, overrides["_display"], overrides["_path"])
+            continue
+        table_overrides[str(name)] = deep_merge(table_overrides.get(str(name), {}), env_table)
 
-    pipelines: dict[str, PipelineConfig] = {}
     folder = root / "pipelines"
     files = sorted(folder.glob("*.y*ml")) if folder.is_dir() else []
     sources = [(path.stem, _display(root, path), path) for path in files]
@@ -280,17 +330,24 @@ def load_config(
     per_pipeline = overrides.get("pipelines") or {}
     for name in per_pipeline:
         if name not in {stem for stem, _, _ in sources}:
-            raise ConfigError(
-                f"{overrides['_display']}: pipelines.{name}: no such pipeline (no pipelines/{name}.yml); "
-                f"pipelines: {', '.join(sorted(stem for stem, _, _ in sources))}"
-            )
+            found.other.extend(located([f"{overrides['_display']}: pipelines.{name}: no such pipeline (no "
+                                        f"pipelines/{name}.yml); pipelines: "
+                                        f"{', '.join(sorted(stem for stem, _, _ in sources))}"],
+                                       overrides["_display"], overrides["_path"]))
+    pipelines: dict[str, PipelineConfig] = {}
     for stem, display, path in sources:
-        raw = read_yaml(path, display) if path is not None else legacy.DEFAULT_PIPELINE
-        if "pipeline" in overrides:  # the environment's `pipeline:` applies to every pipeline
-            raw = deep_merge(raw, {"pipeline": overrides["pipeline"]})
-        mine = per_pipeline.get(stem) or {}
-        raw = deep_merge(raw, {k: v for k, v in mine.items() if k != "tables"})
-        pipelines[stem] = _load_pipeline(stem, raw, display, table_overrides, environ, mine.get("tables"))
+        if stem in found.pipelines:
+            continue  # its environment entry is broken
+        try:
+            raw = read_yaml(path, display) if path is not None else legacy.DEFAULT_PIPELINE
+            names = raw.get("tables") if isinstance(raw.get("tables"), dict) else {}
+            used = [p for n in names for p in found.tables.get(str(n), [])]  # broken tables/*.yml it uses
+            if used:
+                found.pipelines[stem] = used
+                continue
+            pipelines[stem] = _pipeline_from_raw(stem, raw, display, overrides, table_overrides, environ)
+        except ConfigError as exc:
+            found.add(found.pipelines, stem, exc, display, path)
     return Config(
         root=root,
         env_name=env_name,
@@ -300,4 +357,17 @@ def load_config(
         settings=settings,
         pipelines=pipelines,
         table_overrides=table_overrides,
+        broken=found.pipelines,
+        broken_tables=found.tables,
+        problems=found.other,
+        legacy_in_use=legacy.in_use(environ),
     )
+
+
+def _pipeline_from_raw(stem: str, raw: dict[str, Any], display: str, overrides: dict[str, Any],
+                       table_overrides: dict[str, dict[str, Any]], environ: Mapping[str, str]) -> PipelineConfig:
+    if "pipeline" in overrides:  # the environment's `pipeline:` applies to every pipeline
+        raw = deep_merge(raw, {"pipeline": overrides["pipeline"]})
+    mine = (overrides.get("pipelines") or {}).get(stem) or {}
+    raw = deep_merge(raw, {k: v for k, v in mine.items() if k != "tables"})
+    return _load_pipeline(stem, raw, display, table_overrides, environ, mine.get("tables"))

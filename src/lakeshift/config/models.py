@@ -226,6 +226,32 @@ class ValidationRules(Model):
     max_null_percentage: float | None = Field(None, ge=0, le=100)
 
 
+_DBT_PERIODS = {"minute": "m", "hour": "h", "day": "d"}
+
+
+def _dbt_duration(value: Any) -> Any:
+    """dbt's `{count: 12, period: hour}` as well as '12h'."""
+    if isinstance(value, dict) and set(value) == {"count", "period"} and value["period"] in _DBT_PERIODS:
+        return parse_duration(f"{value['count']}{_DBT_PERIODS[value['period']]}")
+    return parse_duration(value)
+
+
+FreshnessAge = Annotated[timedelta, BeforeValidator(_dbt_duration)]
+
+
+class Freshness(Model):
+    """`lakeshift freshness`: how long after the last successful load a table is stale."""
+
+    warn_after: FreshnessAge | None = None
+    error_after: FreshnessAge | None = None
+
+    @model_validator(mode="after")
+    def _order(self) -> Freshness:
+        if self.warn_after and self.error_after and self.warn_after > self.error_after:
+            raise ValueError("warn_after must not be longer than error_after")
+        return self
+
+
 class TableConfig(Model):
     full_name: TableName | None = Field(None, description="source table, 'table' or 'schema.table'")
     target_name: Identifier | None = None
@@ -251,7 +277,45 @@ class TableConfig(Model):
     hard_deletes: Literal["ignore", "delete", "soft"] = "ignore"
     # A delete batch larger than this share of the target's rows is refused (--force-deletes).
     max_delete_fraction: float = Field(0.1, ge=0, le=1)
+    # v1.3 SCD type 2 history for table_type: dimension (load/strategies/history.py)
+    scd_type: Literal["type_2"] | None = None
+    business_key: list[Identifier] | None = Field(None, description="the entity's key columns (scd_type: type_2)")
+    scd_columns: list[Identifier] | None = Field(
+        None, description="a change in these opens a new version; default every non-key column")
+    freshness: Freshness | None = None  # `lakeshift freshness` thresholds (dbt's source-freshness shape)
     description: str | None = None
+    # v1.2: read this one SELECT instead of the whole table (source/custom_sql.py)
+    custom_sql: str | None = None
+    # v1.2: checks of each batch before it is loaded (config/quality.py; engine/quality_gate.py)
+    data_quality_checks: list[Any] = Field(default_factory=list)
+
+    @field_validator("custom_sql")
+    @classmethod
+    def _one_select(cls, v: str | None) -> str | None:
+        from lakeshift.source.custom_sql import check_custom_sql
+
+        return None if v is None else check_custom_sql(v)
+
+    @field_validator("data_quality_checks", mode="before")
+    @classmethod
+    def _checks(cls, v: Any) -> list[Any]:
+        from lakeshift.config.quality import parse_checks
+
+        return parse_checks([] if v is None else v)
+
+    @model_validator(mode="after")
+    def _custom_sql_not_binlog(self) -> TableConfig:
+        if self.custom_sql and self.cdc_strategy == "binlog":
+            raise ValueError("custom_sql cannot be read from the binlog (a binlog stream carries table rows, not the "
+                             "SELECT's); use cdc_strategy hybrid, timestamp_only, id_only or full_sync")
+        return self
+
+    @model_validator(mode="after")
+    def _history_keys(self) -> TableConfig:
+        from lakeshift.config.history import check_history_keys
+
+        check_history_keys(self)
+        return self
 
     @field_validator("zero_dates", mode="before")
     @classmethod
@@ -319,6 +383,8 @@ class PipelineSection(Model):
     s3: LakeSettings = Field(default_factory=LakeSettings)
     binlog: BinlogSettings = Field(default_factory=BinlogSettings)
     default_table_config: dict[str, Any] = Field(default_factory=dict)
+    # _lakeshift_runs rows of this pipeline older than this are deleted by each run (`lakeshift history`).
+    run_history_days: int = Field(90, ge=1, le=36500)
 
 
 class PipelineConfig(Model):

@@ -125,3 +125,24 @@ def deep_merge(base: Any, override: Any) -> Any:
             merged[key] = deep_merge(base[key], value) if key in base else value
         return merged
     return override
+
+
+def key_lines(path: Path) -> dict[str, int]:
+    """{dotted key path: line} of a YAML file's mapping keys, for error messages;
+    empty when the file cannot be parsed (its syntax error already has a line)."""
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    lines: dict[str, int] = {}
+    stack: list[tuple[Node | None, str]] = [(root, "")]
+    while stack:
+        node, prefix = stack.pop()
+        if isinstance(node, MappingNode):
+            for key, value in node.value:
+                dotted = f"{prefix}.{key.value}" if prefix else str(key.value)
+                lines.setdefault(dotted, key.start_mark.line + 1)
+                stack.append((value, dotted))
+        elif isinstance(node, SequenceNode):
+            stack.extend((value, f"{prefix}.{i}") for i, value in enumerate(node.value))
+    return lines

@@ -19,7 +19,11 @@ KIND_CHOICES = {"source": "sources", "target": "targets", "storage": "storage"}
 
 
 def all_connections(config: Config) -> list[Connection]:
-    return [c for kind in KINDS for c in getattr(config, kind).values()]
+    """Every connection to list or test, without the built-in v1.0 `default` ones
+    when their variables were never set."""
+    from lakeshift.config.report import visible_connections
+
+    return visible_connections(config)
 
 
 def find(config: Config, name: str, kind: str | None = None) -> list[Connection]:

@@ -74,7 +74,7 @@ def plan_batch(table: TablePlan, pipeline: str, limit: int | None, reader: Windo
     watermark and fix the window. Reads the source's catalogue and bounds, the
     lake's watermark and, for the schema comparison, the lake or the target."""
     cfg = table.config
-    desc = reader.describe(table.source_table)
+    desc = reader.describe(table.source_table, cfg)
     check = check_table(table.name, cfg, desc)
     low = None if cfg.cdc_strategy == "full_sync" else table_lake.effective_watermark()[0]
     schema = check_columns(table.name, cfg.cdc_strategy, desc.apply(cfg).columns, table_lake, loader,

@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from lakeshift.batch import BinlogPosition, Cursor, Manifest, change_columns, new_batch_id
 from lakeshift.config.models import PipelineConfig
+from lakeshift.engine.binlog_schema import follow_schema
 from lakeshift.engine.plan import TablePlan
 from lakeshift.engine.table_checks import check_table
 from lakeshift.errors import ConfigError
@@ -60,6 +61,31 @@ class BinlogBatch:
         assert self._rows is not None
         return self._rows
 
+    def after_read(self, loader: Any, table: TablePlan, force: bool) -> list[str]:
+        """Once the changes are read: what the read found worth telling. A TRUNCATE (hard_deletes
+        set) deletes every row of the target: refused above max_delete_fraction like any delete,
+        before the batch exists (its parts are left unnamed); a run without the target cannot tell."""
+        from lakeshift.engine.deletes import check_delete_fraction
+        from lakeshift.errors import DeletesRefused
+
+        if self._changes is None:
+            return []
+        notes = list(self._changes.notes)
+        if self._changes.cut:
+            notes.append(f"ended at a commit after {self._changes.changes:,} changes (max_changes): more changes wait")
+        if self._changes.truncated:
+            what = f"a TRUNCATE of MySQL {self.head.source_table} read from the binlog"
+            if loader is None:
+                return [*notes, f"{what}: every row of the target goes when this batch is loaded (not guarded "
+                                f"by max_delete_fraction: this run has no target)"]
+            rows = loader.live_rows(table.target_table)
+            try:
+                check_delete_fraction(table.name, rows, rows, table.config.max_delete_fraction, force)
+            except DeletesRefused as exc:
+                raise DeletesRefused(f"{exc} ({what})") from None
+            notes.append(f"{what}: the {rows:,} row(s) of the target go")
+        return notes
+
     @property
     def position(self) -> BinlogPosition:
         """Where the read ended: the snapshot's recorded position, or the last commit read."""
@@ -71,24 +97,11 @@ class BinlogBatch:
 
 
 def plan_binlog_batch(table: TablePlan, pipeline: PipelineConfig, reader: MySQLReader,
-                      table_lake: TableLake) -> BinlogBatch:
+                      table_lake: TableLake, max_changes: int | None = None) -> BinlogBatch:
     from lakeshift.source.binlog import decode, server
     from lakeshift.source.client import connect
 
     cfg = table.config
-    desc = reader.describe(table.source_table, cfg)
-    check = check_table(table.name, cfg, desc)
-    clash = sorted({c.name for c in desc.columns} & {c.name for c in change_columns()})
-    if clash:
-        raise ConfigError(f"tables.{table.name}: MySQL {desc.full_name} has column(s) {', '.join(clash)}, which "
-                          f"binlog CDC adds to every row; rename them or use another cdc_strategy")
-    if cfg.hard_deletes == "soft":
-        raise ConfigError(f"tables.{table.name}: hard_deletes: soft is not supported with cdc_strategy binlog yet "
-                          f"(its deletes remove the row); remove hard_deletes or use another cdc_strategy")
-    bad = decode.unsupported(desc.columns)
-    if bad:
-        raise ConfigError(f"tables.{table.name}: column(s) {', '.join(bad)} of MySQL {desc.full_name} cannot be "
-                          f"read from the binlog exactly as a snapshot reads them yet; use another cdc_strategy")
     where = f"MySQL {reader.label}"
     low = table_lake.effective_watermark()[0]
     saved = low.binlog if low is not None else None
@@ -98,6 +111,22 @@ def plan_binlog_batch(table: TablePlan, pipeline: PipelineConfig, reader: MySQLR
         if saved is not None:
             saved = _still_there(conn, info, saved, table.name, pipeline, notes)
         end = server.current_position(conn, info, seq=saved.seq if saved else 0)
+    # described after the position is taken: a schema change up to it is in these columns
+    desc = reader.describe(table.source_table, cfg)
+    check = check_table(table.name, cfg, desc)
+    clash = sorted({c.name for c in desc.columns} & {c.name for c in change_columns()})
+    if clash:
+        raise ConfigError(f"tables.{table.name}: MySQL {desc.full_name} has column(s) {', '.join(clash)}, which "
+                          f"binlog CDC adds to every row; rename them or use another cdc_strategy")
+    bad = decode.unsupported(desc.columns)
+    if bad:
+        raise ConfigError(f"tables.{table.name}: column(s) {', '.join(bad)} of MySQL {desc.full_name} cannot be "
+                          f"read from the binlog exactly as a snapshot reads them yet; use another cdc_strategy")
+    if saved is not None:
+        schema = follow_schema(desc.columns, table_lake)
+        notes.extend(schema.notes)
+        if schema.resnapshot:
+            saved = None  # `end` keeps the table's change count: _lakeshift_seq goes on
     started = datetime.now(timezone.utc)
     columns = desc.columns + change_columns()
     head = Manifest(
@@ -105,7 +134,8 @@ def plan_binlog_batch(table: TablePlan, pipeline: PipelineConfig, reader: MySQLR
         strategy="binlog", mode="replace" if saved is None else "changes", columns=columns,
         primary_key=check.key.columns, watermark_low=Cursor(binlog=saved) if saved else None,
         watermark_high=Cursor(binlog=end) if saved is None else None, created_at=started.isoformat(),
-        row_ordinal=saved is None and bool(check.key.columns))  # changes are ordered by _lakeshift_seq
+        row_ordinal=saved is None and bool(check.key.columns),  # changes are ordered by _lakeshift_seq
+        soft_delete=cfg.hard_deletes == "soft")  # deletes (and rows a new snapshot lacks) are marked
     from lakeshift.source.types import lake_schema
 
     batch = BinlogBatch(head, lake_schema(columns), started, saved is None, end, check.key, notes=notes)
@@ -115,7 +145,9 @@ def plan_binlog_batch(table: TablePlan, pipeline: PipelineConfig, reader: MySQLR
     else:
         from lakeshift.source.binlog.stream import ChangeRead, ReadTarget
 
-        target = ReadTarget(desc, check.key.columns, cfg.zero_dates, pipeline.binlog_server_id)
+        target = ReadTarget(desc, check.key.columns, cfg.zero_dates, pipeline.binlog_server_id,
+                            truncate=cfg.hard_deletes != "ignore", max_changes=max_changes,
+                            by_gtid=info.mariadb and bool(saved.gtid) and not saved.file)
         batch._changes = ChangeRead(lambda: connect(reader.src, reader.settings, reader.pool.endpoint()),
                                     target, saved, end)
     return batch
@@ -124,11 +156,14 @@ def plan_binlog_batch(table: TablePlan, pipeline: PipelineConfig, reader: MySQLR
 def _still_there(conn: Any, info: Any, saved: BinlogPosition, name: str, pipeline: PipelineConfig,
                  notes: list[str]) -> BinlogPosition | None:
     """The saved position, or None (take a new snapshot) when it is lost and the pipeline says resnapshot."""
-    from lakeshift.source.binlog.server import PositionLost, lost_reason
+    from lakeshift.source.binlog.server import PositionLost, holds_gtid, lost_reason
 
     why = lost_reason(conn, info, saved)
     if not why:
         return saved
+    if saved.server != info.identity and info.mariadb and saved.gtid and holds_gtid(conn, saved.gtid):
+        notes.append(f"{why}; its binlog holds GTID {saved.gtid}: resuming from it")
+        return dataclasses.replace(saved, file="", pos=0, server=info.identity)  # its file/offset mean nothing here
     if pipeline.pipeline.binlog.on_position_lost == "resnapshot":
         notes.append(f"binlog position {saved.describe()} lost ({why}): new snapshot")
         return None

@@ -46,6 +46,9 @@ def resolve_merge_key(table: str, cfg: TableConfig, desc: Any) -> MergeKey:
         wanted = list(cfg.primary_key)
         for c in wanted:
             desc.info(c)  # one line naming the table and its columns when c is not one of them
+        if getattr(desc, "custom_sql", None):  # MySQL promises nothing about a query's rows
+            return MergeKey(wanted, "primary_key (of the custom_sql's rows: each batch is checked)",
+                            declared_unique=False)
         for index, cols in usable:
             if set(cols) <= set(wanted):
                 how = "PRIMARY KEY" if index == "PRIMARY" else f"unique index {index}"

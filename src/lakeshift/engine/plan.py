@@ -42,10 +42,22 @@ class Plan:
     stages: Stages
     limit: int | None = None
     force_deletes: bool = False  # --force-deletes: delete batches past max_delete_fraction are written too
+    parallel_tables: int | None = None  # --parallel N: overrides processing.strategy / max_parallel_tables
+    wait: float | None = None  # --wait SECONDS: wait for another run's table locks instead of failing at once
+    max_changes: int | None = None  # binlog tables: a batch ends at the first commit past this many changes
 
     @property
     def parallel(self) -> bool:
+        if self.parallel_tables is not None:
+            return self.parallel_tables > 1 and len(self.tables) > 1
         return self.pipeline.pipeline.processing.strategy == "parallel" and len(self.tables) > 1
+
+    @property
+    def workers(self) -> int:
+        """Tables run at once."""
+        if not self.parallel:
+            return 1
+        return self.parallel_tables or self.pipeline.pipeline.processing.max_parallel_tables
 
 
 def build_plan(

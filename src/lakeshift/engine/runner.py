@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from lakeshift.engine.dag import Outcome, run_dag
 from lakeshift.engine.plan import Plan
 from lakeshift.engine.table_task import TableResult, TableTask
+from lakeshift.lineage import open_lineage
 
 if TYPE_CHECKING:
     from lakeshift.engine.contracts import TargetLoader
@@ -58,7 +59,9 @@ class RunContext:
     def loader(self) -> TargetLoader:
         from lakeshift.load import open_target
 
-        return open_target(self.target, self.settings, lake_credentials=self.storage)
+        wait = self.plan.wait  # --wait: the load lock waits as long as the extract lock
+        return open_target(self.target, self.settings, lake_credentials=self.storage,
+                           lock_timeout=None if wait is None else max(wait, float(self.settings.default_timeout)))
 
     def ensure_state(self, loader: TargetLoader) -> None:
         """The target's state tables, made sure of by the run's first table: each
@@ -101,12 +104,17 @@ class RunReport:
 
 
 class Progress:
-    """Rows per table: a live bar on a terminal, plain log lines otherwise."""
+    """Rows per table: a live bar on a terminal; otherwise (cron) a log line per
+    table every `interval` seconds while it reads, so a long table never looks stuck."""
 
-    def __init__(self, names: list[str], live: bool | None = None) -> None:
+    INTERVAL = 30.0
+
+    def __init__(self, names: list[str], live: bool | None = None, interval: float | None = None) -> None:
         self.live = sys.stderr.isatty() if live is None else live
+        self.interval = self.INTERVAL if interval is None else interval
         self.rows: dict[str, int] = {n: 0 for n in names}
         self.started: dict[str, float] = {}
+        self._logged: dict[str, float] = {}
         self._bar: Any = None
         self._ids: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -135,12 +143,16 @@ class Progress:
             first = name not in self.started
             self.started.setdefault(name, now)
             self.rows[name] += rows
+            elapsed = max(now - self.started[name], 1e-6)
             if self._bar:
                 if first:
                     self._bar.start_task(self._ids[name])
-                elapsed = max(now - self.started[name], 1e-6)
                 self._bar.update(self._ids[name], completed=self.rows[name],
                                  rate=f"{self.rows[name] / elapsed:,.0f} rows/s")
+            elif now - self._logged.setdefault(name, self.started[name]) >= self.interval:
+                self._logged[name] = now
+                log.info("%s: extracting, %s rows read so far (%s rows/s, %.0fs)", name, f"{self.rows[name]:,}",
+                         f"{self.rows[name] / elapsed:,.0f}", elapsed)
 
     def done(self, outcome: Outcome[TableResult]) -> None:
         r = outcome.result
@@ -156,6 +168,21 @@ class Progress:
         (log.error if outcome.status == "failed" else log.info)(msg)
 
 
+def _prune_history(plan: Plan, ctx: RunContext) -> None:
+    """Run history older than the pipeline's run_history_days goes (a warning at worst)."""
+    from lakeshift.monitor.history import prune
+
+    try:
+        loader = ctx.loader()
+    except Exception as exc:  # noqa: BLE001 - housekeeping never fails the run
+        log.warning("could not prune the run history: %s", exc)
+        return
+    try:
+        prune(plan.pipeline, loader)
+    finally:
+        loader.close()
+
+
 def run_plan(plan: Plan, live_progress: bool | None = None) -> RunReport:
     from lakeshift.memory import tune_allocators
 
@@ -164,14 +191,22 @@ def run_plan(plan: Plan, live_progress: bool | None = None) -> RunReport:
     ctx = RunContext(plan)
     by_name = {t.name: t for t in plan.tables}
     progress = Progress(list(by_name), live_progress)
+    lineage = open_lineage(plan, ctx)  # None unless OpenLineage is configured (lineage.py)
+
+    def run_table(name: str) -> TableResult:
+        task = TableTask(plan, by_name[name], ctx, progress.add)
+        return lineage.around(task.table, task.result, task.run) if lineage else task.run()
+
     try:
         with progress:
             outcomes = run_dag(
                 [(t.name, t.depends_on) for t in plan.tables],
-                lambda name: TableTask(plan, by_name[name], ctx, progress.add).run(),
-                workers=plan.pipeline.pipeline.processing.max_parallel_tables if plan.parallel else 1,
+                run_table,
+                workers=plan.workers,
                 on_done=progress.done,
             )
+        if plan.stages.load and any(o.status == "ok" for o in outcomes):  # a target that works
+            _prune_history(plan, ctx)
     finally:
         ctx.close()
     return RunReport(plan=plan, outcomes=outcomes, seconds=time.monotonic() - started)

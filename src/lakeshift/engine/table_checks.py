@@ -10,6 +10,7 @@ from typing import Any
 from lakeshift.config.models import TableConfig
 from lakeshift.engine.merge_key import MergeKey, batch_mode, check_strategy, resolve_merge_key
 from lakeshift.errors import ConfigError
+from lakeshift.source.custom_sql import check_output_columns
 from lakeshift.source.keys import KeyCol
 
 _WINDOW_KINDS = ("temporal", "int", "decimal")  # cursor kinds a target orders like MySQL
@@ -33,6 +34,7 @@ class TableCheck:
 def check_table(name: str, cfg: TableConfig, desc: Any) -> TableCheck:
     """Raises ConfigError (one line, naming tables.NAME) when the table cannot
     be synced right; returns the key, the load mode and warnings otherwise."""
+    check_output_columns(name, cfg, desc)
     key = resolve_merge_key(name, cfg, desc)
     check_strategy(name, cfg, key, desc)
     mode = batch_mode(cfg, key)
@@ -87,7 +89,12 @@ def check_against_source(config: Any, pipeline: Any) -> SourceReport:
     try:
         for table, cfg in pipeline.tables.items():
             try:
-                checked = check_table(table, cfg, reader.describe(cfg.full_name or table, cfg))
+                desc = reader.describe(cfg.full_name or table, cfg)
+                missing = missing_columns(table, cfg, desc)
+                if missing:  # every configured column MySQL lacks, not only the first
+                    report.problems.extend(f"{display}: {m}" for m in missing)
+                    continue
+                checked = check_table(table, cfg, desc)
             except ConfigError as exc:
                 report.problems.append(f"{display}: {exc}")
                 continue
@@ -101,6 +108,17 @@ def check_against_source(config: Any, pipeline: Any) -> SourceReport:
     finally:
         reader.close()
     return report
+
+
+def missing_columns(name: str, cfg: TableConfig, desc: Any) -> list[str]:
+    """One line per configured column (cursor, key, required) that the MySQL table does not have."""
+    have = {i.name for i in desc.infos}
+    configured = [("cdc_timestamp_column", cfg.cdc_timestamp_column), ("cdc_id_column", cfg.cdc_id_column)]
+    configured += [("primary_key", c) for c in cfg.primary_key or []]
+    configured += [("validation.required_columns", c) for c in cfg.validation.required_columns]
+    return [f"tables.{name}.{key}: MySQL table {desc.full_name} has no column {column!r} "
+            f"(columns: {', '.join(i.name for i in desc.infos)})"
+            for key, column in configured if column and column not in have]
 
 
 def _reachable(exc: Exception) -> bool:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -19,9 +20,11 @@ from lakeshift.batch_state import classify, pending
 from lakeshift.engine.batch_spec import BatchSpec, plan_batch
 from lakeshift.engine.contracts import StagedLoad, TargetLoader
 from lakeshift.engine.deletes import detects_deletes, write_gone_rows
+from lakeshift.engine.history import with_history
 from lakeshift.engine.merge_key import RepeatCheck
 from lakeshift.engine.part_feeder import lake_part
 from lakeshift.engine.plan import Plan, TablePlan
+from lakeshift.engine.quality_gate import QualityGate
 from lakeshift.engine.staging import StagingSession
 from lakeshift.errors import ConfigError, LakeshiftError, LockBusyError, ValidationFailed
 
@@ -45,6 +48,8 @@ class TableResult:
     batches_loaded: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    quality: list[str] = field(default_factory=list)  # data_quality_checks results (engine/quality_gate.py)
+    batch_ids: list[str] = field(default_factory=list)  # batches this run wrote or loaded (lineage.py)
     batches_written_ids: list[str] = field(default_factory=list)  # for orchestrators' metadata (engine/sync_api.py)
     batches_loaded_ids: list[str] = field(default_factory=list)
     watermark: dict[str, Any] | None = None  # the high watermark of the batch written by this run
@@ -116,6 +121,7 @@ class TableTask:
                 finished_at=utc_now_iso(), status=status, rows_extracted=self.result.rows_extracted,
                 rows_loaded=self.result.rows_loaded, batches=self.result.batches_loaded, error=text,
                 notes="; ".join(self.result.notes) or None, rows_deleted=self.result.rows_deleted,
+                quality="; ".join(self.result.quality) or None,
             ))
         except Exception as exc:  # noqa: BLE001 - history must never hide the real outcome
             log.warning("%s: could not record the run history: %s", self.table.name, exc)
@@ -128,7 +134,7 @@ class TableTask:
         tl.check_writable()  # an unwritable lake fails now, not after the whole extract
         reader = self.ctx.reader()
         try:
-            with reader.table_lock(self.pipeline.name, self.table.name, scope=tl.uri()) as lock:
+            with reader.table_lock(self.pipeline.name, self.table.name, self.plan.wait or 0, tl.uri()) as lock:
                 if self.table.config.cdc_strategy == "binlog":
                     self._extract_binlog(loader, staging, reader, lock)
                     return
@@ -183,7 +189,7 @@ class TableTask:
         """A binlog table: a snapshot, or the changes since the saved position (engine/binlog_batch.py)."""
         from lakeshift.engine.binlog_batch import plan_binlog_batch
 
-        b = plan_binlog_batch(self.table, self.pipeline, reader, self.table_lake)
+        b = plan_binlog_batch(self.table, self.pipeline, reader, self.table_lake, self.plan.max_changes)
         self.result.notes.extend(b.notes)
         if b.empty:
             self.result.notes.append("no new changes")
@@ -193,6 +199,7 @@ class TableTask:
         writer = self.ctx.batch_writer(self.table_lake, b.head.batch_id, b.started, b.schema,
                                        on_part=staging.on_part, on_rows=staging.on_rows, ordinal=b.head.row_ordinal)
         written = self._fill(writer, b.batches(), RepeatCheck(self.table.name, b.check_key) if b.snapshot else None)
+        self.result.notes.extend(b.after_read(loader, self.table, self.plan.force_deletes))
         staging.end_extract(self.table.name)
         faults.checkpoint("after_parts")
         self.result.rows_extracted = written.rows
@@ -215,6 +222,7 @@ class TableTask:
             self.table_lake.write_watermark(manifest.watermark_high, manifest.batch_id)
             self.result.watermark = manifest.watermark_high.to_dict() if manifest.watermark_high else None
         self.result.batches_written = 1
+        self.result.batch_ids.append(manifest.batch_id)
         self.result.batches_written_ids.append(manifest.batch_id)
         faults.checkpoint("after_manifest")
 
@@ -223,15 +231,15 @@ class TableTask:
         the extract lock (engine/deletes.py), then loaded like any batch."""
         reader = self.ctx.reader()
         try:
-            with reader.table_lock(self.pipeline.name, self.table.name, scope=self.table_lake.uri()):
+            with reader.table_lock(self.pipeline.name, self.table.name, self.plan.wait or 0, self.table_lake.uri()):
                 written = write_gone_rows(self.plan, self.table, self.table_lake, reader, spec.desc, loader,
                                           list(spec.check.key.columns))
         finally:
             reader.close()
-        if written is None:
+        if not written:
             return
-        self.result.batches_written += 1
-        self.result.batches_written_ids.append(written.batch_id)
+        self.result.batches_written += len(written)
+        self.result.batches_written_ids.extend(m.batch_id for m in written)
         self.load_pending(loader, staging)
 
     # ----------------------------------------------------------------- load
@@ -240,13 +248,20 @@ class TableTask:
         return pending(classify(self.table_lake.manifests(), records))
 
     def _begin(self, loader: TargetLoader, head: Manifest) -> StagedLoad:
-        return loader.begin(head, self.table.target_table)
+        guard = None if self.plan.force_deletes else self.table.config.max_delete_fraction  # soft full_sync
+        return loader.begin(head, self.table.target_table, max_delete_fraction=guard)
 
     def load_pending(self, loader: TargetLoader, staging: StagingSession) -> None:
         """Load every pending batch, oldest first, under the table's load lock."""
-        with loader.lock(self.pipeline.name, self.table.name):
-            for manifest in self._pending(loader):
+        gate = QualityGate(self.pipeline.key, self.table, self.ctx.lake, self.table_lake)
+        with loader.lock(self.pipeline.name, self.table.name), self._quality_reported(gate):
+            batches = self._pending(loader)
+            loaded: Manifest | None = None
+            for n, manifest in enumerate(batches):
                 self._validate(manifest)
+                gate.judge(manifest, batches[n + 1:])
+                manifest = gate.guarded(manifest, batches[n + 1:])
+                manifest = with_history(manifest, self.table.config, self.table.name, self.plan)
                 staged = staging if staging.holds(manifest) else self._stage_from_lake(loader, manifest)
                 outcome = staged.commit(manifest)
                 faults.checkpoint("after_load_commit")
@@ -257,7 +272,21 @@ class TableTask:
                 self.result.rows_deleted += outcome.deleted
                 self.result.batches_loaded += 1
                 self.result.batches_loaded_ids.append(manifest.batch_id)
+                if manifest.batch_id not in self.result.batch_ids:
+                    self.result.batch_ids.append(manifest.batch_id)
+                loaded = manifest
+            if loaded is not None:
+                gate.after_load(loader, loaded)  # on the target as this run leaves it
             staging.abort()  # a staged batch not loaded here was superseded, or loaded by another run meanwhile
+
+    @contextmanager
+    def _quality_reported(self, gate: QualityGate) -> Iterator[None]:
+        """The checks' results reach the run history and the summary, whatever the outcome."""
+        try:
+            yield
+        finally:
+            self.result.quality.extend(gate.lines)
+            self.result.notes.extend(f"data quality: {w}" for w in gate.warnings())
 
     def _validate(self, manifest: Manifest) -> None:
         from lakeshift.load import validate_batch

@@ -78,6 +78,7 @@ class CleanReport:
     kept_pending: list[BatchRow] = field(default_factory=list)  # not loaded; needs force
     kept_skipped: list[BatchRow] = field(default_factory=list)  # skipped: its rows may be needed; needs force
     kept_snapshot: list[BatchRow] = field(default_factory=list)  # the newest full_sync snapshot; needs force
+    kept_last: list[BatchRow] = field(default_factory=list)  # among the newest `keep_last` loaded batches
     kept_recent: list[BatchRow] = field(default_factory=list)  # younger than older_than
     kept_orphans: list[FileInfo] = field(default_factory=list)  # too young (maybe a running extract)
     aborted_uploads: list[PendingUpload] = field(default_factory=list)
@@ -100,12 +101,15 @@ def list_batches(table_lake: TableLake, loaded: Loaded) -> Listing:
 
 
 def clean(table_lake: TableLake, loaded: Loaded, older_than: timedelta | None, dry_run: bool,
-          force: bool, now: datetime | None = None, orphan_grace: timedelta = ORPHAN_GRACE) -> CleanReport:
+          force: bool, now: datetime | None = None, orphan_grace: timedelta = ORPHAN_GRACE,
+          keep_last: int = 0) -> CleanReport:
+    """`keep_last`: the newest N loaded batches stay whatever their age (the CLI keeps 1)."""
     now = now or datetime.now(timezone.utc)
     report = CleanReport(dry_run)
     found = statuses(table_lake, loaded)
     orphans = table_lake.orphans([s.manifest for s in found])
     snapshots = [s.batch_id for s in found if BatchRow.of(s).snapshot and s.state in ("loaded", "pending")]
+    newest_loaded = [s.batch_id for s in found if s.state == "loaded"][-keep_last:] if keep_last > 0 else []
 
     def old_enough(ts: datetime) -> bool:
         return older_than is None or now - ts >= older_than
@@ -121,6 +125,8 @@ def clean(table_lake: TableLake, loaded: Loaded, older_than: timedelta | None, d
             report.kept_skipped.append(row)
         elif snapshots and row.batch_id == snapshots[-1] and not force:
             report.kept_snapshot.append(row)
+        elif row.batch_id in newest_loaded:
+            report.kept_last.append(row)
         else:
             report.deleted_batches.append(row)
             doomed.append(s.manifest)

@@ -10,13 +10,15 @@ from contextlib import AbstractContextManager, contextmanager
 
 from lakeshift.batch import Manifest
 from lakeshift.identifiers import qualified_ansi
-from lakeshift.load import sql
+from lakeshift.load import scd2_sql, sql
 from lakeshift.load.checks import check_batch
 from lakeshift.load.contracts import LoadContext, StagedBatch
 from lakeshift.load.dialects import TypeDialect
 from lakeshift.load.session import Session
 from lakeshift.load.state import LoadRecord, RunRecord
 from lakeshift.load.state_tables import StateTables
+
+
 
 
 class LoaderBase:
@@ -60,15 +62,17 @@ class LoaderBase:
         raise NotImplementedError
 
     # -- shared
-    def begin(self, manifest_head: Manifest, target_table: str) -> StagedBatch:
+    def begin(self, manifest_head: Manifest, target_table: str, *,
+              max_delete_fraction: float | None = None) -> StagedBatch:
         """Start staging the batch `manifest_head` describes (its files may still be
-        coming) for `target_table`; names and mode are checked first."""
+        coming) for `target_table`; names and mode are checked first.
+        `max_delete_fraction`: the guard of a soft full_sync (None: no limit, --force-deletes)."""
         check_batch(self.dialect, self.schema, manifest_head, target_table)
-        return self._begin(self.context(), manifest_head, target_table)
+        return self._begin(self.context(max_delete_fraction), manifest_head, target_table)
 
-    def context(self) -> LoadContext:
+    def context(self, max_delete_fraction: float | None = None) -> LoadContext:
         return LoadContext(self.schema, self.describe, self.dialect, self.create_primary_key, self.connect,
-                           self.ensure_state_ready, self.dependent_views)
+                           self.ensure_state_ready, self.dependent_views, max_delete_fraction)
 
     def ensure_state_tables(self) -> None:
         self.state.ensure()
@@ -105,13 +109,26 @@ class LoaderBase:
         return [r[0] for r in rows]
 
     def live_rows(self, target_table: str) -> int:
-        """The target table's rows not marked deleted (hard_deletes: soft); 0 when it does not exist."""
+        """The target table's rows not marked deleted (hard_deletes: soft), a history's live current
+        versions; 0 when it does not exist."""
+        columns = {self.dialect.fold(c) for c in self.target_columns(target_table)}
+        if not columns:
+            return 0
+        name = qualified_ansi(self.schema, target_table)
+        history = self.dialect.fold(scd2_sql.IS_CURRENT) in columns  # scd_type: type_2: its live current versions
+        with self._using() as s:
+            (n,), = s.query(scd2_sql.count_live(name) if history else sql.count_rows(
+                name, live=self.dialect.fold(sql.DELETED_AT_COLUMN) in columns))
+        return int(n)
+
+    def repeated_keys(self, target_table: str, key: list[str]) -> int:
+        """How many values of `key` more than one live row of the target table holds (duplicate_check)."""
         columns = {self.dialect.fold(c) for c in self.target_columns(target_table)}
         if not columns:
             return 0
         with self._using() as s:
-            (n,), = s.query(sql.count_rows(qualified_ansi(self.schema, target_table),
-                                           live=self.dialect.fold(sql.DELETED_AT_COLUMN) in columns))
+            (n,), = s.query(sql.repeated_keys(qualified_ansi(self.schema, target_table), key,
+                                              sql.live_condition(columns, self.dialect.fold)))
         return int(n)
 
     def dependent_views(self, s: Session, target_table: str) -> list[str]:

@@ -61,6 +61,7 @@ def check_manifest(head: Manifest, manifest: Manifest, parts: Sequence[Part]) ->
         raise LoadError(f"batch {manifest.batch_id}: the files hold {sum(f.rows for f in manifest.files)} rows "
                         f"but the manifest says {manifest.rows}")
     for k in manifest.primary_key:
-        if manifest.null_counts.get(k, 0):
+        # a binlog changes batch's NULL keys are its TRUNCATEs (the reader refuses a change without a key)
+        if manifest.null_counts.get(k, 0) and manifest.mode != "changes":
             raise LoadError(f"batch {manifest.batch_id} of {manifest.table}: merge key column {k!r} has "
                             f"{manifest.null_counts[k]} NULL value(s); rows without a key cannot be merged")

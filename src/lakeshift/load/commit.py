@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 
 from lakeshift import faults
 from lakeshift.batch import Manifest
-from lakeshift.errors import LoadError
+from lakeshift.errors import LoadError, ValidationFailed
+from lakeshift.identifiers import qualified_ansi
 from lakeshift.load import sql
 from lakeshift.load.contracts import LoadContext, Part, Staging
 from lakeshift.load.schema_plan import TablePlan, plan_table, widen_refused
@@ -40,7 +41,7 @@ def commit_batch(ctx: LoadContext, staging: Staging, target_table: str, manifest
                        (ctx.dialect.catalog_name(ctx.schema), ctx.dialect.catalog_name(target_table)))
     plan = plan_table(ctx.dialect, ctx.schema, target_table, m, existing, primary_key=ctx.create_primary_key)
     job = MoveJob(m, ctx.dialect, ctx.schema, target_table, staging.name, staging.stage_sql, staging.ordinal,
-                  plan.types)
+                  plan.types, ctx.max_delete_fraction)
     for stmt in plan.before_transaction:
         _ddl(s, stmt, job)
     s.begin()
@@ -75,9 +76,11 @@ def _in_transaction(ctx: LoadContext, staging: Staging, s: Session, job: MoveJob
             raise LoadError(f"batch {m.batch_id} of {m.table}: staging holds {staged} rows, "
                             f"the manifest says {m.rows}; not loading it")
     known = TableFacts(exists=plan.exists, staged=job.staged, staged_rows=staged, key=tuple(m.primary_key),
-                       soft_delete=m.soft_delete)
+                       soft_delete=m.soft_delete, history=m.history is not None)
     moved = plan_move(m.mode, staging.facts(s, job, known)).move(s, job)
     moved = Moved(max(moved.deleted, 0), max(moved.inserted, 0), moved.finish)
+    if m.unique_in_target:
+        _refuse_repeated_keys(ctx, s, job)
     s.execute(sql.insert_load(ctx.schema, s.placeholder), (
         m.pipeline, m.table, m.batch_id, job.target_table, m.mode, moved.inserted, len(m.files), m.bytes,
         cursor_to_text(m.watermark_low), cursor_to_text(m.watermark_high), datetime.now(timezone.utc), None,
@@ -90,7 +93,26 @@ def _in_transaction(ctx: LoadContext, staging: Staging, s: Session, job: MoveJob
 def gone_rows(m: Manifest, moved: Moved) -> int:
     """Rows gone from the source that the batch removed or marked: a delete batch's, and those a
     soft full_sync marked (a merge's `deleted` are rows replaced, a replace's every old row)."""
-    return moved.deleted if m.deletes or m.soft_delete else 0
+    return moved.deleted if m.deletes or m.soft_delete or m.history is not None else 0  # history: tombstones
+
+
+def _refuse_repeated_keys(ctx: LoadContext, s: Session, job: MoveJob) -> None:
+    """duplicate_check on the target, inside the load transaction: a batch that would leave a key
+    value on more than one live row is rolled back and stays in the lake, pending."""
+    m = job.manifest
+    names = s.query(sql.table_columns(s.placeholder),
+                    (ctx.dialect.catalog_name(ctx.schema), ctx.dialect.catalog_name(job.target_table)))
+    live = sql.live_condition({ctx.dialect.fold(row[0]) for row in names}, ctx.dialect.fold)
+    for columns in m.unique_in_target:
+        (n,), = s.query(sql.repeated_keys(qualified_ansi(ctx.schema, job.target_table), columns, live))
+        if not n:
+            continue
+        key = ", ".join(columns)
+        raise ValidationFailed(
+                f"{m.table}: batch {m.batch_id} not loaded (kept in the lake): data_quality_checks duplicate_check "
+                f"(target) failed on column {key!r}: {int(n):,} offending key value(s) would repeat in target table "
+                f"{job.target_table}; fix the rows in MySQL (the next run's batch supersedes them) or remove the "
+                "repeats in the target")
 
 
 def _already_loaded(s: Session, schema: str, m: Manifest) -> bool:

@@ -68,7 +68,8 @@ class TargetLoader(Protocol):
 
     def lock(self, pipeline: str, table: str) -> AbstractContextManager[None]: ...
 
-    def begin(self, manifest_head: Manifest, target_table: str) -> StagedBatch: ...
+    def begin(self, manifest_head: Manifest, target_table: str, *,
+              max_delete_fraction: float | None = None) -> StagedBatch: ...
 
     def loaded_batches(self, pipeline: str, table: str) -> dict[str, LoadRecord]: ...
 
@@ -82,6 +83,8 @@ class TargetLoader(Protocol):
     def target_columns(self, target_table: str) -> list[str]: ...
 
     def live_rows(self, target_table: str) -> int: ...
+
+    def repeated_keys(self, target_table: str, key: list[str]) -> int: ...
 
     def close(self) -> None: ...
 
@@ -97,6 +100,8 @@ class LoadContext:
     connect: Callable[[], Session]  # a new session of its own
     ensure_state: Callable[[], None]  # the state tables exist once this returns
     dependent_views: Callable[[Session, str], list[str]]  # views that keep a DROP of the table from working
+    # full_sync with hard_deletes: soft: refuse a snapshot lacking more of the live rows (None: no limit)
+    max_delete_fraction: float | None = None
 
 
 class Staging(Protocol):

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from lakeshift.batch import Manifest
 from lakeshift.config.models import ConnectionSettings, DuckDBTarget
-from lakeshift.errors import LoadError, LockBusyError
+from lakeshift.errors import LoadError, LockBusyError, one_line
 from lakeshift.identifiers import quote_ansi
 from lakeshift.load import arrowio, sql
 from lakeshift.load.base import LoaderBase
@@ -106,7 +106,11 @@ class DuckDBLoader(LoaderBase):
                 last.append(exc)
                 return False
 
-        if not wait_loop(self.lock_timeout, attempt, poll=0.25):
+        def waiting() -> None:
+            log.warning("%s is open in another process (DuckDB allows one writer per file: %s); waiting up to "
+                        "%gs for it to close", self.describe, one_line(str(last[-1])) if last else "", self.lock_timeout)
+
+        if not wait_loop(self.lock_timeout, attempt, poll=0.25, on_wait=waiting):
             raise LockBusyError(f"{self.describe} is held by another process ({last[-1] if last else ''}); "
                                 f"waited {self.lock_timeout:g}s")
         con = holder[0]
@@ -151,7 +155,11 @@ class DuckDBLoader(LoaderBase):
                 except BlockingIOError:
                     return False
 
-            if not wait_loop(self.lock_timeout, attempt):
+            def waiting() -> None:
+                log.warning("%s.%s: another lakeshift run is loading this table into %s; waiting up to %gs for it",
+                            pipeline, table, self.describe, self.lock_timeout)
+
+            if not wait_loop(self.lock_timeout, attempt, on_wait=waiting):
                 raise LockBusyError(busy_message(pipeline, table, self.describe, self.schema, self.lock_timeout))
             try:
                 os.ftruncate(fd, 0)

@@ -7,8 +7,10 @@ import time
 from collections.abc import Callable
 
 
-def wait_loop(timeout: float, attempt: Callable[[], bool], poll: float = 0.2) -> bool:
-    """Call `attempt` until it returns True or `timeout` seconds passed."""
+def wait_loop(timeout: float, attempt: Callable[[], bool], poll: float = 0.2,
+              on_wait: Callable[[], None] | None = None) -> bool:
+    """Call `attempt` until it returns True or `timeout` seconds passed;
+    `on_wait` once when the first attempt fails (to say what is waited for)."""
     deadline = time.monotonic() + timeout
     delay = min(poll, 0.05)
     while True:
@@ -16,6 +18,9 @@ def wait_loop(timeout: float, attempt: Callable[[], bool], poll: float = 0.2) ->
             return True
         if time.monotonic() >= deadline:
             return False
+        if on_wait is not None:
+            on_wait()
+            on_wait = None
         time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
         delay = min(delay * 2, poll)
 

@@ -8,13 +8,17 @@ from typing import Any
 
 from lakeshift.batch import Column, Manifest
 from lakeshift.errors import SchemaChangeError
-from lakeshift.load import sql
+from lakeshift.load import scd2_sql, sql
 from lakeshift.load.dialects import TypeDialect
 from lakeshift.load.types import TType, compare
 
 
 # lakeshift's own columns in a target table: an append batch's id, a soft delete's time
 OWN_COLUMN_TYPES = {sql.BATCH_ID_COLUMN: TType("text", 128), sql.DELETED_AT_COLUMN: TType("timestamptz")}
+# scd_type: type_2 (load/scd2_sql.py): a version's validity (UTC), flags and tracked-columns hash
+HISTORY_COLUMN_TYPES = {scd2_sql.VALID_FROM: TType("timestamp"), scd2_sql.VALID_TO: TType("timestamp"),
+                        scd2_sql.IS_CURRENT: TType("bool"), scd2_sql.IS_DELETED: TType("bool"),
+                        scd2_sql.ROW_HASH: TType("text", 32)}
 
 
 @dataclass
@@ -37,12 +41,17 @@ def plan_table(dialect: TypeDialect, schema: str, table: str, manifest: Manifest
     row anyway: the table is then recreated with the new types. Columns only in
     the target are left alone (NULL for new rows)."""
     wanted = [(c, dialect.target_type(c)) for c in manifest.columns]
-    append = manifest.mode == "append"
+    append = manifest.mode == "append" and manifest.history is None  # a history has no batch id column
     if not existing:
         if manifest.deletes:  # no table, no row to delete: nothing is made for a batch of keys
             return TablePlan(False, types=dict(wanted))
         return _create_plan(dialect, schema, table, manifest, wanted, primary_key)
     have = {dialect.fold(r[0]): dialect.parse(r[1], r[2], r[3], r[4]) for r in existing}
+    if manifest.history is not None and dialect.fold(scd2_sql.IS_CURRENT) not in have:
+        raise SchemaChangeError(
+            f"{dialect.name} table {schema}.{table} holds no history (scd_type: type_2 was set after it was "
+            f"made); batch {manifest.batch_id} was not loaded. Way out: set target_name to a new table, or drop "
+            f"{schema}.{table} and run `lakeshift watermark reset -p {manifest.pipeline} -t {manifest.table}`")
     plan = TablePlan(True)
     incompatible = []
     for col, new in wanted:
@@ -60,7 +69,7 @@ def plan_table(dialect: TypeDialect, schema: str, table: str, manifest: Manifest
             stmt = sql.alter_column_type(schema, table, col.name, dialect.render(new))
             (plan.in_transaction if dialect.widen_in_transaction else plan.before_transaction).append(stmt)
             plan.types[col.name] = new
-        elif manifest.mode == "replace":
+        elif manifest.mode == "replace" and manifest.history is None:  # never drop a history
             incompatible.append(f"column {col.name!r} {dialect.render(old)} -> {dialect.render(new)}")
         else:
             raise schema_change_error(dialect, schema, table, col.name, dialect.render(old), dialect.render(new),
@@ -78,11 +87,13 @@ def plan_table(dialect: TypeDialect, schema: str, table: str, manifest: Manifest
 def _create_plan(dialect: TypeDialect, schema: str, table: str, manifest: Manifest,
                  wanted: list[tuple[Column, TType]], primary_key: bool) -> TablePlan:
     cols = [(c.name, dialect.render(t)) for c, t in wanted]
-    if manifest.mode == "append":
+    if manifest.mode == "append" and manifest.history is None:
         cols.append((sql.BATCH_ID_COLUMN, dialect.render(OWN_COLUMN_TYPES[sql.BATCH_ID_COLUMN])))
     if manifest.soft_delete:
         cols.append((sql.DELETED_AT_COLUMN, dialect.render(OWN_COLUMN_TYPES[sql.DELETED_AT_COLUMN])))
-    key = manifest.primary_key if primary_key and manifest.mode != "append" else ()
+    if manifest.history is not None:  # versions repeat the key: no primary key
+        cols.extend((n, dialect.render(t)) for n, t in HISTORY_COLUMN_TYPES.items())
+    key = manifest.primary_key if primary_key and manifest.mode != "append" and manifest.history is None else ()
     return TablePlan(False, sql.create_table(schema, table, cols, key), types={c.name: t for c, t in wanted})
 
 

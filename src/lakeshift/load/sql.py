@@ -10,7 +10,7 @@ dialect's placeholder); identifiers are always quoted by `quote_ansi`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from lakeshift.identifiers import qualified_ansi, quote_ansi
 from lakeshift.lake_profile import ROW_ORDINAL
@@ -29,12 +29,13 @@ RESERVED_TABLE_PREFIX = "_lakeshift_"
 LOAD_COLUMNS = ("pipeline", "table_name", "batch_id", "target_table", "mode", "rows", "files", "bytes",
                 "watermark_low", "watermark_high", "loaded_at", "note", "deleted")
 RUN_COLUMNS = ("pipeline", "table_name", "started_at", "finished_at", "status", "rows_extracted",
-               "rows_loaded", "batches", "error", "notes", "rows_deleted")
+               "rows_loaded", "batches", "error", "notes", "rows_deleted", "quality")
 # State columns added after the tables were first released: targets made before them get
 # them by ALTER TABLE (see state_migrations). (table, column, type)
 ADDED_STATE_COLUMNS = ((LOADS_TABLE, "note", "VARCHAR(1024)"), (RUNS_TABLE, "notes", "VARCHAR(4096)"),
                        (LOCKS_TABLE, "holder", "VARCHAR(128)"),
-                       (LOADS_TABLE, "deleted", "BIGINT"), (RUNS_TABLE, "rows_deleted", "BIGINT"))
+                       (LOADS_TABLE, "deleted", "BIGINT"), (RUNS_TABLE, "rows_deleted", "BIGINT"),
+                       (RUNS_TABLE, "quality", "VARCHAR(4096)"))
 
 
 def _p(placeholder: str, n: int) -> str:
@@ -65,7 +66,8 @@ def state_tables(schema: str, *, with_locks: bool = False) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {qualified_ansi(schema, RUNS_TABLE)} ("
         '"pipeline" VARCHAR(256) NOT NULL, "table_name" VARCHAR(256) NOT NULL, "started_at" TIMESTAMPTZ, '
         '"finished_at" TIMESTAMPTZ, "status" VARCHAR(32), "rows_extracted" BIGINT, "rows_loaded" BIGINT, '
-        '"batches" INTEGER, "error" VARCHAR(16000), "notes" VARCHAR(4096), "rows_deleted" BIGINT)'
+        '"batches" INTEGER, "error" VARCHAR(16000), "notes" VARCHAR(4096), "rows_deleted" BIGINT, '
+        '"quality" VARCHAR(4096))'
     )
     out = [loads, runs]
     if with_locks:
@@ -115,6 +117,32 @@ def insert_run(schema: str, ph: str) -> str:
 def select_runs(schema: str, ph: str, limit: int, absent: Sequence[str] = ()) -> str:
     return (f"SELECT {_select_list(RUN_COLUMNS, absent)} FROM {qualified_ansi(schema, RUNS_TABLE)} "
             f'WHERE "pipeline" = {ph} AND "table_name" = {ph} ORDER BY "started_at" DESC LIMIT {int(limit)}')
+
+
+def select_pipeline_runs(schema: str, ph: str, per_table: int, *, table: bool = False,
+                         absent: Sequence[str] = ()) -> str:
+    """The newest `per_table` runs of each table of a pipeline (`lakeshift status`), newest first."""
+    where = f'"pipeline" = {ph}' + (f' AND "table_name" = {ph}' if table else "")
+    return (f"SELECT {_cols(RUN_COLUMNS)} FROM (SELECT {_select_list(RUN_COLUMNS, absent)}, ROW_NUMBER() OVER "
+            f'(PARTITION BY "table_name" ORDER BY "started_at" DESC) AS {quote_ansi(ROW_NUMBER_COLUMN)} '
+            f"FROM {qualified_ansi(schema, RUNS_TABLE)} WHERE {where}) AS r "
+            f'WHERE {quote_ansi(ROW_NUMBER_COLUMN)} <= {int(per_table)} ORDER BY "table_name", "started_at" DESC')
+
+
+def select_last_success(schema: str, ph: str) -> str:
+    """Per table of a pipeline, when its newest successful run finished."""
+    return (f'SELECT "table_name", MAX("finished_at") FROM {qualified_ansi(schema, RUNS_TABLE)} '
+            f'WHERE "pipeline" = {ph} AND "status" = {ph} GROUP BY "table_name"')
+
+
+def select_pipeline_loads(schema: str, ph: str, absent: Sequence[str] = ()) -> str:
+    return (f"SELECT {_select_list(LOAD_COLUMNS, absent)} FROM {qualified_ansi(schema, LOADS_TABLE)} "
+            f'WHERE "pipeline" = {ph} ORDER BY "table_name", "batch_id"')
+
+
+def prune_runs(schema: str, ph: str) -> str:
+    """Run history older than the pipeline's run_history_days."""
+    return f'DELETE FROM {qualified_ansi(schema, RUNS_TABLE)} WHERE "pipeline" = {ph} AND "started_at" < {ph}'
 
 
 def table_columns(ph: str) -> str:
@@ -232,3 +260,20 @@ def delete_all(target_sql: str) -> str:
     """Replace mode: DELETE, never TRUNCATE (TRUNCATE commits implicitly on
     Redshift and takes an ACCESS EXCLUSIVE lock that blocks readers on PostgreSQL)."""
     return f"DELETE FROM {target_sql}"
+
+
+def live_condition(columns: set[str], fold: Callable[[str], str]) -> str:
+    """The live rows of a target table with these (folded) columns: not soft-deleted, or a
+    history's current versions; "" when every row is live."""
+    from lakeshift.load.scd2_sql import IS_CURRENT
+
+    if fold(IS_CURRENT) in columns:
+        return quote_ansi(IS_CURRENT)
+    return f"{quote_ansi(DELETED_AT_COLUMN)} IS NULL" if fold(DELETED_AT_COLUMN) in columns else ""
+
+
+def repeated_keys(table: str, key: Sequence[str], live: str = "") -> str:
+    """How many values of `key` more than one (live) row of `table` holds (duplicate_check)."""
+    cols = ", ".join(quote_ansi(c) for c in key)
+    where = f" WHERE {live}" if live else ""
+    return f"SELECT COUNT(*) FROM (SELECT {cols} FROM {table}{where} GROUP BY {cols} HAVING COUNT(*) > 1) AS repeated"

@@ -68,6 +68,7 @@ class RunRecord:
     error: str | None = None
     notes: str | None = None
     rows_deleted: int = 0  # rows gone from the source, removed or marked deleted
+    quality: str | None = None  # data_quality_checks results, e.g. "null_check ok; row_count_min failed ..."
 
 
 def cursor_to_text(cursor: Cursor | None) -> str | None:
@@ -100,9 +101,9 @@ def load_record_from_row(row: tuple[Any, ...]) -> LoadRecord:
 
 
 def run_record_from_row(row: tuple[Any, ...]) -> RunRecord:
-    (pipeline, table, started, finished, status, extracted, loaded, batches, error, notes, deleted) = row
+    (pipeline, table, started, finished, status, extracted, loaded, batches, error, notes, deleted, quality) = row
     return RunRecord(
         pipeline=pipeline, table=table, started_at=as_utc(started), finished_at=as_utc(finished),  # type: ignore[arg-type]
         status=status, rows_extracted=int(extracted or 0), rows_loaded=int(loaded or 0),
-        batches=int(batches or 0), error=error, notes=notes, rows_deleted=int(deleted or 0),
+        batches=int(batches or 0), error=error, notes=notes, rows_deleted=int(deleted or 0), quality=quality,
     )

@@ -113,8 +113,10 @@ class StateTables:
         """One row of run history; the error and notes are redacted and truncated."""
         error = redact(run.error)[:ERROR_MAX_CHARS] if run.error else None
         notes = redact(run.notes)[:NOTES_MAX_CHARS] if run.notes else None
+        quality = redact(run.quality)[:NOTES_MAX_CHARS] if run.quality else None
         params = (run.pipeline, run.table, as_utc(run.started_at), as_utc(run.finished_at), run.status,
-                  int(run.rows_extracted), int(run.rows_loaded), int(run.batches), error, notes, int(run.rows_deleted))
+                  int(run.rows_extracted), int(run.rows_loaded), int(run.batches), error, notes, int(run.rows_deleted),
+                  quality)
         try:
             with self.using() as s:
                 s.execute(sql.insert_run(self.schema, s.placeholder), params)
@@ -132,3 +134,49 @@ class StateTables:
             rows = s.query(sql.select_runs(self.schema, s.placeholder, n, absent=gaps.get(sql.RUNS_TABLE, [])),
                            (pipeline, table))
             return [run_record_from_row(r) for r in rows]
+
+    # ------------------------------------------------- pipeline-wide reads (status, history)
+    def pipeline_runs(self, pipeline: str, per_table: int, table: str | None = None) -> list[RunRecord]:
+        """The newest `per_table` runs of each table of a pipeline (or of one table), newest
+        first per table. Creates nothing: [] before the first run."""
+        with self.using() as s:
+            gaps = self._gaps(s)
+            return [] if gaps is None else self._runs(s, gaps, pipeline, per_table, table)
+
+    def pipeline_state(self, pipeline: str, per_table: int) -> tuple[
+            list[RunRecord], dict[str, datetime], dict[str, dict[str, LoadRecord]]]:
+        """For `lakeshift status`, in three queries whatever the number of tables: the newest
+        `per_table` runs of each table, when each last succeeded, and every load record
+        (table -> batch id -> record). Creates nothing."""
+        with self.using() as s:
+            gaps = self._gaps(s)
+            if gaps is None:
+                return [], {}, {}
+            runs = self._runs(s, gaps, pipeline, per_table, None)
+            successes: dict[str, datetime] = {}
+            if self.ready or sql.RUNS_TABLE in gaps:
+                for t, ts in s.query(sql.select_last_success(self.schema, s.placeholder), (pipeline, "ok")):
+                    if ts is not None:
+                        successes[str(t)] = as_utc(ts)  # type: ignore[assignment]
+            loads: dict[str, dict[str, LoadRecord]] = {}
+            for row in s.query(sql.select_pipeline_loads(self.schema, s.placeholder,
+                                                         absent=gaps.get(sql.LOADS_TABLE, [])), (pipeline,)):
+                record = load_record_from_row(row)
+                loads.setdefault(record.table, {})[record.batch_id] = record
+            return runs, successes, loads
+
+    def _runs(self, s: Session, gaps: dict[str, list[str]], pipeline: str, per_table: int,
+              table: str | None) -> list[RunRecord]:
+        if not self.ready and sql.RUNS_TABLE not in gaps:
+            return []
+        params = (pipeline, table) if table is not None else (pipeline,)
+        rows = s.query(sql.select_pipeline_runs(self.schema, s.placeholder, per_table, table=table is not None,
+                                                absent=gaps.get(sql.RUNS_TABLE, [])), params)
+        return [run_record_from_row(r) for r in rows]
+
+    def prune_runs(self, pipeline: str, before: datetime) -> int:
+        """Delete the pipeline's run history started before `before`; the rows deleted (-1: unknown)."""
+        with self.using() as s:
+            if self._gaps(s) is None:
+                return 0
+            return s.execute(sql.prune_runs(self.schema, s.placeholder), (pipeline, before))

@@ -64,17 +64,23 @@ def connect(
     src: MySQLSource,
     settings: ConnectionSettings,
     endpoint: tuple[str, int] | None = None,
+    *,
+    read_timeout: float | None = -1.0,
 ) -> Connection:
     """A PyMySQL connection: utf8mb4, session time zone UTC, autocommit,
     timeouts and TLS from the configuration. Through src.ssh_tunnel when
     enabled (a tunnel of its own, closed with the connection, unless
-    `endpoint` is given)."""
+    `endpoint` is given). `read_timeout`: seconds to wait for the server's
+    answer (None: for ever; by default settings.default_timeout)."""
     redact.register_model(src)
     own_tunnel = endpoint is None and src.ssh_tunnel is not None and src.ssh_tunnel.enabled
     stack = ExitStack()
     try:
         host, port = endpoint or open_endpoint(src, stack)
-        conn = _open_tls_as_configured(src, _session(src, settings, host, port, stack if own_tunnel else None))
+        kwargs = _session(src, settings, host, port, stack if own_tunnel else None)
+        if read_timeout is None or read_timeout >= 0:
+            kwargs["read_timeout"] = read_timeout
+        conn = _open_tls_as_configured(src, kwargs)
     except LakeshiftError:
         stack.close()
         raise

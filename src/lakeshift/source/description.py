@@ -26,10 +26,11 @@ class TableDescription:
     infos: list[ColumnInfo] = field(default_factory=list, repr=False)
     unique_keys: list[tuple[str, list[str]]] = field(default_factory=list, repr=False)
     options: tuple[bool, str] | None = field(default=None, repr=False)
+    custom_sql: str | None = field(default=None, repr=False)  # read from this SELECT (custom_sql.py)
 
     @property
     def full_name(self) -> str:
-        return f"{self.schema}.{self.table}"
+        return f"{self.schema}.{self.table}" + (" (custom_sql)" if self.custom_sql else "")
 
     def info(self, name: str) -> ColumnInfo:
         for i in self.infos:
@@ -57,6 +58,18 @@ class TableDescription:
         return self
 
 
+def check_column_names(infos: list[ColumnInfo], where: str, fix: str = "") -> list[ColumnInfo]:
+    """The columns, when every name is one lakeshift takes (else one line naming it)."""
+    for i in infos:
+        try:
+            check_identifier(i.name, "column")
+        except IdentifierError as exc:
+            raise SourceError(f"{where}: {exc}{fix}") from None
+        if i.name.startswith(HIDDEN):
+            raise SourceError(f"{where}: column {i.name!r} uses the prefix {HIDDEN!r} lakeshift reserves")
+    return infos
+
+
 def describe_table(pool: MySQLPool, database: str | None, label: str, full_name: str,
                    table: TableConfig | None = None) -> TableDescription:
     """Columns and keys of 'db.table' or 'table' (in `database`, the connection's)."""
@@ -69,14 +82,7 @@ def describe_table(pool: MySQLPool, database: str | None, label: str, full_name:
     rows = pool.query(COLUMNS_SQL, (schema, name), where)
     if not rows:
         raise SourceError(f"{where} does not exist (or this user cannot see it)")
-    infos = [column_info(r) for r in rows]
-    for i in infos:
-        try:
-            check_identifier(i.name, "column")
-        except IdentifierError as exc:
-            raise SourceError(f"{where}: {exc}") from None
-        if i.name.startswith(HIDDEN):
-            raise SourceError(f"{where}: column {i.name!r} uses the prefix {HIDDEN!r} lakeshift reserves")
+    infos = check_column_names([column_info(r) for r in rows], where)
     ukeys = unique_keys(pool.query(KEYS_SQL, (schema, name), where))
     pk = next((cols for index, cols in ukeys if index == "PRIMARY"), [])
     return TableDescription(schema, name, [], list(pk), infos=infos, unique_keys=ukeys).apply(table)

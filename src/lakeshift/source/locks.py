@@ -67,8 +67,13 @@ def _acquire(conn: pymysql.connections.Connection, name: str, timeout: float, wh
             cur.execute("SET SESSION wait_timeout = 31536000")
         except Exception as exc:  # noqa: BLE001 - best effort
             log.debug("could not raise wait_timeout for the lock connection: %s", describe_error(exc))
-        cur.execute("SELECT GET_LOCK(%s, %s)", (name, timeout))
+        cur.execute("SELECT GET_LOCK(%s, 0)", (name,))
         (got,) = cur.fetchone()
+        if got != 1 and timeout > 0:  # say what the run waits for before it waits
+            log.warning("%s: another lakeshift run holds the lock %r; waiting up to %gs for it to finish",
+                        what or "lock", name, timeout)
+            cur.execute("SELECT GET_LOCK(%s, %s)", (name, timeout))
+            (got,) = cur.fetchone()
     if got == 1:
         return
     with conn.cursor() as cur:

@@ -160,10 +160,46 @@ class MySQLPool:
 
     def query(self, sql: str, args: Any = None, what: str = "") -> list[tuple[Any, ...]]:
         """Run one statement with retries; rows as tuples."""
-        def run() -> list[tuple[Any, ...]]:
+        return self._statement(sql, args, what, lambda cur: list(cur.fetchall()))
+
+    def fields(self, sql: str, what: str = "") -> list[Any]:
+        """The result metadata (pymysql field descriptors) of one statement, with retries."""
+        def describe(cur: Any) -> list[Any]:
+            cur.fetchall()
+            return list(cur._result.fields)  # pymysql keeps the protocol's column definitions here
+
+        return self._statement(sql, None, what, describe)
+
+    def _statement(self, sql: str, args: Any, what: str, take: Callable[[Any], T]) -> T:
+        def run() -> T:
             with self.connection() as conn, conn.cursor() as cur:
                 cur.execute(sql, args)
-                return list(cur.fetchall())
+                return take(cur)
+
+        try:
+            return self.retry(run, what)
+        except LakeshiftError:
+            raise
+        except Exception as exc:
+            raise source_error(exc, what or f"MySQL {self.label}") from None
+
+    def long_query(self, sql: str, what: str = "") -> list[tuple[Any, ...]]:
+        """One statement that may work for long before its first row (verify's aggregate over a
+        whole table), with retries: on a connection of its own that waits for the answer as a
+        read does (statement_timeout on the server, stall_timeout here), not default_timeout."""
+        from lakeshift.source import limits
+
+        def run() -> list[tuple[Any, ...]]:
+            conn = connect(self.src, self.settings, self.endpoint(), read_timeout=limits.stall_seconds(self.src))
+            try:
+                with conn.cursor() as cur:
+                    for statement in limits.statement_limit_sql(str(conn.get_server_info()),
+                                                                limits.statement_seconds(self.src)):
+                        cur.execute(statement)
+                    cur.execute(sql)
+                    return list(cur.fetchall())
+            finally:
+                _quiet_close(conn)
 
         try:
             return self.retry(run, what)

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 
 def from_sql(desc: TableDescription) -> str:
+    if desc.custom_sql:  # a derived table: every condition and order applies to the query's output
+        return f"({desc.custom_sql}) AS {ALIAS}"
     return f"{quote_mysql(desc.schema)}.{quote_mysql(desc.table)} AS {ALIAS}"
 
 

@@ -70,7 +70,12 @@ class MySQLReader:
             self.pool.close()
 
     def describe(self, full_name: str, table: TableConfig | None = None) -> TableDescription:
-        """Columns and keys of 'db.table' or 'table' (in the connection's database)."""
+        """Columns and keys of 'db.table' or 'table' (in the connection's database), or
+        of the table's custom_sql (named by its lake name, `full_name`)."""
+        if table is not None and table.custom_sql:
+            from lakeshift.source.custom_sql import describe_query
+
+            return describe_query(self.pool, self.src.database, self.label, full_name, table)
         return describe_table(self.pool, self.src.database, self.label, full_name, table)
 
     def lake_schema(self, desc: TableDescription, table: TableConfig | None = None) -> pa.Schema:

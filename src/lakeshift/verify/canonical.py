@@ -138,23 +138,50 @@ def bucket(engine: str, h: str, buckets: int) -> str:
 
 
 # ---------------------------------------------------------------- integer keys
-# A key of one integer column needs no md5 for its windows: they are the key modulo the window
-# count. Compared by keys only, its checksums are SUM(key) and a sum of (key mod p) * a mod p.
-# Every engine computes them exactly (remainders keep the dividend's sign everywhere), at a
-# fraction of md5's cost (the check that runs after every incremental run with hard_deletes).
-_P, _A = 2147483647, 1000003
+# A key of one integer column needs no md5: every side first makes it the same signed 64-bit
+# integer (a BIGINT UNSIGNED above 2^63 - 1 becomes its two's complement, so no value is lost and
+# every later step is bigint arithmetic: PostgreSQL's numeric(20,0) costs several times more),
+# its window is its low bits (the window count is a power of two), and compared by keys only its
+# checksums are SUM(key) and a sum of (key mod p)^2 mod p: not linear, so two keys swapped for two
+# others of the same sum are seen (a sum of (key mod p) * a mod p was not). Every engine computes
+# them exactly: remainders keep the dividend's sign everywhere, (key mod p)^2 < 2^62, MySQL sums BIGINT as
+# DECIMAL, PostgreSQL with a 128-bit accumulator, DuckDB as HUGEINT; Redshift's SUM(BIGINT) would
+# overflow, so it sums the key as DECIMAL(38,0). This is the check that runs after every
+# incremental run with hard_deletes.
+P = 2147483647  # verify/lookup.py computes the same sums in Python
+_I64_MAX, _U64_SPAN = 9223372036854775807, 18446744073709551616
 
 
 def _mod(engine: str, x: str, n: int) -> str:
     return f"MOD({x}, {n})" if engine in (MYSQL, REDSHIFT) else f"({x} % {n})"
 
 
+def _unsigned64(c: Column) -> bool:
+    return c.data_type == "bigint" and "unsigned" in c.mysql_type
+
+
+def int_key(c: Column, engine: str, r: str) -> str:
+    """The integer key column `c` (referenced as `r`) as a signed 64-bit integer on `engine`."""
+    if engine == MYSQL:
+        return f"CAST({r} AS SIGNED)" if "unsigned" in c.mysql_type else r
+    if not _unsigned64(c):
+        return f"({r})::int8" if engine == POSTGRES else f"CAST({r} AS BIGINT)"
+    wide = f"CAST({r} AS HUGEINT)" if engine == DUCKDB else r  # DuckDB: UBIGINT
+    if engine == POSTGRES:
+        return f"CASE WHEN {r} > {_I64_MAX} THEN ({r} - {_U64_SPAN})::int8 ELSE ({r})::int8 END"
+    return f"CASE WHEN {r} > {_I64_MAX} THEN CAST({wide} - {_U64_SPAN} AS BIGINT) ELSE CAST({r} AS BIGINT) END"
+
+
 def int_checksum_items(engine: str, k: str) -> list[str]:
-    items = [k, _mod(engine, f"{_mod(engine, k, _P)} * {_A}", _P)]
-    if engine == REDSHIFT:
-        items = [f"CAST({i} AS DECIMAL(38,0))" for i in items]
-    return [f"COALESCE(SUM({i}), 0)" for i in items]
+    """`k`: the key as int_key() gives it."""
+    first = f"CAST({k} AS DECIMAL(38,0))" if engine == REDSHIFT else k
+    m = _mod(engine, k, P)
+    return [f"COALESCE(SUM({first}), 0)", f"COALESCE(SUM({_mod(engine, f'{m} * {m}', P)}), 0)"]
 
 
 def int_bucket(engine: str, k: str, buckets: int) -> str:
-    return _mod(engine, k, int(buckets))
+    """`k`'s window: its low bits (`buckets` is a power of two; the same bits on every engine,
+    negative keys included)."""
+    if buckets & (buckets - 1):
+        raise ValueError(f"the window count must be a power of two, not {buckets}")
+    return f"({k} & {int(buckets) - 1})"

@@ -62,7 +62,7 @@ class Shape:
     def hashes(self, side: Side) -> tuple[str, str]:
         """(key hash, row hash) as SQL on `side`."""
         if self.integer_key:
-            k = side.ref(self.key[0].name)
+            k = C.int_key(self.key[0], side.engine, side.ref(self.key[0].name))
             return k, k if self.keys_only else C.row_hash(side.engine, [side.text(c) for c in self.row])
         hr = C.row_hash(side.engine, [side.text(c) for c in self.row])
         hk = C.row_hash(side.engine, [side.text(c) for c in self.key]) if self.key else hr

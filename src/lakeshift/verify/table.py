@@ -17,10 +17,12 @@ import pyarrow as pa
 from lakeshift.batch import Column
 from lakeshift.errors import LoadError, SourceError
 from lakeshift.identifiers import quote_ansi
+from lakeshift.load.scd2_sql import IS_CURRENT, IS_DELETED
 from lakeshift.load.sql import DELETED_AT_COLUMN as DELETED_AT  # a soft-deleted row is not a live row
 from lakeshift.source.types import arrow_type
 from lakeshift.verify import canonical as C
 from lakeshift.verify import diff as D
+from lakeshift.verify import lookup
 from lakeshift.verify import queries as Q
 from lakeshift.verify.report import EXAMPLES, TableReport
 from lakeshift.verify.sides import SourceSide, TargetSide
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from lakeshift.source import MySQLReader, TableDescription
 
 A, B = TypeVar("A"), TypeVar("B")
+LOOKUP_LIMIT = 500_000  # target keys of differing windows looked up in MySQL; more: MySQL's rows are fetched
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,8 @@ def run(job: TableJob) -> Outcome:
     source = SourceSide(job.reader, job.desc, job.synced)
     skipped = [c for c in compared if c not in hashable]
     live = (f"{quote_ansi(DELETED_AT)} IS NULL",) if DELETED_AT in present else ()
+    if IS_CURRENT in present:  # a history (scd_type: type_2): its live current versions are the rows
+        live = (f"{quote_ansi(IS_CURRENT)} AND NOT {quote_ansi(IS_DELETED)}",)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lakeshift-verify-arrow") as pool, \
             closing(job.loader.connect()) as session:
         # the Arrow comparison streams both tables while the aggregates run (its own target session)
@@ -87,7 +92,9 @@ def run(job: TableJob) -> Outcome:
         report.target_rows = sum(int(a[0]) for a in tgt_agg.values())
         windows = D.differing(src_agg, tgt_agg)
         report.windows, report.windows_differing = shape.buckets, len(windows)
-        diff = _classify(source, target, shape, windows, bool(job.synced)) if windows else D.Diff()
+        lookups = shape.integer_key and shape.keys_only and not job.synced and _indexed(job.desc, key[0].name)
+        diff = _classify(source, target, shape, windows, bool(job.synced), src_agg if lookups else None) \
+            if windows else D.Diff()
         if arrow_cmp:  # DuckDB runs in this process: no gain in overlapping, so on this session, now
             known = set(diff.different)
             keys = arrow.result() if arrow else _arrow_keys(job, target, live, key, skipped)
@@ -147,8 +154,22 @@ def _check_key(job: TableJob, key: list[Column], engine: str, present: set[str])
                               f"dates or text")
 
 
-def _classify(source: SourceSide, target: TargetSide, shape: Q.Shape, windows: list[int], synced: bool) -> D.Diff:
-    src, tgt = source.fetch(shape, windows), target.fetch(shape, windows)
+def _indexed(desc: TableDescription, column: str) -> bool:
+    """MySQL finds rows by `column` through an index (it leads the primary or a unique key)."""
+    return desc.primary_key[:1] == [column] or any(cols[:1] == [column] for _, cols in desc.unique_keys)
+
+
+def _classify(source: SourceSide, target: TargetSide, shape: Q.Shape, windows: list[int], synced: bool,
+              src_agg: dict[int, tuple[Any, ...]] | None = None) -> D.Diff:
+    """The rows of the differing windows, classified. `src_agg` (an indexed integer key, keys only):
+    the target's keys first, looked up in MySQL, which is scanned again only for windows they
+    do not explain (lookup.py)."""
+    if src_agg is not None:
+        tgt = target.fetch(shape, windows)
+        if len(tgt) <= LOOKUP_LIMIT:
+            return lookup.classify(source, tgt, shape, windows, src_agg)
+        return D.classify_keyed(source.fetch(shape, windows), tgt, len(shape.key), synced)
+    src, tgt = both(lambda: source.fetch(shape, windows), lambda: target.fetch(shape, windows))
     if not shape.key:
         return D.classify_keyless(src, tgt)
     return D.classify_keyed(src, tgt, len(shape.key), synced)
@@ -181,15 +202,30 @@ def _ordered(keys: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 # ---------------------------------------------------------------- hard deletes
 
 
+@dataclass(frozen=True)
+class KeyGaps:
+    gone: pa.Table  # keys the target holds (live) and MySQL no longer does, as a delete batch holds them
+    target_rows: int  # the target's live rows (what max_delete_fraction is a share of)
+    back: list[tuple[Any, ...]]  # keys MySQL holds (synced) and the target not (live): values from MySQL
+
+
+def key_gaps(reader: MySQLReader, desc: TableDescription, loader: Any, target_table: str, key: Sequence[str],
+             synced: str | None = None) -> KeyGaps:
+    """Key-only comparison (one aggregate query per side, then the keys of the differing
+    windows): the keys gone from MySQL, and those MySQL holds (at or before the loaded
+    watermark when `synced`, watermark.py, is given) that the target lacks or has marked
+    deleted: a deleted key inserted again (an id_only cursor never reads it again), a late commit."""
+    if not key:
+        raise SourceError(f"{desc.full_name}: a table without a key has no keys to delete")
+    outcome = run(TableJob(reader, desc, loader, target_table, list(key), synced=synced))
+    return KeyGaps(keys_table(desc, list(key), outcome.diff.extra), outcome.report.target_rows, outcome.diff.missing)
+
+
 def gone_keys(reader: MySQLReader, desc: TableDescription, loader: Any, target_table: str,
               key: Sequence[str]) -> pa.Table:
     """The keys the target table holds and MySQL no longer does, as an Arrow
-    table of the key columns in their lake types (the shape of a delete batch).
-    Key-only: one aggregate query per side, then the keys of the differing windows."""
-    if not key:
-        raise SourceError(f"{desc.full_name}: a table without a key has no keys to delete")
-    outcome = run(TableJob(reader, desc, loader, target_table, list(key)))
-    return keys_table(desc, list(key), outcome.diff.extra)
+    table of the key columns in their lake types (the shape of a delete batch)."""
+    return key_gaps(reader, desc, loader, target_table, key).gone
 
 
 def keys_table(desc: TableDescription, key: list[str], rows: list[tuple[Any, ...]]) -> pa.Table:

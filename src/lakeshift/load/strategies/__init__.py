@@ -13,6 +13,7 @@ from lakeshift.load.strategies.changes import ApplyChanges
 from lakeshift.load.strategies.delete import DeleteKeys, SoftDelete
 from lakeshift.load.strategies.contract import Moved, MoveJob, MoveStrategy, NoRows, drop_stage
 from lakeshift.load.strategies.facts import CatalogFacts, SwapFacts, TableFacts
+from lakeshift.load.strategies.history import WriteHistory
 from lakeshift.load.strategies.merge import DeleteInsert
 from lakeshift.load.strategies.plan import MODES, plan_move
 from lakeshift.load.strategies.recreate import Recreate
@@ -22,4 +23,4 @@ from lakeshift.load.strategies.swap import Swap
 from lakeshift.load.strategies.upsert import Upsert
 
 __all__ = ["Append", "ApplyChanges", "CatalogFacts", "DeleteInsert", "DeleteKeys", "SoftDelete", "SoftReplace", "SoftSwap", "MODES", "MoveJob", "MoveStrategy", "Moved", "NoRows",
-           "Recreate", "Replace", "Swap", "SwapFacts", "TableFacts", "Upsert", "drop_stage", "plan_move"]
+           "Recreate", "Replace", "Swap", "SwapFacts", "TableFacts", "Upsert", "WriteHistory", "drop_stage", "plan_move"]

@@ -32,6 +32,7 @@ class MoveJob:
     stage_sql: str  # how statements name the staging table
     ordinal: bool  # staging carries _lakeshift_ord (file order) to pick the newest of a repeated key
     types: Mapping[str, TType] = field(default_factory=dict)  # column -> the target's type after the schema plan
+    max_delete_fraction: float | None = None  # a soft full_sync's guard (load/delete_guard.py); None: no limit
 
     @property
     def target_sql(self) -> str:

@@ -54,6 +54,7 @@ class TableFacts:
     staged_rows: int = 0
     key: tuple[str, ...] = ()  # the batch's merge key
     soft_delete: bool = False  # the batch marks rows deleted instead of removing them (Manifest.soft_delete)
+    history: bool = False  # scd_type: type_2: the batch is written as versions (Manifest.history)
     catalog: CatalogFacts | None = None  # PostgreSQL only
 
 

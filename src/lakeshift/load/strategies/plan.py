@@ -13,6 +13,7 @@ from lakeshift.load.strategies.append import Append
 from lakeshift.load.strategies.changes import ApplyChanges
 from lakeshift.load.strategies.contract import MoveStrategy, NoRows
 from lakeshift.load.strategies.delete import DeleteKeys, SoftDelete
+from lakeshift.load.strategies.history import WriteHistory
 from lakeshift.load.strategies.facts import TableFacts, prefer_key_lookups, swap_blocker, upsert_possible
 from lakeshift.load.strategies.merge import DeleteInsert
 from lakeshift.load.strategies.replace import Replace
@@ -73,10 +74,10 @@ def _append(facts: TableFacts) -> MoveStrategy:
 
 
 def _changes(facts: TableFacts) -> MoveStrategy:
-    """Changes from the binlog: newest change per key wins, deletes remove the row."""
+    """Changes from the binlog: newest change per key wins, deletes remove the row (or mark it: soft)."""
     if not facts.staged:
         return NoRows()
-    return ApplyChanges(delete=facts.exists)
+    return ApplyChanges(delete=facts.exists, soft=facts.soft_delete)
 
 
 MODES: dict[str, Callable[[TableFacts], MoveStrategy]] = {"replace": _replace, "merge": _merge, "append": _append,
@@ -88,4 +89,8 @@ def plan_move(mode: str, facts: TableFacts) -> MoveStrategy:
     choose = MODES.get(mode)
     if choose is None:
         raise LoadError(f"unknown mode {mode!r}; lakeshift loads {', '.join(MODES)}")
+    if facts.history:  # every mode becomes versions (an empty snapshot: tombstones for every live key)
+        nothing = (not facts.staged and not (mode == "replace" and facts.exists)) or (
+            mode == "delete" and not facts.exists)
+        return NoRows() if nothing else WriteHistory(key_lookups=prefer_key_lookups(facts))
     return choose(facts)

@@ -6,7 +6,10 @@ first found gone) instead of dropped.
 INSERT the snapshot's keys. `SoftSwap` (PostgreSQL, where a swap loses nothing)
 keeps the table swap: after the key is built on staging, only the rows the
 snapshot lacks (few: the deleted ones) are copied into staging, found through
-that key, and staging is swapped in. The snapshot's rows are never rewritten."""
+that key, and staging is swapped in. The snapshot's rows are never rewritten.
+
+Both refuse (max_delete_fraction, load/delete_guard.py) a snapshot that lacks
+more than that share of the live rows, before anything is committed."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from datetime import datetime, timezone
 
 from lakeshift.identifiers import quote_ansi
 from lakeshift.load import sql
+from lakeshift.load.delete_guard import check_snapshot_marks
 from lakeshift.load.schema_plan import OWN_COLUMN_TYPES
 from lakeshift.load.session import Session
 from lakeshift.load.strategies.contract import Moved, MoveJob
@@ -27,6 +31,9 @@ class SoftReplace:
         key, now = job.manifest.primary_key, datetime.now(timezone.utc)
         stage = job.stage_sql if job.staged else None
         marked = s.execute(sql.mark_absent(job.target_sql, stage, key, s.placeholder), (now,))
+        if job.max_delete_fraction is not None and marked > 0:  # the live rows before: still live + just marked
+            (live,), = s.query(sql.count_rows(job.target_sql, live=True))
+            check_snapshot_marks(job.manifest.table, marked, marked + int(live), job.max_delete_fraction)
         if stage is None:
             return Moved(marked, 0)
         s.execute(sql.delete_matching(job.target_sql, stage, key))
@@ -53,4 +60,7 @@ class SoftSwap:
         # rows newly found gone: those that got this batch's time
         (marked,), = s.query(f"WITH k AS ({kept}) SELECT count(*) FILTER (WHERE {deleted} = {s.placeholder}) FROM k",
                              (now, now))
+        if job.max_delete_fraction is not None and marked:  # the target is untouched until the swap
+            (live,), = s.query(sql.count_rows(job.target_sql, live=True))
+            check_snapshot_marks(job.manifest.table, int(marked), int(live), job.max_delete_fraction)
         return Moved(int(marked), self.staged_rows, finish=swap_in)

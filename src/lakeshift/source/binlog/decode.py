@@ -80,7 +80,9 @@ class RowDecoder:
                 arrays.append(pa.array(self._values[i], type=self.raw_types[i]))
             except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
                 raise SourceError(f"{self.table}: column {c.name!r} ({c.mysql_type}): a value from the binlog "
-                                  f"does not fit {arrow_type(c)}: {exc}") from None
+                                  f"does not fit {arrow_type(c)} ({exc}); if the column's type changed since, the "
+                                  f"changes before the ALTER cannot take the new type. Way out: `lakeshift watermark "
+                                  f"reset` for this table (the next run takes a new snapshot)") from None
         raw = pa.RecordBatch.from_arrays(arrays, names=[c.name for c in self.columns])
         image = self.conv.convert(raw)
         out = pa.RecordBatch.from_arrays(

@@ -151,10 +151,29 @@ def current_position(conn: Any, info: ServerInfo, seq: int = 0) -> BinlogPositio
         raise BinlogNotReady("the server shows no binary log position (SHOW MASTER STATUS is empty); "
                              "binlog CDC needs --log-bin")
     file, pos = _text(rows[0][0]), int(rows[0][1])
-    again = server_info(conn).variables  # the GTID set at (about) this position
-    gtid = again.get("gtid_binlog_pos") if info.mariadb else (
-        again.get("gtid_executed") if again.get("gtid_mode", "OFF").upper() == "ON" else None)
+    if info.mariadb:  # the GTID position of exactly this file/offset (a run resumes from it)
+        gtid = _rows(conn, "SELECT BINLOG_GTID_POS(%s, %s)", (file, pos))[0][0]
+        gtid = _text(gtid) if gtid is not None else None
+    else:  # MySQL: recorded (at about this position), not resumed from
+        again = server_info(conn).variables
+        gtid = again.get("gtid_executed") if again.get("gtid_mode", "OFF").upper() == "ON" else None
     return BinlogPosition(file, pos, info.identity, gtid or None, seq)
+
+
+def gtid_domains(gtid: str) -> dict[int, int]:
+    """MariaDB's 'domain-server-seq,...' -> the highest seq per domain."""
+    out: dict[int, int] = {}
+    for part in filter(None, (p.strip() for p in gtid.split(","))):
+        domain, _, seq = part.split("-")
+        out[int(domain)] = max(out.get(int(domain), 0), int(seq))
+    return out
+
+
+def holds_gtid(conn: Any, gtid: str) -> bool:
+    """MariaDB: the server's binlog history includes every transaction up to `gtid` (another
+    server of the same replication topology, e.g. a promoted replica); purged files show later."""
+    state = gtid_domains(_text(_rows(conn, "SELECT @@GLOBAL.gtid_binlog_state")[0][0] or ""))
+    return all(state.get(d, -1) >= seq for d, seq in gtid_domains(gtid).items())
 
 
 def binary_logs(conn: Any) -> dict[str, int]:
