@@ -49,10 +49,14 @@ class TableResult:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     quality: list[str] = field(default_factory=list)  # data_quality_checks results (engine/quality_gate.py)
-    batch_ids: list[str] = field(default_factory=list)  # batches this run wrote or loaded (lineage.py)
     batches_written_ids: list[str] = field(default_factory=list)  # for orchestrators' metadata (engine/sync_api.py)
     batches_loaded_ids: list[str] = field(default_factory=list)
     watermark: dict[str, Any] | None = None  # the high watermark of the batch written by this run
+
+    @property
+    def batch_ids(self) -> list[str]:
+        """The batches this run wrote or loaded, each once (lineage.py)."""
+        return list(dict.fromkeys([*self.batches_written_ids, *self.batches_loaded_ids]))
 
 
 class TableTask:
@@ -222,7 +226,6 @@ class TableTask:
             self.table_lake.write_watermark(manifest.watermark_high, manifest.batch_id)
             self.result.watermark = manifest.watermark_high.to_dict() if manifest.watermark_high else None
         self.result.batches_written = 1
-        self.result.batch_ids.append(manifest.batch_id)
         self.result.batches_written_ids.append(manifest.batch_id)
         faults.checkpoint("after_manifest")
 
@@ -272,8 +275,6 @@ class TableTask:
                 self.result.rows_deleted += outcome.deleted
                 self.result.batches_loaded += 1
                 self.result.batches_loaded_ids.append(manifest.batch_id)
-                if manifest.batch_id not in self.result.batch_ids:
-                    self.result.batch_ids.append(manifest.batch_id)
                 loaded = manifest
             if loaded is not None:
                 gate.after_load(loader, loaded)  # on the target as this run leaves it
