@@ -183,6 +183,7 @@ def test_progress_bar_on_a_terminal() -> None:
 
     from rich.console import Console
 
+    from lakeshift.engine.dag import Outcome
     from lakeshift.engine.progress import Progress
 
     def shown(*steps: tuple[str, str, Any]) -> str:
@@ -192,7 +193,10 @@ def test_progress_bar_on_a_terminal() -> None:
         with bar:  # its last frame is drawn when it stops
             for table, what, arg in steps:
                 reporter = bar.table(table)
-                reporter.rows(arg) if what == "rows" else reporter.phase(what, **arg)
+                if what == "failed":
+                    bar.done(Outcome(table, "failed", error=RuntimeError("boom")))
+                else:
+                    reporter.rows(arg) if what == "rows" else reporter.phase(what, **arg)
         return out.getvalue()
 
     extract = shown(("snap", "extract", {"total": 1_000_000}), ("snap", "rows", 250_000),
@@ -201,3 +205,5 @@ def test_progress_bar_on_a_terminal() -> None:
     load = shown(("snap", "extract", {"total": 1_000_000}), ("snap", "rows", 250_000),
                  ("snap", "load", {"note": "batch 1 of 2"}))
     assert "snap load batch 1 of 2" in load and "250,000 rows" in load and "%" not in load
+    failed = shown(("snap", "extract", {"total": 1_000_000}), ("snap", "rows", 250_000), ("snap", "failed", None))
+    assert "snap failed" in failed and "%" not in failed

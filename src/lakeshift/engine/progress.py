@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from lakeshift.errors import LakeshiftError
+
 if TYPE_CHECKING:
     from lakeshift.engine.batch_spec import BatchSpec
     from lakeshift.engine.dag import Outcome
@@ -59,7 +61,11 @@ def expected_rows(source: EstimatingSource, spec: BatchSpec, limit: int | None) 
         return 0
     if window.low is not None or spec.desc.custom_sql:
         return None
-    estimate = source.estimated_rows(f"{spec.desc.schema}.{spec.desc.table}")
+    try:
+        estimate = source.estimated_rows(f"{spec.desc.schema}.{spec.desc.table}")
+    except LakeshiftError as exc:  # progress never fails a run
+        log.warning("%s: no row estimate for the progress display: %s", spec.desc.full_name, exc)
+        return None
     return None if estimate is None else (estimate if limit is None else min(estimate, limit))
 
 
@@ -165,12 +171,16 @@ class Progress:
     def _show(self, name: str, t: _Table, now: float) -> None:
         elapsed = max(now - (t.started or now), 1e-6)
         total = t.total if t.phase == "extract" else None  # a load is one transaction: no bar to fill
-        if total is None:  # update() keeps the old total when given None; a rich Task's total is public
-            for task in self._bar.tasks:
-                if task.id == self._ids[name]:
-                    task.total = None
+        if total is None:
+            self._no_total(name)
         self._bar.update(self._ids[name], description=f"{name} {t.phase}{f' {t.note}' if t.note else ''}",
                          completed=t.rows, total=total, count=t.count(), rate=f"{t.rows / elapsed:,.0f} rows/s")
+
+    def _no_total(self, name: str) -> None:
+        """update() keeps the old total when given None; a rich Task's `total` is public."""
+        for task in self._bar.tasks:
+            if task.id == self._ids[name]:
+                task.total = None
 
     def done(self, outcome: Outcome[TableResult]) -> None:
         r = outcome.result
@@ -185,7 +195,9 @@ class Progress:
             t = self.tables[outcome.name]
             t.phase, t.note = ("done" if outcome.status == "ok" else outcome.status), ""
             if self._bar:
-                self._bar.update(self._ids[outcome.name], description=f"{outcome.name} [{t.phase}]",
+                if outcome.status != "ok":
+                    self._no_total(outcome.name)
+                self._bar.update(self._ids[outcome.name], description=f"{outcome.name} {t.phase}",
                                  total=t.rows if outcome.status == "ok" else None, completed=t.rows)
         (log.error if outcome.status == "failed" else log.info)(msg)
 
