@@ -94,6 +94,9 @@ class FakeReader:
         self.lows.append(low)
         return plan_window(self.positions, table, desc, low)  # type: ignore[arg-type]
 
+    def estimated_rows(self, full_name: str) -> int | None:
+        return len(self.rows)  # the catalogue's estimate (MySQLReader.estimated_rows)
+
     def lake_schema(self, desc: TableDescription, table: TableConfig | None = None) -> pa.Schema:
         return lake_schema(desc.apply(table).columns)
 

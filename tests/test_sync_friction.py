@@ -16,7 +16,7 @@ import pytest
 from kit.cli import error_lines, one_error_line
 from kit.config import build_config
 from kit.lake import table_lake
-from kit.source import HYBRID, create_items
+from kit.source import HYBRID, create_items, insert_items
 from kit.targets import duck_target
 
 from conftest import mysql_connect
@@ -138,3 +138,72 @@ def test_progress_lines_without_a_terminal() -> None:
         logger.setLevel(old_level)
     lines = [m for m in seen if "extracting" in m]
     assert len(lines) == 2 and lines[-1].startswith("items: extracting, 2,000 rows read so far (")
+
+
+@pytest.fixture
+def phased(tmp_path: Path, mysql: Any, mysql_db: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Any]:
+    """A snapshot table and an incremental one, read 10 rows a page, a progress line for every page."""
+    from lakeshift.engine.progress import Progress
+
+    create_items(mysql, 30, table="snap")
+    create_items(mysql, 30, table="items")
+    with mysql.cursor() as cur:
+        cur.execute("ANALYZE TABLE snap")  # the catalogue's estimate (TABLE_ROWS) is exact after it
+        cur.fetchall()
+    monkeypatch.setattr(Progress, "INTERVAL", 0)
+    target = duck_target(tmp_path / "t.duckdb")
+    tables = {"snap": {"cdc_strategy": "full_sync"}, "items": HYBRID}
+    storage = {"type": "local", "path": str(tmp_path / "lake")}
+    return build_config(tmp_path / "config", mysql_db, target.config, storage, tables,
+                        processing={"batch_size": 10}), target
+
+
+def test_progress_by_phase_without_a_terminal(cli, phased: tuple[Path, Any], mysql: Any) -> None:
+    config, target = phased
+    run = cli("sync", "pipeline", "-p", "p1", "--all", config_dir=config)
+    assert run.exit_code == 0, run.output
+    snap = [line for line in run.stderr.splitlines() if "snap: " in line]
+    assert any("snap: extracting, 10 of ~30 rows read so far (33%) (" in line for line in snap), snap
+    assert any("snap: extracting, 20 of ~30 rows read so far (66%) (" in line and "s left)" in line
+               for line in snap), snap
+    assert any(line.endswith("snap: loading batch 1 of 1 (30 rows read)") for line in snap), snap
+    assert target.count("snap") == 30
+
+    insert_items(mysql, 25)  # the next run of `items` reads its new rows only: no total known
+    again = cli("sync", "pipeline", "-p", "p1", "-t", "items", config_dir=config)
+    assert again.exit_code == 0, again.output
+    items = [line for line in again.stderr.splitlines() if "items: extracting" in line]
+    assert items and all("%" not in line and " of ~" not in line and "left" not in line for line in items), items
+    assert any("items: extracting, 20 rows read so far (" in line for line in items), items
+    assert target.count("items") == 55
+
+
+def test_progress_bar_on_a_terminal() -> None:
+    import io
+
+    from rich.console import Console
+
+    from lakeshift.engine.dag import Outcome
+    from lakeshift.engine.progress import Progress
+
+    def shown(*steps: tuple[str, str, Any]) -> str:
+        out = io.StringIO()
+        bar = Progress(["snap", "items"], live=True,
+                       console=Console(file=out, force_terminal=True, width=180, color_system=None))
+        with bar:  # its last frame is drawn when it stops
+            for table, what, arg in steps:
+                reporter = bar.table(table)
+                if what == "failed":
+                    bar.done(Outcome(table, "failed", error=RuntimeError("boom")))
+                else:
+                    reporter.rows(arg) if what == "rows" else reporter.phase(what, **arg)
+        return out.getvalue()
+
+    extract = shown(("snap", "extract", {"total": 1_000_000}), ("snap", "rows", 250_000),
+                    ("items", "extract", {}), ("items", "rows", 1_234))
+    assert "250,000 of ~1,000,000 rows" in extract and " 25% " in extract and "1,234 rows" in extract
+    load = shown(("snap", "extract", {"total": 1_000_000}), ("snap", "rows", 250_000),
+                 ("snap", "load", {"note": "batch 1 of 2"}))
+    assert "snap load batch 1 of 2" in load and "250,000 rows" in load and "%" not in load
+    failed = shown(("snap", "extract", {"total": 1_000_000}), ("snap", "rows", 250_000), ("snap", "failed", None))
+    assert "snap failed" in failed and "%" not in failed

@@ -4,7 +4,6 @@ report progress, and return one outcome per table."""
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from lakeshift.engine.dag import Outcome, run_dag
 from lakeshift.engine.plan import Plan
+from lakeshift.engine.progress import Progress
 from lakeshift.engine.table_task import TableResult, TableTask
 from lakeshift.lineage import open_lineage
 
@@ -103,71 +103,6 @@ class RunReport:
         return all(o.status == "ok" for o in self.outcomes)
 
 
-class Progress:
-    """Rows per table: a live bar on a terminal; otherwise (cron) a log line per
-    table every `interval` seconds while it reads, so a long table never looks stuck."""
-
-    INTERVAL = 30.0
-
-    def __init__(self, names: list[str], live: bool | None = None, interval: float | None = None) -> None:
-        self.live = sys.stderr.isatty() if live is None else live
-        self.interval = self.INTERVAL if interval is None else interval
-        self.rows: dict[str, int] = {n: 0 for n in names}
-        self.started: dict[str, float] = {}
-        self._logged: dict[str, float] = {}
-        self._bar: Any = None
-        self._ids: dict[str, Any] = {}
-        self._lock = threading.Lock()
-        if self.live:
-            from rich.console import Console
-            from rich.progress import Progress as Bar, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-            self._bar = Bar(SpinnerColumn(), TextColumn("{task.description}"),
-                            TextColumn("{task.completed:,} rows"), TextColumn("{task.fields[rate]}"),
-                            TimeElapsedColumn(), console=Console(stderr=True), transient=False)
-            for n in names:
-                self._ids[n] = self._bar.add_task(n, total=None, rate="", start=False)
-
-    def __enter__(self) -> Progress:
-        if self._bar:
-            self._bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar:
-            self._bar.stop()
-
-    def add(self, name: str, rows: int) -> None:
-        with self._lock:
-            now = time.monotonic()
-            first = name not in self.started
-            self.started.setdefault(name, now)
-            self.rows[name] += rows
-            elapsed = max(now - self.started[name], 1e-6)
-            if self._bar:
-                if first:
-                    self._bar.start_task(self._ids[name])
-                self._bar.update(self._ids[name], completed=self.rows[name],
-                                 rate=f"{self.rows[name] / elapsed:,.0f} rows/s")
-            elif now - self._logged.setdefault(name, self.started[name]) >= self.interval:
-                self._logged[name] = now
-                log.info("%s: extracting, %s rows read so far (%s rows/s, %.0fs)", name, f"{self.rows[name]:,}",
-                         f"{self.rows[name] / elapsed:,.0f}", elapsed)
-
-    def done(self, outcome: Outcome[TableResult]) -> None:
-        r = outcome.result
-        if outcome.status == "ok" and r:
-            msg = (f"{outcome.name}: ok, {r.rows_extracted:,} rows extracted in {r.batches_written} batch(es) written, "
-                   f"{r.rows_loaded:,} loaded in {r.batches_loaded} batch(es), {r.seconds:.2f}s")
-        elif outcome.status == "skipped":
-            msg = f"{outcome.name}: skipped because {outcome.blocked_by} did not succeed"
-        else:
-            msg = f"{outcome.name}: FAILED: {outcome.error}"
-        if self._bar:
-            self._bar.update(self._ids[outcome.name], description=f"{outcome.name} [{outcome.status}]")
-        (log.error if outcome.status == "failed" else log.info)(msg)
-
-
 def _prune_history(plan: Plan, ctx: RunContext) -> None:
     """Run history older than the pipeline's run_history_days goes (a warning at worst)."""
     from lakeshift.monitor.history import prune
@@ -194,7 +129,7 @@ def run_plan(plan: Plan, live_progress: bool | None = None) -> RunReport:
     lineage = open_lineage(plan, ctx)  # None unless OpenLineage is configured (lineage.py)
 
     def run_table(name: str) -> TableResult:
-        task = TableTask(plan, by_name[name], ctx, progress.add)
+        task = TableTask(plan, by_name[name], ctx, progress.table(name))
         return lineage.around(task.table, task.result, task.run) if lineage else task.run()
 
     try:

@@ -24,6 +24,7 @@ from lakeshift.engine.history import with_history
 from lakeshift.engine.merge_key import RepeatCheck
 from lakeshift.engine.part_feeder import lake_part
 from lakeshift.engine.plan import Plan, TablePlan
+from lakeshift.engine.progress import TableProgress, expected_rows, table_progress
 from lakeshift.engine.quality_gate import QualityGate
 from lakeshift.engine.staging import StagingSession
 from lakeshift.errors import ConfigError, LakeshiftError, LockBusyError, ValidationFailed
@@ -62,8 +63,10 @@ class TableResult:
 class TableTask:
     """Runs one table. Collaborators are built by the caller (see runner.py)."""
 
-    def __init__(self, plan: Plan, table: TablePlan, ctx: RunContext, progress: Callable[[str, int], None]) -> None:
-        self.plan, self.table, self.ctx, self.progress = plan, table, ctx, progress
+    def __init__(self, plan: Plan, table: TablePlan, ctx: RunContext,
+                 progress: TableProgress | Callable[[str, int], None]) -> None:
+        self.plan, self.table, self.ctx = plan, table, ctx
+        self.progress = table_progress(table.name, progress)
         self.pipeline = plan.pipeline
         self.result = TableResult(table.name)
         self._spec: BatchSpec | None = None  # what this run extracted (its table description and key)
@@ -144,6 +147,7 @@ class TableTask:
                     return
                 spec = self._spec = plan_batch(self.table, self.pipeline.name, self.plan.limit, reader, tl, loader)
                 self.result.notes.extend(spec.notes)
+                self.progress.phase("extract", expected_rows(reader, spec, self.plan.limit))
                 if loader is not None and not spec.sample and not spec.writes_nothing and not self._pending(loader):
                     staging.begin(self._begin(loader, spec.head), spec.head.batch_id)
                 written, read = self._write(reader, spec, staging)
@@ -179,7 +183,7 @@ class TableTask:
                 if repeats is not None:
                     repeats.add(batch)
                 writer.write(batch)
-                self.progress(self.table.name, batch.num_rows)
+                self.progress.rows(batch.num_rows)
             written = writer.close()
             if repeats is not None:
                 repeats.check()
@@ -195,6 +199,7 @@ class TableTask:
 
         b = plan_binlog_batch(self.table, self.pipeline, reader, self.table_lake, self.plan.max_changes)
         self.result.notes.extend(b.notes)
+        self.progress.phase("extract")
         if b.empty:
             self.result.notes.append("no new changes")
             return
@@ -261,6 +266,7 @@ class TableTask:
             batches = self._pending(loader)
             loaded: Manifest | None = None
             for n, manifest in enumerate(batches):
+                self.progress.phase("load", note=f"batch {n + 1} of {len(batches)}")
                 self._validate(manifest)
                 gate.judge(manifest, batches[n + 1:])
                 manifest = gate.guarded(manifest, batches[n + 1:])

@@ -78,6 +78,17 @@ class MySQLReader:
             return describe_query(self.pool, self.src.database, self.label, full_name, table)
         return describe_table(self.pool, self.src.database, self.label, full_name, table)
 
+    def estimated_rows(self, full_name: str) -> int | None:
+        """The catalogue's row count of 'db.table' (information_schema.TABLES.TABLE_ROWS:
+        an estimate for InnoDB, read without touching the table); None when it has none."""
+        from lakeshift.identifiers import split_table_name
+
+        schema, name = split_table_name(full_name)
+        rows = self.pool.query("SELECT TABLE_ROWS FROM information_schema.TABLES "
+                               "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+                               (schema or self.src.database, name), f"MySQL {self.label}: table {full_name}")
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
     def lake_schema(self, desc: TableDescription, table: TableConfig | None = None) -> pa.Schema:
         if table is not None:
             desc.apply(table)
