@@ -80,14 +80,15 @@ class MySQLReader:
 
     def estimated_rows(self, full_name: str) -> int | None:
         """The catalogue's row count of 'db.table' (information_schema.TABLES.TABLE_ROWS:
-        an estimate for InnoDB, read without touching the table); None when it has none."""
+        an estimate for InnoDB, read without touching the table); None when it has none or says 0."""
         from lakeshift.identifiers import split_table_name
 
         schema, name = split_table_name(full_name)
         rows = self.pool.query("SELECT TABLE_ROWS FROM information_schema.TABLES "
                                "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
                                (schema or self.src.database, name), f"MySQL {self.label}: table {full_name}")
-        return int(rows[0][0]) if rows and rows[0][0] is not None else None
+        n = int(rows[0][0]) if rows and rows[0][0] is not None else 0
+        return n or None  # 0: a table InnoDB has not analysed yet, as likely as an empty one
 
     def lake_schema(self, desc: TableDescription, table: TableConfig | None = None) -> pa.Schema:
         if table is not None:
