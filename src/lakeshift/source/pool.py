@@ -176,6 +176,10 @@ class MySQLPool:
                 cur.execute(sql, args)
                 return take(cur)
 
+        return self._retried(run, what)
+
+    def _retried(self, run: Callable[[], T], what: str) -> T:
+        """`run` with the pool's retries; a driver error becomes one source error naming `what`."""
         try:
             return self.retry(run, what)
         except LakeshiftError:
@@ -201,12 +205,7 @@ class MySQLPool:
             finally:
                 _quiet_close(conn)
 
-        try:
-            return self.retry(run, what)
-        except LakeshiftError:
-            raise
-        except Exception as exc:
-            raise source_error(exc, what or f"MySQL {self.label}") from None
+        return self._retried(run, what)
 
     @contextmanager
     def dedicated(self) -> Iterator[Connection]:
