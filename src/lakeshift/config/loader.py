@@ -313,29 +313,9 @@ def load_config(
     found = _Found()
     overrides = _env_overrides(root, env_name, found)
     connections, settings = load_connections(root, environ, overrides)
-    table_overrides = _load_table_overrides(root, environ, found)
-    for name, body in (overrides.get("tables") or {}).items():
-        try:
-            env_table = substitute_strict(body, environ, overrides["_display"], ("tables", str(name)))
-        except ConfigError as exc:
-            found.add(found.tables, name, exc, overrides["_display"], overrides["_path"])
-            continue
-        table_overrides[str(name)] = deep_merge(table_overrides.get(str(name), {}), env_table)
-
-    folder = root / "pipelines"
-    files = sorted(folder.glob("*.y*ml")) if folder.is_dir() else []
-    sources = [(path.stem, _display(root, path), path) for path in files]
-    if not any(stem == "default" for stem, _, _ in sources):
-        sources.append(("default", legacy.ORIGIN, None))
-    per_pipeline = overrides.get("pipelines") or {}
-    for name in per_pipeline:
-        if name not in {stem for stem, _, _ in sources}:
-            found.other.extend(located([f"{overrides['_display']}: pipelines.{name}: no such pipeline (no "
-                                        f"pipelines/{name}.yml); pipelines: "
-                                        f"{', '.join(sorted(stem for stem, _, _ in sources))}"],
-                                       overrides["_display"], overrides["_path"]))
+    table_overrides = _table_overrides(root, environ, overrides, found)
     pipelines: dict[str, PipelineConfig] = {}
-    for stem, display, path in sources:
+    for stem, display, path in _pipeline_files(root, overrides, found):
         if stem in found.pipelines:
             continue  # its environment entry is broken
         try:
@@ -362,6 +342,37 @@ def load_config(
         problems=found.other,
         legacy_in_use=legacy.in_use(environ),
     )
+
+
+def _table_overrides(root: Path, environ: Mapping[str, str], overrides: dict[str, Any],
+                     found: _Found) -> dict[str, dict[str, Any]]:
+    """tables/*.yml with the environment's `tables:` entries merged over them (a broken entry is kept in `found`)."""
+    table_overrides = _load_table_overrides(root, environ, found)
+    for name, body in (overrides.get("tables") or {}).items():
+        try:
+            env_table = substitute_strict(body, environ, overrides["_display"], ("tables", str(name)))
+        except ConfigError as exc:
+            found.add(found.tables, name, exc, overrides["_display"], overrides["_path"])
+            continue
+        table_overrides[str(name)] = deep_merge(table_overrides.get(str(name), {}), env_table)
+    return table_overrides
+
+
+def _pipeline_files(root: Path, overrides: dict[str, Any], found: _Found) -> list[tuple[str, str, Path | None]]:
+    """(key, display name, path) of every pipeline file, plus the built-in v1.0 `default`; an
+    environment entry naming no pipeline is a problem in `found`."""
+    folder = root / "pipelines"
+    files = sorted(folder.glob("*.y*ml")) if folder.is_dir() else []
+    sources: list[tuple[str, str, Path | None]] = [(path.stem, _display(root, path), path) for path in files]
+    if not any(stem == "default" for stem, _, _ in sources):
+        sources.append(("default", legacy.ORIGIN, None))
+    stems = {stem for stem, _, _ in sources}
+    for name in overrides.get("pipelines") or {}:
+        if name not in stems:
+            found.other.extend(located([f"{overrides['_display']}: pipelines.{name}: no such pipeline (no "
+                                        f"pipelines/{name}.yml); pipelines: {', '.join(sorted(stems))}"],
+                                       overrides["_display"], overrides["_path"]))
+    return sources
 
 
 def _pipeline_from_raw(stem: str, raw: dict[str, Any], display: str, overrides: dict[str, Any],
