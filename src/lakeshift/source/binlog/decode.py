@@ -49,7 +49,8 @@ def time_text(value: dt.timedelta, digits: int) -> str:
 
 
 class RowDecoder:
-    """Builds the lake batch of one table's changes, row by row."""
+    """Builds the lake batch of one table's changes, row by row. Each column has its converter
+    picked once (_CONVERTERS by data type); most types take the library's value as it is."""
 
     def __init__(self, table: str, columns: list[Column], zero_dates: str) -> None:
         self.table, self.columns, self.zero_dates = table, columns, zero_dates
@@ -57,6 +58,7 @@ class RowDecoder:
         self.raw_types = [_raw_type(c) for c in columns]
         self.schema = lake_schema(columns + change_columns())  # the batch's Parquet schema
         self._values: list[list[Any]] = [[] for _ in columns]
+        self._plan = [(c.name, c, out, _CONVERTERS.get(c.data_type)) for c, out in zip(columns, self._values)]
         self._ops: list[str] = []
         self._seqs: list[int] = []
         self._times: list[dt.datetime] = []
@@ -66,8 +68,14 @@ class RowDecoder:
 
     def add(self, op: str, seq: int, committed: dt.datetime, values: dict[str, Any], nones: dict[str, Any],
             set_orders: dict[str, list[str]]) -> None:
-        for i, c in enumerate(self.columns):
-            self._values[i].append(self._value(c, values.get(c.name), nones.get(c.name), set_orders))
+        for name, c, out, convert in self._plan:
+            v = values.get(name)
+            if v is None:
+                out.append(self._none(c, nones.get(name)))
+            elif convert is None:
+                out.append(v)
+            else:
+                out.append(convert(self, c, v, set_orders))
         self._ops.append(op)
         self._seqs.append(seq)
         self._times.append(committed)
@@ -88,38 +96,29 @@ class RowDecoder:
         out = pa.RecordBatch.from_arrays(
             [*image.columns, pa.array(self._ops, pa.string()), pa.array(self._seqs, pa.int64()),
              pa.array(self._times, pa.timestamp("us", tz="UTC"))], schema=self.schema)
-        self._values = [[] for _ in self.columns]
+        for values in self._values:
+            values.clear()  # in place: the plan holds these lists (pa.array copied them)
         self._ops, self._seqs, self._times = [], [], []
         return out
 
-    def _value(self, c: Column, v: Any, none: Any, set_orders: dict[str, list[str]]) -> Any:
-        reason = none
-        if v is None:
-            if reason in _ZERO_DATE:
-                return self._zero_date(c)
-            if reason == NONE_SOURCE.EMPTY_SET:
-                return ""
-            if reason not in (None, NONE_SOURCE.NULL):
-                raise SourceError(f"{self.table}: column {c.name!r}: the binlog holds no full value ({reason}); "
-                                  f"binlog CDC needs binlog_row_image=FULL")
-            return None
-        dt_ = c.data_type
-        if dt_ in ("decimal", "numeric"):
-            return format(v if isinstance(v, Decimal) else Decimal(str(v)), "f")
-        if dt_ == "time":
-            return time_text(v, c.datetime_precision or 0)
-        if dt_ == "bit":
-            return int(v, 2) if isinstance(v, str) else int(v)
-        if dt_ in GEOMETRIES:
-            return bytes(v)[4:]  # MySQL's internal form is the SRID, then WKB (the snapshot reads ST_AsBinary)
-        if dt_ == "year":
-            return 0 if v == 1900 else v  # the library reads YEAR 0000 as 1900, which MySQL cannot hold
-        if dt_ == "set":
-            order = set_orders.get(c.name)
-            return ",".join(m for m in order if m in v) if order else ",".join(sorted(v))
-        if dt_ == "timestamp" and v == _EPOCH:
+    def _none(self, c: Column, reason: Any) -> Any:
+        """A None from the library: NULL, or a value it could not give (restored, or refused)."""
+        if reason in _ZERO_DATE:
+            return self._zero_date(c)
+        if reason == NONE_SOURCE.EMPTY_SET:
+            return ""
+        if reason not in (None, NONE_SOURCE.NULL):
+            raise SourceError(f"{self.table}: column {c.name!r}: the binlog holds no full value ({reason}); "
+                              f"binlog CDC needs binlog_row_image=FULL")
+        return None
+
+    def _timestamp(self, c: Column, v: Any, _sets: Any) -> Any:
+        if v == _EPOCH:
             return self._zero_date(c)  # TIMESTAMP 0 is '0000-00-00 00:00:00' (1970-01-01 00:00:00 UTC is not valid)
-        if dt_ == "json" and not isinstance(v, str):
+        return v
+
+    def _json(self, c: Column, v: Any, _sets: Any) -> Any:
+        if not isinstance(v, str):
             raise SourceError(f"{self.table}: column {c.name!r} is MySQL's binary JSON, which binlog CDC cannot "
                               f"give as the snapshot's text yet; use another cdc_strategy for this table")
         return v
@@ -129,6 +128,37 @@ class RowDecoder:
             raise SourceError(f"{self.table}: column {c.name!r} ({c.mysql_type}) holds a zero date such as "
                               f"'0000-00-00' and zero_dates is 'error'; set `zero_dates: null` to read them as NULL")
         return None
+
+
+def _decimal(_d: RowDecoder, _c: Column, v: Any, _sets: Any) -> str:
+    return format(v if isinstance(v, Decimal) else Decimal(str(v)), "f")
+
+
+def _time(_d: RowDecoder, c: Column, v: Any, _sets: Any) -> str:
+    return time_text(v, c.datetime_precision or 0)
+
+
+def _bit(_d: RowDecoder, _c: Column, v: Any, _sets: Any) -> int:
+    return int(v, 2) if isinstance(v, str) else int(v)
+
+
+def _geometry(_d: RowDecoder, _c: Column, v: Any, _sets: Any) -> bytes:
+    return bytes(v)[4:]  # MySQL's internal form is the SRID, then WKB (the snapshot reads ST_AsBinary)
+
+
+def _year(_d: RowDecoder, _c: Column, v: Any, _sets: Any) -> Any:
+    return 0 if v == 1900 else v  # the library reads YEAR 0000 as 1900, which MySQL cannot hold
+
+
+def _set(_d: RowDecoder, c: Column, v: Any, set_orders: dict[str, list[str]]) -> str:
+    order = set_orders.get(c.name)
+    return ",".join(m for m in order if m in v) if order else ",".join(sorted(v))
+
+
+# The snapshot's form of a non-NULL value the library decoded, by data type; other types as they are.
+_CONVERTERS: dict[str, Any] = {
+    "decimal": _decimal, "numeric": _decimal, "time": _time, "bit": _bit, "year": _year, "set": _set,
+    "timestamp": RowDecoder._timestamp, "json": RowDecoder._json, **{g: _geometry for g in GEOMETRIES}}
 
 
 def _raw_type(c: Column) -> pa.DataType:

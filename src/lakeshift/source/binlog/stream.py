@@ -77,6 +77,7 @@ class ChangeRead:
         self._decoder = RowDecoder(target.desc.full_name, target.desc.columns, target.zero_dates)
         self._names = [c.name for c in target.desc.columns]
         self._gone: list[str] = []
+        self._seen: tuple[Any, dict[str, list[str]]] = (None, {})  # the last row images' columns checked, SET orders
         self.truncated = False  # a TRUNCATE was read (the delete guard then applies)
         self.cut = False  # the read ended at max_changes, before `end`
         self.notes: list[str] = []
@@ -125,7 +126,7 @@ class ChangeRead:
             log_file=start.file, log_pos=start.pos, resume_stream=True)
         return BinLogStreamReader(
             connection_settings={}, server_id=self.t.server_id, **where, blocking=False,
-            only_events=list(_EVERY_EVENT), filter_non_implemented_events=False,
+            only_events=list(_EVERY_EVENT), filter_non_implemented_events=False, freeze_schema=True,
             only_schemas=[self.t.desc.schema], only_tables=[self.t.desc.table], pymysql_wrapper=wrapper,
             enable_logging=False)
 
@@ -140,6 +141,8 @@ class ChangeRead:
                 continue
             if isinstance(event, ev.MariadbGtidEvent):
                 pending = event
+            elif _may_change_tables(event):
+                stream.table_map.clear()  # see _may_change_tables
             if not self._commits(event, tx):
                 continue
             if pending is not None:  # the GTID set after this transaction
@@ -222,23 +225,26 @@ class ChangeRead:
         """(op, values, none reasons, SET orders) per change; an update of the key is a delete and an insert."""
         if event.schema != self.t.desc.schema or event.table != self.t.desc.table:
             return  # the library's filter let it through: another table of the same name elsewhere
-        self._check_columns(event)
-        sets = {c.name: list(c.set_values) for c in event.columns if getattr(c, "set_values", None)}
+        if event.columns is not self._seen[0]:  # a table map not seen yet (the stream parses each once)
+            self._check_columns(event)
+            self._seen = (event.columns, {c.name: list(c.set_values) for c in event.columns
+                                          if getattr(c, "set_values", None)})
+        sets, key = self._seen[1], self.t.key
+        op = "insert" if isinstance(event, rev.WriteRowsEvent) else \
+            "delete" if isinstance(event, rev.DeleteRowsEvent) else None
         for row in event.rows:
             image = row.get("values") or row["after_values"]
-            if any(image.get(k) is None for k in self.t.key):
+            if any(image.get(k) is None for k in key):
                 raise SourceError(f"{self.where}: a change at {self._at(event)} has a NULL in the key "
-                                  f"({', '.join(self.t.key)}); it cannot be applied by key. Set primary_key to "
+                                  f"({', '.join(key)}); it cannot be applied by key. Set primary_key to "
                                   f"columns that are never NULL")
-            if isinstance(event, rev.WriteRowsEvent):
-                yield "insert", row["values"], row["none_sources"], sets
-            elif isinstance(event, rev.DeleteRowsEvent):
-                yield "delete", row["values"], row["none_sources"], sets
+            if op is not None:
+                yield op, image, row["none_sources"], sets
             else:
-                before, after = row["before_values"], row["after_values"]
-                if any(before.get(k) != after.get(k) for k in self.t.key):
+                before = row["before_values"]
+                if any(before.get(k) != image.get(k) for k in key):
                     yield "delete", before, row["before_none_sources"], sets
-                yield "update", after, row["after_none_sources"], sets
+                yield "update", image, row["after_none_sources"], sets
 
     def _check_columns(self, event: Any) -> None:
         """Images written before a schema change the run's columns already show: a column added
@@ -262,6 +268,18 @@ class ChangeRead:
     @staticmethod
     def _at(event: Any) -> str:
         return f"position {getattr(event.packet, 'log_pos', '?')}"
+
+
+def _may_change_tables(event: Any) -> bool:
+    """The stream parses a table's map once per table id (freeze_schema: the parse is most of the
+    library's time when transactions are small) and forgets the maps here: at a statement other than
+    BEGIN/COMMIT/ROLLBACK (DDL is one) and at a new log file (a restarted server numbers its tables
+    anew). A table id names one definition of one table while the server runs, so between these
+    the maps read once are the maps the server would send again."""
+    if isinstance(event, ev.QueryEvent):
+        query = event.query if isinstance(event.query, str) else _text(event.query)
+        return query.strip().upper() not in ("BEGIN", *_COMMITS)
+    return isinstance(event, (ev.FormatDescriptionEvent, ev.RotateEvent))
 
 
 def _gtid_text(gtids: dict[int, int], servers: dict[int, int], start: BinlogPosition) -> str | None:
