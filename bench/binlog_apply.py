@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -47,12 +48,21 @@ print(n)
 """
 
 
-def timed(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
+CPU: dict[str, float] = {}  # CPU seconds (user + sys) of the last process `timed` ran, by label
+
+
+def timed(argv: list[str], env: dict[str, str], label: str = "") -> tuple[float, str]:
+    """Wall seconds and stdout of one process; its CPU seconds go to CPU[label] (the machine is shared:
+    wall time carries the waits on other work, CPU time does not)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.monotonic()
     run = subprocess.run(argv, capture_output=True, text=True, env=env)
     if run.returncode:
         raise SystemExit(f"{' '.join(argv[:6])}... failed:\n{run.stdout}\n{run.stderr}")
-    return time.monotonic() - t, run.stdout
+    took = time.monotonic() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU[label] = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return took, run.stdout
 
 
 def main() -> int:
@@ -94,16 +104,17 @@ def main() -> int:
                     cur.execute(s)
                 cur.execute("COMMIT")
         print(f"{len(stmts):,} changes on {args.rows:,} rows", flush=True)
-        raw, out = timed([sys.executable, "-c", RAW, server.host, str(server.port), file, str(pos), db], env)
-        print(f"raw mysql-replication read: {raw:.2f}s ({out.strip()} rows)", flush=True)
+        raw, out = timed([sys.executable, "-c", RAW, server.host, str(server.port), file, str(pos), db], env, "raw")
+        print(f"raw mysql-replication read: {raw:.2f}s, CPU {CPU['raw']:.2f}s ({out.strip()} rows)", flush=True)
         results = {}
         for kind in ("binlog", "hybrid"):
             prof = ["-m", "cProfile", "-o", args.profile] if args.profile and kind == "binlog" else []
             results[kind], _ = timed([sys.executable, *prof, "-m", "lakeshift", "--config-dir", str(configs[kind]), "sync",
-                                      "pipeline", "-p", "p1", "--all"], env)
-            print(f"{kind} run: {results[kind]:.2f}s", flush=True)
+                                      "pipeline", "-p", "p1", "--all"], env, kind)
+            print(f"{kind} run: {results[kind]:.2f}s, CPU {CPU[kind]:.2f}s", flush=True)
         print(f"binlog / hybrid = {results['binlog'] / results['hybrid']:.2f} (target <= 0.5); "
-              f"binlog / raw read = {results['binlog'] / raw:.2f} (target <= 2)")
+              f"binlog / raw read = {results['binlog'] / raw:.2f} (target <= 2); CPU: binlog / hybrid = "
+              f"{CPU['binlog'] / CPU['hybrid']:.2f}, binlog / raw = {CPU['binlog'] / CPU['raw']:.2f}")
         print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
     finally:
         server.stop()

@@ -4,15 +4,19 @@ folder whose source is that server."""
 
 from __future__ import annotations
 
+import re
 import secrets
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pymysql
 from kit.config import build_config, set_source
 
 from kit.lake import local_storage
 from kit.servers import MariaDBServer, start_mariadb
+from kit.wait import wait_for
 
 ROW_LOG = ("--log-bin=mysql-bin", "--binlog-format=ROW", "--binlog-row-metadata=FULL", "--server-id=1")
 
@@ -63,5 +67,36 @@ def binlog_files(server: MariaDBServer) -> list[str]:
         return [r[0] for r in cur.fetchall()]
 
 
-__all__ = ["MariaDBServer", "ROW_LOG", "binlog_config", "binlog_files", "binlog_server", "execute", "new_database",
-           "rows", "transaction"]
+def restart(server: MariaDBServer) -> None:
+    """Stop the server and start it again on its data, as it was started: a new binary log file,
+    and table ids numbered anew from a low number."""
+    assert server.process is not None
+    args = server.process.args
+    server.process.terminate()
+    server.process.wait(timeout=60)
+    with open(server.folder / "server.log", "ab") as log:
+        server.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+
+    def up() -> bool:
+        try:
+            server.connect().close()
+            return True
+        except pymysql.MySQLError:  # not accepting connections yet
+            return False
+
+    wait_for(up, "the restarted MariaDB to accept connections", attempts=300, delay=0.1)
+
+
+def last_table_id(server: MariaDBServer, table: str) -> int:
+    """The table id of the newest table map of `table` in the server's current binary log file."""
+    with server.connect() as conn, conn.cursor() as cur:
+        cur.execute("SHOW MASTER STATUS")
+        cur.execute(f"SHOW BINLOG EVENTS IN '{cur.fetchone()[0]}'")
+        ids = [int(m.group(1)) for r in cur.fetchall() if r[2] == "Table_map"
+               for m in [re.match(r"table_id: (\d+) \(\S+\.`?" + re.escape(table) + r"`?\)", r[5])] if m]
+    assert ids, f"no table map of {table} in the current binary log file"
+    return ids[-1]
+
+
+__all__ = ["MariaDBServer", "ROW_LOG", "binlog_config", "binlog_files", "binlog_server", "execute", "last_table_id",
+           "new_database", "restart", "rows", "transaction"]
