@@ -8,26 +8,22 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from lakeshift import faults
 from lakeshift.batch import Cursor, Manifest, utc_now_iso
-from lakeshift.batch_state import classify, pending
 from lakeshift.engine.batch_spec import BatchSpec, plan_batch
 from lakeshift.engine.contracts import StagedLoad, TargetLoader
 from lakeshift.engine.deletes import detects_deletes, write_gone_rows
-from lakeshift.engine.history import with_history
 from lakeshift.engine.merge_key import RepeatCheck
-from lakeshift.engine.part_feeder import lake_part
 from lakeshift.engine.plan import Plan, TablePlan
 from lakeshift.engine.progress import TableProgress, expected_rows, table_progress
-from lakeshift.engine.quality_gate import QualityGate
 from lakeshift.engine.staging import StagingSession
-from lakeshift.errors import ConfigError, LakeshiftError, LockBusyError, ValidationFailed
+from lakeshift.engine.table_load import PendingLoads
+from lakeshift.errors import ConfigError, LakeshiftError, LockBusyError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -251,73 +247,19 @@ class TableTask:
         self.load_pending(loader, staging)
 
     # ----------------------------------------------------------------- load
+    @cached_property
+    def loads(self) -> PendingLoads:
+        return PendingLoads(self.plan, self.table, self.ctx, self.table_lake, self.progress, self.result)
+
     def _pending(self, loader: TargetLoader) -> list[Manifest]:
-        records = loader.loaded_batches(self.pipeline.name, self.table.name)
-        return pending(classify(self.table_lake.manifests(), records))
+        return self.loads.pending(loader)
 
     def _begin(self, loader: TargetLoader, head: Manifest) -> StagedLoad:
-        guard = None if self.plan.force_deletes else self.table.config.max_delete_fraction  # soft full_sync
-        return loader.begin(head, self.table.target_table, max_delete_fraction=guard)
+        return self.loads.begin(loader, head)
 
     def load_pending(self, loader: TargetLoader, staging: StagingSession) -> None:
-        """Load every pending batch, oldest first, under the table's load lock."""
-        gate = QualityGate(self.pipeline.key, self.table, self.ctx.lake, self.table_lake)
-        with loader.lock(self.pipeline.name, self.table.name), self._quality_reported(gate):
-            batches = self._pending(loader)
-            loaded: Manifest | None = None
-            for n, manifest in enumerate(batches):
-                self.progress.phase("load", note=f"batch {n + 1} of {len(batches)}")
-                self._validate(manifest)
-                gate.judge(manifest, batches[n + 1:])
-                manifest = gate.guarded(manifest, batches[n + 1:])
-                manifest = with_history(manifest, self.table.config, self.table.name, self.plan)
-                staged = staging if staging.holds(manifest) else self._stage_from_lake(loader, manifest)
-                outcome = staged.commit(manifest)
-                faults.checkpoint("after_load_commit")
-                self.result.notes.extend(outcome.notes)
-                if outcome.skipped:
-                    continue
-                self.result.rows_loaded += outcome.rows
-                self.result.rows_deleted += outcome.deleted
-                self.result.batches_loaded += 1
-                self.result.batches_loaded_ids.append(manifest.batch_id)
-                loaded = manifest
-            if loaded is not None:
-                gate.after_load(loader, loaded)  # on the target as this run leaves it
-            staging.abort()  # a staged batch not loaded here was superseded, or loaded by another run meanwhile
-
-    @contextmanager
-    def _quality_reported(self, gate: QualityGate) -> Iterator[None]:
-        """The checks' results reach the run history and the summary, whatever the outcome."""
-        try:
-            yield
-        finally:
-            self.result.quality.extend(gate.lines)
-            self.result.notes.extend(f"data quality: {w}" for w in gate.warnings())
-
-    def _validate(self, manifest: Manifest) -> None:
-        from lakeshift.load import validate_batch
-
-        t = self.table
-        problems = validate_batch(manifest, t.config) if t.config.data_validation else []
-        if problems:
-            key = self.pipeline.key
-            raise ValidationFailed(
-                f"{key}.{t.name}: batch {manifest.batch_id} not loaded (kept in the lake): " + "; ".join(problems)
-                + f". Way out: change the validation rule, or `lakeshift batches skip -p {key} -t {t.name} "
-                f"{manifest.batch_id} --reason TEXT` (it says how to read its rows again)")
-
-    def _stage_from_lake(self, loader: TargetLoader, manifest: Manifest) -> StagedLoad:
-        """Stage a batch the lake holds (left by an earlier run, or not staged while extracted)."""
-        staged = self._begin(loader, manifest)
-        try:
-            for file in manifest.files:
-                part = lake_part(self.ctx.lake, self.table_lake, file)
-                staged.add_part(part.path, part.filesystem, part.uri, part.file)
-        except BaseException:
-            staged.abort()
-            raise
-        return staged
+        """Load every pending batch, oldest first (engine/table_load.py)."""
+        self.loads.load(loader, staging)
 
 
 __all__ = ["TableTask", "TableResult", "LakeshiftError"]
