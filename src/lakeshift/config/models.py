@@ -1,213 +1,31 @@
 """Typed configuration models. Unknown keys are rejected (see errors.py for
-how pydantic errors become one-line messages with file and key path)."""
+how pydantic errors become one-line messages with file and key path). The
+connection models live in connection_models.py, the shared field types in
+fields.py; both are importable from here."""
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    SecretStr,
-    field_validator,
-    model_validator,
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+
+from lakeshift.config.connection_models import (
+    ConnectionSettings,
+    DuckDBTarget,
+    LocalStorage,
+    MySQLSource,
+    PoolSettings,
+    PostgresTarget,
+    RedshiftTarget,
+    S3Storage,
+    SSHTunnel,
+    Storage,
+    Target,
+    TLSSettings,
 )
-
-from lakeshift.errors import IdentifierError
-from lakeshift.identifiers import check_identifier, split_table_name
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False, validate_default=True)
-
-
-def _identifier(value: Any) -> Any:
-    if value is None:
-        return value
-    try:
-        return check_identifier(value, "name")
-    except IdentifierError as exc:
-        raise ValueError(str(exc)) from None
-
-
-def _table_name(value: Any) -> Any:
-    if value is None:
-        return value
-    try:
-        split_table_name(value)
-    except IdentifierError as exc:
-        raise ValueError(str(exc)) from None
-    return value
-
-
-Identifier = Annotated[str, BeforeValidator(_identifier)]
-TableName = Annotated[str, BeforeValidator(_table_name)]
-Port = Annotated[int, Field(ge=1, le=65535)]
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
-
-
-def parse_duration(value: Any) -> timedelta:
-    """'10m', '2h', '7d', '30s', '500ms' or a number of seconds."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    if isinstance(value, str):
-        m = _DURATION.match(value)
-        if m:
-            return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
-    raise ValueError(f"{value!r} is not a duration; use e.g. 30s, 10m, 2h or 7d")
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-
-
-# ---------------------------------------------------------------- connections
-
-
-class PoolSettings(Model):
-    min_connections: int = Field(1, ge=0, le=100)
-    max_connections: int = Field(5, ge=1, le=100)
-    retry_attempts: int = Field(3, ge=0, le=20)
-
-    @model_validator(mode="after")
-    def _min_le_max(self) -> PoolSettings:
-        if self.min_connections > self.max_connections:
-            raise ValueError(
-                f"min_connections ({self.min_connections}) is larger than max_connections ({self.max_connections})"
-            )
-        return self
-
-
-class SSHTunnel(Model):
-    enabled: bool = False
-    host: str | None = None
-    port: Port = 22
-    username: str | None = None
-    private_key_path: str | None = None
-    private_key_passphrase: SecretStr | None = None
-    password: SecretStr | None = None
-    known_hosts: str | None = Field(
-        None, description="known_hosts file; default ~/.ssh/known_hosts. Unknown host keys are refused."
-    )
-    host_key: str | None = Field(
-        None, description="pinned server public key ('ssh-ed25519 AAAA...'); used instead of known_hosts"
-    )
-    strict_host_key_checking: bool = True
-
-
-class TLSSettings(Model):
-    mode: Literal["disable", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
-    ca: str | None = None
-    cert: str | None = None
-    key: str | None = None
-
-
-class _Database(Model):
-    """Fields shared by networked databases. Values that come from an unset
-    variable are None here and listed in `unresolved` (key -> variable)."""
-
-    host: str | None = None
-    port: Port
-    database: str | None = None
-    username: str | None = None
-    password: SecretStr | None = None
-    ssh_tunnel: SSHTunnel | None = None
-    ssl: TLSSettings | None = None
-    description: str | None = None
-    connect_timeout: int | None = Field(None, ge=1, le=3600)
-
-
-class MySQLSource(_Database):
-    type: Literal["mysql", "mariadb"] = "mysql"
-    port: Port = 3306
-    connection_pool: PoolSettings = Field(default_factory=PoolSettings)
-    statement_timeout: Duration = Field(
-        timedelta(hours=1), description="the server stops a read statement after this long; 0 = no limit")
-    stall_timeout: Duration | None = Field(
-        None, description="the reader gives up when MySQL sends nothing for this long; "
-                          "default statement_timeout + 60s (none when statement_timeout is 0); 0 = never")
-
-    @field_validator("statement_timeout", "stall_timeout")
-    @classmethod
-    def _not_negative(cls, value: timedelta | None) -> timedelta | None:
-        if value is not None and value.total_seconds() < 0:
-            raise ValueError("must be 0 or more")
-        return value
-
-
-class PostgresTarget(_Database):
-    type: Literal["postgres", "postgresql"]
-    port: Port = 5432
-    schema_: Identifier = Field("public", alias="schema")
-    connection_pool: PoolSettings = Field(default_factory=PoolSettings)
-
-    model_config = ConfigDict(populate_by_name=True)
-
-
-class RedshiftTarget(PostgresTarget):
-    type: Literal["redshift"]  # type: ignore[assignment]
-    port: Port = 5439
-    iam_role: str | None = Field(None, description="IAM role ARN used by COPY; preferred over keys")
-
-
-class DuckDBTarget(Model):
-    type: Literal["duckdb"]
-    path: str = Field(..., description="DuckDB database file")
-    schema_: Identifier = Field("main", alias="schema")
-    description: str | None = None
-
-    model_config = ConfigDict(populate_by_name=True)
-
-
-Target = Annotated[Union[PostgresTarget, RedshiftTarget, DuckDBTarget], Field(discriminator="type")]
-
-
-class S3Storage(Model):
-    type: Literal["s3"]
-    bucket: str
-    prefix: str = ""
-    region: str | None = None
-    endpoint_url: str | None = None
-    access_key_id: SecretStr | None = None
-    secret_access_key: SecretStr | None = None
-    session_token: SecretStr | None = None
-    server_side_encryption: Literal["AES256", "aws:kms"] | None = None
-    kms_key_id: str | None = None
-    description: str | None = None
-
-    @field_validator("prefix")
-    @classmethod
-    def _strip(cls, v: str) -> str:
-        return v.strip("/")
-
-    @model_validator(mode="after")
-    def _keys_in_pairs(self) -> S3Storage:
-        if (self.access_key_id is None) != (self.secret_access_key is None):
-            raise ValueError("access_key_id and secret_access_key must be given together")
-        return self
-
-
-class LocalStorage(Model):
-    type: Literal["local"]
-    path: str
-    description: str | None = None
-
-
-Storage = Annotated[Union[S3Storage, LocalStorage], Field(discriminator="type")]
-
-
-class ConnectionSettings(Model):
-    default_timeout: int = Field(30, ge=1, le=3600)
-    connection_retry_delay: float = Field(5, ge=0, le=600)
-    pool_recycle_time: int = Field(3600, ge=1)
-    health_check_interval: int = Field(300, ge=1)
+from lakeshift.config.fields import Duration, Identifier, Model, TableName, parse_duration
 
 
 # ---------------------------------------------------------------- pipelines
@@ -408,3 +226,36 @@ class PipelineConfig(Model):
     def isolation_prefix(self) -> str:
         prefix = self.pipeline.s3.isolation_prefix
         return self.key if prefix is None else prefix
+
+__all__ = [
+    "BinlogSettings",
+    "CDC_STRATEGIES",
+    "CdcStrategy",
+    "ConnectionSettings",
+    "DuckDBTarget",
+    "Duration",
+    "Freshness",
+    "FreshnessAge",
+    "Identifier",
+    "LakeSettings",
+    "LocalStorage",
+    "Model",
+    "MySQLSource",
+    "PipelineConfig",
+    "PipelineProcessing",
+    "PipelineSection",
+    "PoolSettings",
+    "PostgresTarget",
+    "RedshiftTarget",
+    "S3Storage",
+    "SSHTunnel",
+    "Storage",
+    "TLSSettings",
+    "TableConfig",
+    "TableName",
+    "TableProcessing",
+    "Target",
+    "ValidationRules",
+    "default_server_id",
+    "parse_duration",
+]

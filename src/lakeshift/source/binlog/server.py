@@ -80,7 +80,7 @@ def _problems(conn: Any) -> list[str]:
                        f"(set it in the server's configuration and restart, or SET GLOBAL {name}={wanted})")
 
     if v.get("log_bin", "OFF").upper() not in ("ON", "1"):
-        out.append(f"log_bin is OFF; binlog CDC needs the binary log: start the server with "
+        out.append("log_bin is OFF; binlog CDC needs the binary log: start the server with "
                    f"--log-bin (and --binlog-format=ROW, --binlog-row-metadata=FULL)")
         return out
     need("binlog_format", "ROW")
@@ -95,7 +95,7 @@ def _problems(conn: Any) -> list[str]:
             out.append(f"{name} is {v[name]}; binlog CDC needs {name}=OFF "
                        f"(compressed events cannot be read)")
     if "partial_json" in v.get("binlog_row_value_options", "").lower():
-        out.append(f"binlog_row_value_options is PARTIAL_JSON; binlog CDC needs it empty "
+        out.append("binlog_row_value_options is PARTIAL_JSON; binlog CDC needs it empty "
                    f"(partial JSON updates carry no full row image)")
     out.extend(_grant_problems(conn))
     return out
