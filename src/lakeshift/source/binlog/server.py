@@ -81,7 +81,7 @@ def _problems(conn: Any) -> list[str]:
 
     if v.get("log_bin", "OFF").upper() not in ("ON", "1"):
         out.append("log_bin is OFF; binlog CDC needs the binary log: start the server with "
-                   f"--log-bin (and --binlog-format=ROW, --binlog-row-metadata=FULL)")
+                   "--log-bin (and --binlog-format=ROW, --binlog-row-metadata=FULL)")
         return out
     need("binlog_format", "ROW")
     need("binlog_row_image", "FULL")
@@ -96,7 +96,7 @@ def _problems(conn: Any) -> list[str]:
                        f"(compressed events cannot be read)")
     if "partial_json" in v.get("binlog_row_value_options", "").lower():
         out.append("binlog_row_value_options is PARTIAL_JSON; binlog CDC needs it empty "
-                   f"(partial JSON updates carry no full row image)")
+                   "(partial JSON updates carry no full row image)")
     out.extend(_grant_problems(conn))
     return out
 
