@@ -79,6 +79,33 @@ def aggregate_sql(side: Side, shape: Shape) -> str:
     return f"SELECT b, COUNT(*), {sums} FROM ({middle}) y GROUP BY b"
 
 
+def whole_sql(side: Side, shape: Shape) -> str:
+    """The keys-only first pass: the whole table as one window (no GROUP BY), with one more
+    checksum for an integer key (mix_item): the table's count and sums, compared before any window."""
+    hk, _ = shape.hashes(side)
+    items = [*shape.sums(side, "k"), *([mix_item(side.engine, "k")] if shape.integer_key else [])]
+    return f"SELECT COUNT(*), {', '.join(items)} FROM (SELECT {hk} AS k FROM {side.table_sql}{side.where()}) x"
+
+
+def mix_item(engine: str, k: str) -> str:
+    """A sum no polynomial identity cancels (unlike SUM(key) and the sum of squares: {1, 5, 6} and
+    {2, 3, 7} agree on both), for a first pass over the whole table, where any keys may combine:
+    t = key * 48271 mod p (in [0, p)), summed as (t mod 2^16) * (t div 2^16). Integer arithmetic on
+    non-negative values below 2^47: the same on every engine (DuckDB's `/` would be a double)."""
+    p = C.P
+    if engine == C.MYSQL:
+        t = f"MOD(MOD(MOD({k}, {p}) + {p}, {p}) * 48271, {p})"
+        item = f"MOD({t}, 65536) * ({t} DIV 65536)"
+    else:
+        mod = (lambda x, n: f"MOD({x}, {n})") if engine == C.REDSHIFT else (lambda x, n: f"(({x}) % {n})")
+        div = "//" if engine == C.DUCKDB else "/"
+        t = mod(f"{mod(f'{mod(k, p)} + {p}', p)} * 48271", p)
+        item = f"{mod(t, 65536)} * ({t} {div} 65536)"
+    if engine == C.REDSHIFT:
+        item = f"CAST({item} AS DECIMAL(38,0))"
+    return f"COALESCE(SUM({item}), 0)"
+
+
 def count_sql(side: Side, extra: Sequence[str] = ()) -> str:
     return f"SELECT COUNT(*) FROM {side.table_sql}{side.where(extra)}"
 
