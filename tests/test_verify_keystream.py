@@ -74,7 +74,6 @@ def test_streamed_key_gaps_at_chunk_boundaries_and_extremes(kind: str, mysql: An
     merge = keystream.merge_gaps
     monkeypatch.setattr(keystream, "merge_gaps", lambda *a: calls.append("merge") or merge(*a))
     monkeypatch.setattr(keystream, "CHUNK", 7)  # many ranges: a boundary every 7 keys on each side
-    monkeypatch.setattr(keystream, "COPY_BYTES", 40)
     top = 18446744073709551615
     mysql_exec(mysql, "CREATE TABLE u (id BIGINT UNSIGNED PRIMARY KEY, v DATETIME(6) NOT NULL DEFAULT NOW(6))",
                "INSERT INTO u (id) SELECT seq FROM seq_1_to_100",
@@ -121,3 +120,44 @@ def test_streamed_key_gaps_skip_soft_deleted_rows(kind: str, mysql: Any, mysql_d
     mysql_exec(mysql, "INSERT INTO s VALUES (10, 0)")
     g = _gaps(config, "s")
     assert (g.gone.num_rows, g.back, g.target_rows) == (0, [(10,)], 48)
+
+
+def test_merge_gaps_of_random_streams_at_every_boundary() -> None:
+    """The merge itself (no database): random chunkings, duplicates on the target's side,
+    keys only on one side at either end; the result is the two set differences."""
+    import random
+
+    import pyarrow as pa
+
+    from lakeshift.verify.keystream import merge_gaps
+
+    rnd = random.Random(12)
+
+    def chunks(keys: list[int]) -> Any:
+        i = 0
+        while i < len(keys):
+            j = i + rnd.randint(1, 9)
+            yield pa.array(keys[i:j], pa.int64())
+            i = j
+
+    for trial in range(400):
+        base = sorted(rnd.sample(range(-300, 300), rnd.randint(0, 80)))
+        src = [k for k in base if rnd.random() > 0.1]
+        tgt = [k for k in base if rnd.random() > 0.1]
+        if trial % 4 == 0 and tgt:
+            tgt = sorted(tgt + rnd.choices(tgt, k=3))
+        gone, back, rows = merge_gaps(chunks(src), chunks(tgt), "t", pa.int64())
+        assert sorted(k for g in gone for k in g.to_pylist()) == sorted(set(tgt) - set(src)), trial
+        assert sorted(k for b in back for k in b.to_pylist()) == sorted(set(src) - set(tgt)), trial
+        assert rows == len(tgt)
+
+
+def test_merge_gaps_refuses_keys_out_of_order() -> None:
+    import pyarrow as pa
+
+    from lakeshift.errors import SourceError
+    from lakeshift.verify.keystream import merge_gaps
+
+    with pytest.raises(SourceError, match="ascending order"):
+        merge_gaps(iter([pa.array([1, 3], pa.int64()), pa.array([2], pa.int64())]),
+                   iter([pa.array([1, 2, 3], pa.int64())]), "t", pa.int64())

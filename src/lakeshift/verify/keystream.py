@@ -1,7 +1,7 @@
 """hard_deletes' key comparison for a key of one integer column (verify.key_gaps), by
 streaming: both sides send their keys in key order (MySQL through connectorx and
-its key's index, PostgreSQL as COPY text parsed by Arrow's CSV reader,
-DuckDB as Arrow), in chunks of about CHUNK keys, and the two sorted streams
+its key's index, PostgreSQL through ADBC, DuckDB as Arrow), in chunks of
+about CHUNK keys, and the two sorted streams
 are merged range by range in Arrow (pyarrow.compute):
 a range ends at the smaller of the two chunks' last key, so each side holds
 about one chunk whatever the table's size, and no key becomes a Python object
@@ -22,22 +22,20 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pcsv
 
 from lakeshift.batch import Column
-from lakeshift.errors import SourceError
+from lakeshift.errors import LakeshiftError, LoadError, SourceError, one_line
+from lakeshift.redact import redact
 from lakeshift.source.convert import ref
 from lakeshift.source.positions import from_sql
 from lakeshift.verify import canonical as C
+from lakeshift.verify.queries import Side
 
 if TYPE_CHECKING:
     from lakeshift.source import MySQLReader, TableDescription
-    from lakeshift.verify.sides import TargetSide
 
 CHUNK = 262_144  # keys per chunk of each side's stream
-ENGINES = (C.POSTGRES, C.DUCKDB)  # Redshift has no COPY TO STDOUT: the windows of table.py
-COPY_BYTES = 4 << 20  # COPY text parsed per chunk (PostgreSQL), cut at a line's end
-_NULL = "\\N"  # COPY text's NULL
+ENGINES = (C.POSTGRES, C.DUCKDB)  # Redshift: no ADBC driver here, the windows of table.py
 
 
 def unsigned(c: Column) -> bool:
@@ -61,55 +59,40 @@ def source_keys(reader: MySQLReader, desc: TableDescription, c: Column) -> Itera
             close()
 
 
-def target_keys(target: TargetSide, desc: TableDescription, c: Column) -> Iterator[pa.Array]:
-    """The target's live keys in key order, chunk by chunk (PostgreSQL: COPY; DuckDB: Arrow)."""
-    side = target.side
+# the key's index gives the order (the planner, without statistics of a table just loaded,
+# would sort it, spilling to disk); the same session settings as verify's other statements
+ADBC_SESSION = ("SET enable_sort = off", "SET work_mem = '64MB'", "SET jit = off")
+
+
+def target_keys(loader: Any, side: Side, desc: TableDescription, c: Column) -> Iterator[pa.Array]:
+    """The target's live keys (`side.conds`) in key order, chunk by chunk: DuckDB's Arrow on a
+    session of `loader`, PostgreSQL's through ADBC (its binary COPY, parsed in C into Arrow)."""
     r = side.ref(c.name)
     typ = pa.uint64() if unsigned(c) else pa.int64()
     if side.engine == C.DUCKDB:
         cast = "UBIGINT" if unsigned(c) else "BIGINT"
-        result = target.session.conn.sql(f"SELECT CAST({r} AS {cast}) AS k FROM {side.table_sql}"
-                                          f"{side.where()} ORDER BY {r}")
-        for b in result.to_arrow_reader(CHUNK):
-            if b.num_rows:
-                yield _checked(b.column(0), desc, c, "the target")
+        with closing(loader.connect()) as session:
+            result = session.conn.sql(f"SELECT CAST({r} AS {cast}) AS k FROM {side.table_sql}{side.where()} "
+                                      f"ORDER BY {r}")
+            for b in result.to_arrow_reader(CHUNK):
+                if b.num_rows:
+                    yield _checked(b.column(0), desc, c, "the target")
         return
-    # the key's own text (numeric(20,0) of a BIGINT UNSIGNED too), parsed as a 64-bit integer
-    sql = f"COPY (SELECT {r} FROM {side.table_sql}{side.where()} ORDER BY {r}) TO STDOUT"
-    for text in _copy_text(target, sql):
-        yield _checked(_parse(text, typ, desc, c), desc, c, "the target")
-
-
-def _copy_text(target: TargetSide, sql: str) -> Iterator[bytes]:
-    """A COPY's text in pieces of about COPY_BYTES, each ending at a line's end."""
-    from lakeshift.load.session import translate_errors
-
-    with translate_errors(target.session.describe):
-        cur = target.session.conn.cursor()
+    # int8 on the wire (two's complement above 2^63 - 1, cast back to the same 64 bits below)
+    sql = f"SELECT {C.int_key(c, side.engine, r)} AS k FROM {side.table_sql}{side.where()} ORDER BY {r}"
+    with closing(loader.adbc_connect()) as conn, closing(conn.cursor()) as cur:
         try:
-            with cur.copy(sql) as copy:
-                buf = bytearray()
-                for data in copy:
-                    buf += data
-                    if len(buf) >= COPY_BYTES:
-                        end = buf.rindex(b"\n") + 1
-                        yield bytes(buf[:end])
-                        del buf[:end]
-                if buf:
-                    yield bytes(buf)
-        finally:
-            cur.close()
-
-
-def _parse(text: bytes, typ: pa.DataType, desc: TableDescription, c: Column) -> pa.Array:
-    try:
-        table = pcsv.read_csv(pa.py_buffer(text), read_options=pcsv.ReadOptions(column_names=["k"]),
-                              parse_options=pcsv.ParseOptions(delimiter="\t", quote_char=False),
-                              convert_options=pcsv.ConvertOptions(column_types={"k": typ}, null_values=[_NULL]))
-    except pa.ArrowInvalid as exc:
-        raise SourceError(f"{desc.full_name}: key column {c.name!r} in the target holds a value that is not a "
-                          f"{typ} integer ({str(exc).splitlines()[0]})") from None
-    return table.column(0).combine_chunks()
+            for statement in ADBC_SESSION:
+                cur.execute(statement)
+            cur.execute(sql)
+            for b in cur.fetch_record_batch():
+                if b.num_rows:
+                    yield _checked(pc.cast(b.column(0), typ, safe=False), desc, c, "the target")
+        except LakeshiftError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any driver error: one line naming the target
+            raise LoadError(redact(f"{loader.describe}: reading the keys of {side.table_sql}: "
+                                   f"{one_line(str(exc))}")) from None
 
 
 def _checked(arr: pa.Array | pa.ChunkedArray, desc: TableDescription, c: Column, where: str) -> pa.Array:
@@ -119,7 +102,7 @@ def _checked(arr: pa.Array | pa.ChunkedArray, desc: TableDescription, c: Column,
     return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 
-def gaps(reader: MySQLReader, desc: TableDescription, target: TargetSide,
+def gaps(reader: MySQLReader, desc: TableDescription, loader: Any, side: Side,
          c: Column) -> tuple[pa.Array, pa.Array, int]:
     """(keys the target holds and MySQL not, keys MySQL holds and the target not, the target's
     live rows). MySQL streams in a thread while the target streams here: both engines work at once."""
@@ -130,7 +113,7 @@ def gaps(reader: MySQLReader, desc: TableDescription, target: TargetSide,
                               name="lakeshift-keys-mysql", daemon=True)
     worker.start()
     try:
-        gone, back, rows = merge_gaps(_consume(chunks), target_keys(target, desc, c), desc.full_name, typ)
+        gone, back, rows = merge_gaps(_consume(chunks), target_keys(loader, side, desc, c), desc.full_name, typ)
     finally:
         stop.set()
         while worker.is_alive():  # let the reader end (and close its stream) before leaving
@@ -178,6 +161,7 @@ class _Sorted:
         self.chunks, self.name, self.typ = chunks, name, typ
         self.buf: pa.Array = pa.array([], typ)
         self.done, self.seen, self.last = False, 0, None
+        self.distinct = True  # every key so far above the one before it
 
     def fill(self) -> None:
         """Read on until the buffer holds two distinct keys (or the stream is over): every key
@@ -189,8 +173,11 @@ class _Sorted:
             elif len(nxt):
                 if nxt.type != self.typ:
                     raise SourceError(f"{self.name}: keys arrived as {nxt.type}, not {self.typ}")
-                if (self.last is not None and nxt[0].as_py() < self.last) or _descends(nxt):
+                first = nxt[0].as_py()
+                if (self.last is not None and first < self.last) or _descends(nxt, pc.less):
                     raise SourceError(f"{self.name}: keys did not arrive in ascending order")
+                if self.distinct and ((self.last is not None and first == self.last) or _descends(nxt, pc.less_equal)):
+                    self.distinct = False
                 self.last, self.seen = nxt[-1].as_py(), self.seen + len(nxt)
                 self.buf = pa.concat_arrays([self.buf, nxt]) if len(self.buf) else nxt
 
@@ -201,13 +188,28 @@ class _Sorted:
         return part
 
 
-def _descends(a: pa.Array) -> bool:
-    return len(a) > 1 and bool(pc.any(pc.less(a.slice(1), a.slice(0, len(a) - 1))).as_py())
+def _descends(a: pa.Array, op: Any) -> bool:
+    """Some key is `op` (less: below; less_equal: not above) the one before it."""
+    return len(a) > 1 and bool(pc.any(op(a.slice(1), a.slice(0, len(a) - 1))).as_py())
 
 
 def _minus(a: pa.Array, b: pa.Array) -> pa.Array:
     """The distinct keys of `a` not in `b`."""
     return pc.unique(a.filter(pc.invert(pc.is_in(a, value_set=b)))) if len(b) else pc.unique(a)
+
+
+def _range_gaps(a: pa.Array, b: pa.Array, distinct: bool) -> tuple[pa.Array, pa.Array]:
+    """(b - a, a - b) of one range; `distinct`: neither side repeats a key, so when every key
+    of `a` is in `b` (the usual case: rows deleted, none added) one hash lookup is enough."""
+    if len(a) == len(b) and distinct and pc.all(pc.equal(a, b)).as_py() is not False:
+        return b.slice(0, 0), a.slice(0, 0)
+    if not len(a) or not len(b):
+        return pc.unique(b), pc.unique(a)
+    found = pc.is_in(b, value_set=a)
+    gone = b.filter(pc.invert(found))
+    if distinct and pc.sum(found).as_py() == len(a):
+        return gone, a.slice(0, 0)
+    return pc.unique(gone), _minus(a, b)
 
 
 def merge_gaps(src: Iterator[pa.Array], tgt: Iterator[pa.Array], name: str,
@@ -224,8 +226,8 @@ def merge_gaps(src: Iterator[pa.Array], tgt: Iterator[pa.Array], name: str,
             return gone, back, t.seen
         ends = [x.buf[-1] for x in (s, t) if not x.done]
         hi = min(ends, key=lambda v: v.as_py()) if ends else None
-        a, b = s.take_below(hi), t.take_below(hi)
-        if len(g := _minus(b, a)):
+        g, k = _range_gaps(s.take_below(hi), t.take_below(hi), s.distinct and t.distinct)
+        if len(g):
             gone.append(g)
-        if len(k := _minus(a, b)):
+        if len(k):
             back.append(k)

@@ -90,17 +90,17 @@ def whole_sql(side: Side, shape: Shape) -> str:
 def mix_item(engine: str, k: str) -> str:
     """A sum no polynomial identity cancels (unlike SUM(key) and the sum of squares: {1, 5, 6} and
     {2, 3, 7} agree on both), for a first pass over the whole table, where any keys may combine:
-    t = key * 48271 mod p (in [0, p)), summed as (t mod 2^16) * (t div 2^16). Integer arithmetic on
-    non-negative values below 2^47: the same on every engine (DuckDB's `/` would be a double)."""
+    m = key mod p, summed as ((m * 48271 mod p) mod 2^16) * m: the low bits of a multiple taken
+    modulo p are no polynomial of the key. Remainders keep the dividend's sign on every engine;
+    |values| below 2^47, summed as DECIMAL / numeric / HUGEINT / DECIMAL(38,0)."""
     p = C.P
     if engine == C.MYSQL:
-        t = f"MOD(MOD(MOD({k}, {p}) + {p}, {p}) * 48271, {p})"
-        item = f"MOD({t}, 65536) * ({t} DIV 65536)"
+        m = f"MOD({k}, {p})"
+        item = f"MOD(MOD({m} * 48271, {p}), 65536) * {m}"
     else:
         mod = (lambda x, n: f"MOD({x}, {n})") if engine == C.REDSHIFT else (lambda x, n: f"(({x}) % {n})")
-        div = "//" if engine == C.DUCKDB else "/"
-        t = mod(f"{mod(f'{mod(k, p)} + {p}', p)} * 48271", p)
-        item = f"{mod(t, 65536)} * ({t} {div} 65536)"
+        m = mod(k, p)
+        item = f"{mod(mod(f'{m} * 48271', p), 65536)} * {m}"
     if engine == C.REDSHIFT:
         item = f"CAST({item} AS DECIMAL(38,0))"
     return f"COALESCE(SUM({item}), 0)"
