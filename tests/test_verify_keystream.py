@@ -71,8 +71,8 @@ def test_streamed_key_gaps_at_chunk_boundaries_and_extremes(kind: str, mysql: An
     from lakeshift.verify import keystream
 
     calls: list[str] = []
-    merge = keystream.merge_gaps
-    monkeypatch.setattr(keystream, "merge_gaps", lambda *a: calls.append("merge") or merge(*a))
+    compare = keystream.compare_ranges
+    monkeypatch.setattr(keystream, "compare_ranges", lambda *a: calls.append("merge") or compare(*a))
     monkeypatch.setattr(keystream, "CHUNK", 7)  # many ranges: a boundary every 7 keys on each side
     top = 18446744073709551615
     mysql_exec(mysql, "CREATE TABLE u (id BIGINT UNSIGNED PRIMARY KEY, v DATETIME(6) NOT NULL DEFAULT NOW(6))",
@@ -122,14 +122,15 @@ def test_streamed_key_gaps_skip_soft_deleted_rows(kind: str, mysql: Any, mysql_d
     assert (g.gone.num_rows, g.back, g.target_rows) == (0, [(10,)], 48)
 
 
-def test_merge_gaps_of_random_streams_at_every_boundary() -> None:
-    """The merge itself (no database): random chunkings, duplicates on the target's side,
-    keys only on one side at either end; the result is the two set differences."""
+def test_compare_ranges_of_random_chunks() -> None:
+    """The range comparison itself (no database): random chunkings of MySQL's keys, duplicates
+    on the target's side, keys only on one side at either end: the two set differences."""
+    import bisect
     import random
 
     import pyarrow as pa
 
-    from lakeshift.verify.keystream import merge_gaps
+    from lakeshift.verify.keystream import compare_ranges
 
     rnd = random.Random(12)
 
@@ -146,18 +147,31 @@ def test_merge_gaps_of_random_streams_at_every_boundary() -> None:
         tgt = [k for k in base if rnd.random() > 0.1]
         if trial % 4 == 0 and tgt:
             tgt = sorted(tgt + rnd.choices(tgt, k=3))
-        gone, back, rows = merge_gaps(chunks(src), chunks(tgt), "t", pa.int64())
+
+        def between(lo: Any, hi: Any, tgt: list[int] = tgt) -> pa.Array:
+            i = 0 if lo is None else bisect.bisect_right(tgt, lo)
+            j = len(tgt) if hi is None else bisect.bisect_right(tgt, hi)
+            part = tgt[i:j]
+            if trial % 3 == 0:
+                rnd.shuffle(part)  # PostgreSQL's keys come in the index's order, not relied on
+            return pa.array(part, pa.int64())
+
+        gone, back, rows = compare_ranges(chunks(src), between, "t")
         assert sorted(k for g in gone for k in g.to_pylist()) == sorted(set(tgt) - set(src)), trial
         assert sorted(k for b in back for k in b.to_pylist()) == sorted(set(src) - set(tgt)), trial
         assert rows == len(tgt)
 
 
-def test_merge_gaps_refuses_keys_out_of_order() -> None:
+def test_compare_ranges_refuses_keys_out_of_order() -> None:
     import pyarrow as pa
 
     from lakeshift.errors import SourceError
-    from lakeshift.verify.keystream import merge_gaps
+    from lakeshift.verify.keystream import compare_ranges
+
+    def nothing(lo: Any, hi: Any) -> pa.Array:
+        return pa.array([], pa.int64())
 
     with pytest.raises(SourceError, match="ascending order"):
-        merge_gaps(iter([pa.array([1, 3], pa.int64()), pa.array([2], pa.int64())]),
-                   iter([pa.array([1, 2, 3], pa.int64())]), "t", pa.int64())
+        compare_ranges(iter([pa.array([1, 3], pa.int64()), pa.array([2], pa.int64())]), nothing, "t")
+    with pytest.raises(SourceError, match="ascending order"):
+        compare_ranges(iter([pa.array([1, 2], pa.int64()), pa.array([2, 5], pa.int64())]), nothing, "t")

@@ -1,20 +1,23 @@
-"""hard_deletes' key comparison for a key of one integer column (verify.key_gaps), by
-streaming: both sides send their keys in key order (MySQL through connectorx and
-its key's index, PostgreSQL through ADBC, DuckDB as Arrow), in chunks of
-about CHUNK keys, and the two sorted streams
-are merged range by range in Arrow (pyarrow.compute):
-a range ends at the smaller of the two chunks' last key, so each side holds
-about one chunk whatever the table's size, and no key becomes a Python object
-(only the differences do).
+"""hard_deletes' key comparison for a key of one integer column (verify.key_gaps), range by
+range: MySQL streams its keys in key order (connectorx, through the key's index) in
+chunks of CHUNK keys; each chunk closes a key range (the previous chunk's last key, this
+chunk's last key], and the target is asked for its live keys of exactly that range
+(PostgreSQL: one `string_agg` of their 8-byte binary forms through its key's index;
+DuckDB: Arrow). The two sorted ranges are compared in Arrow (pyarrow.compute), and a
+last range above MySQL's largest key holds the target's keys MySQL no longer has there.
+Memory is about one range per side whatever the table's size, and no key becomes a
+Python object (only the differences do).
 
 Integer order is the same on every engine (text keys are not: their collations
-differ, so they keep the hash windows of table.py). The window checksums
-cannot help here: a few deletes spread over the table make nearly every window
-differ, and their keys were fetched as Python tuples (228 MB at 2M rows)."""
+differ, so they keep the hash windows of table.py). Window checksums cannot help here:
+a few deletes spread over the table make nearly every window differ, and their keys
+were fetched as Python tuples (228 MB at 2M rows)."""
 
 from __future__ import annotations
 
+import array
 import queue
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import closing, suppress
@@ -24,18 +27,22 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakeshift.batch import Column
-from lakeshift.errors import LakeshiftError, LoadError, SourceError, one_line
-from lakeshift.redact import redact
+from lakeshift.errors import SourceError
 from lakeshift.source.convert import ref
 from lakeshift.source.positions import from_sql
 from lakeshift.verify import canonical as C
 from lakeshift.verify.queries import Side
 
 if TYPE_CHECKING:
+    from lakeshift.load.session import Session
     from lakeshift.source import MySQLReader, TableDescription
 
-CHUNK = 262_144  # keys per chunk of each side's stream
-ENGINES = (C.POSTGRES, C.DUCKDB)  # Redshift: no ADBC driver here, the windows of table.py
+CHUNK = 524_288  # MySQL keys per range (4 MB a side)
+ENGINES = (C.POSTGRES, C.DUCKDB)  # Redshift has no string_agg of bytea: the windows of table.py
+# each range's keys through the key's index, in its order (the planner, without statistics of a
+# table just loaded, would scan the table or sort a bitmap scan's rows); no ORDER BY in the
+# aggregate (PostgreSQL 15 sorts its input again): the comparison needs no order, only ranges
+PG_SESSION = ("SET enable_seqscan = off", "SET enable_bitmapscan = off", "SET work_mem = '64MB'", "SET jit = off")
 
 
 def unsigned(c: Column) -> bool:
@@ -59,67 +66,107 @@ def source_keys(reader: MySQLReader, desc: TableDescription, c: Column) -> Itera
             close()
 
 
-# the key's index gives the order (the planner, without statistics of a table just loaded,
-# would sort it, spilling to disk); the same session settings as verify's other statements
-ADBC_SESSION = ("SET enable_sort = off", "SET work_mem = '64MB'", "SET jit = off")
+class TargetKeys:
+    """The target's live keys (`side.conds`) of one key range at a time, in key order."""
+
+    def __init__(self, session: Session, side: Side, desc: TableDescription, c: Column) -> None:
+        self.session, self.side, self.desc, self.c = session, side, desc, c
+        self.typ = pa.uint64() if unsigned(c) else pa.int64()
+        if side.engine == C.POSTGRES:
+            for statement in PG_SESSION:
+                session.execute(statement)
+
+    def between(self, lo: int | None, hi: int | None) -> pa.Array:
+        """Keys k with lo < k <= hi (None: no bound); in key order from DuckDB, in the index's
+        order (not relied on) from PostgreSQL."""
+        r = self.side.ref(self.c.name)
+        # the last range also takes a NULL key, so that it is refused rather than left out
+        bounds = [f"({r} > {int(lo)}" + (f" OR {r} IS NULL)" if hi is None else ")")] if lo is not None else []
+        bounds += [f"{r} <= {int(hi)}"] if hi is not None else []
+        where = self.side.where(bounds)
+        if self.side.engine == C.DUCKDB:
+            cast = "UBIGINT" if unsigned(self.c) else "BIGINT"
+            table = self.session.conn.sql(f"SELECT CAST({r} AS {cast}) AS k FROM {self.side.table_sql}{where} "
+                                          f"ORDER BY {r}").to_arrow_table()
+            return _checked(table.column(0), self.desc, self.c, "the target")
+        # 8 bytes per key, big-endian two's complement (above 2^63 - 1 too: cast back below)
+        k = C.int_key(self.c, self.side.engine, r)
+        data, nulls = self._binary(f"SELECT string_agg(int8send({k}), ''::bytea), COUNT(*) - COUNT({r}) "
+                                   f"FROM {self.side.table_sql}{where}")
+        if nulls:
+            raise _nulls(self.desc, self.c, "the target")
+        values = array.array("q")
+        values.frombytes(bytes(data or b""))
+        if sys.byteorder == "little":
+            values.byteswap()
+        arr = pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
+        return pc.cast(arr, self.typ, safe=False) if unsigned(self.c) else arr
 
 
-def target_keys(loader: Any, side: Side, desc: TableDescription, c: Column) -> Iterator[pa.Array]:
-    """The target's live keys (`side.conds`) in key order, chunk by chunk: DuckDB's Arrow on a
-    session of `loader`, PostgreSQL's through ADBC (its binary COPY, parsed in C into Arrow)."""
-    r = side.ref(c.name)
-    typ = pa.uint64() if unsigned(c) else pa.int64()
-    if side.engine == C.DUCKDB:
-        cast = "UBIGINT" if unsigned(c) else "BIGINT"
-        with closing(loader.connect()) as session:
-            result = session.conn.sql(f"SELECT CAST({r} AS {cast}) AS k FROM {side.table_sql}{side.where()} "
-                                      f"ORDER BY {r}")
-            for b in result.to_arrow_reader(CHUNK):
-                if b.num_rows:
-                    yield _checked(b.column(0), desc, c, "the target")
-        return
-    # int8 on the wire (two's complement above 2^63 - 1, cast back to the same 64 bits below)
-    sql = f"SELECT {C.int_key(c, side.engine, r)} AS k FROM {side.table_sql}{side.where()} ORDER BY {r}"
-    with closing(loader.adbc_connect()) as conn, closing(conn.cursor()) as cur:
-        try:
-            for statement in ADBC_SESSION:
-                cur.execute(statement)
-            cur.execute(sql)
-            for b in cur.fetch_record_batch():
-                if b.num_rows:
-                    yield _checked(pc.cast(b.column(0), typ, safe=False), desc, c, "the target")
-        except LakeshiftError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any driver error: one line naming the target
-            raise LoadError(redact(f"{loader.describe}: reading the keys of {side.table_sql}: "
-                                   f"{one_line(str(exc))}")) from None
+    def _binary(self, sql: str) -> tuple[Any, ...]:
+        """One row in binary form (the bytea as its bytes, not hex text)."""
+        from lakeshift.load.session import translate_errors
+
+        with translate_errors(self.session.describe):
+            with self.session.conn.cursor(binary=True) as cur:
+                cur.execute(sql)
+                return tuple(cur.fetchone())
+
+
+def _nulls(desc: TableDescription, c: Column, where: str) -> SourceError:
+    return SourceError(f"{desc.full_name}: key column {c.name!r} holds NULLs in {where}; "
+                       f"hard_deletes needs a key without NULLs")
 
 
 def _checked(arr: pa.Array | pa.ChunkedArray, desc: TableDescription, c: Column, where: str) -> pa.Array:
     if arr.null_count:
-        raise SourceError(f"{desc.full_name}: key column {c.name!r} holds NULLs in {where}; "
-                          f"hard_deletes needs a key without NULLs")
+        raise _nulls(desc, c, where)
     return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 
-def gaps(reader: MySQLReader, desc: TableDescription, loader: Any, side: Side,
+def gaps(reader: MySQLReader, desc: TableDescription, target: TargetKeys,
          c: Column) -> tuple[pa.Array, pa.Array, int]:
     """(keys the target holds and MySQL not, keys MySQL holds and the target not, the target's
-    live rows). MySQL streams in a thread while the target streams here: both engines work at once."""
-    typ = pa.uint64() if unsigned(c) else pa.int64()
-    chunks: queue.Queue[Any] = queue.Queue(maxsize=2)  # MySQL's side: at most two chunks ahead
+    live rows). MySQL streams in a thread (at most one chunk ahead) while the target answers
+    for the ranges it closes: both engines work at once."""
+    chunks: queue.Queue[Any] = queue.Queue(maxsize=1)
     stop = threading.Event()
     worker = threading.Thread(target=_produce, args=(source_keys(reader, desc, c), chunks, stop),
                               name="lakeshift-keys-mysql", daemon=True)
     worker.start()
     try:
-        gone, back, rows = merge_gaps(_consume(chunks), target_keys(loader, side, desc, c), desc.full_name, typ)
+        gone, back, rows = compare_ranges(_consume(chunks), target.between, desc.full_name)
     finally:
         stop.set()
         while worker.is_alive():  # let the reader end (and close its stream) before leaving
             with suppress(queue.Empty):
                 chunks.get(timeout=0.1)
-    return _joined(gone, typ), _joined(back, typ), rows
+    return _joined(gone, target.typ), _joined(back, target.typ), rows
+
+
+def compare_ranges(source: Iterator[pa.Array], between: Any, name: str) -> tuple[list[pa.Array],
+                                                                                 list[pa.Array], int]:
+    """(keys only the target holds, keys only MySQL holds, target keys) over ascending MySQL
+    chunks; `between(lo, hi)`: the target's keys lo < k <= hi, in any order."""
+    gone: list[pa.Array] = []
+    back: list[pa.Array] = []
+    rows, lo = 0, None
+    for a in source:
+        if _descends(a, pc.less_equal) or (lo is not None and a[0].as_py() <= lo):
+            raise SourceError(f"{name}: MySQL's keys did not arrive in ascending order, each once")
+        hi = a[-1].as_py()
+        rows += _one_range(a, between(lo, hi), gone, back)
+        lo = hi
+    return gone, back, rows + _one_range(pa.array([], pa.int64()), between(lo, None), gone, back)
+
+
+def _one_range(a: pa.Array, b: pa.Array, gone: list[pa.Array], back: list[pa.Array]) -> int:
+    g, k = _range_gaps(a, b, not _descends(b, pc.less_equal))  # ascending without repeats: distinct
+    if len(g):
+        gone.append(g)
+    if len(k):
+        back.append(k)
+    return len(b)
 
 
 def _produce(source: Iterator[pa.Array], chunks: queue.Queue[Any], stop: threading.Event) -> None:
@@ -153,41 +200,6 @@ def _joined(parts: list[pa.Array], typ: pa.DataType) -> pa.Array:
     return pa.concat_arrays(parts) if parts else pa.array([], typ)
 
 
-class _Sorted:
-    """One side's stream, checked to ascend, consumed below a key. `done`: the stream is over
-    (its buffer may still hold keys)."""
-
-    def __init__(self, chunks: Iterator[pa.Array], name: str, typ: pa.DataType) -> None:
-        self.chunks, self.name, self.typ = chunks, name, typ
-        self.buf: pa.Array = pa.array([], typ)
-        self.done, self.seen, self.last = False, 0, None
-        self.distinct = True  # every key so far above the one before it
-
-    def fill(self) -> None:
-        """Read on until the buffer holds two distinct keys (or the stream is over): every key
-        below the buffer's last one is then in it, whatever duplicates follow."""
-        while not self.done and (not len(self.buf) or self.buf[0] == self.buf[-1]):
-            nxt = next(self.chunks, None)
-            if nxt is None:
-                self.done = True
-            elif len(nxt):
-                if nxt.type != self.typ:
-                    raise SourceError(f"{self.name}: keys arrived as {nxt.type}, not {self.typ}")
-                first = nxt[0].as_py()
-                if (self.last is not None and first < self.last) or _descends(nxt, pc.less):
-                    raise SourceError(f"{self.name}: keys did not arrive in ascending order")
-                if self.distinct and ((self.last is not None and first == self.last) or _descends(nxt, pc.less_equal)):
-                    self.distinct = False
-                self.last, self.seen = nxt[-1].as_py(), self.seen + len(nxt)
-                self.buf = pa.concat_arrays([self.buf, nxt]) if len(self.buf) else nxt
-
-    def take_below(self, hi: Any) -> pa.Array:
-        """The buffered keys < hi (all of them when hi is None)."""
-        n = len(self.buf) if hi is None else pc.sum(pc.less(self.buf, hi)).as_py() or 0
-        part, self.buf = self.buf.slice(0, n), self.buf.slice(n)
-        return part
-
-
 def _descends(a: pa.Array, op: Any) -> bool:
     """Some key is `op` (less: below; less_equal: not above) the one before it."""
     return len(a) > 1 and bool(pc.any(op(a.slice(1), a.slice(0, len(a) - 1))).as_py())
@@ -199,35 +211,16 @@ def _minus(a: pa.Array, b: pa.Array) -> pa.Array:
 
 
 def _range_gaps(a: pa.Array, b: pa.Array, distinct: bool) -> tuple[pa.Array, pa.Array]:
-    """(b - a, a - b) of one range; `distinct`: neither side repeats a key, so when every key
-    of `a` is in `b` (the usual case: rows deleted, none added) one hash lookup is enough."""
-    if len(a) == len(b) and distinct and pc.all(pc.equal(a, b)).as_py() is not False:
+    """(b - a, a - b) of one range; `a` (MySQL's) ascends without repeats; `distinct`: `b`
+    does too (else it may come in any order, with repeats). When every key of `a` is in a
+    distinct `b` (the usual case: rows deleted, none added) one hash lookup is enough; equal
+    ranges cost one comparison."""
+    if len(a) == len(b) and distinct and (not len(a) or pc.all(pc.equal(a, pc.cast(b, a.type))).as_py()):
         return b.slice(0, 0), a.slice(0, 0)
     if not len(a) or not len(b):
-        return pc.unique(b), pc.unique(a)
+        return pc.unique(b), a
     found = pc.is_in(b, value_set=a)
     gone = b.filter(pc.invert(found))
     if distinct and pc.sum(found).as_py() == len(a):
         return gone, a.slice(0, 0)
     return pc.unique(gone), _minus(a, b)
-
-
-def merge_gaps(src: Iterator[pa.Array], tgt: Iterator[pa.Array], name: str,
-               typ: pa.DataType) -> tuple[list[pa.Array], list[pa.Array], int]:
-    """(keys only the target holds, keys only MySQL holds, target keys), merging two ascending
-    streams one range at a time: a range ends below the smaller of the open sides' last keys."""
-    s, t = _Sorted(src, f"{name} (MySQL)", typ), _Sorted(tgt, f"{name} (target)", typ)
-    gone: list[pa.Array] = []
-    back: list[pa.Array] = []
-    while True:
-        s.fill()
-        t.fill()
-        if s.done and t.done and not len(s.buf) and not len(t.buf):
-            return gone, back, t.seen
-        ends = [x.buf[-1] for x in (s, t) if not x.done]
-        hi = min(ends, key=lambda v: v.as_py()) if ends else None
-        g, k = _range_gaps(s.take_below(hi), t.take_below(hi), s.distinct and t.distinct)
-        if len(g):
-            gone.append(g)
-        if len(k):
-            back.append(k)

@@ -250,15 +250,16 @@ def _streamed_gaps(job: TableJob) -> KeyGaps | None:
     engine = job.loader.dialect.name
     cols = {c.name: c for c in job.desc.columns}
     key = [cols[k] for k in job.key]
-    if engine not in keystream.ENGINES or (engine == C.POSTGRES and not hasattr(job.loader, "adbc_connect")) \
-            or len(key) != 1 or C.kind(key[0]) != "int" \
+    if engine not in keystream.ENGINES or len(key) != 1 or C.kind(key[0]) != "int" \
             or not _indexed(job.desc, key[0].name):
         return None
     present = _target_columns(job)
     _check_key(job, key, engine, present)
     side = Q.Side(engine, f"{quote_ansi(job.loader.schema)}.{quote_ansi(job.target_table)}", quote_ansi,
                   conds=_live(present))
-    gone, back, target_rows = keystream.gaps(job.reader, job.desc, job.loader, side, key[0])
+    with closing(job.loader.connect()) as session:
+        keys = keystream.TargetKeys(session, side, job.desc, key[0])
+        gone, back, target_rows = keystream.gaps(job.reader, job.desc, keys, key[0])
     lake = arrow_type(key[0])
     gone_table = pa.Table.from_arrays([pc.cast(gone, lake)], names=[key[0].name])
     return KeyGaps(gone_table, target_rows, [(v,) for v in back.to_pylist()])
