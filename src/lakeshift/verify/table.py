@@ -1,7 +1,9 @@
 """Compare one table: per window a row count and checksums on both sides
-(one aggregate query each, at the same time), then the rows of the windows that
-differ, fetched by key hash and classified (diff.py). With --deep, columns no
-SQL renders identically on both engines are compared in Arrow (arrow_cols.py)."""
+(one aggregate query each, at the same time; keys only: the whole table first,
+and the windows only if it differs), then the rows of the windows that differ,
+fetched by key hash and classified (diff.py). With --deep, columns no SQL
+renders identically on both engines are compared in Arrow (arrow_cols.py).
+hard_deletes' check on an integer key compares key ranges instead (keystream.py)."""
 
 from __future__ import annotations
 
