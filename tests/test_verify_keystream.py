@@ -175,3 +175,24 @@ def test_compare_ranges_refuses_keys_out_of_order() -> None:
         compare_ranges(iter([pa.array([1, 3], pa.int64()), pa.array([2], pa.int64())]), nothing, "t")
     with pytest.raises(SourceError, match="ascending order"):
         compare_ranges(iter([pa.array([1, 2], pa.int64()), pa.array([2, 5], pa.int64())]), nothing, "t")
+
+
+@pytest.mark.parametrize("kind", TARGETS)
+def test_streamed_key_gaps_refuse_a_null_key_in_the_target(kind: str, mysql: Any, mysql_db: str, tmp_path: Path,
+                                                           cli: Any, request: pytest.FixtureRequest) -> None:
+    from lakeshift.errors import SourceError
+
+    mysql_exec(mysql, "CREATE TABLE n (id INT PRIMARY KEY, v DATETIME(6) NOT NULL DEFAULT NOW(6))",
+               "INSERT INTO n (id) SELECT seq FROM seq_1_to_20")
+    target = make_target(kind, request, tmp_path)
+    config = pipeline_config(tmp_path, mysql_db, target, {"n": {"cdc_strategy": "hybrid", "cdc_id_column": "id",
+                                                                "cdc_timestamp_column": "v"}})
+    assert cli("sync", "pipeline", "-p", "p1", "--all", config_dir=config).exit_code == 0
+    key = "id"
+    if kind == "postgres":
+        tamper(target, "ALTER TABLE n DROP CONSTRAINT IF EXISTS n_pkey", "ALTER TABLE n ALTER COLUMN id DROP NOT NULL")
+    else:
+        tamper(target, "CREATE TABLE n2 AS SELECT * FROM n", "DROP TABLE n", "ALTER TABLE n2 RENAME TO n")
+    tamper(target, "INSERT INTO n (id, v) VALUES (NULL, TIMESTAMP '2026-01-01 00:00:00')")
+    with pytest.raises(SourceError, match=f"key column '{key}' holds NULLs in the target"):
+        _gaps(config, "n")
