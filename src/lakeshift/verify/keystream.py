@@ -86,9 +86,12 @@ class TargetKeys:
         bounds += [f"{r} <= {int(hi)}"] if hi is not None else []
         where = self.side.where(bounds)
         if self.side.engine == C.DUCKDB:
+            from lakeshift.load.session import translate_errors
+
             cast = "UBIGINT" if unsigned(self.c) else "BIGINT"
-            table = self.session.conn.sql(f"SELECT CAST({r} AS {cast}) AS k FROM {self.side.table_sql}{where} "
-                                          f"ORDER BY {r}").to_arrow_table()
+            with translate_errors(self.session.describe):
+                table = self.session.conn.sql(f"SELECT CAST({r} AS {cast}) AS k FROM {self.side.table_sql}{where} "
+                                              f"ORDER BY {r}").to_arrow_table()
             return _checked(table.column(0), self.desc, self.c, "the target")
         # 8 bytes per key, big-endian two's complement (above 2^63 - 1 too: cast back below)
         # a range below 2^63 needs no two's complement (the CASE costs PostgreSQL a quarter of the query)
