@@ -69,7 +69,7 @@ def source_keys(reader: MySQLReader, desc: TableDescription, c: Column) -> Itera
 
 
 class TargetKeys:
-    """The target's live keys (`side.conds`) of one key range at a time, in key order."""
+    """The target's live keys (`side.conds`) of one key range at a time."""
 
     def __init__(self, session: Session, side: Side, desc: TableDescription, c: Column) -> None:
         self.session, self.side, self.desc, self.c = session, side, desc, c
@@ -84,19 +84,30 @@ class TargetKeys:
         r = self.side.ref(self.c.name)
         bounds = [f"{r} > {int(lo)}"] if lo is not None else []
         bounds += [f"{r} <= {int(hi)}"] if hi is not None else []
-        where = self.side.where(bounds)
         if self.side.engine == C.DUCKDB:
-            from lakeshift.load.session import translate_errors
-
-            cast = "UBIGINT" if unsigned(self.c) else "BIGINT"
-            with translate_errors(self.session.describe):
-                table = self.session.conn.sql(f"SELECT CAST({r} AS {cast}) AS k FROM {self.side.table_sql}{where} "
-                                              f"ORDER BY {r}").to_arrow_table()
-            return _checked(table.column(0), self.desc, self.c, "the target")
-        # 8 bytes per key, big-endian two's complement (above 2^63 - 1 too: cast back below)
-        # a range below 2^63 needs no two's complement (the CASE costs PostgreSQL a quarter of the query)
+            return self._duckdb(r, self.side.where(bounds))
+        # a range below 2^63 needs no two's complement (the CASE cost PostgreSQL a quarter of the query)
         k = f"({r})::int8" if hi is not None and hi <= I64_MAX else C.int_key(self.c, self.side.engine, r)
-        data, = self._binary(f"SELECT string_agg(int8send({k}), ''::bytea) FROM {self.side.table_sql}{where}")
+        return self._postgres(k, self.side.where(bounds))
+
+    def _duckdb(self, r: str, where: str) -> pa.Array:
+        from lakeshift.load.session import translate_errors
+
+        cast = "UBIGINT" if unsigned(self.c) else "BIGINT"
+        with translate_errors(self.session.describe):
+            table = self.session.conn.sql(f"SELECT CAST({r} AS {cast}) AS k FROM {self.side.table_sql}{where} "
+                                          f"ORDER BY {r}").to_arrow_table()
+        return _checked(table.column(0), self.desc, self.c, "the target")
+
+    def _postgres(self, k: str, where: str) -> pa.Array:
+        """`k`: the key as int8; its 8-byte big-endian forms, joined, read back as 64-bit integers
+        (a BIGINT UNSIGNED above 2^63 - 1 came as its two's complement: the same 64 bits)."""
+        from lakeshift.load.session import translate_errors
+
+        with translate_errors(self.session.describe):
+            with self.session.conn.cursor(binary=True) as cur:  # the bytea as its bytes, not hex text
+                cur.execute(f"SELECT string_agg(int8send({k}), ''::bytea) FROM {self.side.table_sql}{where}")
+                data, = cur.fetchone()
         values = array.array("q")
         values.frombytes(bytes(data or b""))
         if sys.byteorder == "little":
@@ -104,21 +115,11 @@ class TargetKeys:
         arr = pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
         return pc.cast(arr, self.typ, safe=False) if unsigned(self.c) else arr
 
-
     def check_nulls(self) -> None:
         """A NULL key is in no range: refused rather than left out (through the key's index)."""
         r = self.side.ref(self.c.name)
         if self.session.query(f"SELECT 1 FROM {self.side.table_sql}{self.side.where([f'{r} IS NULL'])} LIMIT 1"):
             raise _nulls(self.desc, self.c, "the target")
-
-    def _binary(self, sql: str) -> tuple[Any, ...]:
-        """One row in binary form (the bytea as its bytes, not hex text)."""
-        from lakeshift.load.session import translate_errors
-
-        with translate_errors(self.session.describe):
-            with self.session.conn.cursor(binary=True) as cur:
-                cur.execute(sql)
-                return tuple(cur.fetchone())
 
 
 def _nulls(desc: TableDescription, c: Column, where: str) -> SourceError:
