@@ -247,8 +247,9 @@ def key_gaps(reader: MySQLReader, desc: TableDescription, loader: Any, target_ta
 
 
 def _streamed_gaps(job: TableJob) -> KeyGaps | None:
-    """A key of one integer column MySQL indexes, on PostgreSQL or DuckDB: both sides' keys streamed
-    in key order and merged (keystream.py); None: another key or engine (the windows of run())."""
+    """A key of one integer column MySQL indexes, on PostgreSQL or DuckDB: MySQL's keys streamed in
+    key order, compared with the target's range by range (keystream.py); None: another key or
+    engine (the windows of run())."""
     engine = job.loader.dialect.name
     cols = {c.name: c for c in job.desc.columns}
     key = [cols[k] for k in job.key]
