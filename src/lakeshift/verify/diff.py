@@ -62,5 +62,10 @@ def differing(source: dict[int, tuple[Any, ...]], target: dict[int, tuple[Any, .
     return sorted(b for b in source.keys() | target.keys() if _norm(source.get(b)) != _norm(target.get(b)))
 
 
+def same(source: tuple[Any, ...], target: tuple[Any, ...]) -> bool:
+    """Two aggregates (count, checksums...) are equal."""
+    return _norm(source) == _norm(target)
+
+
 def _norm(agg: tuple[Any, ...] | None) -> tuple[int, ...] | None:
     return tuple(int(v) for v in agg) if agg else None

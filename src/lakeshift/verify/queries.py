@@ -79,6 +79,33 @@ def aggregate_sql(side: Side, shape: Shape) -> str:
     return f"SELECT b, COUNT(*), {sums} FROM ({middle}) y GROUP BY b"
 
 
+def whole_sql(side: Side, shape: Shape) -> str:
+    """The keys-only first pass: the whole table as one window (no GROUP BY), with one more
+    checksum for an integer key (mix_item): the table's count and sums, compared before any window."""
+    hk, _ = shape.hashes(side)
+    items = [*shape.sums(side, "k"), *([mix_item(side.engine, "k")] if shape.integer_key else [])]
+    return f"SELECT COUNT(*), {', '.join(items)} FROM (SELECT {hk} AS k FROM {side.table_sql}{side.where()}) x"
+
+
+def mix_item(engine: str, k: str) -> str:
+    """A sum no polynomial identity cancels (unlike SUM(key) and the sum of squares: {1, 5, 6} and
+    {2, 3, 7} agree on both), for a first pass over the whole table, where any keys may combine:
+    m = key mod p, summed as ((m * 48271 mod p) mod 2^16) * m: the low bits of a multiple taken
+    modulo p are no polynomial of the key. Remainders keep the dividend's sign on every engine;
+    |values| below 2^47, summed as DECIMAL / numeric / HUGEINT / DECIMAL(38,0)."""
+    p = C.P
+    if engine == C.MYSQL:
+        m = f"MOD({k}, {p})"
+        item = f"MOD(MOD({m} * 48271, {p}), 65536) * {m}"
+    else:
+        mod = (lambda x, n: f"MOD({x}, {n})") if engine == C.REDSHIFT else (lambda x, n: f"(({x}) % {n})")
+        m = mod(k, p)
+        item = f"{mod(mod(f'{m} * 48271', p), 65536)} * {m}"
+    if engine == C.REDSHIFT:
+        item = f"CAST({item} AS DECIMAL(38,0))"
+    return f"COALESCE(SUM({item}), 0)"
+
+
 def count_sql(side: Side, extra: Sequence[str] = ()) -> str:
     return f"SELECT COUNT(*) FROM {side.table_sql}{side.where(extra)}"
 

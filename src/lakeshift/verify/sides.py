@@ -53,6 +53,9 @@ class SourceSide:
     def aggregate(self, shape: Q.Shape) -> dict[int, tuple[Any, ...]]:
         return {int(r[0]): tuple(r[1:]) for r in self.query(Q.aggregate_sql(self.side, shape))}
 
+    def whole(self, shape: Q.Shape) -> tuple[Any, ...]:
+        return tuple(self.query(Q.whole_sql(self.side, shape))[0])
+
     def lookup(self, shape: Q.Shape, values: Sequence[int]) -> list[tuple[Any, ...]]:
         """An integer key: the canonical keys (int_key) of those of `values` (key values) MySQL holds,
         through the key's index (verify/lookup.py)."""
@@ -84,6 +87,9 @@ class TargetSide:
 
     def aggregate(self, shape: Q.Shape) -> dict[int, tuple[Any, ...]]:
         return {int(r[0]): tuple(r[1:]) for r in self.query(Q.aggregate_sql(self.side, shape))}
+
+    def whole(self, shape: Q.Shape) -> tuple[Any, ...]:
+        return tuple(self.query(Q.whole_sql(self.side, shape))[0])
 
     def fetch(self, shape: Q.Shape, buckets: Sequence[int]) -> list[tuple[Any, ...]]:
         return _chunked(lambda b: self.query(Q.fetch_sql(self.side, shape, b)), buckets)

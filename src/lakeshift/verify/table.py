@@ -1,7 +1,9 @@
 """Compare one table: per window a row count and checksums on both sides
-(one aggregate query each, at the same time), then the rows of the windows that
-differ, fetched by key hash and classified (diff.py). With --deep, columns no
-SQL renders identically on both engines are compared in Arrow (arrow_cols.py)."""
+(one aggregate query each, at the same time; keys only: the whole table first,
+and the windows only if it differs), then the rows of the windows that differ,
+fetched by key hash and classified (diff.py). With --deep, columns no SQL
+renders identically on both engines are compared in Arrow (arrow_cols.py).
+hard_deletes' check on an integer key compares key ranges instead (keystream.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from lakeshift.batch import Column
 from lakeshift.errors import LoadError, SourceError
@@ -22,7 +25,7 @@ from lakeshift.load.sql import DELETED_AT_COLUMN as DELETED_AT  # a soft-deleted
 from lakeshift.source.types import arrow_type
 from lakeshift.verify import canonical as C
 from lakeshift.verify import diff as D
-from lakeshift.verify import lookup
+from lakeshift.verify import keystream, lookup
 from lakeshift.verify import queries as Q
 from lakeshift.verify.report import EXAMPLES, TableReport
 from lakeshift.verify.sides import SourceSide, TargetSide
@@ -76,9 +79,7 @@ def run(job: TableJob) -> Outcome:
                          key=list(job.key))
     source = SourceSide(job.reader, job.desc, job.synced)
     skipped = [c for c in compared if c not in hashable]
-    live = (f"{quote_ansi(DELETED_AT)} IS NULL",) if DELETED_AT in present else ()
-    if IS_CURRENT in present:  # a history (scd_type: type_2): its live current versions are the rows
-        live = (f"{quote_ansi(IS_CURRENT)} AND NOT {quote_ansi(IS_DELETED)}",)
+    live = _live(present)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lakeshift-verify-arrow") as pool, \
             closing(job.loader.connect()) as session:
         # the Arrow comparison streams both tables while the aggregates run (its own target session)
@@ -86,7 +87,7 @@ def run(job: TableJob) -> Outcome:
         arrow = pool.submit(_arrow_keys, job, None, live, key, skipped) if arrow_cmp and engine != C.DUCKDB else None
         target = TargetSide(session, engine, job.loader.schema, job.target_table, live)
         shape = Q.Shape(key, row, Q.bucket_count(source.estimate()))
-        src_agg, tgt_agg = both(lambda: source.aggregate(shape), lambda: target.aggregate(shape))
+        src_agg, tgt_agg = _aggregates(source, target, shape)
         report.pending = source.pending()
         report.source_rows = sum(int(a[0]) for a in src_agg.values()) + report.pending
         report.target_rows = sum(int(a[0]) for a in tgt_agg.values())
@@ -105,6 +106,20 @@ def run(job: TableJob) -> Outcome:
         report.notes.append(f"not in the target table yet (the next run adds them), not compared: {', '.join(absent)}")
     report.seconds = time.monotonic() - started
     return Outcome(report, diff)
+
+
+WHOLE = -1  # the one window of an identical table's first pass
+
+
+def _aggregates(source: SourceSide, target: TargetSide, shape: Q.Shape) -> tuple[dict[int, Any], dict[int, Any]]:
+    """Per window (count, checksums...) on both sides. Keys only: the whole table first (one
+    aggregate per side, no GROUP BY); when it is equal the table is one window, WHOLE, and
+    equal; else the windows (a second scan per side, only for a table that differs)."""
+    if shape.keys_only:
+        src, tgt = both(lambda: source.whole(shape), lambda: target.whole(shape))
+        if D.same(src, tgt):
+            return {WHOLE: src}, {WHOLE: tgt}
+    return both(lambda: source.aggregate(shape), lambda: target.aggregate(shape))
 
 
 def both(on_source: Callable[[], A], on_target: Callable[[], B]) -> tuple[A, B]:
@@ -128,6 +143,13 @@ def _arrow_keys(job: TableJob, target: TargetSide | None, live: tuple[str, ...],
         engine = job.loader.dialect.name
         compare_columns(job, TargetSide(session, engine, job.loader.schema, job.target_table, live), key, columns, diff)
     return diff.different
+
+
+def _live(present: set[str]) -> tuple[str, ...]:
+    """The target's conditions of its live rows."""
+    if IS_CURRENT in present:  # a history (scd_type: type_2): its live current versions are the rows
+        return (f"{quote_ansi(IS_CURRENT)} AND NOT {quote_ansi(IS_DELETED)}",)
+    return (f"{quote_ansi(DELETED_AT)} IS NULL",) if DELETED_AT in present else ()
 
 
 def _target_columns(job: TableJob) -> set[str]:
@@ -217,8 +239,33 @@ def key_gaps(reader: MySQLReader, desc: TableDescription, loader: Any, target_ta
     deleted: a deleted key inserted again (an id_only cursor never reads it again), a late commit."""
     if not key:
         raise SourceError(f"{desc.full_name}: a table without a key has no keys to delete")
-    outcome = run(TableJob(reader, desc, loader, target_table, list(key), synced=synced))
+    job = TableJob(reader, desc, loader, target_table, list(key), synced=synced)
+    if synced is None and (gaps := _streamed_gaps(job)) is not None:
+        return gaps
+    outcome = run(job)
     return KeyGaps(keys_table(desc, list(key), outcome.diff.extra), outcome.report.target_rows, outcome.diff.missing)
+
+
+def _streamed_gaps(job: TableJob) -> KeyGaps | None:
+    """A key of one integer column MySQL indexes, on PostgreSQL or DuckDB: MySQL's keys streamed in
+    key order, compared with the target's range by range (keystream.py); None: another key or
+    engine (the windows of run())."""
+    engine = job.loader.dialect.name
+    cols = {c.name: c for c in job.desc.columns}
+    key = [cols[k] for k in job.key]
+    if engine not in keystream.ENGINES or len(key) != 1 or C.kind(key[0]) != "int" \
+            or not _indexed(job.desc, key[0].name):
+        return None
+    present = _target_columns(job)
+    _check_key(job, key, engine, present)
+    side = Q.Side(engine, f"{quote_ansi(job.loader.schema)}.{quote_ansi(job.target_table)}", quote_ansi,
+                  conds=_live(present))
+    with closing(job.loader.connect()) as session:
+        keys = keystream.TargetKeys(session, side, job.desc, key[0])
+        gone, back, target_rows = keystream.gaps(job.reader, job.desc, keys, key[0])
+    lake = arrow_type(key[0])
+    gone_table = pa.Table.from_arrays([pc.cast(gone, lake)], names=[key[0].name])
+    return KeyGaps(gone_table, target_rows, [(v,) for v in back.to_pylist()])
 
 
 def gone_keys(reader: MySQLReader, desc: TableDescription, loader: Any, target_table: str,
