@@ -205,6 +205,7 @@ def main() -> int:
     ap.add_argument("--poll", type=float, default=0.1, help="seconds between PostgreSQL polls")
     ap.add_argument("--label", default=str(os.getpid()), help="names the PostgreSQL schema bench_follow_<label>")
     ap.add_argument("--log", metavar="FILE", help="keep the follower's output in FILE")
+    ap.add_argument("--profile", metavar="FILE", help="run the follower under cProfile, its profile in FILE")
     args = ap.parse_args()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "AWS_EC2_METADATA_DISABLED": "true",
            "PYTHONUNBUFFERED": "1"}
@@ -230,7 +231,9 @@ def main() -> int:
             pg.execute(f"CREATE INDEX ON {table} (tx)")
         log = open(args.log or work / "follow.log", "w")  # noqa: SIM115 - closed below
         extra = ["--max-changes", str(args.max_changes)] if args.max_changes else []
-        proc = subprocess.Popen([*cli, "--follow", "--interval", args.interval, *extra], stdout=log,
+        prof = ["-m", "cProfile", "-o", args.profile] if args.profile else []
+        follow = [cli[0], *prof, *cli[1:], "--follow", "--interval", args.interval, *extra]
+        proc = subprocess.Popen(follow, stdout=log,
                                 stderr=subprocess.STDOUT, env=env)
         writer = Writer(server, db, args.rows, args.rate, args.tx_size)
         poller, sampler = Poller(table, args.poll), Sampler(proc.pid)

@@ -5,6 +5,7 @@ folder whose source is that server."""
 from __future__ import annotations
 
 import secrets
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from kit.config import build_config, set_source
 
 from kit.lake import local_storage
 from kit.servers import MariaDBServer, start_mariadb
+from kit.wait import wait_for
 
 ROW_LOG = ("--log-bin=mysql-bin", "--binlog-format=ROW", "--binlog-row-metadata=FULL", "--server-id=1")
 
@@ -63,5 +65,31 @@ def binlog_files(server: MariaDBServer) -> list[str]:
         return [r[0] for r in cur.fetchall()]
 
 
+def replace_server(server: MariaDBServer, server_id: int) -> None:
+    """The server behind the address replaced, for real: mariadbd stopped, its binary log (files,
+    index and GTID state) deleted and started again on the same data and port under another
+    server_id, the identity MariaDB gives a position (it has no server_uuid): a server restored
+    from a backup of the data, with a log of its own that holds none of the old one's GTIDs."""
+    assert server.process is not None
+    argv = [a for a in server.process.args if not str(a).startswith("--server-id=")]  # type: ignore[union-attr]
+    server.process.terminate()
+    server.process.wait(timeout=120)
+    for f in (server.folder / "data").glob("mysql-bin.*"):
+        f.unlink()
+    with open(server.folder / "server.log", "ab") as log:
+        server.process = subprocess.Popen([*argv, f"--server-id={server_id}"], stdout=log, stderr=subprocess.STDOUT)
+
+    def up() -> bool:
+        if server.process is not None and server.process.poll() is not None:
+            raise RuntimeError("the MariaDB did not start again: " + (server.folder / "server.log").read_text()[-2000:])
+        try:
+            server.connect().close()
+            return True
+        except Exception:  # noqa: BLE001 - not accepting connections yet
+            return False
+
+    wait_for(up, "the replaced MariaDB to accept connections", attempts=600, delay=0.1)
+
+
 __all__ = ["MariaDBServer", "ROW_LOG", "binlog_config", "binlog_files", "binlog_server", "execute", "new_database",
-           "rows", "transaction"]
+           "replace_server", "rows", "transaction"]
