@@ -139,6 +139,7 @@ class Sampler:
     peak: int = 0
     peak_pss: int = 0
     main: int = 0  # the main process's own RSS at its peak
+    cpu: float = 0.0  # CPU seconds of the follower and the children it has reaped (connectorx workers)
     hwm: int = 0  # the main process's VmHWM (kB), read before it is stopped
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -150,6 +151,8 @@ class Sampler:
                 self.peak = max(self.peak, sum(p.memory_info().rss for p in procs))
                 self.peak_pss = max(self.peak_pss, sum(p.memory_full_info().pss for p in procs))
                 self.main = max(self.main, root.memory_info().rss)
+                t = root.cpu_times()
+                self.cpu = t.user + t.system + t.children_user + t.children_system
                 self.hwm = _hwm(self.pid) or self.hwm
             except psutil.Error:
                 pass
@@ -282,6 +285,7 @@ def main() -> int:
         print(f"peak memory (target RSS <= 250 MB): follower VmHWM {sampler.hwm / 1024:.0f} MB; sampled every "
               f"0.5s: follower RSS {sampler.main / 2**20:.0f} MB, with its children RSS {sampler.peak / 2**20:.0f} "
               f"MB, PSS {sampler.peak_pss / 2**20:.0f} MB")
+        print(f"follower CPU: {sampler.cpu:.0f}s over {wrote:.0f}s ({100 * sampler.cpu / wrote:.0f}% of one core)")
         print(f"SIGTERM: exit {rc} after {stopped:.1f}s; last line: {tail[-1] if tail else ''!r}")
         print(f"source {src[0]:,} rows {src[1]} / target {dst[0]:,} rows {dst[1]}: "
               f"{'EQUAL' if src == dst else 'DIFFERENT'}")
