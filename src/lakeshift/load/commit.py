@@ -96,7 +96,7 @@ def gone_rows(m: Manifest, moved: Moved) -> int:
     soft full_sync marked, a binlog batch's deletes (a merge's `deleted` are rows replaced, a replace's
     every old row)."""
     if moved.gone is not None:
-        return moved.gone
+        return max(moved.gone, 0)  # a driver that cannot count says -1
     return moved.deleted if m.deletes or m.soft_delete or m.history is not None else 0  # history: tombstones
 
 

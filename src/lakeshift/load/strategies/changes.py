@@ -4,7 +4,10 @@ newest change of each key (by _lakeshift_seq, the order of the log) is
 inserted unless it is a delete. An update that changed the key arrives as a
 delete of the old key and an update of the new one (source/binlog/stream.py),
 so it deletes the old row and writes the new. Plain DELETE ... USING and
-INSERT ... SELECT: the same text on PostgreSQL, Redshift and DuckDB.
+INSERT ... SELECT: the same text on PostgreSQL, Redshift and DuckDB. The rows
+whose key's newest change is a delete are removed by a DELETE of their own
+first: their count is the load record's `deleted` (rows gone from MySQL), apart
+from the rows an update replaces.
 
 hard_deletes: soft (`soft`): a key whose newest change is a delete keeps its
 row image, marked in _lakeshift_deleted_at with the delete's commit time
