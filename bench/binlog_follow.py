@@ -35,6 +35,7 @@ import argparse
 import hashlib
 import os
 import random
+import shutil
 import signal
 import statistics
 import subprocess
@@ -296,6 +297,7 @@ def main() -> int:
             proc.kill()
             proc.wait()
         server.stop()
+        shutil.rmtree(work, ignore_errors=True)
         with psycopg.connect(PG, autocommit=True) as pg:
             pg.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
