@@ -71,20 +71,44 @@ def restart(server: MariaDBServer) -> None:
     """Stop the server and start it again on its data, as it was started: a new binary log file,
     and table ids numbered anew from a low number."""
     assert server.process is not None
-    args = server.process.args
+    argv = list(server.process.args)  # type: ignore[arg-type]
+    _stop(server)
+    _start(server, argv, "the restarted MariaDB")
+
+
+def replace_server(server: MariaDBServer, server_id: int) -> None:
+    """The server behind the address replaced, for real: mariadbd stopped, its binary log (files,
+    index and GTID state) deleted and started again on the same data and port under another
+    server_id, the identity MariaDB gives a position (it has no server_uuid): a server restored
+    from a backup of the data, with a log of its own that holds none of the old one's GTIDs."""
+    assert server.process is not None
+    argv = [a for a in server.process.args if not str(a).startswith("--server-id=")]  # type: ignore[union-attr]
+    _stop(server)
+    for f in (server.folder / "data").glob("mysql-bin.*"):
+        f.unlink()
+    _start(server, [*argv, f"--server-id={server_id}"], "the replaced MariaDB")
+
+
+def _stop(server: MariaDBServer) -> None:
+    assert server.process is not None
     server.process.terminate()
-    server.process.wait(timeout=60)
+    server.process.wait(timeout=120)
+
+
+def _start(server: MariaDBServer, argv: list[Any], what: str) -> None:
     with open(server.folder / "server.log", "ab") as log:
-        server.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        server.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
 
     def up() -> bool:
+        if server.process is not None and server.process.poll() is not None:
+            raise RuntimeError(f"{what} did not start: " + (server.folder / "server.log").read_text()[-2000:])
         try:
             server.connect().close()
             return True
         except pymysql.MySQLError:  # not accepting connections yet
             return False
 
-    wait_for(up, "the restarted MariaDB to accept connections", attempts=300, delay=0.1)
+    wait_for(up, f"{what} to accept connections", attempts=600, delay=0.1)
 
 
 def last_table_id(server: MariaDBServer, table: str) -> int:
@@ -99,4 +123,4 @@ def last_table_id(server: MariaDBServer, table: str) -> int:
 
 
 __all__ = ["MariaDBServer", "ROW_LOG", "binlog_config", "binlog_files", "binlog_server", "execute", "last_table_id",
-           "new_database", "restart", "rows", "transaction"]
+           "new_database", "replace_server", "restart", "rows", "transaction"]

@@ -476,6 +476,41 @@ def follow_then_resume(server: Any, db: str, t: Target, tmp_path: Path) -> None:
 
 
 
+def deleted_cell(output: str, table: str = "items") -> int:
+    """The summary's `deleted` of `table`."""
+    for line in output.splitlines():
+        cells = [c.strip() for c in line.replace("│", "|").split("|") if c.strip()]
+        if len(cells) >= 5 and cells[0] == table:
+            return int(cells[4].replace(",", ""))
+    raise AssertionError(output)
+
+
+@pytest.mark.parametrize("hard_deletes", ["ignore", "soft"])
+def test_the_deletes_a_binlog_batch_applies_are_counted_as_deleted(
+        server: Any, db: str, target: Target, hard_deletes: str, tmp_path: Path) -> None:
+    """A delete, and an update of the key (its old key is gone), are rows deleted: the summary, the load
+    record and the run history say 2. A row born and deleted within the batch, and a replaced row, are not."""
+    config = binlog_config(tmp_path, server, db, target.config,
+                           {"items": {**BINLOG, "hard_deletes": hard_deletes}, "orders": BINLOG})
+    assert sync(config).returncode == 0
+    transaction(server, db, ["DELETE FROM items WHERE id = 2", "UPDATE items SET id = 30 WHERE id = 3",
+                             "UPDATE items SET name = 'kept' WHERE id = 1"])
+    transaction(server, db, ["INSERT INTO items VALUES (4, 'born', NULL, NULL)", "DELETE FROM items WHERE id = 4"])
+    execute(server, db, "UPDATE orders SET qty = 1 WHERE tenant = 'a'")
+    run = sync(config, env={"COLUMNS": "250"})
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert deleted_cell(run.stdout) == 2 and deleted_cell(run.stdout, "orders") == 0
+    loads = target.query(f'SELECT "mode", "deleted" FROM {target.name("_lakeshift_loads")} '
+                         "WHERE \"table_name\" = 'items' ORDER BY \"batch_id\"")
+    assert [(m, int(d or 0)) for m, d in loads] == [("replace", 0), ("changes", 2)]
+    runs = target.query(f'SELECT "rows_deleted" FROM {target.name("_lakeshift_runs")} '
+                        "WHERE \"table_name\" = 'items' ORDER BY \"started_at\"")
+    assert [int(r[0]) for r in runs] == [0, 2]
+    live = 'WHERE "_lakeshift_deleted_at" IS NULL ' if hard_deletes == "soft" else ""
+    assert target.query(f'SELECT "id", "name" FROM {target.name("items")} {live}ORDER BY 1') == [
+        (1, "kept"), (30, "three")]
+
+
 def test_another_server_resumes_by_gtid_when_its_binlog_holds_the_position_else_it_is_lost(
         server: Any, db: str, tmp_path: Path) -> None:
     """The position is recorded with MariaDB's GTID of exactly its file/offset and read from by GTID.

@@ -83,3 +83,23 @@ def test_the_stages_follow_the_flags_and_exclude_each_other() -> None:
     assert Stages.from_flags(backup_only=False, load_only=True) == Stages(extract=False, load=True)
     with pytest.raises(ConfigError, match="--backup-only and --redshift-only/--load-only exclude each other"):
         Stages.from_flags(backup_only=True, load_only=True)
+
+
+@pytest.mark.parametrize("strategies, children", [(["binlog", "binlog"], 0), (["binlog", "full_sync"], 1)])
+def test_a_run_starts_a_connectorx_child_ahead_only_when_a_table_reads_with_it(
+        tmp_path: Path, strategies: list[str], children: int) -> None:
+    """A binlog change read never uses one: a --follow cycle (a run) of binlog tables starts none,
+    where it used to start and stop one per cycle (docs/benchmarks.md, issue 13's --follow)."""
+    import psutil
+
+    from lakeshift.engine.runner import RunContext
+
+    tables = {f"t{i}": {"cdc_strategy": s} for i, s in enumerate(strategies)}
+    ctx = RunContext(plan(tmp_path, tables, list(tables)))
+    before = {p.pid for p in psutil.Process().children()}
+    try:
+        ctx.reader()
+        started = [p for p in psutil.Process().children() if p.pid not in before]
+        assert [p.cmdline()[-1].endswith("worker.py") for p in started] == [True] * children
+    finally:
+        ctx.close()

@@ -629,9 +629,15 @@ def test_a_binlog_changes_batch_deletes_the_keys_it_touches_and_inserts_the_newe
         ("_lakeshift_commit_ts", "timestamp with time zone", None, None, None)])
     assert stmts[i + 1] == (f'SELECT "_lakeshift_seq", "_lakeshift_commit_ts" FROM {STAGE} WHERE "_lakeshift_op" = '
                             """'truncate' ORDER BY "_lakeshift_seq" DESC LIMIT 1""")  # none here (the fake)
-    assert stmts[i + 2] == (f'DELETE FROM "analytics"."t" USING {STAGE} AS "_lakeshift_s" '
+    newest_deletes = ('(SELECT * FROM (SELECT "id", "_lakeshift_op", "_lakeshift_seq", "_lakeshift_commit_ts", '
+                      'ROW_NUMBER() OVER (PARTITION BY "id" ORDER BY "_lakeshift_seq" DESC) AS "_lakeshift_rn" FROM '
+                      f'{STAGE}) AS "_lakeshift_n" WHERE "_lakeshift_rn" = 1 AND "_lakeshift_op" = \'delete\')')
+    # the rows whose newest change is a delete go first: their count is the load record's `deleted`
+    assert stmts[i + 2] == (f'DELETE FROM "analytics"."t" USING {newest_deletes} AS "_lakeshift_s" '
                             'WHERE "analytics"."t"."id" = "_lakeshift_s"."id"')
-    assert stmts[i + 3] == (
+    assert stmts[i + 3] == (f'DELETE FROM "analytics"."t" USING {STAGE} AS "_lakeshift_s" '
+                            'WHERE "analytics"."t"."id" = "_lakeshift_s"."id"')
+    assert stmts[i + 4] == (
         'INSERT INTO "analytics"."t" ("id", "name", "_lakeshift_op", "_lakeshift_seq", "_lakeshift_commit_ts") '
         'SELECT "_lakeshift_s"."id", "_lakeshift_s"."name", "_lakeshift_s"."_lakeshift_op", '
         '"_lakeshift_s"."_lakeshift_seq", "_lakeshift_s"."_lakeshift_commit_ts" AT TIME ZONE \'UTC\' FROM (SELECT "id", "name", '
@@ -639,6 +645,66 @@ def test_a_binlog_changes_batch_deletes_the_keys_it_touches_and_inserts_the_newe
         f'"_lakeshift_seq" DESC NULLS LAST) AS "_lakeshift_rn" FROM {STAGE}) AS "_lakeshift_s" '
         """WHERE "_lakeshift_s"."_lakeshift_rn" = 1 AND "_lakeshift_s"."_lakeshift_op" <> 'delete'""")
     assert fake.log[-2][0] == "COMMIT"
+    assert next(p for q, p in fake.log if q == INSERT_LOAD)[12] == 5  # deleted: the first DELETE's count (the fake's 5)
+    parse_all(stmts)
+
+
+CHANGE_TYPES = [("id", "bigint", None, 64, 0), ("name", "character varying", 80, None, None),
+                ("_lakeshift_op", "character varying", 8, None, None), ("_lakeshift_seq", "bigint", None, 64, 0),
+                ("_lakeshift_commit_ts", "timestamp with time zone", None, None, None)]
+TRUNCATED_AT = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
+
+
+class TruncatingRedshift(FakeRedshift):
+    """The fake, with a TRUNCATE at _lakeshift_seq 8 in staging (its answer to the batch's look for one)."""
+
+    def respond(self, statement: str, params: Any) -> tuple[list[tuple[Any, ...]], int]:
+        if """WHERE "_lakeshift_op" = 'truncate'""" in statement:
+            return [(8, TRUNCATED_AT)], 1
+        return super().respond(statement, params)
+
+
+def truncate_batch(lake: Lake, soft: bool) -> tuple[Any, list[str]]:
+    from lakeshift.batch import change_columns
+
+    data = {"id": [1, None, 2, 3], "name": ["a", None, "b", "c"],
+            "_lakeshift_op": ["insert", "truncate", "insert", "delete"], "_lakeshift_seq": [7, 8, 9, 10],
+            "_lakeshift_commit_ts": [TRUNCATED_AT] * 4}
+    m, paths = batch(lake, COLS[:2] + change_columns(), [data], bid=BID, mode="changes")
+    m.soft_delete = soft
+    return m, paths
+
+
+def test_a_binlog_truncate_deletes_every_row_then_applies_the_changes_after_it(lake):
+    """A TRUNCATE read from the binlog (hard_deletes set): DELETE of every row, never Redshift's
+    TRUNCATE (it commits on its own), then only the changes after it; its rows are the `deleted`."""
+    fake = TruncatingRedshift()
+    m, paths = truncate_batch(lake, soft=False)
+    stmts, i = commit_into_existing(fake, lake, m, paths, CHANGE_TYPES)
+    after = f'(SELECT * FROM {STAGE} WHERE "_lakeshift_seq" > 8) AS "_lakeshift_a"'
+    assert stmts[i + 1].endswith("""WHERE "_lakeshift_op" = 'truncate' ORDER BY "_lakeshift_seq" DESC LIMIT 1""")
+    assert stmts[i + 2] == 'DELETE FROM "analytics"."t"'
+    assert stmts[i + 3].startswith('INSERT INTO "analytics"."t" ("id", "name", "_lakeshift_op", ')
+    assert f"FROM {after}) AS \"_lakeshift_s\" WHERE" in stmts[i + 3]
+    assert stmts[i + 4] == INSERT_LOAD and stmts[-1] == "COMMIT"
+    assert not any(s.upper().startswith("TRUNCATE") for s in stmts)
+    assert next(p for q, p in fake.log if q == INSERT_LOAD)[12] == 5  # deleted: the DELETE's count (the fake's 5)
+    parse_all(stmts)
+
+
+def test_a_soft_binlog_truncate_marks_every_live_row_with_its_commit_time(lake):
+    fake = TruncatingRedshift()
+    m, paths = truncate_batch(lake, soft=True)
+    stmts, i = commit_into_existing(fake, lake, m, paths, [
+        *CHANGE_TYPES, ("_lakeshift_deleted_at", "timestamp with time zone", None, None, None)])
+    assert stmts[i + 2] == ('UPDATE "analytics"."t" SET "_lakeshift_deleted_at" = %s, "_lakeshift_commit_ts" = %s, '
+                            """"_lakeshift_op" = 'truncate', "_lakeshift_seq" = 8 WHERE "_lakeshift_deleted_at" IS NULL""")
+    assert next(p for q, p in fake.log if q == stmts[i + 2]) == (TRUNCATED_AT, TRUNCATED_AT)
+    after = f'(SELECT * FROM {STAGE} WHERE "_lakeshift_seq" > 8) AS "_lakeshift_a"'
+    assert stmts[i + 3].startswith('DELETE FROM "analytics"."t" USING (SELECT * FROM (SELECT "id", ') and after in stmts[i + 3]
+    assert stmts[i + 4].startswith('UPDATE "analytics"."t" SET "_lakeshift_deleted_at" = "_lakeshift_s".') and after in stmts[i + 4]
+    assert stmts[i + 5].startswith('INSERT INTO "analytics"."t" (') and after in stmts[i + 5]
+    assert next(p for q, p in fake.log if q == INSERT_LOAD)[12] == 10  # marked by the TRUNCATE (5) + after it (5)
     parse_all(stmts)
 
 

@@ -52,7 +52,10 @@ class RunContext:
                 from lakeshift.source.worker import WorkerPool
 
                 workers = WorkerPool()  # connectorx children shared by the run's tables
-                workers.prestart()
+                if any(t.config.cdc_strategy != "binlog" for t in self.plan.tables):
+                    # binlog tables read changes without one (a snapshot starts it when it reads): a
+                    # child started per --follow cycle cost more CPU than the cycle's own read
+                    workers.prestart()
                 self._pool = MySQLPool(self.source, self.settings, cx_workers=workers)
         return MySQLReader(self.source, self.settings, self._pool)
 

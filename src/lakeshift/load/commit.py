@@ -8,6 +8,7 @@ record, so a batch is in the target completely, with its record, or not at all.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -78,7 +79,7 @@ def _in_transaction(ctx: LoadContext, staging: Staging, s: Session, job: MoveJob
     known = TableFacts(exists=plan.exists, staged=job.staged, staged_rows=staged, key=tuple(m.primary_key),
                        soft_delete=m.soft_delete, history=m.history is not None)
     moved = plan_move(m.mode, staging.facts(s, job, known)).move(s, job)
-    moved = Moved(max(moved.deleted, 0), max(moved.inserted, 0), moved.finish)
+    moved = dataclasses.replace(moved, deleted=max(moved.deleted, 0), inserted=max(moved.inserted, 0))
     if m.unique_in_target:
         _refuse_repeated_keys(ctx, s, job)
     s.execute(sql.insert_load(ctx.schema, s.placeholder), (
@@ -92,7 +93,10 @@ def _in_transaction(ctx: LoadContext, staging: Staging, s: Session, job: MoveJob
 
 def gone_rows(m: Manifest, moved: Moved) -> int:
     """Rows gone from the source that the batch removed or marked: a delete batch's, and those a
-    soft full_sync marked (a merge's `deleted` are rows replaced, a replace's every old row)."""
+    soft full_sync marked, a binlog batch's deletes (a merge's `deleted` are rows replaced, a replace's
+    every old row)."""
+    if moved.gone is not None:
+        return max(moved.gone, 0)  # a driver that cannot count says -1
     return moved.deleted if m.deletes or m.soft_delete or m.history is not None else 0  # history: tombstones
 
 

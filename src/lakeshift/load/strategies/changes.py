@@ -4,7 +4,10 @@ newest change of each key (by _lakeshift_seq, the order of the log) is
 inserted unless it is a delete. An update that changed the key arrives as a
 delete of the old key and an update of the new one (source/binlog/stream.py),
 so it deletes the old row and writes the new. Plain DELETE ... USING and
-INSERT ... SELECT: the same text on PostgreSQL, Redshift and DuckDB.
+INSERT ... SELECT: the same text on PostgreSQL, Redshift and DuckDB. The rows
+whose key's newest change is a delete are removed by a DELETE of their own
+first: their count is the load record's `deleted` (rows gone from MySQL), apart
+from the rows an update replaces.
 
 hard_deletes: soft (`soft`): a key whose newest change is a delete keeps its
 row image, marked in _lakeshift_deleted_at with the delete's commit time
@@ -56,10 +59,20 @@ class ApplyChanges:
         if cut is not None:
             return self._after_truncate(s, job, *cut)
         if self.soft:
-            return Moved(self._soft(s, job, job.stage_sql), s.execute(self.insert(job)))
-        deleted = s.execute(sql.delete_matching(job.target_sql, job.stage_sql, job.manifest.primary_key)) \
-            if self.delete else 0
-        return Moved(deleted, s.execute(self.insert(job)))
+            marked = self._soft(s, job, job.stage_sql)
+            return Moved(marked, s.execute(self.insert(job)), gone=marked)
+        if not self.delete:
+            return Moved(0, s.execute(self.insert(job)), gone=0)
+        gone = s.execute(self._delete_gone(job))  # counted apart: the load record's `deleted`
+        replaced = s.execute(sql.delete_matching(job.target_sql, job.stage_sql, job.manifest.primary_key))
+        return Moved(gone + replaced, s.execute(self.insert(job)), gone=gone)
+
+    @staticmethod
+    def _delete_gone(job: MoveJob) -> str:
+        """Remove the rows whose key's newest change is a delete (an update of the key included)."""
+        key, target = job.manifest.primary_key, job.target_sql
+        match = " AND ".join(f"{target}.{quote_ansi(k)} = {STAGE_ALIAS}.{quote_ansi(k)}" for k in key)
+        return f"DELETE FROM {target} USING {newest_changes(job.stage_sql, key, True)} AS {STAGE_ALIAS} WHERE {match}"
 
     def _soft(self, s: Session, job: MoveJob, stage: str) -> int:
         """Replace the keys whose newest change is not a delete; mark those whose newest is. Marked rows."""
@@ -89,7 +102,7 @@ class ApplyChanges:
             gone = s.execute(sql.delete_all(job.target_sql))
         after = f'(SELECT * FROM {job.stage_sql} WHERE {quote_ansi(SEQ_COLUMN)} > {int(seq)}) AS "_lakeshift_a"'
         marked = self._soft(s, job, after) if self.soft else 0
-        return Moved(gone + marked, s.execute(self.insert(job, after)))
+        return Moved(gone + marked, s.execute(self.insert(job, after)), gone=gone + marked)
 
 
 def _last_truncate(s: Session, stage_sql: str) -> tuple[int, Any] | None:

@@ -76,6 +76,7 @@ class Moved:
     deleted: int
     inserted: int
     finish: Finish = drop_stage
+    gone: int | None = None  # rows gone from the source, when the strategy tells them apart (binlog deletes)
 
 
 class MoveStrategy(Protocol):
