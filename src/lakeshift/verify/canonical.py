@@ -86,14 +86,13 @@ def column_text(c: Column, engine: str, r: str, zero_test: str | None = None) ->
 
 
 # The canonical text of each kind, per engine ({r}: the column). MySQL sessions run in UTC, so a
-# TIMESTAMP reads as its UTC instant; MySQL's own text of a DATE, and of a DATETIME(6), is the
-# canonical one (cheaper than DATE_FORMAT; zero dates are NULL before, zero_test); BIT's text is its bytes and YEAR 0's is '0000', hence the
+# TIMESTAMP reads as its UTC instant; BIT's text is its bytes and YEAR 0's is '0000', hence the
 # CAST to UNSIGNED; DuckDB and Redshift hold DECIMAL above 38 digits as MySQL's exact text.
 _TEXT: dict[str, dict[str, str]] = {
     MYSQL: {"int": "CAST({r} AS CHAR)", "bool": "CAST({r} AS CHAR)", "decimal": "CAST({r} AS CHAR)",
             "decimal_text": "CAST({r} AS CHAR)", "bit": "CAST(CAST({r} AS UNSIGNED) AS CHAR)",
-            "date": "CAST({r} AS CHAR)", "datetime": "CAST(CAST({r} AS DATETIME(6)) AS CHAR)",
-            "timestamp": "CAST(CAST({r} AS DATETIME(6)) AS CHAR)",
+            "date": "DATE_FORMAT({r}, {day})", "datetime": "DATE_FORMAT({r}, {moment})",
+            "timestamp": "DATE_FORMAT({r}, {moment})",
             "text": "CONCAT(LENGTH(CAST({r} AS CHAR CHARACTER SET utf8mb4)), ':', CAST({r} AS CHAR CHARACTER SET utf8mb4))",
             "long_text": "MD5(CAST({r} AS CHAR CHARACTER SET utf8mb4))",
             "json": "MD5(CAST({r} AS CHAR CHARACTER SET utf8mb4))", "binary": "MD5({r})"},
