@@ -68,3 +68,31 @@ def test_float_changes_are_found_bit_for_bit(kind: str, mysql: Any, mysql_db: st
     assert example_ids(r["fl"], "different") == sorted([*CHANGES, 4])
     assert example_ids(r["fk"], "different", "code") == ["k18446744073709551615", "k4"]
     assert (sorted(set(small_chunks)) == [1, 3]) if kind == "postgres" else not small_chunks  # 10 rows: 3+3+3+1
+
+
+def test_mysql_aggregate_in_two_key_ranges_equals_one_statement(mysql: Any, mysql_db: str, tmp_path: Path,
+                                                                request: pytest.FixtureRequest) -> None:
+    """--deep with an integer primary key: MySQL's windows come from two key-range statements, added;
+    the same counts and sums as one statement over the whole table (BIGINT UNSIGNED beyond 2^63)."""
+    from lakeshift.config.loader import load_config
+    from lakeshift.source import MySQLReader
+    from lakeshift.verify import canonical as C
+    from lakeshift.verify import queries as Q
+    from lakeshift.verify.sides import SourceSide
+
+    mysql_exec(mysql, "CREATE TABLE fl (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, f FLOAT, db DOUBLE, t VARCHAR(9))",
+               f"INSERT INTO fl (id, f, db) VALUES {ROWS}", "UPDATE fl SET t = CONCAT('t|', id % 7)")
+    config = pipeline_config(tmp_path, mysql_db, make_target("duckdb", request, tmp_path),
+                             {"fl": {"cdc_strategy": "full_sync"}})
+    cfg = load_config(str(config))
+    reader = MySQLReader(cfg.source("src"), cfg.settings)
+    try:
+        desc = reader.describe("fl", cfg.pipeline("p1").tables["fl"])
+        source = SourceSide(reader, desc, None)
+        key = [c for c in desc.columns if c.name == "id"]
+        deep = Q.Shape(key, [c for c in desc.columns if C.sql_kind(c, C.DUCKDB) is not None], 16)
+        assert len(source.halves(deep)) == 2 and len(source.halves(Q.Shape(key, key, 16))) == 1
+        whole = {int(r[0]): tuple(int(v) for v in r[1:]) for r in source.query(Q.aggregate_sql(source.side, deep))}
+        assert source.aggregate(deep) == whole and sum(v[0] for v in whole.values()) == 10
+    finally:
+        reader.close()

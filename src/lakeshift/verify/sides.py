@@ -53,7 +53,7 @@ class SourceSide:
         return int(beyond)
 
     def aggregate(self, shape: Q.Shape) -> dict[int, tuple[Any, ...]]:
-        halves = self._halves(shape)
+        halves = self.halves(shape)
         if len(halves) == 1:
             return {int(r[0]): tuple(r[1:]) for r in self.query(Q.aggregate_sql(self.side, shape))}
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lakeshift-verify-half") as pool:
@@ -67,12 +67,12 @@ class SourceSide:
                 merged[b] = values if old is None else tuple(x + y for x, y in zip(old, values))
         return merged
 
-    def _halves(self, shape: Q.Shape) -> list[Q.Side]:
+    def halves(self, shape: Q.Shape) -> list[Q.Side]:
         """--deep hashes every row in MySQL, one core's work for one statement: a key of one integer
         column leading the primary key splits it into two key ranges, run at the same time."""
         key = shape.key[0].name if shape.integer_key and not shape.keys_only else None
-        if key is None or self.desc.primary_key[:1] != [key]:
-            return [self.side]
+        if key is None or self.desc.custom_sql or self.desc.primary_key[:1] != [key]:
+            return [self.side]  # a custom SELECT has no index to find MIN/MAX or a range by
         col = self.side.ref(key)
         (lo, hi), = self.reader.pool.query(f"SELECT MIN({col}), MAX({col}) FROM {self.side.table_sql}", None,
                                            self.where)
