@@ -1,5 +1,5 @@
-"""--deep for the columns no SQL renders identically on both engines (FLOAT and
-DOUBLE, TIME, GEOMETRY; JSON on PostgreSQL/Redshift; binary on Redshift): both
+"""--deep for the columns no SQL renders identically on both engines (TIME,
+GEOMETRY; JSON on PostgreSQL/Redshift; binary and FLOAT/DOUBLE on Redshift): both
 sides stream the row's 60-bit key hash and those columns ORDERED BY that hash,
 and the two streams are merge-joined slice by slice and compared in Arrow
 (floats by their bits; JSON by its text, parsed only where the texts differ).
@@ -23,7 +23,6 @@ import pyarrow.compute as pc
 from lakeshift.batch import Column
 from lakeshift.source.convert import select_expr
 from lakeshift.verify import canonical as C
-from lakeshift.verify import packed
 from lakeshift.verify.sides import SourceSide, TargetSide
 
 if TYPE_CHECKING:
@@ -204,9 +203,6 @@ def _target_batches(target: TargetSide, key: list[Column], columns: list[Column]
                     chunk: int) -> Iterator[pa.RecordBatch]:
     side = target.side
     k = _key_hash(target, key)
-    if packed.usable(target, columns):  # PostgreSQL and only floats: packed chunks, no Python row
-        yield from packed.packed_batches(target, key, k, columns, key_type, chunk)
-        return
     items = [f"{k} AS k"] + [f"{_target_ref(side.engine, side.ref(c.name), c)} AS t{i}" for i, c in enumerate(columns)]
     sql = f"SELECT {', '.join(items)} FROM {side.table_sql}{side.where([f'{k} IS NOT NULL'])} ORDER BY {k}"
     names = ["k"] + [f"t{i}" for i in range(len(columns))]

@@ -32,7 +32,7 @@ _MOMENT = {MYSQL: "'%Y-%m-%d %H:%i:%s.%f'", POSTGRES: "'YYYY-MM-DD HH24:MI:SS.US
            DUCKDB: "'%Y-%m-%d %H:%M:%S.%f'", REDSHIFT: "'YYYY-MM-DD HH24:MI:SS.US'"}
 # kinds an engine cannot render in SQL as the others do (its target type differs)
 _INTEGER_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
-_ARROW_ONLY = {POSTGRES: {"json"}, REDSHIFT: {"json", "binary"}, DUCKDB: set(), MYSQL: set()}
+_ARROW_ONLY = {POSTGRES: {"json"}, REDSHIFT: {"json", "binary", "float"}, DUCKDB: set(), MYSQL: set()}
 # Text up to this many characters is written into the row's text as it is (length-prefixed),
 # longer text as its md5: an md5 per text column cost MariaDB as much as the row's own md5
 # (2M rows, two VARCHARs: 9.8 s -> 7.0 s for the whole aggregate). The bound keeps a row's
@@ -45,6 +45,8 @@ _TEXT_TYPES = {"char", "varchar", "enum", "set", "tinytext"}
 def kind(c: Column) -> str | None:
     """The canonical kind of a lake column; None: compared in Arrow on every engine."""
     t, dt = c.arrow_type, c.data_type
+    if t in ("float", "double"):
+        return "float"
     if t == "bool":
         return "bool"
     if dt == "bit" or (dt == "year" and t.startswith(("int", "uint"))):
@@ -64,7 +66,7 @@ def kind(c: Column) -> str | None:
         return "text" if short else "long_text"
     if t in ("binary", "large_binary") and c.lake_encoding != "wkb":
         return "binary"
-    return None  # float, double, TIME, GEOMETRY
+    return None  # TIME, GEOMETRY
 
 
 def sql_kind(c: Column, engine: str) -> str | None:
@@ -79,6 +81,8 @@ def column_text(c: Column, engine: str, r: str, zero_test: str | None = None) ->
     k = sql_kind(c, engine)
     if k is None:
         raise ValueError(f"column {c.name!r} ({c.mysql_type}) has no canonical SQL text on {engine}")
+    if k == "float":
+        return float_text(engine, r)
     text = _TEXT[engine][k].format(r=r, day=_DAY[engine], moment=_MOMENT[engine])
     if zero_test and k in ("date", "datetime", "timestamp"):
         return f"CASE WHEN {zero_test} THEN NULL ELSE {text} END"
@@ -112,6 +116,38 @@ _TEXT: dict[str, dict[str, str]] = {
                "timestamp": "TO_CHAR(CONVERT_TIMEZONE('UTC', {r}), {moment})",
                "text": "(CAST(OCTET_LENGTH({r}) AS VARCHAR(12)) || ':' || {r})", "long_text": "MD5({r})"},
 }
+
+
+# ---------------------------------------------------------------- floats
+# FLOAT and DOUBLE as 'MpE', the value = M * 2^E exactly: M the signed integer mantissa (2^52 <=
+# |M| < 2^53, fewer for subnormals), E in -1074..971 ('0', '-0'; NaN and infinities, which only a
+# target can hold, their own text). No engine shares a text of floats (MariaDB prints FLOAT with 6
+# digits, each has its own exponent form) nor, but PostgreSQL, their bits; this arithmetic is exact
+# on each: E0 = floor(log2 |x|) may be one off near a power of two and is corrected by where
+# |x| / 2^(E0-52) falls; dividing by a power of two is exact (the result is an integer below 2^54,
+# and 2^(E-52) >= 2^-1074 is a double). A FLOAT is first made the double of the same value.
+
+
+def float_text(engine: str, r: str) -> str:
+    x = f"CAST({r} AS DOUBLE)" if engine == MYSQL or engine == DUCKDB else f"({r})::float8"
+    log2 = f"(LN(ABS({x})) / LN(2))" if engine == POSTGRES else f"LOG2(ABS({x}))"
+    e0 = f"GREATEST(FLOOR({log2}), -1022)"
+    m0 = f"(ABS({x}) / POWER(2, {e0} - 52))"
+    up, down = f"{m0} >= 9007199254740992", f"{m0} < 4503599627370496 AND {e0} > -1022"
+    if engine == MYSQL:
+        e = f"({e0} + ({up}) - ({down}))"
+        return (f"CASE WHEN {x} = 0 THEN IF(ATAN2({x}, -1) < 0, '-0', '0') "  # -0.0: atan2 gives -pi
+                f"ELSE CONCAT(CAST({x} / POWER(2, {e} - 52) AS SIGNED), 'p', CAST({e} AS SIGNED)) END")
+    e = f"({e0} + CAST({up} AS INTEGER) - CAST({down} AS INTEGER))"
+    mantissa = f"CAST(CAST({x} / POWER(2, {e} - 52) AS BIGINT) AS VARCHAR)"
+    exponent = f"CAST(CAST({e} AS INTEGER) AS VARCHAR)"
+    if engine == POSTGRES:
+        special = f"{x} = 'NaN'::float8 OR {x} = 'Infinity'::float8 OR {x} = '-Infinity'::float8"
+        minus_zero = f"float8send({x}) = '\\x8000000000000000'::bytea"
+    else:
+        special, minus_zero = f"isnan({x}) OR isinf({x})", f"signbit({x})"
+    return (f"CASE WHEN {special} THEN CAST({x} AS VARCHAR) WHEN {x} = 0 THEN CASE WHEN {minus_zero} "
+            f"THEN '-0' ELSE '0' END ELSE {mantissa} || 'p' || {exponent} END")
 
 
 # ---------------------------------------------------------------- row hashes
