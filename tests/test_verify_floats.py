@@ -1,4 +1,4 @@
-"""verify --deep of FLOAT/DOUBLE columns, hashed in SQL as their exact 'MpE' form
+"""verify --deep of FLOAT/DOUBLE columns, hashed in SQL as their exact 'MpE' form (M * 2^(E-52))
 (verify/canonical.py): on PostgreSQL and DuckDB every change is found, bit for bit
 (0.0 vs -0.0, the next float, NULL vs 0, NaN), with BIGINT UNSIGNED keys above 2^63
 and a text key; and MySQL's window aggregate in two key ranges equals one statement's."""

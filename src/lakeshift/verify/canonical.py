@@ -14,10 +14,11 @@ A column's canonical text (NULL stays NULL):
                         INLINE_CHARS characters, TINYTEXT)
   longer text, JSON     md5 of the UTF-8 text (fixed width: the row's text stays small)
   binary                md5 of the bytes
+  FLOAT, DOUBLE         'MpE': the value is exactly M * 2^(E-52) (float_text; '0', '-0')
 
 A row's text joins its columns with '|' and NULL as '~' (never a canonical text);
-its hash is md5 of that. What no SQL renders identically on an engine (floats,
-TIME, GEOMETRY, and on some targets JSON and binary) is `None` here: those
+its hash is md5 of that. What no SQL renders identically on an engine (TIME,
+GEOMETRY, and on some targets JSON, binary and floats) is `None` here: those
 columns are compared in Arrow (arrow_cols.py)."""
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ _TEXT: dict[str, dict[str, str]] = {
             "decimal_text": "CAST({r} AS CHAR)", "bit": "CAST(CAST({r} AS UNSIGNED) AS CHAR)",
             "date": "DATE_FORMAT({r}, {day})", "datetime": "DATE_FORMAT({r}, {moment})",
             "timestamp": "DATE_FORMAT({r}, {moment})",
-            "text": "CONCAT(LENGTH(CAST({r} AS CHAR CHARACTER SET utf8mb4)), ':', CAST({r} AS CHAR CHARACTER SET utf8mb4))",
+            "text": ("CONCAT(LENGTH(CAST({r} AS CHAR CHARACTER SET utf8mb4)), ':', "
+                     "CAST({r} AS CHAR CHARACTER SET utf8mb4))"),
             "long_text": "MD5(CAST({r} AS CHAR CHARACTER SET utf8mb4))",
             "json": "MD5(CAST({r} AS CHAR CHARACTER SET utf8mb4))", "binary": "MD5({r})"},
     POSTGRES: {"int": "({r})::text", "bit": "({r})::text", "decimal": "({r})::text", "decimal_text": "({r})::text",
@@ -119,17 +121,19 @@ _TEXT: dict[str, dict[str, str]] = {
 
 
 # ---------------------------------------------------------------- floats
-# FLOAT and DOUBLE as 'MpE', the value = M * 2^E exactly: M the signed integer mantissa (2^52 <=
-# |M| < 2^53, fewer for subnormals), E in -1074..971 ('0', '-0'; NaN and infinities, which only a
+# FLOAT and DOUBLE as 'MpE', the value = M * 2^(E-52) exactly: M the signed integer mantissa (2^52 <=
+# |M| < 2^53; less for subnormals, whose E is -1022), E in -1022..1023 ('0', '-0'; NaN and infinities, which only a
 # target can hold, their own text). No engine shares a text of floats (MariaDB prints FLOAT with 6
 # digits, each has its own exponent form) nor, but PostgreSQL, their bits; this arithmetic is exact
 # on each: E0 = floor(log2 |x|) may be one off near a power of two and is corrected by where
 # |x| / 2^(E0-52) falls; dividing by a power of two is exact (the result is an integer below 2^54,
 # and 2^(E-52) >= 2^-1074 is a double). A FLOAT is first made the double of the same value.
+# Redshift keeps the Arrow comparison (_ARROW_ONLY): not run on Redshift, so not claimed there.
 
 
 def float_text(engine: str, r: str) -> str:
-    x = f"CAST({r} AS DOUBLE)" if engine == MYSQL or engine == DUCKDB else f"({r})::float8"
+    # the double of the same value (MySQL: `* 1e0`, not `+ 0e0`, which makes -0.0 0.0; CAST AS DOUBLE needs 8.0.17)
+    x = {MYSQL: f"({r} * 1e0)", DUCKDB: f"CAST({r} AS DOUBLE)"}.get(engine, f"({r})::float8")
     log2 = f"(LN(ABS({x})) / LN(2))" if engine == POSTGRES else f"LOG2(ABS({x}))"
     e0 = f"GREATEST(FLOOR({log2}), -1022)"
     m0 = f"(ABS({x}) / POWER(2, {e0} - 52))"
