@@ -121,14 +121,15 @@ _TEXT: dict[str, dict[str, str]] = {
 
 
 # ---------------------------------------------------------------- floats
-# FLOAT and DOUBLE as 'MpE', the value = M * 2^(E-52) exactly: M the signed integer mantissa
-# (2^52 <= |M| < 2^53; less for subnormals, whose E is -1022), E in -1022..1023 ('0', '-0'; NaN and
-# infinities, which only a target can hold, their own text). No engine shares a text of floats
-# (MariaDB prints FLOAT with 6 digits, each has its own exponent form) nor, but PostgreSQL, their
-# bits; this arithmetic is exact on each: E0 = floor(log2 |x|) may be one off near a power of two
-# and is corrected by where |x| / 2^(E0-52) falls; dividing by a power of two is exact (the result is an integer below 2^54,
-# and 2^(E-52) >= 2^-1074 is a double). A FLOAT is first made the double of the same value.
-# Redshift keeps the Arrow comparison (_ARROW_ONLY): not run on Redshift, so not claimed there.
+# FLOAT and DOUBLE as 'MpE', the value = M * 2^(E-52) exactly: M the signed integer mantissa (2^52 <=
+# |M| < 2^53; less for subnormals, whose E is -1022), E in -1022..1023 ('0', '-0'; NaN and infinities,
+# which only a target can hold, their own text). No engine shares a text of floats (MariaDB prints
+# FLOAT with 6 digits, each has its own exponent form) nor, but PostgreSQL, their bits; this
+# arithmetic is exact on each: E0 = floor(log2 |x|) may be one off near a power of two and is
+# corrected by where |x| / 2^(E0-52) falls; dividing by a power of two is exact (the result is an
+# integer below 2^54, and 2^(E-52) >= 2^-1074 is a double). A FLOAT is first made the double of the
+# same value. Redshift keeps the Arrow comparison (_ARROW_ONLY): not run on Redshift, so not claimed
+# there.
 
 
 def float_text(engine: str, r: str) -> str:
