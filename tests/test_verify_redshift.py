@@ -70,12 +70,14 @@ def test_redshift_statements_parse_and_compare_the_right_columns(hostile_desc: A
     assert Q.aggregate_sql(side, Q.Shape(text_key, text_key, 16)) == (
         "SELECT b, COUNT(*), COALESCE(SUM(CAST(STRTOL(SUBSTRING(h, 1, 15), 16) AS DECIMAL(38,0))), 0) FROM ("
         "SELECT (STRTOL(SUBSTRING(k, 25, 8), 16) % 16) AS b, k AS h FROM ("
-        "SELECT md5(COALESCE(MD5(\"vc\"), '~')) AS k FROM \"analytics\".\"hostile\" "
+        "SELECT md5(COALESCE((CAST(OCTET_LENGTH(\"vc\") AS VARCHAR(12)) || ':' || \"vc\"), '~')) AS k "
+        "FROM \"analytics\".\"hostile\" "
         "WHERE (\"_lakeshift_deleted_at\" IS NULL)) x) y GROUP BY b")
     texts = {c.name: side.text(c) for c in hashable}
     assert texts["zts"] == "TO_CHAR(CONVERT_TIMEZONE('UTC', \"zts\"), 'YYYY-MM-DD HH24:MI:SS.US')"
     assert texts["d65"] == '"d65"'  # Redshift holds DECIMAL(65,30) as MySQL's exact text
-    assert texts["vc"] == 'MD5("vc")'
+    # short text: its length in bytes, ':', the text; longer text (TINYTEXT's 255 bytes are short): its md5
+    assert texts["vc"] == '(CAST(OCTET_LENGTH("vc") AS VARCHAR(12)) || \':\' || "vc")'
 
 
 def test_redshift_texts_shared_with_postgresql_equal_mariadb(hostile_desc: Any) -> None:
@@ -88,7 +90,8 @@ def test_redshift_texts_shared_with_postgresql_equal_mariadb(hostile_desc: Any) 
     reader, desc, tgt = hostile_desc
     src = Q.Side(C.MYSQL, from_sql(desc), ref, zero_date_test)
     rs = Q.Side(C.REDSHIFT, tgt.name("hostile"), lambda n: f'"{n}"')
-    shared = [c for c in desc.columns if C.sql_kind(c, C.REDSHIFT) in ("int", "bit", "decimal", "date", "datetime", "text")]
+    kinds = ("int", "bit", "decimal", "date", "datetime", "text", "long_text")
+    shared = [c for c in desc.columns if C.sql_kind(c, C.REDSHIFT) in kinds]
     assert len(shared) >= 15
     for c in shared:
         want = dict(reader.pool.query(f"SELECT {ref('id')}, {src.text(c)} FROM {src.table_sql}"))
