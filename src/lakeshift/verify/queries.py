@@ -80,11 +80,14 @@ def aggregate_sql(side: Side, shape: Shape) -> str:
 
 
 def whole_sql(side: Side, shape: Shape) -> str:
-    """The keys-only first pass: the whole table as one window (no GROUP BY), with one more
-    checksum for an integer key (mix_item): the table's count and sums, compared before any window."""
-    hk, _ = shape.hashes(side)
-    items = [*shape.sums(side, "k"), *([mix_item(side.engine, "k")] if shape.integer_key else [])]
-    return f"SELECT COUNT(*), {', '.join(items)} FROM (SELECT {hk} AS k FROM {side.table_sql}{side.where()}) x"
+    """The first pass: the whole table as one window (no GROUP BY), its count and checksums,
+    compared before any window. Keys only with an integer key: one more checksum (mix_item), as the
+    key's sums are polynomials of it; a row hash (--deep, keyless, other keys) is md5 pieces, which
+    no identity cancels."""
+    _, hr = shape.hashes(side)
+    mix = [mix_item(side.engine, "h")] if shape.integer_key and shape.keys_only else []
+    items = [*shape.sums(side, "h"), *mix]
+    return f"SELECT COUNT(*), {', '.join(items)} FROM (SELECT {hr} AS h FROM {side.table_sql}{side.where()}) x"
 
 
 def mix_item(engine: str, k: str) -> str:

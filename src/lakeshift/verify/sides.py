@@ -53,19 +53,28 @@ class SourceSide:
         return int(beyond)
 
     def aggregate(self, shape: Q.Shape) -> dict[int, tuple[Any, ...]]:
-        halves = self.halves(shape)
-        if len(halves) == 1:
-            return {int(r[0]): tuple(r[1:]) for r in self.query(Q.aggregate_sql(self.side, shape))}
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lakeshift-verify-half") as pool:
-            upper = pool.submit(self.query, Q.aggregate_sql(halves[1], shape))
-            parts = [self.query(Q.aggregate_sql(halves[0], shape)), upper.result()]
         merged: dict[int, tuple[int, ...]] = {}
-        for rows in parts:  # a window's count and sums are the sums of its halves' (all integers)
-            for r in rows:
+        for rows in self._on_halves(shape, Q.aggregate_sql):
+            for r in rows:  # a window's count and sums are the sums of its halves' (all integers)
                 b, values = int(r[0]), tuple(int(v) for v in r[1:])
                 old = merged.get(b)
                 merged[b] = values if old is None else tuple(x + y for x, y in zip(old, values))
         return merged
+
+    def whole(self, shape: Q.Shape) -> tuple[Any, ...]:
+        parts = [rows[0] for rows in self._on_halves(shape, Q.whole_sql)]
+        if len(parts) == 1:
+            return tuple(parts[0])
+        return tuple(int(x or 0) + int(y or 0) for x, y in zip(*parts))  # a count and integer sums
+
+    def _on_halves(self, shape: Q.Shape, statement: Any) -> list[list[tuple[Any, ...]]]:
+        """`statement(side, shape)`'s rows, over the halves of the key range at the same time."""
+        halves = self.halves(shape)
+        if len(halves) == 1:
+            return [self.query(statement(self.side, shape))]
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lakeshift-verify-half") as pool:
+            upper = pool.submit(self.query, statement(halves[1], shape))
+            return [self.query(statement(halves[0], shape)), upper.result()]
 
     def halves(self, shape: Q.Shape) -> list[Q.Side]:
         """--deep hashes every row in MySQL, one core's work for one statement: a key of one integer
@@ -81,9 +90,6 @@ class SourceSide:
         mid = (int(lo) + int(hi)) // 2
         return [replace(self.side, conds=(*self.side.conds, f"{col} <= {mid}")),
                 replace(self.side, conds=(*self.side.conds, f"{col} > {mid}"))]
-
-    def whole(self, shape: Q.Shape) -> tuple[Any, ...]:
-        return tuple(self.query(Q.whole_sql(self.side, shape))[0])
 
     def lookup(self, shape: Q.Shape, values: Sequence[int]) -> list[tuple[Any, ...]]:
         """An integer key: the canonical keys (int_key) of those of `values` (key values) MySQL holds,

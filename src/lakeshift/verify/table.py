@@ -1,6 +1,6 @@
 """Compare one table: per window a row count and checksums on both sides
-(one aggregate query each, at the same time; keys only: the whole table first,
-and the windows only if it differs), then the rows of the windows that differ,
+(one aggregate query each, at the same time; the whole table first, and the
+windows only if it differs), then the rows of the windows that differ,
 fetched by key hash and classified (diff.py). With --deep, columns no SQL
 renders identically on both engines are compared in Arrow (arrow_cols.py).
 hard_deletes' check on an integer key compares key ranges instead (keystream.py)."""
@@ -112,13 +112,12 @@ WHOLE = -1  # the one window of an identical table's first pass
 
 
 def _aggregates(source: SourceSide, target: TargetSide, shape: Q.Shape) -> tuple[dict[int, Any], dict[int, Any]]:
-    """Per window (count, checksums...) on both sides. Keys only: the whole table first (one
-    aggregate per side, no GROUP BY); when it is equal the table is one window, WHOLE, and
-    equal; else the windows (a second scan per side, only for a table that differs)."""
-    if shape.keys_only:
-        src, tgt = both(lambda: source.whole(shape), lambda: target.whole(shape))
-        if D.same(src, tgt):
-            return {WHOLE: src}, {WHOLE: tgt}
+    """Per window (count, checksums...) on both sides. The whole table first (one aggregate per
+    side, no GROUP BY); when it is equal the table is one window, WHOLE, and equal; else the
+    windows (a second scan per side, only for a table that differs)."""
+    src, tgt = both(lambda: source.whole(shape), lambda: target.whole(shape))
+    if D.same(src, tgt):
+        return {WHOLE: src}, {WHOLE: tgt}
     return both(lambda: source.aggregate(shape), lambda: target.aggregate(shape))
 
 
