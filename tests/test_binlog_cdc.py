@@ -17,10 +17,10 @@ import pyarrow as pa
 import pyarrow.compute  # noqa: F401 - pa.compute
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
 from binlog_kit import (binlog_config, binlog_files, binlog_server, execute, new_database, rows, transaction)
 from kit.cli import run_cli, running, start_sync
+from kit.config import set_pipeline
 from kit.source import norm
 from kit.targets import Target, duck_target, pg_target
 
@@ -135,10 +135,7 @@ def test_purged_binlog_fails_then_resnapshots(server: Any, db: str, pg: Any, tmp
         assert "is lost: binlog file mysql-bin." in line and "was purged" in line
         assert "`lakeshift watermark reset -p p1 -t items`" in line and "on_position_lost: resnapshot" in line
         assert t.rows("items", ["id"]) == [(1,), (2,), (3,)]  # nothing changed
-        path = config / "pipelines" / "p1.yml"
-        data = yaml.safe_load(path.read_text())
-        data["pipeline"]["binlog"] = {"on_position_lost": "resnapshot"}
-        path.write_text(yaml.safe_dump(data))
+        set_pipeline(config, "binlog", {"on_position_lost": "resnapshot"})
         again = sync(config)
         assert again.returncode == 0, again.stdout + again.stderr
         assert "lost" in again.stdout and "new snapshot" in again.stdout

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from binlog_kit import binlog_config, binlog_server, execute, new_database, replace_server, rows
 from kit.cli import run_cli
+from kit.config import set_pipeline
 from kit.targets import duck_target
 
 pytestmark = pytest.mark.slow
@@ -50,10 +50,7 @@ def test_a_replaced_server_is_a_lost_position_fail_then_resnapshot(tmp_path: Pat
         assert "`lakeshift watermark reset -p p1 -t items`" in errors[0] and "on_position_lost: resnapshot" in errors[0]
         assert t.rows("items", ["id", "name"]) == before  # nothing changed
 
-        path = config / "pipelines" / "p1.yml"
-        data = yaml.safe_load(path.read_text())
-        data["pipeline"]["binlog"] = {"on_position_lost": "resnapshot"}
-        path.write_text(yaml.safe_dump(data))
+        set_pipeline(config, "binlog", {"on_position_lost": "resnapshot"})
         again = sync(config)
         assert again.returncode == 0, again.stdout + again.stderr
         assert "server_id:2" in again.stdout and "new snapshot" in again.stdout, again.stdout

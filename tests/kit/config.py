@@ -44,3 +44,11 @@ def set_source(config: Path, retry_delay: float | None = None, **values: Any) ->
     if retry_delay is not None:
         data["connection_settings"]["connection_retry_delay"] = retry_delay
     path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
+def set_pipeline(config: Path, section: str, values: Any, pipeline: str = "p1") -> None:
+    """Set `pipeline.<section>` of a build_config pipeline file (e.g. its binlog block)."""
+    path = config / "pipelines" / f"{pipeline}.yml"
+    data = yaml.safe_load(path.read_text())
+    data["pipeline"][section] = values
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
