@@ -102,16 +102,19 @@ def cli(ctx: click.Context, config_dir: str | None, env_name: str | None, debug:
     ctx.obj = App(config_dir=config_dir, env_name=env_name, debug=debug)
 
 
-# Commands that need only their own module: `lakeshift status` (budget 1.5 s over 50 tables, most
-# of it start-up) does not import the sync, verify and config machinery. Any other name loads all.
+# Each command imports only its own module: `lakeshift status` (budget 1.5 s over 50 tables, most
+# of it start-up) does not import the sync, verify and config machinery, nor `sync` the config
+# commands'. An unknown name (and `--help`) loads all.
 _OWN_MODULE = {"status": "monitor_cmd", "freshness": "monitor_cmd", "history": "monitor_cmd",
-               "metrics": "monitor_cmd"}
+               "metrics": "monitor_cmd", "config": "config_cmd", "connections": "connections_cmd",
+               "sync": "sync_cmd", "watermark": "watermark_cmd", "batches": "batches_cmd",
+               "s3clean": "s3clean_cmd", "demo": "demo_cmd", "lake": "lake_cmd", "verify": "verify_cmd"}
 _loaded: set[str] = set()
 
 
 def _register_commands(only: str | None = None) -> None:
     """Import the command modules (or just `only`) and add their commands; idempotent."""
-    if "config_cmd" not in _loaded and only is None:
+    if "config_cmd" not in _loaded and only in (None, "config_cmd"):
         from lakeshift.cli import config_cmd
 
         cli.add_command(config_cmd.config)
