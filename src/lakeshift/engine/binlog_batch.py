@@ -98,7 +98,7 @@ class BinlogBatch:
 
 def plan_binlog_batch(table: TablePlan, pipeline: PipelineConfig, reader: MySQLReader,
                       table_lake: TableLake, max_changes: int | None = None) -> BinlogBatch:
-    from lakeshift.source.binlog import decode, server
+    from lakeshift.source.binlog import server
     from lakeshift.source.client import connect
 
     cfg = table.config
@@ -114,14 +114,7 @@ def plan_binlog_batch(table: TablePlan, pipeline: PipelineConfig, reader: MySQLR
     # described after the position is taken: a schema change up to it is in these columns
     desc = reader.describe(table.source_table, cfg)
     check = check_table(table.name, cfg, desc)
-    clash = sorted({c.name for c in desc.columns} & {c.name for c in change_columns()})
-    if clash:
-        raise ConfigError(f"tables.{table.name}: MySQL {desc.full_name} has column(s) {', '.join(clash)}, which "
-                          f"binlog CDC adds to every row; rename them or use another cdc_strategy")
-    bad = decode.unsupported(desc.columns)
-    if bad:
-        raise ConfigError(f"tables.{table.name}: column(s) {', '.join(bad)} of MySQL {desc.full_name} cannot be "
-                          f"read from the binlog exactly as a snapshot reads them yet; use another cdc_strategy")
+    _check_columns(table.name, desc)
     if saved is not None:
         schema = follow_schema(desc.columns, table_lake)
         notes.extend(schema.notes)
@@ -151,6 +144,20 @@ def plan_binlog_batch(table: TablePlan, pipeline: PipelineConfig, reader: MySQLR
         batch._changes = ChangeRead(lambda: connect(reader.src, reader.settings, reader.pool.endpoint()),
                                     target, saved, end)
     return batch
+
+
+def _check_columns(name: str, desc: TableDescription) -> None:
+    """Columns the binlog path cannot carry: names it adds itself, types it cannot decode exactly."""
+    from lakeshift.source.binlog import decode
+
+    clash = sorted({c.name for c in desc.columns} & {c.name for c in change_columns()})
+    if clash:
+        raise ConfigError(f"tables.{name}: MySQL {desc.full_name} has column(s) {', '.join(clash)}, which "
+                          f"binlog CDC adds to every row; rename them or use another cdc_strategy")
+    bad = decode.unsupported(desc.columns)
+    if bad:
+        raise ConfigError(f"tables.{name}: column(s) {', '.join(bad)} of MySQL {desc.full_name} cannot be "
+                          f"read from the binlog exactly as a snapshot reads them yet; use another cdc_strategy")
 
 
 def _still_there(conn: Any, info: Any, saved: BinlogPosition, name: str, pipeline: PipelineConfig,

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from lakeshift.batch import Manifest
 from lakeshift.batch_state import BatchStatus, State, classify
 from lakeshift.lake.layout import TableLake, batch_created
 from lakeshift.lake.storage import FileInfo, PendingUpload
@@ -141,17 +142,20 @@ def clean(table_lake: TableLake, loaded: Loaded, older_than: timedelta | None, d
         else:
             report.kept_uploads.append(u)
 
-    if dry_run:
-        return report
+    if not dry_run:
+        _delete(table_lake, report, doomed)
+    return report
+
+
+def _delete(table_lake: TableLake, report: CleanReport, doomed: list[Manifest]) -> None:
+    """Carry out what the report decided: aborted uploads, deleted batches and orphan files."""
     if report.aborted_uploads:
         table_lake.abort_uploads(report.aborted_uploads)
-    if not (doomed or report.deleted_orphans):
-        return report
     if doomed:
         table_lake.settle_watermark()  # the watermark must outlive the manifests it came from
     for m in doomed:
         table_lake.delete_batch(m)
-    rels = [table_lake.rel(f.path) for f in report.deleted_orphans]
-    table_lake.lake.delete(rels)
-    table_lake.lake.prune_dirs(rels, stop=table_lake.base)
-    return report
+    if report.deleted_orphans:
+        rels = [table_lake.rel(f.path) for f in report.deleted_orphans]
+        table_lake.lake.delete(rels)
+        table_lake.lake.prune_dirs(rels, stop=table_lake.base)
