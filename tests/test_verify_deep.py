@@ -117,10 +117,10 @@ def test_canonical_text_of_every_hostile_value_is_equal_across_engines(kind: str
     """Column by column: MySQL's canonical text of each hostile value equals the target's."""
     from lakeshift.config.loader import load_config
     from lakeshift.source import MySQLReader
-    from lakeshift.source.convert import ref, zero_date_test
-    from lakeshift.source.positions import from_sql
+    from lakeshift.source.convert import ref
     from lakeshift.verify import canonical as C
     from lakeshift.verify.queries import Side
+    from lakeshift.verify.sides import SourceSide
 
     mysql_exec(mysql, DDL)
     insert_rows(mysql, ROWS)
@@ -132,7 +132,8 @@ def test_canonical_text_of_every_hostile_value_is_equal_across_engines(kind: str
     try:
         desc = reader.describe("hostile", cfg.pipeline("p1").tables["hostile"])
         engine = "PostgreSQL" if kind == "postgres" else "DuckDB"
-        src = Side(C.MYSQL, from_sql(desc), ref, zero_date_test)
+        src = SourceSide(reader, desc, None).all_rows  # as verify reads it (utf8mb4 text: no conversion)
+        assert src.utf8mb4 and src.utf8mb4 <= {c.name for c in desc.columns}
         dst = Side(engine, tgt.name("hostile"), lambda n: f'"{n}"')
         checked = []
         # a text column above INLINE_CHARS is hashed by md5: the same values, as if declared TEXT
@@ -170,3 +171,37 @@ def test_short_texts_cannot_fake_a_separator_or_a_null(kind: str, mysql: Any, my
            "UPDATE sep SET a = 'e' WHERE id = 4")  # 2 bytes -> 1
     r = verify(config, ["sep"], deep=True)["sep"]
     assert (r.missing, r.extra, r.different) == (0, 0, 4) and example_ids(r, "different") == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("kind", ["postgres", "duckdb"])
+def test_charsets_collations_and_fractional_digits(kind: str, mysql: Any, mysql_db: str, tmp_path: Path, cli: Any,
+                                                   request: pytest.FixtureRequest) -> None:
+    """Text in other charsets than utf8mb4 is hashed as its UTF-8 bytes, utf8mb4 text of different collations
+    mixes in one row, and a DATETIME/TIMESTAMP of 0 to 6 fractional digits is hashed with 6 (the target's
+    column holds microseconds: a change below the source's precision is found)."""
+    mysql_exec(mysql, """CREATE TABLE mix (id INT NOT NULL PRIMARY KEY, l1 VARCHAR(20) CHARACTER SET latin1,
+        u16 VARCHAR(20) CHARACTER SET utf16, u3 VARCHAR(20) CHARACTER SET utf8mb3,
+        ci VARCHAR(20) COLLATE utf8mb4_unicode_ci, gi VARCHAR(20) COLLATE utf8mb4_general_ci,
+        lt TEXT CHARACTER SET latin1, ut TEXT COLLATE utf8mb4_unicode_ci,
+        d0 DATETIME NULL, d3 DATETIME(3) NULL, t2 TIMESTAMP(2) NULL DEFAULT NULL, dd DATE NULL)
+        CHARACTER SET utf8mb4 COLLATE utf8mb4_bin""",
+               "INSERT INTO mix VALUES (1, 'café', 'é😀z', 'ünï', 'Straße', 'ÀB', 'naïve', '北京 😀', "
+               "'2024-03-31 01:59:59', '1999-12-31 23:59:59.999', '2038-01-19 03:14:07.99', '1000-01-01'), "
+               "(2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL), "
+               "(3, '', '', '', '', '', '', '', '9999-12-31 23:59:59', '1000-01-01 00:00:00.001', "
+               "'1970-01-01 00:00:01.01', '9999-12-31')")
+    tgt = make_target(kind, request, tmp_path)
+    config = pipeline_config(tmp_path, mysql_db, tgt, {"mix": {"cdc_strategy": "full_sync"}})
+    assert cli("sync", "pipeline", "-p", "p1", "-t", "mix", config_dir=config).exit_code == 0
+    same = verify(config, ["mix"], deep=True)["mix"]
+    assert same.equal and not any("Arrow" in n for n in same.notes), same
+    tamper(tgt, "UPDATE mix SET l1 = 'cafe' WHERE id = 1",
+           "UPDATE mix SET d3 = TIMESTAMP '1999-12-31 23:59:59.999001' WHERE id = 1",
+           "UPDATE mix SET u3 = 'ÜNÏ' WHERE id = 3")
+    r = verify(config, ["mix"], deep=True)["mix"]
+    assert (r.missing, r.extra, r.different) == (0, 0, 2) and example_ids(r, "different") == [1, 3]
+    tamper(tgt, "UPDATE mix SET l1 = 'café' WHERE id = 1", "UPDATE mix SET u3 = '' WHERE id = 3",
+           "UPDATE mix SET d3 = TIMESTAMP '1999-12-31 23:59:59.999' WHERE id = 1",
+           "UPDATE mix SET d0 = TIMESTAMP '9999-12-31 23:59:59.000001' WHERE id = 3")
+    r = verify(config, ["mix"], deep=True)["mix"]
+    assert (r.missing, r.extra, r.different) == (0, 0, 1) and example_ids(r, "different") == [3]

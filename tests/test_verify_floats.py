@@ -1,4 +1,4 @@
-"""verify --deep of FLOAT/DOUBLE columns, hashed in SQL as their exact 'MpE' form (M * 2^(E-52))
+"""verify --deep of FLOAT/DOUBLE columns, hashed in SQL as their exact 'MpL' form (M * 2^(L-52))
 (verify/canonical.py): on PostgreSQL and DuckDB every change is found, bit for bit
 (0.0 vs -0.0, the next float, NULL vs 0, NaN), with BIGINT UNSIGNED keys above 2^63
 and a text key; and MySQL's window aggregate in two key ranges equals one statement's."""
@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from kit.targets import make_target
 from verify_kit import example_ids, pipeline_config, tamper, verify
+
+from lakeshift.verify import canonical as C
 
 from conftest import mysql_exec
 
@@ -83,3 +85,36 @@ def test_mysql_aggregate_in_two_key_ranges_equals_one_statement(mysql: Any, mysq
         assert source.aggregate(deep) == whole and sum(v[0] for v in whole.values()) == 15
     finally:
         reader.close()
+
+
+def _band_edges() -> list[float]:
+    """Both sides of every band's lowest power of two, negated too, and the hostile values above."""
+    import math
+
+    values = [5e-324, 1e-323, 2.225073858507201e-308, 0.1, 1.7976931348623157e308, 3.4028234663852886e38,
+              1.401298464324817e-45, 0.49999999999999994, 9007199254740991.0, 123456789.123456789]
+    for low in C.FLOAT_BANDS:
+        edge = 2.0 ** low
+        values += [edge, math.nextafter(edge, 0.0), math.nextafter(edge, math.inf)]
+    return sorted({v for x in values for v in (x, -x)})
+
+
+def test_float_text_is_the_reference_on_every_engine(mysql: Any, pg: Any) -> None:
+    """The SQL of each engine gives canonical.float_band_text's text for every band edge (exact literals,
+    exact scaling, the subnormals' two factors)."""
+    import duckdb
+
+    values = _band_edges()
+    want = [C.float_band_text(v) for v in values]
+    rows = ", ".join(f"({i}, {v!r})" for i, v in enumerate(values))
+    mysql_exec(mysql, "CREATE TABLE fv (i INT PRIMARY KEY, x DOUBLE)", f"INSERT INTO fv VALUES {rows}")
+    with mysql.cursor() as cur:
+        cur.execute(f"SELECT {C.float_text(C.MYSQL, 'x')} FROM fv ORDER BY i")
+        assert [r[0] for r in cur.fetchall()] == want
+    pg_rows = ", ".join(f"({i}, '{v!r}'::float8)" for i, v in enumerate(values))
+    got = pg.execute(f"SELECT {C.float_text(C.POSTGRES, 'x')} FROM (VALUES {pg_rows}) AS v(i, x) ORDER BY i")
+    assert [r[0] for r in got.fetchall()] == want
+    duck = duckdb.connect()
+    duck_rows = ", ".join(f"({i}, CAST('{v!r}' AS DOUBLE))" for i, v in enumerate(values))
+    got = duck.sql(f"SELECT {C.float_text(C.DUCKDB, 'x')} FROM (VALUES {duck_rows}) AS v(i, x) ORDER BY i").fetchall()
+    assert [r[0] for r in got] == want

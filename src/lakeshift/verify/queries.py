@@ -22,10 +22,11 @@ class Side:
     ref: Callable[[str], str]  # a column reference
     zero_test: Callable[[str], str] | None = None  # MySQL: SQL true for a zero date (NULL in the lake)
     conds: tuple[str, ...] = field(default=())  # rows this side compares (MySQL: the synced ones)
+    utf8mb4: frozenset[str] = field(default=frozenset())  # MySQL: the text columns stored as utf8mb4
 
     def text(self, c: Column) -> str:
         zero = self.zero_test(c.name) if self.zero_test and C.kind(c) in ("date", "datetime", "timestamp") else None
-        return C.column_text(c, self.engine, self.ref(c.name), zero)
+        return C.column_text(c, self.engine, self.ref(c.name), zero, c.name in self.utf8mb4)
 
     def where(self, extra: Sequence[str] = ()) -> str:
         conds = [*self.conds, *extra]

@@ -32,8 +32,9 @@ class SourceSide:
     def __init__(self, reader: MySQLReader, desc: TableDescription, synced: str | None) -> None:
         self.reader, self.desc, self.synced = reader, desc, synced
         self.where = f"MySQL {reader.label}: table {desc.full_name}"
-        self.side = Q.Side(C.MYSQL, from_sql(desc), ref, zero_date_test, (synced,) if synced else ())
-        self.all_rows = Q.Side(C.MYSQL, from_sql(desc), ref, zero_date_test)
+        utf8mb4 = frozenset(i.name for i in desc.infos if (i.charset or "").lower() == "utf8mb4")
+        self.all_rows = Q.Side(C.MYSQL, from_sql(desc), ref, zero_date_test, utf8mb4=utf8mb4)
+        self.side = replace(self.all_rows, conds=(synced,) if synced else ())
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         """A scan of the table that answers only at its end: waits as a read does (pool.long_query)."""
