@@ -23,7 +23,7 @@ from lakeshift.engine.plan import Plan, TablePlan
 from lakeshift.lake import TableLake, write_delete_batch
 from lakeshift.load.delete_guard import check_delete_fraction
 
-__all__ = ["check_delete_fraction", "describe_deletes", "detects_deletes", "write_gone_rows"]
+__all__ = ["check_delete_fraction", "describe_deletes", "detects_deletes", "start_key_read", "write_gone_rows"]
 
 
 def detects_deletes(plan: Plan, table: TablePlan) -> bool:
@@ -53,8 +53,16 @@ def describe_deletes(plan: Plan, table: TablePlan) -> str:
             f"delete batch and {action}; {guard}")
 
 
+def start_key_read(reader: Any, desc: Any, loader: TargetLoader, key: list[str]) -> Any:
+    """MySQL's keys read from now on (verify.key_prefetch), for write_gone_rows after the load: a
+    KeyPrefetch to close, or None. Call under the extract lock held until write_gone_rows returns."""
+    from lakeshift.verify.table import key_prefetch
+
+    return key_prefetch(reader, desc, loader, key)
+
+
 def write_gone_rows(plan: Plan, table: TablePlan, table_lake: TableLake, reader: Any, desc: Any,
-                    loader: TargetLoader, key: list[str]) -> list[Manifest]:
+                    loader: TargetLoader, key: list[str], ahead: Any = None) -> list[Manifest]:
     """Compare, guard, and write the keys gone from MySQL as a delete batch; the rows of keys
     MySQL holds and the target lacks (a deleted key inserted again: an id_only cursor never
     reads it again) are read again as a merge batch, written first.
@@ -68,7 +76,7 @@ def write_gone_rows(plan: Plan, table: TablePlan, table_lake: TableLake, reader:
     # Every MySQL row is compared (no watermark condition: it would cost MySQL a scan for the
     # pending count and a condition on every row); a row inserted since this run's extract is
     # then read again too, which merges the same row its next batch brings.
-    gaps = key_gaps(reader, desc, loader, table.target_table, key)
+    gaps = key_gaps(reader, desc, loader, table.target_table, key, ahead=ahead)
     if gaps.gone.num_rows:
         check_delete_fraction(table.name, gaps.gone.num_rows, gaps.target_rows, cfg.max_delete_fraction,
                               plan.force_deletes)

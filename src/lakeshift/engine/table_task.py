@@ -17,7 +17,7 @@ from lakeshift import faults
 from lakeshift.batch import Cursor, Manifest, utc_now_iso
 from lakeshift.engine.batch_spec import BatchSpec, plan_batch
 from lakeshift.engine.contracts import StagedLoad, TargetLoader
-from lakeshift.engine.deletes import detects_deletes, write_gone_rows
+from lakeshift.engine.deletes import detects_deletes, start_key_read, write_gone_rows
 from lakeshift.engine.merge_key import RepeatCheck
 from lakeshift.engine.plan import Plan, TablePlan
 from lakeshift.engine.progress import TableProgress, expected_rows, table_progress
@@ -82,12 +82,14 @@ class TableTask:
             if loader:
                 self.ctx.ensure_state(loader)
             with StagingSession(self.ctx.lake, self.table_lake) as staging:
-                if self.plan.stages.extract:
-                    self.extract(loader, staging)
-                if loader:
-                    self.load_pending(loader, staging)
-                if loader and self._spec is not None and detects_deletes(self.plan, self.table):
-                    self.apply_deletes(loader, staging, self._spec)
+                if loader and detects_deletes(self.plan, self.table):
+                    self.extract(loader, staging, then=lambda reader, lock: self.load_and_compare(loader, staging, reader, lock))
+                    self.load_deletes(loader, staging)
+                else:
+                    if self.plan.stages.extract:
+                        self.extract(loader, staging)
+                    if loader:
+                        self.load_pending(loader, staging)
             return self.result
         except BaseException as exc:
             status, error = self._failure_status(exc), exc
@@ -130,38 +132,46 @@ class TableTask:
             log.warning("%s: could not record the run history: %s", self.table.name, exc)
 
     # -------------------------------------------------------------- extract
-    def extract(self, loader: TargetLoader | None, staging: StagingSession) -> None:
+    def extract(self, loader: TargetLoader | None, staging: StagingSession,
+                then: Callable[[MySQLReader, Any], None] | None = None) -> None:
         """Write one batch to the lake, under the table's extract lock; staged in
-        the target while it is written when no older batch waits to load."""
+        the target while it is written when no older batch waits to load.
+        `then(reader, lock)`: runs after it, still under the lock."""
         tl = self.table_lake
         tl.check_writable()  # an unwritable lake fails now, not after the whole extract
         reader = self.ctx.reader()
         try:
             with reader.table_lock(self.pipeline.name, self.table.name, self.plan.wait or 0, tl.uri()) as lock:
-                if self.table.config.cdc_strategy == "binlog":
-                    self._extract_binlog(loader, staging, reader, lock)
-                    return
-                spec = self._spec = plan_batch(self.table, self.pipeline.name, self.plan.limit, reader, tl, loader)
-                self.result.notes.extend(spec.notes)
-                self.progress.phase("extract", expected_rows(reader, spec, self.plan.limit))
-                if loader is not None and not spec.sample and not spec.writes_nothing and not self._pending(loader):
-                    staging.begin(self._begin(loader, spec.head), spec.head.batch_id)
-                written, read = self._write(reader, spec, staging)
-                staging.end_extract(self.table.name)
-                faults.checkpoint("after_parts")
-                self.result.rows_extracted = written.rows
-                if written.rows == 0 and not spec.written_without_rows:
-                    staging.abort()  # nothing new: no batch, the watermark stays where it is
-                    self.result.notes.append("no new rows")
-                    return
-                manifest = spec.manifest(written, read)
-                # Only under the extract lock: had it been lost, a later run may have extracted and
-                # loaded newer rows, and this older batch, loaded after them, would bring old values back.
-                if lock is not None:
-                    lock.check()
-                self._keep(manifest)
+                self._extract_locked(loader, staging, reader, lock)
+                if then is not None:
+                    then(reader, lock)
         finally:
             reader.close()
+
+    def _extract_locked(self, loader: TargetLoader | None, staging: StagingSession, reader: MySQLReader,
+                        lock: Any) -> None:
+        if self.table.config.cdc_strategy == "binlog":
+            self._extract_binlog(loader, staging, reader, lock)
+            return
+        spec = self._spec = plan_batch(self.table, self.pipeline.name, self.plan.limit, reader, self.table_lake, loader)
+        self.result.notes.extend(spec.notes)
+        self.progress.phase("extract", expected_rows(reader, spec, self.plan.limit))
+        if loader is not None and not spec.sample and not spec.writes_nothing and not self._pending(loader):
+            staging.begin(self._begin(loader, spec.head), spec.head.batch_id)
+        written, read = self._write(reader, spec, staging)
+        staging.end_extract(self.table.name)
+        faults.checkpoint("after_parts")
+        self.result.rows_extracted = written.rows
+        if written.rows == 0 and not spec.written_without_rows:
+            staging.abort()  # nothing new: no batch, the watermark stays where it is
+            self.result.notes.append("no new rows")
+            return
+        manifest = spec.manifest(written, read)
+        # Only under the extract lock: had it been lost, a later run may have extracted and
+        # loaded newer rows, and this older batch, loaded after them, would bring old values back.
+        if lock is not None:
+            lock.check()
+        self._keep(manifest)
 
     def _write(self, reader: MySQLReader, spec: BatchSpec, staging: StagingSession) -> tuple[WriteResult, ReadResult]:
         """Read the window into the batch's parts (handed to the staging as they are written)."""
@@ -230,20 +240,28 @@ class TableTask:
         self.result.batches_written_ids.append(manifest.batch_id)
         faults.checkpoint("after_manifest")
 
-    def apply_deletes(self, loader: TargetLoader, staging: StagingSession, spec: BatchSpec) -> None:
-        """hard_deletes: the keys gone from MySQL, compared and written as a delete batch under
-        the extract lock (engine/deletes.py), then loaded like any batch."""
-        reader = self.ctx.reader()
-        try:
-            with reader.table_lock(self.pipeline.name, self.table.name, self.plan.wait or 0, self.table_lake.uri()):
-                written = write_gone_rows(self.plan, self.table, self.table_lake, reader, spec.desc, loader,
-                                          list(spec.check.key.columns))
-        finally:
-            reader.close()
-        if not written:
+    def load_and_compare(self, loader: TargetLoader, staging: StagingSession, reader: MySQLReader, lock: Any) -> None:
+        """hard_deletes, under the extract lock: load the pending batches while MySQL's keys are
+        read (engine/deletes.py), then compare and write the keys gone as a delete batch."""
+        spec = self._spec
+        if spec is None:  # binlog: no comparison
+            self.load_pending(loader, staging)
             return
+        key = list(spec.check.key.columns)
+        ahead = start_key_read(reader, spec.desc, loader, key)
+        try:
+            self.load_pending(loader, staging)
+            if lock is not None:
+                lock.check()  # still held since the extract: no other run made a batch in between
+            written = write_gone_rows(self.plan, self.table, self.table_lake, reader, spec.desc, loader, key, ahead)
+        finally:
+            if ahead is not None:
+                ahead.close()
         self.result.batches_written += len(written)
         self.result.batches_written_ids.extend(m.batch_id for m in written)
+
+    def load_deletes(self, loader: TargetLoader, staging: StagingSession) -> None:
+        """The batches the comparison wrote, loaded like any batch (after the lock is given back)."""
         self.load_pending(loader, staging)
 
     # ----------------------------------------------------------------- load

@@ -16,12 +16,9 @@ were fetched as Python tuples (228 MB at 2M rows)."""
 from __future__ import annotations
 
 import array
-import queue
 import sys
-import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import closing, suppress
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -32,6 +29,8 @@ from lakeshift.errors import SourceError
 from lakeshift.source.convert import ref
 from lakeshift.source.positions import from_sql
 from lakeshift.verify import canonical as C
+from lakeshift.verify import prefetch as read_ahead
+from lakeshift.verify.prefetch import KeyPrefetch
 from lakeshift.verify.queries import Side
 
 if TYPE_CHECKING:
@@ -52,12 +51,13 @@ def unsigned(c: Column) -> bool:
     return c.data_type == "bigint" and "unsigned" in c.mysql_type
 
 
-def source_keys(reader: MySQLReader, desc: TableDescription, c: Column) -> Iterator[pa.Array]:
-    """MySQL's keys in key order, chunk by chunk (every row: no watermark condition)."""
+def source_keys(reader: MySQLReader, desc: TableDescription, c: Column, after: int | None = None) -> Iterator[pa.Array]:
+    """MySQL's keys in key order, chunk by chunk, above `after` (every row: no watermark condition)."""
     r = ref(c.name)
     where = f"MySQL {reader.label}: table {desc.full_name}"
     typ = pa.uint64() if unsigned(c) else pa.int64()
-    batches = reader.cx.stream(f"SELECT {r} AS k FROM {from_sql(desc)} ORDER BY {r}", CHUNK, where)
+    above = f" WHERE {r} > {int(after)}" if after is not None else ""
+    batches = reader.cx.stream(f"SELECT {r} AS k FROM {from_sql(desc)}{above} ORDER BY {r}", CHUNK, where)
     try:
         for b in batches:
             if b.num_rows:
@@ -133,24 +133,24 @@ def _checked(arr: pa.Array | pa.ChunkedArray, desc: TableDescription, c: Column,
     return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 
-def gaps(reader: MySQLReader, desc: TableDescription, target: TargetKeys,
-         c: Column) -> tuple[pa.Array, pa.Array, int]:
+def prefetch(reader: MySQLReader, desc: TableDescription, c: Column, ahead: int | None = None,
+             reading: bool = False) -> KeyPrefetch:
+    """MySQL's key chunks, read from now on in a thread (prefetch.py; `ahead`: its AHEAD)."""
+    return KeyPrefetch(lambda after: source_keys(reader, desc, c, after),
+                       read_ahead.AHEAD if ahead is None else ahead, reading)
+
+
+def gaps(reader: MySQLReader, desc: TableDescription, target: TargetKeys, c: Column,
+         ahead: KeyPrefetch | None = None) -> tuple[pa.Array, pa.Array, int]:
     """(keys the target holds and MySQL not, keys MySQL holds and the target not, the target's
-    live rows). MySQL streams in a thread (at most one chunk ahead) while the target answers
-    for the ranges it closes: both engines work at once."""
-    chunks: queue.Queue[Any] = queue.Queue(maxsize=1)
-    stop = threading.Event()
-    worker = threading.Thread(target=_produce, args=(source_keys(reader, desc, c), chunks, stop),
-                              name="lakeshift-keys-mysql", daemon=True)
-    worker.start()
+    live rows). MySQL streams in a thread (`ahead`: started earlier, or now) while the target
+    answers for the ranges it closes: both engines work at once."""
+    keys = ahead or prefetch(reader, desc, c, 1, reading=True)
     try:
         target.check_nulls()
-        gone, back, rows = compare_ranges(_consume(chunks), target.between, desc.full_name)
+        gone, back, rows = compare_ranges(keys.chunks(), target.between, desc.full_name)
     finally:
-        stop.set()
-        while worker.is_alive():  # let the reader end (and close its stream) before leaving
-            with suppress(queue.Empty):
-                chunks.get(timeout=0.1)
+        keys.close()  # the reader ends (and closes its stream) before this returns
     return _joined(gone, target.typ), _joined(back, target.typ), rows
 
 
@@ -186,33 +186,6 @@ def _one_range(a: pa.Array, b: pa.Array, gone: list[pa.Array], back: list[pa.Arr
     if len(k):
         back.append(k)
     return len(b)
-
-
-def _produce(source: Iterator[pa.Array], chunks: queue.Queue[Any], stop: threading.Event) -> None:
-    """MySQL's chunks into `chunks`, then None (or the error, raised by the consumer)."""
-    try:
-        with closing(source) as stream:  # type: ignore[type-var]
-            for chunk in stream:
-                if not _put(chunks, chunk, stop):
-                    return
-        _put(chunks, None, stop)
-    except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
-        _put(chunks, exc, stop)
-
-
-def _put(chunks: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
-    while not stop.is_set():
-        with suppress(queue.Full):
-            chunks.put(item, timeout=0.5)
-            return True
-    return False
-
-
-def _consume(chunks: queue.Queue[Any]) -> Iterator[pa.Array]:
-    while (item := chunks.get()) is not None:
-        if isinstance(item, BaseException):
-            raise item
-        yield item
 
 
 def _joined(parts: list[pa.Array], typ: pa.DataType) -> pa.Array:

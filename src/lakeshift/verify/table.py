@@ -27,6 +27,7 @@ from lakeshift.verify import canonical as C
 from lakeshift.verify import diff as D
 from lakeshift.verify import keystream, lookup
 from lakeshift.verify import queries as Q
+from lakeshift.verify.prefetch import KeyPrefetch
 from lakeshift.verify.report import EXAMPLES, TableReport
 from lakeshift.verify.sides import SourceSide, TargetSide
 
@@ -231,37 +232,52 @@ class KeyGaps:
 
 
 def key_gaps(reader: MySQLReader, desc: TableDescription, loader: Any, target_table: str, key: Sequence[str],
-             synced: str | None = None) -> KeyGaps:
+             synced: str | None = None, ahead: KeyPrefetch | None = None) -> KeyGaps:
     """Key-only comparison (one aggregate query per side, then the keys of the differing
     windows): the keys gone from MySQL, and those MySQL holds (at or before the loaded
     watermark when `synced`, watermark.py, is given) that the target lacks or has marked
-    deleted: a deleted key inserted again (an id_only cursor never reads it again), a late commit."""
+    deleted: a deleted key inserted again (an id_only cursor never reads it again), a late commit.
+    `ahead`: MySQL's keys as key_prefetch() started reading them (closed once compared)."""
     if not key:
         raise SourceError(f"{desc.full_name}: a table without a key has no keys to delete")
     job = TableJob(reader, desc, loader, target_table, list(key), synced=synced)
-    if synced is None and (gaps := _streamed_gaps(job)) is not None:
+    if synced is None and (gaps := _streamed_gaps(job, ahead)) is not None:
         return gaps
     outcome = run(job)
     return KeyGaps(keys_table(desc, list(key), outcome.diff.extra), outcome.report.target_rows, outcome.diff.missing)
 
 
-def _streamed_gaps(job: TableJob) -> KeyGaps | None:
-    """A key of one integer column MySQL indexes, on PostgreSQL or DuckDB: MySQL's keys streamed in
-    key order, compared with the target's range by range (keystream.py); None: another key or
-    engine (the windows of run())."""
-    engine = job.loader.dialect.name
-    cols = {c.name: c for c in job.desc.columns}
-    key = [cols[k] for k in job.key]
-    if engine not in keystream.ENGINES or len(key) != 1 or C.kind(key[0]) != "int" \
-            or not _indexed(job.desc, key[0].name):
+def _stream_key(desc: TableDescription, loader: Any, key: Sequence[str]) -> Column | None:
+    """The key column key_gaps streams (keystream.py): one integer column MySQL indexes, on
+    PostgreSQL or DuckDB; None: another key or engine (the windows of run())."""
+    cols = {c.name: c for c in desc.columns}
+    if loader.dialect.name not in keystream.ENGINES or len(key) != 1 or key[0] not in cols \
+            or C.kind(cols[key[0]]) != "int" or not _indexed(desc, key[0]):
         return None
+    return cols[key[0]]
+
+
+def key_prefetch(reader: MySQLReader, desc: TableDescription, loader: Any, key: Sequence[str]) -> KeyPrefetch | None:
+    """Start reading MySQL's keys for a key_gaps() to come (None: it will not stream them). The
+    caller closes it, and holds the table's extract lock from now until key_gaps() returns."""
+    c = _stream_key(desc, loader, key)
+    return keystream.prefetch(reader, desc, c) if c is not None else None
+
+
+def _streamed_gaps(job: TableJob, ahead: KeyPrefetch | None) -> KeyGaps | None:
+    """MySQL's keys streamed in key order, compared with the target's range by range (keystream.py)."""
+    c = _stream_key(job.desc, job.loader, job.key)
+    if c is None:
+        return None
+    engine = job.loader.dialect.name
+    key = [c]
     present = _target_columns(job)
     _check_key(job, key, engine, present)
     side = Q.Side(engine, f"{quote_ansi(job.loader.schema)}.{quote_ansi(job.target_table)}", quote_ansi,
                   conds=_live(present))
     with closing(job.loader.connect()) as session:
         keys = keystream.TargetKeys(session, side, job.desc, key[0])
-        gone, back, target_rows = keystream.gaps(job.reader, job.desc, keys, key[0])
+        gone, back, target_rows = keystream.gaps(job.reader, job.desc, keys, key[0], ahead)
     lake = arrow_type(key[0])
     gone_table = pa.Table.from_arrays([pc.cast(gone, lake)], names=[key[0].name])
     return KeyGaps(gone_table, target_rows, [(v,) for v in back.to_pylist()])
