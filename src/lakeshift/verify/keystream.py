@@ -16,8 +16,10 @@ were fetched as Python tuples (228 MB at 2M rows)."""
 from __future__ import annotations
 
 import array
+import queue
 import sys
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +32,7 @@ from lakeshift.source.convert import ref
 from lakeshift.source.positions import from_sql
 from lakeshift.verify import canonical as C
 from lakeshift.verify import prefetch as read_ahead
-from lakeshift.verify.prefetch import KeyPrefetch
+from lakeshift.verify.prefetch import Chained, KeyPrefetch, KeyRead
 from lakeshift.verify.queries import Side
 
 if TYPE_CHECKING:
@@ -51,13 +53,18 @@ def unsigned(c: Column) -> bool:
     return c.data_type == "bigint" and "unsigned" in c.mysql_type
 
 
-def source_keys(reader: MySQLReader, desc: TableDescription, c: Column, after: int | None = None) -> Iterator[pa.Array]:
-    """MySQL's keys in key order, chunk by chunk, above `after` (every row: no watermark condition)."""
+def source_keys(reader: MySQLReader, desc: TableDescription, c: Column, after: int | None = None,
+                upto: int | None = None) -> Iterator[pa.Array]:
+    """MySQL's keys in key order, chunk by chunk, above `after` and up to `upto` (every row: no
+    watermark condition; a NULL key, refused, is read where no lower bound is)."""
     r = ref(c.name)
     where = f"MySQL {reader.label}: table {desc.full_name}"
     typ = pa.uint64() if unsigned(c) else pa.int64()
-    above = f" WHERE {r} > {int(after)}" if after is not None else ""
-    batches = reader.cx.stream(f"SELECT {r} AS k FROM {from_sql(desc)}{above} ORDER BY {r}", CHUNK, where)
+    conds = [f"{r} > {int(after)}"] if after is not None else []
+    if upto is not None:
+        conds.append(f"{r} <= {int(upto)}" if conds else f"({r} <= {int(upto)} OR {r} IS NULL)")
+    cond = f" WHERE {' AND '.join(conds)}" if conds else ""
+    batches = reader.cx.stream(f"SELECT {r} AS k FROM {from_sql(desc)}{cond} ORDER BY {r}", CHUNK, where)
     try:
         for b in batches:
             if b.num_rows:
@@ -134,47 +141,79 @@ def _checked(arr: pa.Array | pa.ChunkedArray, desc: TableDescription, c: Column,
 
 
 def prefetch(reader: MySQLReader, desc: TableDescription, c: Column, ahead: int | None = None,
-             reading: bool = False) -> KeyPrefetch:
-    """MySQL's key chunks, read from now on in a thread (prefetch.py; `ahead`: its AHEAD)."""
-    return KeyPrefetch(lambda after: source_keys(reader, desc, c, after),
-                       read_ahead.AHEAD if ahead is None else ahead, reading)
+             reading: bool = False) -> KeyRead:
+    """MySQL's key chunks, read from now on (prefetch.py; `ahead`: its AHEAD). A table of more than
+    two chunks is read as two key ranges at once, the upper one held ahead until the comparison
+    reaches it: sending its keys is MySQL's work, one core's per statement."""
+    held = read_ahead.AHEAD if ahead is None else ahead
+    mid = _middle(reader, desc, c)
+    if mid is None:
+        return KeyPrefetch(lambda after: source_keys(reader, desc, c, after), held, reading)
+    low = KeyPrefetch(lambda after: source_keys(reader, desc, c, after, mid), held, reading)
+    high = KeyPrefetch(lambda after: source_keys(reader, desc, c, mid if after is None else after),
+                       max(held, read_ahead.AHEAD))
+    return Chained([low, high])
 
 
-def gaps(reader: MySQLReader, desc: TableDescription, target: TargetKeys, c: Column,
-         ahead: KeyPrefetch | None = None) -> tuple[pa.Array, pa.Array, int]:
+def _middle(reader: MySQLReader, desc: TableDescription, c: Column) -> int | None:
+    """The middle of the key range (MIN and MAX through the key's index), None for one of two chunks or less."""
+    r = ref(c.name)
+    (lo, hi), = reader.pool.query(f"SELECT MIN({r}), MAX({r}) FROM {from_sql(desc)}", None,
+                                  f"MySQL {reader.label}: table {desc.full_name}")
+    if lo is None or int(hi) - int(lo) <= 2 * CHUNK:
+        return None
+    return (int(lo) + int(hi)) // 2
+
+
+def gaps(reader: MySQLReader, desc: TableDescription, targets: Sequence[TargetKeys], c: Column,
+         ahead: KeyRead | None = None) -> tuple[pa.Array, pa.Array, int]:
     """(keys the target holds and MySQL not, keys MySQL holds and the target not, the target's
     live rows). MySQL streams in a thread (`ahead`: started earlier, or now) while the target
-    answers for the ranges it closes: both engines work at once."""
+    answers for the ranges it closes, on each of `targets` (sessions) at once: both engines work at once."""
     keys = ahead or prefetch(reader, desc, c, 1, reading=True)
+    free: queue.Queue[TargetKeys] = queue.Queue()
+    for t in targets:
+        free.put(t)
+
+    def between(lo: int | None, hi: int | None) -> pa.Array:
+        t = free.get()  # a session of its own for each range asked at once
+        try:
+            return t.between(lo, hi)
+        finally:
+            free.put(t)
+
     try:
-        target.check_nulls()
-        gone, back, rows = compare_ranges(keys.chunks(), target.between, desc.full_name)
+        targets[0].check_nulls()
+        gone, back, rows = compare_ranges(keys.chunks(), between, desc.full_name, len(targets))
     finally:
         keys.close()  # the reader ends (and closes its stream) before this returns
-    return _joined(gone, target.typ), _joined(back, target.typ), rows
+    return _joined(gone, targets[0].typ), _joined(back, targets[0].typ), rows
 
 
-def compare_ranges(source: Iterator[pa.Array], between: Any, name: str) -> tuple[list[pa.Array],
-                                                                                 list[pa.Array], int]:
+def compare_ranges(source: Iterator[pa.Array], between: Any, name: str, at_once: int = 1) -> tuple[
+        list[pa.Array], list[pa.Array], int]:
     """(keys only the target holds, keys only MySQL holds, target keys) over ascending MySQL
-    chunks; `between(lo, hi)`: the target's keys lo < k <= hi, in any order."""
+    chunks; `between(lo, hi)`: the target's keys lo < k <= hi, in any order, asked for up to
+    `at_once` ranges at the same time."""
     gone: list[pa.Array] = []
     back: list[pa.Array] = []
     rows, lo = 0, None
-    # the target's range is asked for in a thread: it answers while this one compares the range
+    # the target's ranges are asked for in threads: they answer while this one compares the range
     # before and waits for MySQL's next chunk
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lakeshift-keys-target") as pool:
-        waiting: tuple[pa.Array, Future[pa.Array]] | None = None
+    with ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="lakeshift-keys-target") as pool:
+        waiting: deque[tuple[pa.Array, Future[pa.Array]]] = deque()
         for a in source:
             if _descends(a, pc.less_equal) or (lo is not None and a[0].as_py() <= lo):
                 raise SourceError(f"{name}: MySQL's keys did not arrive in ascending order, each once")
             hi = a[-1].as_py()
-            asked = pool.submit(between, lo, hi)
-            if waiting is not None:
-                rows += _one_range(waiting[0], waiting[1].result(), gone, back)
-            waiting, lo = (a, asked), hi
-        if waiting is not None:
-            rows += _one_range(waiting[0], waiting[1].result(), gone, back)
+            waiting.append((a, pool.submit(between, lo, hi)))
+            lo = hi
+            if len(waiting) > at_once:
+                done, asked = waiting.popleft()
+                rows += _one_range(done, asked.result(), gone, back)
+        while waiting:
+            done, asked = waiting.popleft()
+            rows += _one_range(done, asked.result(), gone, back)
     rest = between(lo, None)
     return gone, back, rows + _one_range(rest.slice(0, 0), rest, gone, back)
 

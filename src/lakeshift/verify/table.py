@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,7 +27,7 @@ from lakeshift.verify import canonical as C
 from lakeshift.verify import diff as D
 from lakeshift.verify import keystream, lookup
 from lakeshift.verify import queries as Q
-from lakeshift.verify.prefetch import KeyPrefetch
+from lakeshift.verify.prefetch import KeyRead
 from lakeshift.verify.report import EXAMPLES, TableReport
 from lakeshift.verify.sides import SourceSide, TargetSide
 
@@ -232,7 +232,7 @@ class KeyGaps:
 
 
 def key_gaps(reader: MySQLReader, desc: TableDescription, loader: Any, target_table: str, key: Sequence[str],
-             synced: str | None = None, ahead: KeyPrefetch | None = None) -> KeyGaps:
+             synced: str | None = None, ahead: KeyRead | None = None) -> KeyGaps:
     """Key-only comparison (one aggregate query per side, then the keys of the differing
     windows): the keys gone from MySQL, and those MySQL holds (at or before the loaded
     watermark when `synced`, watermark.py, is given) that the target lacks or has marked
@@ -257,14 +257,14 @@ def _stream_key(desc: TableDescription, loader: Any, key: Sequence[str]) -> Colu
     return cols[key[0]]
 
 
-def key_prefetch(reader: MySQLReader, desc: TableDescription, loader: Any, key: Sequence[str]) -> KeyPrefetch | None:
+def key_prefetch(reader: MySQLReader, desc: TableDescription, loader: Any, key: Sequence[str]) -> KeyRead | None:
     """Start reading MySQL's keys for a key_gaps() to come (None: it will not stream them). The
     caller closes it, and holds the table's extract lock from now until key_gaps() returns."""
     c = _stream_key(desc, loader, key)
     return keystream.prefetch(reader, desc, c) if c is not None else None
 
 
-def _streamed_gaps(job: TableJob, ahead: KeyPrefetch | None) -> KeyGaps | None:
+def _streamed_gaps(job: TableJob, ahead: KeyRead | None) -> KeyGaps | None:
     """MySQL's keys streamed in key order, compared with the target's range by range (keystream.py)."""
     c = _stream_key(job.desc, job.loader, job.key)
     if c is None:
@@ -275,9 +275,12 @@ def _streamed_gaps(job: TableJob, ahead: KeyPrefetch | None) -> KeyGaps | None:
     _check_key(job, key, engine, present)
     side = Q.Side(engine, f"{quote_ansi(job.loader.schema)}.{quote_ansi(job.target_table)}", quote_ansi,
                   conds=_live(present))
-    with closing(job.loader.connect()) as session:
-        keys = keystream.TargetKeys(session, side, job.desc, key[0])
-        gone, back, target_rows = keystream.gaps(job.reader, job.desc, keys, key[0], ahead)
+    with ExitStack() as stack:
+        # PostgreSQL answers two ranges at once (its side of the comparison took longest); DuckDB
+        # runs each query on every core already
+        sessions = [stack.enter_context(closing(job.loader.connect())) for _ in range(2 if engine == C.POSTGRES else 1)]
+        targets = [keystream.TargetKeys(s, side, job.desc, key[0]) for s in sessions]
+        gone, back, target_rows = keystream.gaps(job.reader, job.desc, targets, key[0], ahead)
     lake = arrow_type(key[0])
     gone_table = pa.Table.from_arrays([pc.cast(gone, lake)], names=[key[0].name])
     return KeyGaps(gone_table, target_rows, [(v,) for v in back.to_pylist()])
