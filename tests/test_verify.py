@@ -11,7 +11,7 @@ import pytest
 
 from conftest import mysql_exec
 from kit.targets import make_target
-from verify_kit import pipeline_config, tamper, verify
+from verify_kit import example_ids, pipeline_config, tamper, verify
 
 TARGETS = ["postgres", "duckdb"]
 
@@ -85,14 +85,23 @@ def test_integer_keys_at_their_extremes(kind: str, mysql: Any, mysql_db: str, tm
                # INT: (key mod p) * a must not overflow PostgreSQL's and DuckDB's 32-bit integer
                "CREATE TABLE i (id INT PRIMARY KEY)", "INSERT INTO i VALUES (-2147483648), (2147483647), (70000)",
                "CREATE TABLE w (id INT PRIMARY KEY)",
-               "INSERT INTO w SELECT seq FROM seq_1_to_100")
+               "INSERT INTO w SELECT seq FROM seq_1_to_100",
+               # BIGINT UNSIGNED below 2^63: cast to bigint as it is, while the target's keys are
+               "CREATE TABLE n (id BIGINT UNSIGNED PRIMARY KEY)",
+               "INSERT INTO n SELECT seq FROM seq_1_to_50", "INSERT INTO n VALUES (9223372036854775807)")
     target = make_target(kind, request, tmp_path)
     config = pipeline_config(tmp_path, mysql_db, target, {"u": {"cdc_strategy": "full_sync"},
                                                           "s": {"cdc_strategy": "full_sync"},
                                                           "i": {"cdc_strategy": "full_sync"},
-                                                          "w": {"cdc_strategy": "full_sync"}})
+                                                          "w": {"cdc_strategy": "full_sync"},
+                                                          "n": {"cdc_strategy": "full_sync"}})
     assert cli("sync", "pipeline", "-p", "p1", "--all", config_dir=config).exit_code == 0
-    assert all(r.equal for r in verify(config, ["u", "s", "i", "w"]).values())
+    assert all(r.equal for r in verify(config, ["u", "s", "i", "w", "n"]).values())
+    tamper(target, "DELETE FROM n WHERE id = 7", "INSERT INTO n VALUES (9223372036854775808)")
+    r = verify(config, ["n"])["n"]
+    assert (r.missing, r.extra, example_ids(r, "missing"), example_ids(r, "extra")) == (1, 1, [7], [2 ** 63]), r
+    tamper(target, "DELETE FROM n WHERE id = 9223372036854775808")
+    assert verify(config, ["n"])["n"].missing == 1
     # w (16 windows): two keys of one window swapped for two others of the same sum in it; a checksum
     # linear in the key (a sum of (key mod p) * a mod p) would not see it
     tamper(target, "DELETE FROM w WHERE id IN (20, 68)", "INSERT INTO w VALUES (-28), (116)")

@@ -256,7 +256,7 @@ def bucket(engine: str, h: str, buckets: int) -> str:
 # overflow, so it sums the key as DECIMAL(38,0). This is the check that runs after every
 # incremental run with hard_deletes.
 P = 2147483647  # verify/lookup.py computes the same sums in Python
-_I64_MAX, _U64_SPAN = 9223372036854775807, 18446744073709551616
+I64_MAX, _U64_SPAN = 9223372036854775807, 18446744073709551616
 
 
 def _mod(engine: str, x: str, n: int) -> str:
@@ -267,16 +267,17 @@ def _unsigned64(c: Column) -> bool:
     return c.data_type == "bigint" and "unsigned" in c.mysql_type
 
 
-def int_key(c: Column, engine: str, r: str) -> str:
-    """The integer key column `c` (referenced as `r`) as a signed 64-bit integer on `engine`."""
+def int_key(c: Column, engine: str, r: str, below_2_63: bool = False) -> str:
+    """The integer key column `c` (referenced as `r`) as a signed 64-bit integer on `engine`.
+    `below_2_63`: every key of this side is (a BIGINT UNSIGNED then needs no two's complement)."""
     if engine == MYSQL:
         return f"CAST({r} AS SIGNED)" if "unsigned" in c.mysql_type else r
-    if not _unsigned64(c):
+    if not _unsigned64(c) or below_2_63:
         return f"({r})::int8" if engine == POSTGRES else f"CAST({r} AS BIGINT)"
     wide = f"CAST({r} AS HUGEINT)" if engine == DUCKDB else r  # DuckDB: UBIGINT
     if engine == POSTGRES:
-        return f"CASE WHEN {r} > {_I64_MAX} THEN ({r} - {_U64_SPAN})::int8 ELSE ({r})::int8 END"
-    return f"CASE WHEN {r} > {_I64_MAX} THEN CAST({wide} - {_U64_SPAN} AS BIGINT) ELSE CAST({r} AS BIGINT) END"
+        return f"CASE WHEN {r} > {I64_MAX} THEN ({r} - {_U64_SPAN})::int8 ELSE ({r})::int8 END"
+    return f"CASE WHEN {r} > {I64_MAX} THEN CAST({wide} - {_U64_SPAN} AS BIGINT) ELSE CAST({r} AS BIGINT) END"
 
 
 def int_checksum_items(engine: str, k: str) -> list[str]:

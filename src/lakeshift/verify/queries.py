@@ -23,6 +23,7 @@ class Side:
     zero_test: Callable[[str], str] | None = None  # MySQL: SQL true for a zero date (NULL in the lake)
     conds: tuple[str, ...] = field(default=())  # rows this side compares (MySQL: the synced ones)
     utf8mb4: frozenset[str] = field(default=frozenset())  # MySQL: the text columns stored as utf8mb4
+    key_below_2_63: bool = False  # every integer key of this side is below 2^63 (canonical.int_key)
 
     def text(self, c: Column) -> str:
         zero = self.zero_test(c.name) if self.zero_test and C.kind(c) in ("date", "datetime", "timestamp") else None
@@ -63,7 +64,7 @@ class Shape:
     def hashes(self, side: Side) -> tuple[str, str]:
         """(key hash, row hash) as SQL on `side`."""
         if self.integer_key:
-            k = C.int_key(self.key[0], side.engine, side.ref(self.key[0].name))
+            k = C.int_key(self.key[0], side.engine, side.ref(self.key[0].name), side.key_below_2_63)
             return k, k if self.keys_only else C.row_hash(side.engine, [side.text(c) for c in self.row])
         hr = C.row_hash(side.engine, [side.text(c) for c in self.row])
         hk = C.row_hash(side.engine, [side.text(c) for c in self.key]) if self.key else hr

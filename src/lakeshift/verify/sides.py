@@ -35,6 +35,7 @@ class SourceSide:
         utf8mb4 = frozenset(i.name for i in desc.infos if (i.charset or "").lower() == "utf8mb4")
         self.all_rows = Q.Side(C.MYSQL, from_sql(desc), ref, zero_date_test, utf8mb4=utf8mb4)
         self.side = replace(self.all_rows, conds=(synced,) if synced else ())
+        self._halves: dict[bool, list[Q.Side]] = {}
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         """A scan of the table that answers only at its end: waits as a read does (pool.long_query)."""
@@ -70,7 +71,9 @@ class SourceSide:
 
     def _on_halves(self, shape: Q.Shape, statement: Any) -> list[list[tuple[Any, ...]]]:
         """`statement(side, shape)`'s rows, over the halves of the key range at the same time."""
-        halves = self.halves(shape)
+        if shape.keys_only not in self._halves:  # the whole-table pass and the windows split alike
+            self._halves[shape.keys_only] = self.halves(shape)
+        halves = self._halves[shape.keys_only]
         if len(halves) == 1:
             return [self.query(statement(self.side, shape))]
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lakeshift-verify-half") as pool:
@@ -79,10 +82,14 @@ class SourceSide:
 
     def halves(self, shape: Q.Shape) -> list[Q.Side]:
         """--deep hashes every row in MySQL, one core's work for one statement: a key of one integer
-        column leading the primary key splits it into two key ranges, run at the same time."""
-        key = shape.key[0].name if shape.integer_key and not shape.keys_only else None
+        column leading the primary key splits it into two key ranges, run at the same time. Keys
+        only, when the primary key is the table's only index: MySQL scans it in any case (with
+        another index it reads that one, smaller, which a key range would not use)."""
+        key = shape.key[0].name if shape.integer_key else None
         if key is None or self.desc.custom_sql or self.desc.primary_key[:1] != [key]:
             return [self.side]  # a custom SELECT has no index to find MIN/MAX or a range by
+        if shape.keys_only and self._other_index():
+            return [self.side]
         col = self.side.ref(key)
         (lo, hi), = self.reader.pool.query(f"SELECT MIN({col}), MAX({col}) FROM {self.side.table_sql}", None,
                                            self.where)
@@ -91,6 +98,12 @@ class SourceSide:
         mid = (int(lo) + int(hi)) // 2
         return [replace(self.side, conds=(*self.side.conds, f"{col} <= {mid}")),
                 replace(self.side, conds=(*self.side.conds, f"{col} > {mid}"))]
+
+    def _other_index(self) -> bool:
+        rows = self.reader.pool.query("SELECT 1 FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s AND "
+                                      "TABLE_NAME = %s AND INDEX_NAME <> 'PRIMARY' LIMIT 1",
+                                      (self.desc.schema, self.desc.table), self.where)
+        return bool(rows)
 
     def lookup(self, shape: Q.Shape, values: Sequence[int]) -> list[tuple[Any, ...]]:
         """An integer key: the canonical keys (int_key) of those of `values` (key values) MySQL holds,
@@ -120,6 +133,18 @@ class TargetSide:
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         return self.session.query(sql)
+
+    def fit_key(self, shape: Q.Shape) -> None:
+        """A BIGINT UNSIGNED key (numeric(20,0) on PostgreSQL) whose largest value, found through its
+        index, is below 2^63 is cast to bigint as it is (the two's complement CASE cost PostgreSQL a
+        third of a keys-only aggregate)."""
+        c = shape.key[0] if shape.integer_key else None
+        if c is None or self.engine == C.MYSQL or not (c.data_type == "bigint" and "unsigned" in c.mysql_type):
+            return
+        r = self.side.ref(c.name)
+        (top,), = self.query(f"SELECT MAX({r}) FROM {self.side.table_sql}{self.side.where()}")
+        if top is None or int(top) <= C.I64_MAX:
+            self.side = replace(self.side, key_below_2_63=True)
 
     def aggregate(self, shape: Q.Shape) -> dict[int, tuple[Any, ...]]:
         return {int(r[0]): tuple(r[1:]) for r in self.query(Q.aggregate_sql(self.side, shape))}

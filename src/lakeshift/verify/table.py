@@ -88,6 +88,7 @@ def run(job: TableJob) -> Outcome:
         arrow = pool.submit(_arrow_keys, job, None, live, key, skipped) if arrow_cmp and engine != C.DUCKDB else None
         target = TargetSide(session, engine, job.loader.schema, job.target_table, live)
         shape = Q.Shape(key, row, Q.bucket_count(source.estimate()))
+        target.fit_key(shape)
         src_agg, tgt_agg = _aggregates(source, target, shape)
         report.pending = source.pending()
         report.source_rows = sum(int(a[0]) for a in src_agg.values()) + report.pending
