@@ -205,3 +205,22 @@ def test_charsets_collations_and_fractional_digits(kind: str, mysql: Any, mysql_
            "UPDATE mix SET d0 = TIMESTAMP '9999-12-31 23:59:59.000001' WHERE id = 3")
     r = verify(config, ["mix"], deep=True)["mix"]
     assert (r.missing, r.extra, r.different) == (0, 0, 1) and example_ids(r, "different") == [3]
+
+
+@pytest.mark.parametrize("kind", ["postgres", "duckdb"])
+def test_not_null_columns_and_a_null_in_the_target(kind: str, mysql: Any, mysql_db: str, tmp_path: Path, cli: Any,
+                                                   request: pytest.FixtureRequest) -> None:
+    """MySQL hashes a NOT NULL number as CONCAT_WS writes it and without COALESCE (canonical.row_hash); the
+    target's column takes NULL, and a NULL there where MySQL holds 0, '' or '~' is a change."""
+    mysql_exec(mysql, "CREATE TABLE nn (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, n INT NOT NULL, "
+                      "d DECIMAL(65,30) NOT NULL, b TINYINT(1) NOT NULL, s VARCHAR(10) NOT NULL, u BIGINT UNSIGNED NOT NULL)",
+               "INSERT INTO nn VALUES (1, 0, 0, 0, '', 0), (2, -2147483648, -1.5, 1, '~', 18446744073709551615), "
+               "(3, 7, 99999999999999999999999999999999999.999999999999999999999999999999, 1, 'a|b', 1)")
+    tgt = make_target(kind, request, tmp_path)
+    config = pipeline_config(tmp_path, mysql_db, tgt, {"nn": {"cdc_strategy": "full_sync"}})
+    assert cli("sync", "pipeline", "-p", "p1", "-t", "nn", config_dir=config).exit_code == 0
+    assert verify(config, ["nn"], deep=True)["nn"].equal
+    tamper(tgt, "UPDATE nn SET n = NULL WHERE id = 1", "UPDATE nn SET s = NULL WHERE id = 2",
+           "UPDATE nn SET d = NULL WHERE id = 3")
+    r = verify(config, ["nn"], deep=True)["nn"]
+    assert (r.missing, r.extra, r.different) == (0, 0, 3) and example_ids(r, "different") == [1, 2, 3]

@@ -158,7 +158,7 @@ def _key_hash(side: Any, key: list[Column]) -> str:
     """The row's 60-bit key hash; an integer key (one column) is its own."""
     if len(key) == 1 and C.kind(key[0]) == "int":
         return side.side.ref(key[0].name)
-    h = C.row_hash(side.side.engine, [side.side.text(c) for c in key])
+    h = side.side.row_hash(key)
     return C.hex_number(side.side.engine, h, 1, 15)
 
 

@@ -25,9 +25,18 @@ class Side:
     utf8mb4: frozenset[str] = field(default=frozenset())  # MySQL: the text columns stored as utf8mb4
     key_below_2_63: bool = False  # every integer key of this side is below 2^63 (canonical.int_key)
 
-    def text(self, c: Column) -> str:
+    def text(self, c: Column, bare: bool = False) -> str:
         zero = self.zero_test(c.name) if self.zero_test and C.kind(c) in ("date", "datetime", "timestamp") else None
-        return C.column_text(c, self.engine, self.ref(c.name), zero, c.name in self.utf8mb4)
+        return C.column_text(c, self.engine, self.ref(c.name), zero, c.name in self.utf8mb4, bare)
+
+    def row_hash(self, cols: Sequence[Column]) -> str:
+        """canonical.row_hash of `cols`. MySQL: a NOT NULL column's text is never NULL, but a date's (a zero
+        date, NULL in the lake); a target's may be (a change)."""
+        if self.engine != C.MYSQL:
+            return C.row_hash(self.engine, [self.text(c) for c in cols])
+        dated = ("date", "datetime", "timestamp")  # a zero date's text is NULL, in a key column too
+        return C.row_hash(self.engine, [self.text(c, bare=True) for c in cols],
+                          [c.nullable or C.kind(c) in dated for c in cols])
 
     def where(self, extra: Sequence[str] = ()) -> str:
         conds = [*self.conds, *extra]
@@ -65,9 +74,9 @@ class Shape:
         """(key hash, row hash) as SQL on `side`."""
         if self.integer_key:
             k = C.int_key(self.key[0], side.engine, side.ref(self.key[0].name), side.key_below_2_63)
-            return k, k if self.keys_only else C.row_hash(side.engine, [side.text(c) for c in self.row])
-        hr = C.row_hash(side.engine, [side.text(c) for c in self.row])
-        hk = C.row_hash(side.engine, [side.text(c) for c in self.key]) if self.key else hr
+            return k, k if self.keys_only else side.row_hash(self.row)
+        hr = side.row_hash(self.row)
+        hk = side.row_hash(self.key) if self.key else hr
         return hk, hr
 
 
