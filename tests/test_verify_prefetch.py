@@ -97,9 +97,9 @@ def test_hard_deletes_with_a_table_many_times_the_keys_held_ahead(kind: str, mys
     opened: list[Any] = []
     source_keys = keystream.source_keys
 
-    def recorded(reader: Any, desc: Any, c: Any, after: Any = None, upto: Any = None) -> Any:
-        opened.append((after, upto))
-        return source_keys(reader, desc, c, after, upto)
+    def recorded(reader: Any, desc: Any, c: Any, after: Any = None) -> Any:
+        opened.append(after)
+        return source_keys(reader, desc, c, after)
 
     monkeypatch.setattr(keystream, "source_keys", recorded)
     mysql_exec(mysql, "CREATE TABLE h (id INT NOT NULL PRIMARY KEY, v INT, "
@@ -120,7 +120,4 @@ def test_hard_deletes_with_a_table_many_times_the_keys_held_ahead(kind: str, mys
         want = [tuple(r) for r in cur.fetchall()]
     assert [tuple(r) for r in tgt.query(f"SELECT id, v FROM {tgt.name('h')} ORDER BY id")] == want
     assert len(want) == 1000 - 10 - 4
-    # two key ranges read at once, each stopped when 3 chunks were held, read on after the load
-    mid = (1 + 999) // 2
-    assert opened[:2] == [(None, mid), (mid, None)] and len(opened) == 4, opened
-    assert 0 < opened[2][0] < mid and opened[3][0] > mid, opened
+    assert opened[0] is None and len(opened) == 2 and opened[1] > 0, opened  # stopped, read on after the load

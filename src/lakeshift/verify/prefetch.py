@@ -99,20 +99,3 @@ class KeyPrefetch:
                 return True
         return False
 
-
-class Chained:
-    """KeyPrefetch reads of consecutive key ranges, read at once, their chunks one after the other."""
-
-    def __init__(self, parts: list[KeyPrefetch]) -> None:
-        self.parts = parts
-
-    def chunks(self) -> Iterator[pa.Array]:
-        for part in self.parts:
-            yield from part.chunks()
-
-    def close(self) -> None:
-        for part in self.parts:
-            part.close()
-
-
-KeyRead = KeyPrefetch | Chained  # what keystream.prefetch() starts
