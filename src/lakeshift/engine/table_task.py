@@ -17,7 +17,7 @@ from lakeshift import faults
 from lakeshift.batch import Cursor, Manifest, utc_now_iso
 from lakeshift.engine.batch_spec import BatchSpec, plan_batch
 from lakeshift.engine.contracts import StagedLoad, TargetLoader
-from lakeshift.engine.deletes import detects_deletes, start_key_read, write_gone_rows
+from lakeshift.engine.deletes import detects_deletes, keys_not_in, start_key_read, write_gone_rows
 from lakeshift.engine.merge_key import RepeatCheck
 from lakeshift.engine.plan import Plan, TablePlan
 from lakeshift.engine.progress import TableProgress, expected_rows, table_progress
@@ -66,6 +66,9 @@ class TableTask:
         self.pipeline = plan.pipeline
         self.result = TableResult(table.name)
         self._spec: BatchSpec | None = None  # what this run extracted (its table description and key)
+        self._kept: Manifest | None = None  # the batch this run wrote
+        self._reads_keys = False  # hard_deletes: MySQL's keys are read from the extract on (engine/deletes.py)
+        self._ahead: Any = None  # ... by this KeyPrefetch
 
     @cached_property
     def table_lake(self) -> TableLake:
@@ -83,7 +86,13 @@ class TableTask:
                 self.ctx.ensure_state(loader)
             with StagingSession(self.ctx.lake, self.table_lake) as staging:
                 if loader and detects_deletes(self.plan, self.table):
-                    self.extract(loader, staging, then=lambda reader, lock: self.load_and_compare(loader, staging, reader, lock))
+                    self._reads_keys = True
+                    try:
+                        self.extract(loader, staging,
+                                     then=lambda reader, lock: self.load_and_compare(loader, staging, reader, lock))
+                    finally:
+                        if self._ahead is not None:
+                            self._ahead.close()
                     self.load_deletes(loader, staging)
                 else:
                     if self.plan.stages.extract:
@@ -155,6 +164,8 @@ class TableTask:
             return
         spec = self._spec = plan_batch(self.table, self.pipeline.name, self.plan.limit, reader, self.table_lake, loader)
         self.result.notes.extend(spec.notes)
+        if self._reads_keys and loader is not None:  # while the batch is read, written and loaded
+            self._ahead = start_key_read(reader, spec.desc, loader, list(spec.check.key.columns))
         self.progress.phase("extract", expected_rows(reader, spec, self.plan.limit))
         if loader is not None and not spec.sample and not spec.writes_nothing and not self._pending(loader):
             staging.begin(self._begin(loader, spec.head), spec.head.batch_id)
@@ -231,6 +242,7 @@ class TableTask:
     def _keep(self, manifest: Manifest) -> None:
         """The batch exists from here: its manifest, then the watermark (a sample moves none)."""
         self.table_lake.write_manifest(manifest)
+        self._kept = manifest
         if manifest.sample:
             self.result.notes.append(f"sample of {manifest.rows:,} rows (--limit): never loaded")
         else:
@@ -242,21 +254,19 @@ class TableTask:
 
     def load_and_compare(self, loader: TargetLoader, staging: StagingSession, reader: MySQLReader, lock: Any) -> None:
         """hard_deletes, under the extract lock: load the pending batches while MySQL's keys are
-        read (engine/deletes.py), then compare and write the keys gone as a delete batch."""
+        read (from the extract on, engine/deletes.py), then compare and write the keys gone as a
+        delete batch; none of the keys of this run's batch (it may have read a row inserted after them)."""
         spec = self._spec
         if spec is None:  # binlog: no comparison
             self.load_pending(loader, staging)
             return
-        key = list(spec.check.key.columns)
-        ahead = start_key_read(reader, spec.desc, loader, key)
-        try:
-            self.load_pending(loader, staging)
-            if lock is not None:
-                lock.check()  # still held since the extract: no other run made a batch in between
-            written = write_gone_rows(self.plan, self.table, self.table_lake, reader, spec.desc, loader, key, ahead)
-        finally:
-            if ahead is not None:
-                ahead.close()
+        self.load_pending(loader, staging)
+        if lock is not None:
+            lock.check()  # still held since the extract: no other run made a batch in between
+        kept = self._kept
+        fresh = (lambda gone: keys_not_in(gone, kept, self.ctx.lake, self.table_lake)) if self._ahead and kept else None
+        written = write_gone_rows(self.plan, self.table, self.table_lake, reader, spec.desc, loader,
+                                  list(spec.check.key.columns), self._ahead, fresh)
         self.result.batches_written += len(written)
         self.result.batches_written_ids.extend(m.batch_id for m in written)
 

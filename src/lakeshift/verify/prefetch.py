@@ -1,11 +1,13 @@
 """MySQL's keys in key order (keystream.source_keys), read in a thread of their own.
 
-hard_deletes starts the read right after the run's extract, under the table's extract lock
-it holds until the comparison ends, so MySQL streams its keys while the target loads the
-batch instead of after (docs/benchmarks.md: the check's time was mostly waiting for them).
-Keys read after the extract are the right ones to compare with: a key the target holds
-and MySQL then lacks was deleted in MySQL after the batch read it or before; another
-run cannot make a batch in between (the lock).
+hard_deletes starts the read when the run's extract starts, under the table's extract lock it
+holds until the comparison ends, so MySQL streams its keys while the batch is read, written
+and loaded instead of after (docs/benchmarks.md: the check's time was mostly waiting for
+them). The keys may then be older than the batch: a row inserted after the read began may be
+in the batch and not in the keys, so no key of this run's batch is deleted by this run
+(engine/deletes.keys_not_in); a key the target holds from an earlier batch and MySQL's keys
+lack was deleted in MySQL before they were read. A row deleted after the batch read it is
+deleted by the next run. Another run cannot make a batch in between (the lock).
 
 Ahead of the comparison at most AHEAD chunks are held; when they are, the read stops
 and is started again after the last key held once the comparison reaches it, so memory
