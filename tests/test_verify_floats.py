@@ -113,8 +113,9 @@ def test_float_text_is_the_reference_on_every_engine(mysql: Any, pg: Any) -> Non
     rows = ", ".join(f"({i}, {v!r})" for i, v in enumerate(values))
     mysql_exec(mysql, "CREATE TABLE fv (i INT PRIMARY KEY, x DOUBLE)", f"INSERT INTO fv VALUES {rows}")
     with mysql.cursor() as cur:
-        cur.execute(f"SELECT {C.float_text(C.MYSQL, 'x')} FROM fv ORDER BY i")
-        assert [r[0] for r in cur.fetchall()] == want
+        for single in (True, False):  # as a FLOAT's double (x * 1e0) and as a DOUBLE (x)
+            cur.execute(f"SELECT {C.float_text(C.MYSQL, 'x', single)} FROM fv ORDER BY i")
+            assert [r[0] for r in cur.fetchall()] == want
     pg_rows = ", ".join(f"({i}, '{v!r}'::float8)" for i, v in enumerate(values))
     got = pg.execute(f"SELECT {C.float_text(C.POSTGRES, 'x')} FROM (VALUES {pg_rows}) AS v(i, x) ORDER BY i")
     assert [r[0] for r in got.fetchall()] == want

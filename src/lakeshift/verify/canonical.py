@@ -86,7 +86,7 @@ def column_text(c: Column, engine: str, r: str, zero_test: str | None = None, ut
     if k is None:
         raise ValueError(f"column {c.name!r} ({c.mysql_type}) has no canonical SQL text on {engine}")
     if k == "float":
-        return float_text(engine, r)
+        return float_text(engine, r, c.arrow_type == "float")
     if bare and engine == MYSQL and k in ("int", "bool", "decimal", "decimal_text"):
         return r
     text = _mysql_text(c, k, r, utf8mb4) if engine == MYSQL else None
@@ -193,10 +193,12 @@ def _band_search(engine: str, x: str, first: int, end: int) -> str:
             f"{_band_search(engine, x, mid, end)} ELSE {_band_search(engine, x, first, mid)} END")
 
 
-def float_text(engine: str, r: str) -> str:
-    """The 'MpL' text of the float column `r` on MySQL, PostgreSQL or DuckDB (not Redshift)."""
+def float_text(engine: str, r: str, single: bool = True) -> str:
+    """The 'MpL' text of the float column `r` on MySQL, PostgreSQL or DuckDB (not Redshift);
+    `single`: a FLOAT (MySQL makes it a double first; a DOUBLE is one, and each use of `* 1e0` cost)."""
     # the double of the same value (MySQL: `* 1e0`, not `+ 0e0`, which makes -0.0 0.0; CAST AS DOUBLE needs 8.0.17)
-    x = {MYSQL: f"({r} * 1e0)", DUCKDB: f"CAST({r} AS DOUBLE)"}.get(engine, f"({r})::float8")
+    mysql_x = f"({r} * 1e0)" if single else r
+    x = {MYSQL: mysql_x, DUCKDB: f"CAST({r} AS DOUBLE)"}.get(engine, f"({r})::float8")
     bands = _band_search(engine, x, 0, len(FLOAT_BANDS))
     if engine == MYSQL:
         return f"CASE WHEN {x} = 0 THEN IF(ATAN2({x}, -1) < 0, '-0', '0') ELSE {bands} END"  # -0.0: atan2 gives -pi
