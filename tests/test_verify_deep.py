@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from kit.targets import make_target
 from test_types_e2e import ROWS, insert_rows, table_cfg
-from verify_kit import example_ids, pipeline_config, tamper, verify
+from verify_kit import deep_finds, example_ids, pipeline_config, synced, tamper, verify
 
 from conftest import mysql_exec
 from test_types_e2e import DDL
@@ -161,16 +161,11 @@ def test_short_texts_cannot_fake_a_separator_or_a_null(kind: str, mysql: Any, my
                       "CHARACTER SET utf8mb4",
                "INSERT INTO sep VALUES (1, 'a', 'b|c', 'x'), (2, NULL, '~', NULL), (3, '1:x', '', 'é'), "
                "(4, 'é', 'y', '')")
-    tgt = make_target(kind, request, tmp_path)
-    config = pipeline_config(tmp_path, mysql_db, tgt, {"sep": {"cdc_strategy": "full_sync"}})
-    assert cli("sync", "pipeline", "-p", "p1", "-t", "sep", config_dir=config).exit_code == 0
-    assert verify(config, ["sep"], deep=True)["sep"].equal
-    tamper(tgt, "UPDATE sep SET a = 'a|b', b = 'c' WHERE id = 1",  # 'a|b|c' joined either way
-           "UPDATE sep SET a = '~', b = NULL WHERE id = 2",
-           "UPDATE sep SET a = 'x', b = '1:' WHERE id = 3",
-           "UPDATE sep SET a = 'e' WHERE id = 4")  # 2 bytes -> 1
-    r = verify(config, ["sep"], deep=True)["sep"]
-    assert (r.missing, r.extra, r.different) == (0, 0, 4) and example_ids(r, "different") == [1, 2, 3, 4]
+    tgt, config = synced(kind, request, tmp_path, mysql_db, cli, "sep")
+    deep_finds(tgt, config, "sep", ["UPDATE sep SET a = 'a|b', b = 'c' WHERE id = 1",  # 'a|b|c' joined either way
+                                    "UPDATE sep SET a = '~', b = NULL WHERE id = 2",
+                                    "UPDATE sep SET a = 'x', b = '1:' WHERE id = 3",
+                                    "UPDATE sep SET a = 'e' WHERE id = 4"], [1, 2, 3, 4])  # 'é': 2 bytes -> 1
 
 
 @pytest.mark.parametrize("kind", ["postgres", "duckdb"])
@@ -190,9 +185,7 @@ def test_charsets_collations_and_fractional_digits(kind: str, mysql: Any, mysql_
                "(2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL), "
                "(3, '', '', '', '', '', '', '', '9999-12-31 23:59:59', '1000-01-01 00:00:00.001', "
                "'1970-01-01 00:00:01.01', '9999-12-31')")
-    tgt = make_target(kind, request, tmp_path)
-    config = pipeline_config(tmp_path, mysql_db, tgt, {"mix": {"cdc_strategy": "full_sync"}})
-    assert cli("sync", "pipeline", "-p", "p1", "-t", "mix", config_dir=config).exit_code == 0
+    tgt, config = synced(kind, request, tmp_path, mysql_db, cli, "mix")
     same = verify(config, ["mix"], deep=True)["mix"]
     assert same.equal and not any("Arrow" in n for n in same.notes), same
     tamper(tgt, "UPDATE mix SET l1 = 'cafe' WHERE id = 1",
@@ -216,11 +209,6 @@ def test_not_null_columns_and_a_null_in_the_target(kind: str, mysql: Any, mysql_
                       "d DECIMAL(65,30) NOT NULL, b TINYINT(1) NOT NULL, s VARCHAR(10) NOT NULL, u BIGINT UNSIGNED NOT NULL)",
                "INSERT INTO nn VALUES (1, 0, 0, 0, '', 0), (2, -2147483648, -1.5, 1, '~', 18446744073709551615), "
                "(3, 7, 99999999999999999999999999999999999.999999999999999999999999999999, 1, 'a|b', 1)")
-    tgt = make_target(kind, request, tmp_path)
-    config = pipeline_config(tmp_path, mysql_db, tgt, {"nn": {"cdc_strategy": "full_sync"}})
-    assert cli("sync", "pipeline", "-p", "p1", "-t", "nn", config_dir=config).exit_code == 0
-    assert verify(config, ["nn"], deep=True)["nn"].equal
-    tamper(tgt, "UPDATE nn SET n = NULL WHERE id = 1", "UPDATE nn SET s = NULL WHERE id = 2",
-           "UPDATE nn SET d = NULL WHERE id = 3")
-    r = verify(config, ["nn"], deep=True)["nn"]
-    assert (r.missing, r.extra, r.different) == (0, 0, 3) and example_ids(r, "different") == [1, 2, 3]
+    tgt, config = synced(kind, request, tmp_path, mysql_db, cli, "nn")
+    deep_finds(tgt, config, "nn", ["UPDATE nn SET n = NULL WHERE id = 1", "UPDATE nn SET s = NULL WHERE id = 2",
+                                   "UPDATE nn SET d = NULL WHERE id = 3"], [1, 2, 3])

@@ -44,3 +44,24 @@ def verify(config_dir: Path, tables: list[str], deep: bool = False, repair: bool
 
 def example_ids(report: Any, kind: str, column: str = "id") -> list[Any]:
     return sorted(k[column] for k in report.examples.get(kind, []))
+
+
+def synced(kind: str, request: Any, tmp_path: Path, mysql_db: str, cli: Any, *tables: str) -> tuple[Target, Path]:
+    """A test target (kit.targets) with `tables` copied there by a full_sync pipeline: (target, config dir)."""
+    from kit.targets import make_target
+
+    tgt = make_target(kind, request, tmp_path)
+    config = pipeline_config(tmp_path, mysql_db, tgt, {t: {"cdc_strategy": "full_sync"} for t in tables})
+    result = cli("sync", "pipeline", "-p", "p1", *[a for t in tables for a in ("-t", t)], config_dir=config)
+    assert result.exit_code == 0, result.output
+    return tgt, config
+
+
+def deep_finds(tgt: Target, config: Path, table: str, changes: list[str], different: list[Any]) -> None:
+    """The table is equal, then after `changes` on the target `verify --deep` finds exactly the rows
+    `different` (ids) changed, none missing or extra."""
+    assert verify(config, [table], deep=True)[table].equal
+    tamper(tgt, *changes)
+    r = verify(config, [table], deep=True)[table]
+    assert (r.missing, r.extra, r.different) == (0, 0, len(different)), r.examples
+    assert example_ids(r, "different") == sorted(different)
