@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from lakeshift.batch import Column
+from lakeshift.identifiers import quote_ansi
 from lakeshift.verify import canonical as C
 
 
@@ -41,6 +42,11 @@ class Side:
     def where(self, extra: Sequence[str] = ()) -> str:
         conds = [*self.conds, *extra]
         return " WHERE " + " AND ".join(f"({c})" for c in conds) if conds else ""
+
+
+def target_side(engine: str, schema: str, table: str, conds: Sequence[str] = ()) -> Side:
+    """A target table's Side (its names quoted as ANSI SQL; `conds`: its live rows)."""
+    return Side(engine, f"{quote_ansi(schema)}.{quote_ansi(table)}", quote_ansi, conds=tuple(conds))
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from lakeshift.identifiers import quote_ansi
 from lakeshift.source.convert import ref, zero_date_test
 from lakeshift.source.positions import from_sql
 from lakeshift.verify import canonical as C
@@ -122,7 +121,7 @@ class TargetSide:
         if engine == C.POSTGRES:
             for statement in POSTGRES_SESSION:
                 session.execute(statement)
-        self.side = Q.Side(engine, f"{quote_ansi(schema)}.{quote_ansi(table)}", quote_ansi, conds=conds)
+        self.side = Q.target_side(engine, schema, table, conds)
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         return self.session.query(sql)

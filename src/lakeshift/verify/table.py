@@ -274,8 +274,7 @@ def _streamed_gaps(job: TableJob, ahead: KeyPrefetch | None) -> KeyGaps | None:
     key = [c]
     present = _target_columns(job)
     _check_key(job, key, engine, present)
-    side = Q.Side(engine, f"{quote_ansi(job.loader.schema)}.{quote_ansi(job.target_table)}", quote_ansi,
-                  conds=_live(present))
+    side = Q.target_side(engine, job.loader.schema, job.target_table, _live(present))
     with ExitStack() as stack:
         # PostgreSQL answers two ranges at once (its side of the comparison took longest); DuckDB
         # runs each query on every core already
