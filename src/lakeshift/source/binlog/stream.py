@@ -139,11 +139,12 @@ class ChangeRead:
             if isinstance(event, _ROWS):
                 tx.extend(self._changes(event))
                 continue
+            query = _text(event.query).strip() if isinstance(event, ev.QueryEvent) else None
             if isinstance(event, ev.MariadbGtidEvent):
                 pending = event
-            elif _may_change_tables(event):
+            elif _may_change_tables(event, query):
                 stream.table_map.clear()  # see _may_change_tables
-            if not self._commits(event, tx):
+            if not self._commits(event, query, tx):
                 continue
             if pending is not None:  # the GTID set after this transaction
                 gtids[pending.domain_id], servers[pending.domain_id] = pending.gtid_seq_no, pending.server_id
@@ -173,13 +174,13 @@ class ChangeRead:
         if len(self._decoder):
             yield self._decoder.flush()
 
-    def _commits(self, event: Any, tx: list[Any]) -> bool:
+    def _commits(self, event: Any, query: str | None, tx: list[Any]) -> bool:
         """True at the end of a transaction; raises on an event this reader does not understand.
-        A TRUNCATE of the table (hard_deletes set) is a change of its own: every row deleted."""
+        `query`: a QueryEvent's statement, stripped. A TRUNCATE of the table (hard_deletes set) is a
+        change of its own: every row deleted."""
         if isinstance(event, ev.XidEvent):
             return True
-        if isinstance(event, ev.QueryEvent):
-            query = event.query.strip() if isinstance(event.query, str) else str(event.query)
+        if query is not None:
             word = query.split(None, 1)[0].upper() if query else ""
             if word in ("BEGIN", "XA"):
                 if word == "XA":
@@ -270,15 +271,14 @@ class ChangeRead:
         return f"position {getattr(event.packet, 'log_pos', '?')}"
 
 
-def _may_change_tables(event: Any) -> bool:
+def _may_change_tables(event: Any, query: str | None) -> bool:
     """The stream parses a table's map once per table id (freeze_schema: the parse is most of the
     library's time when transactions are small) and forgets the maps here: at a statement other than
     BEGIN/COMMIT/ROLLBACK (DDL is one) and at a new log file (a restarted server numbers its tables
     anew). A table id names one definition of one table while the server runs, so between these
     the maps read once are the maps the server would send again."""
-    if isinstance(event, ev.QueryEvent):
-        query = event.query if isinstance(event.query, str) else _text(event.query)
-        return query.strip().upper() not in ("BEGIN", *_COMMITS)
+    if query is not None:  # a QueryEvent's statement, stripped
+        return query.upper() not in ("BEGIN", *_COMMITS)
     return isinstance(event, (ev.FormatDescriptionEvent, ev.RotateEvent))
 
 
