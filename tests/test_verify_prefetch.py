@@ -17,7 +17,7 @@ from kit.targets import make_target
 from verify_kit import pipeline_config
 
 from conftest import mysql_exec
-from lakeshift.verify.prefetch import KeyPrefetch
+from lakeshift.verify.prefetch import ReadAhead
 
 
 class FakeKeys:
@@ -53,7 +53,7 @@ def _wait_for(predicate: Any) -> None:
 
 def test_reads_ahead_at_most_ahead_chunks_then_again_from_the_last_key() -> None:
     keys = FakeKeys(100)
-    ahead = KeyPrefetch(keys, ahead=3)
+    ahead = ReadAhead(keys, ahead=3)
     _wait_for(lambda: keys.closed == 1)  # it stopped by itself, the stream closed
     assert keys.produced == 3 and keys.opened == [None]
     got = pa.concat_arrays(list(ahead.chunks())).to_pylist()
@@ -64,7 +64,7 @@ def test_reads_ahead_at_most_ahead_chunks_then_again_from_the_last_key() -> None
 
 def test_a_comparison_reading_at_once_is_never_stopped() -> None:
     keys = FakeKeys(100)
-    ahead = KeyPrefetch(keys, ahead=1, reading=True)
+    ahead = ReadAhead(keys, ahead=1, reading=True)
     assert pa.concat_arrays(list(ahead.chunks())).to_pylist() == list(range(100))
     ahead.close()
     assert keys.opened == [None]
@@ -72,14 +72,14 @@ def test_a_comparison_reading_at_once_is_never_stopped() -> None:
 
 def test_close_stops_a_read_waiting_for_room_and_closes_its_stream() -> None:
     keys = FakeKeys(10_000)
-    ahead = KeyPrefetch(keys, ahead=2, reading=True)  # reading: it waits for room instead of stopping
+    ahead = ReadAhead(keys, ahead=2, reading=True)  # reading: it waits for room instead of stopping
     _wait_for(lambda: keys.produced >= 2)
     ahead.close()
     assert keys.closed == 1 and not any(t.name == "lakeshift-keys-mysql" for t in threading.enumerate())
 
 
 def test_an_error_of_the_read_is_raised_to_the_comparison() -> None:
-    ahead = KeyPrefetch(FakeKeys(100, fail_at=50), ahead=2)
+    ahead = ReadAhead(FakeKeys(100, fail_at=50), ahead=2)
     with pytest.raises(RuntimeError, match="went away"):
         list(ahead.chunks())
     ahead.close()

@@ -62,7 +62,7 @@ def describe_deletes(plan: Plan, table: TablePlan) -> str:
 
 def start_key_read(reader: Any, desc: Any, loader: TargetLoader, key: list[str]) -> Any:
     """MySQL's keys read from now on (verify.key_prefetch), for write_gone_rows after the load: a
-    KeyPrefetch to close, or None. Call under the extract lock held until write_gone_rows returns."""
+    ReadAhead to close, or None. Call under the extract lock held until write_gone_rows returns."""
     from lakeshift.verify.table import key_prefetch
 
     return key_prefetch(reader, desc, loader, key)

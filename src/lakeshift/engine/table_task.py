@@ -68,7 +68,7 @@ class TableTask:
         self._spec: BatchSpec | None = None  # what this run extracted (its table description and key)
         self._kept: Manifest | None = None  # the batch this run wrote
         self._reads_keys = False  # hard_deletes: MySQL's keys are read from the extract on (engine/deletes.py)
-        self._ahead: Any = None  # ... by this KeyPrefetch
+        self._ahead: Any = None  # ... by this ReadAhead
 
     @cached_property
     def table_lake(self) -> TableLake:

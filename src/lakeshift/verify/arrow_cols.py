@@ -10,9 +10,7 @@ of rows per side, whatever the table's size."""
 from __future__ import annotations
 
 import json
-import queue
 import re
-import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -23,6 +21,7 @@ import pyarrow.compute as pc
 from lakeshift.batch import Column
 from lakeshift.source.convert import select_expr
 from lakeshift.verify import canonical as C
+from lakeshift.verify.prefetch import ReadAhead
 from lakeshift.verify.sides import SourceSide, TargetSide
 
 if TYPE_CHECKING:
@@ -110,42 +109,11 @@ class _Cursor:
 
 def _prefetched(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
     """`batches` produced by a thread, at most `depth` ahead: the target works while MySQL's rows are compared."""
-    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
-
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for b in batches:
-                if not put(b):
-                    return
-            put(done)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
-            put(exc)
-        finally:
-            close = getattr(batches, "close", None)
-            if close is not None:
-                close()
-
-    worker = threading.Thread(target=produce, name="lakeshift-verify-target", daemon=True)
-    worker.start()
+    ahead = ReadAhead(lambda _after: batches, depth, reading=True)  # read at once: never stopped, never resumed
     try:
-        while (item := q.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+        yield from ahead.chunks()
     finally:
-        stop.set()
-        worker.join()
+        ahead.close()
 
 
 def _key_type(key: list[Column]) -> pa.DataType:

@@ -1,4 +1,5 @@
-"""MySQL's keys in key order (keystream.source_keys), read in a thread of their own.
+"""A stream read ahead in a thread of its own: MySQL's keys in key order for hard_deletes
+(keystream.source_keys), a target's rows for the Arrow comparison (arrow_cols.py).
 
 hard_deletes starts the read when the run's extract starts, under the table's extract lock it
 holds until the comparison ends, so MySQL streams its keys while the batch is read, written
@@ -33,8 +34,9 @@ class _Resume:
     after: Any  # the last key held: read again from the next one
 
 
-class KeyPrefetch:
-    """`open_stream(after)`: MySQL's key chunks in key order above `after` (None: all)."""
+class ReadAhead:
+    """`open_stream(after)`: the stream's chunks after the key `after` (None: from the start), e.g. MySQL's
+    key chunks in key order above it; only a read that may stop ahead (not `reading`) opens it again."""
 
     def __init__(self, open_stream: Callable[[Any], Iterator[pa.Array]], ahead: int = AHEAD,
                  reading: bool = False) -> None:

@@ -27,7 +27,7 @@ from lakeshift.verify import canonical as C
 from lakeshift.verify import diff as D
 from lakeshift.verify import keystream, lookup
 from lakeshift.verify import queries as Q
-from lakeshift.verify.prefetch import KeyPrefetch
+from lakeshift.verify.prefetch import ReadAhead
 from lakeshift.verify.report import EXAMPLES, TableReport
 from lakeshift.verify.sides import SourceSide, TargetSide
 
@@ -233,7 +233,7 @@ class KeyGaps:
 
 
 def key_gaps(reader: MySQLReader, desc: TableDescription, loader: Any, target_table: str, key: Sequence[str],
-             synced: str | None = None, ahead: KeyPrefetch | None = None) -> KeyGaps:
+             synced: str | None = None, ahead: ReadAhead | None = None) -> KeyGaps:
     """Key-only comparison (one aggregate query per side, then the keys of the differing
     windows): the keys gone from MySQL, and those MySQL holds (at or before the loaded
     watermark when `synced`, watermark.py, is given) that the target lacks or has marked
@@ -258,14 +258,14 @@ def _stream_key(desc: TableDescription, loader: Any, key: Sequence[str]) -> Colu
     return cols[key[0]]
 
 
-def key_prefetch(reader: MySQLReader, desc: TableDescription, loader: Any, key: Sequence[str]) -> KeyPrefetch | None:
+def key_prefetch(reader: MySQLReader, desc: TableDescription, loader: Any, key: Sequence[str]) -> ReadAhead | None:
     """Start reading MySQL's keys for a key_gaps() to come (None: it will not stream them). The
     caller closes it, and holds the table's extract lock from now until key_gaps() returns."""
     c = _stream_key(desc, loader, key)
     return keystream.prefetch(reader, desc, c) if c is not None else None
 
 
-def _streamed_gaps(job: TableJob, ahead: KeyPrefetch | None) -> KeyGaps | None:
+def _streamed_gaps(job: TableJob, ahead: ReadAhead | None) -> KeyGaps | None:
     """MySQL's keys streamed in key order, compared with the target's range by range (keystream.py)."""
     c = _stream_key(job.desc, job.loader, job.key)
     if c is None:
