@@ -67,8 +67,7 @@ class TableTask:
         self.result = TableResult(table.name)
         self._spec: BatchSpec | None = None  # what this run extracted (its table description and key)
         self._kept: Manifest | None = None  # the batch this run wrote
-        self._reads_keys = False  # hard_deletes: MySQL's keys are read from the extract on (engine/deletes.py)
-        self._ahead: Any = None  # ... by this ReadAhead
+        self._ahead: Any = None  # hard_deletes: MySQL's keys, read from the extract on (engine/deletes.py)
 
     @cached_property
     def table_lake(self) -> TableLake:
@@ -86,7 +85,6 @@ class TableTask:
                 self.ctx.ensure_state(loader)
             with StagingSession(self.ctx.lake, self.table_lake) as staging:
                 if loader and detects_deletes(self.plan, self.table):
-                    self._reads_keys = True
                     try:
                         self.extract(loader, staging,
                                      then=lambda reader, lock: self.load_and_compare(loader, staging, reader, lock))
@@ -164,7 +162,7 @@ class TableTask:
             return
         spec = self._spec = plan_batch(self.table, self.pipeline.name, self.plan.limit, reader, self.table_lake, loader)
         self.result.notes.extend(spec.notes)
-        if self._reads_keys and loader is not None:  # while the batch is read, written and loaded
+        if loader is not None and detects_deletes(self.plan, self.table):  # while the batch is read, written, loaded
             self._ahead = start_key_read(reader, spec.desc, loader, list(spec.check.key.columns))
         self.progress.phase("extract", expected_rows(reader, spec, self.plan.limit))
         if loader is not None and not spec.sample and not spec.writes_nothing and not self._pending(loader):

@@ -169,7 +169,8 @@ def float_band_text(x: float) -> str:
 
 def _double(engine: str, value: float) -> str:
     """An exact double literal (repr round-trips; PostgreSQL and DuckDB would read a bare one as numeric)."""
-    text = repr(value) if "e" in repr(value) else f"{value!r}e0"  # MySQL: '1.0' alone would be a DECIMAL
+    text = repr(value)
+    text = text if "e" in text else f"{text}e0"  # MySQL: '1.0' alone would be a DECIMAL
     return text if engine == MYSQL else f"CAST('{text}' AS DOUBLE PRECISION)" if engine == POSTGRES \
         else f"CAST('{text}' AS DOUBLE)"
 

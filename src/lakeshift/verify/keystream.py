@@ -32,7 +32,6 @@ from lakeshift.source.convert import ref
 from lakeshift.source.positions import from_sql
 from lakeshift.verify import canonical as C
 from lakeshift.verify import prefetch as read_ahead
-from lakeshift.verify.prefetch import ReadAhead
 from lakeshift.verify.queries import Side
 
 if TYPE_CHECKING:
@@ -137,16 +136,16 @@ def _checked(arr: pa.Array | pa.ChunkedArray, desc: TableDescription, c: Column,
 
 
 def prefetch(reader: MySQLReader, desc: TableDescription, c: Column, ahead: int | None = None,
-             reading: bool = False) -> ReadAhead:
+             reading: bool = False) -> read_ahead.ReadAhead:
     """MySQL's key chunks, read from now on in a thread (prefetch.py; `ahead`: its AHEAD). One
     statement: two key ranges read at once took a second connectorx child (its start cost more than
     the second MySQL thread saved: hard_deletes' bench run 1.46x -> 1.31x with one)."""
-    return ReadAhead(lambda after: source_keys(reader, desc, c, after),
-                       read_ahead.AHEAD if ahead is None else ahead, reading)
+    return read_ahead.ReadAhead(lambda after: source_keys(reader, desc, c, after),
+                                read_ahead.AHEAD if ahead is None else ahead, reading)
 
 
 def gaps(reader: MySQLReader, desc: TableDescription, targets: Sequence[TargetKeys], c: Column,
-         ahead: ReadAhead | None = None) -> tuple[pa.Array, pa.Array, int]:
+         ahead: read_ahead.ReadAhead | None = None) -> tuple[pa.Array, pa.Array, int]:
     """(keys the target holds and MySQL not, keys MySQL holds and the target not, the target's
     live rows). MySQL streams in a thread (`ahead`: started earlier, or now) while the target
     answers for the ranges it closes, on each of `targets` (sessions) at once: both engines work at once."""
